@@ -1,0 +1,170 @@
+//! The command line, from clap's derive. `cargo xtask help` prints it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    version,
+    about = "LiberTEM's distributed test cluster, in one command"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Echo every docker and compose command, and stream build output.
+    #[arg(long, short, global = true, conflicts_with = "quiet")]
+    pub verbose: bool,
+    /// Print only errors and the final result.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build, bring the cluster up, run the `dist` suite, keep results and logs, tear down.
+    DistTest(DistTest),
+    /// Regenerate the pinned, hashed requirements for the image's Python.
+    UpdateReqs(UpdateReqs),
+    /// Build the image (only what changed).
+    Build(Build),
+    /// Build what changed and bring this checkout's cluster up, ready.
+    Up(Up),
+    /// Every service's state and health, and workers/engines registered.
+    Status(Status),
+    /// Show service logs.
+    Logs(Logs),
+    /// Run the tests container against the running cluster.
+    Test(Test),
+    /// Remove the cluster: containers, network and volumes.
+    Down(Down),
+    /// Check Docker, compose, BuildKit, the base image, CA bundle and disk.
+    Doctor(Doctor),
+    /// Print shell completions.
+    Completions(Completions),
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ProjectArg {
+    /// A LiberTEM checkout to test instead of the pinned release.
+    #[arg(long, value_name = "PATH")]
+    pub project: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct SizeArgs {
+    /// Dask worker hosts (worker-1..N); default from dist-test.toml.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=32))]
+    pub workers: Option<u32>,
+    /// ipyparallel engines (ipy-worker-1..N); default from dist-test.toml.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=32))]
+    pub engines: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct DistTest {
+    #[command(flatten)]
+    pub project: ProjectArg,
+    #[command(flatten)]
+    pub size: SizeArgs,
+    /// Leave the cluster running afterwards (remove it with `cargo xtask down --all`).
+    #[arg(long)]
+    pub keep: bool,
+    /// Extra arguments for pytest, after `--`.
+    #[arg(last = true, value_name = "PYTEST_ARGS")]
+    pub pytest_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateReqs {
+    #[command(flatten)]
+    pub project: ProjectArg,
+    /// Upgrade every package instead of keeping existing pins.
+    #[arg(long, conflicts_with_all = ["upgrade_package", "check"])]
+    pub upgrade: bool,
+    /// Upgrade only these packages.
+    #[arg(long, value_name = "NAME", num_args = 1.., conflicts_with = "check")]
+    pub upgrade_package: Vec<String>,
+    /// Do not write: fail if the file does not match its inputs (no network needed).
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Build {
+    #[command(flatten)]
+    pub project: ProjectArg,
+}
+
+#[derive(Debug, Args)]
+pub struct Up {
+    #[command(flatten)]
+    pub project: ProjectArg,
+    #[command(flatten)]
+    pub size: SizeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct Status {}
+
+#[derive(Debug, Args)]
+pub struct Logs {
+    /// Services to show (default: all).
+    pub services: Vec<String>,
+    /// Keep following the output.
+    #[arg(long, short)]
+    pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Test {
+    /// Extra arguments for pytest, after `--`.
+    #[arg(last = true, value_name = "PYTEST_ARGS")]
+    pub pytest_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct Down {
+    /// Remove every cluster this checkout started, including ones left by killed runs.
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Doctor {}
+
+#[derive(Debug, Args)]
+pub struct Completions {
+    /// bash, zsh, fish, elvish or powershell
+    pub shell: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn pytest_args_after_double_dash() {
+        let cli =
+            Cli::try_parse_from(["xtask", "dist-test", "--keep", "--", "-k", "raw", "-x"]).unwrap();
+        let Command::DistTest(d) = cli.command else {
+            panic!()
+        };
+        assert!(d.keep);
+        assert_eq!(d.pytest_args, ["-k", "raw", "-x"]);
+    }
+
+    #[test]
+    fn sizes_are_bounded() {
+        assert!(Cli::try_parse_from(["xtask", "up", "--workers", "0"]).is_err());
+        assert!(Cli::try_parse_from(["xtask", "up", "--workers", "3", "--engines", "3"]).is_ok());
+    }
+}

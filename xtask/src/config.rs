@@ -1,0 +1,189 @@
+//! `dist-test.toml`: what is tested and how the cluster is built.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+pub const FILE_NAME: &str = "dist-test.toml";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub project: ProjectCfg,
+    pub image: ImageCfg,
+    pub cluster: ClusterCfg,
+    pub timeouts: Timeouts,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectCfg {
+    pub name: String,
+    pub version: String,
+    pub sdist_sha256: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageCfg {
+    pub python: String,
+    pub platform: String,
+    pub base: String,
+    pub fallback_suite: String,
+    pub fallback_mirror: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterCfg {
+    pub workers: u32,
+    pub engines: u32,
+    pub worker_cpus: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timeouts {
+    pub ready_s: u64,
+    pub tests_s: u64,
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Config::parse(&text).with_context(|| format!("{} is not valid", path.display()))
+    }
+
+    pub fn parse(text: &str) -> Result<Config> {
+        // toml's message names the key and the line; keep only its first line.
+        let cfg: Config = toml::from_str(text).map_err(|e| {
+            let msg = e.message().to_string();
+            match e.span() {
+                Some(span) => {
+                    let line = text[..span.start].matches('\n').count() + 1;
+                    anyhow::anyhow!("line {line}: {msg}")
+                }
+                None => anyhow::anyhow!("{msg}"),
+            }
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let sha = &self.project.sdist_sha256;
+        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+            bail!("project.sdist_sha256 must be 64 hex digits, got {sha:?}");
+        }
+        if !is_package_name(&self.project.name) {
+            bail!(
+                "project.name {:?} is not a Python package name",
+                self.project.name
+            );
+        }
+        if self.project.version.is_empty() || self.project.version.contains(char::is_whitespace) {
+            bail!(
+                "project.version {:?} is not a version",
+                self.project.version
+            );
+        }
+        python_minor(&self.image.python)?;
+        if !self.image.platform.contains("linux") {
+            bail!("image.platform must be a Linux target for uv, like \"x86_64-manylinux_2_36\", got {:?}", self.image.platform);
+        }
+        if self.image.base.is_empty() || self.image.base.contains(char::is_whitespace) {
+            bail!("image.base {:?} is not an image reference", self.image.base);
+        }
+        for (key, n) in [
+            ("cluster.workers", self.cluster.workers),
+            ("cluster.engines", self.cluster.engines),
+            ("cluster.worker_cpus", self.cluster.worker_cpus),
+        ] {
+            if !(1..=32).contains(&n) {
+                bail!("{key} must be between 1 and 32, got {n}");
+            }
+        }
+        for (key, n) in [
+            ("timeouts.ready_s", self.timeouts.ready_s),
+            ("timeouts.tests_s", self.timeouts.tests_s),
+        ] {
+            if n == 0 {
+                bail!("{key} must be positive");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `"3.11"` -> `(3, 11)`; anything else is an error that names the key.
+pub fn python_minor(v: &str) -> Result<(u32, u32)> {
+    let parsed = v
+        .split_once('.')
+        .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)));
+    match parsed {
+        Some((3, minor)) => Ok((3, minor)),
+        _ => bail!("image.python must look like \"3.11\", got {v:?}"),
+    }
+}
+
+fn is_package_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo_config() -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(FILE_NAME);
+        std::fs::read_to_string(path).unwrap()
+    }
+
+    #[test]
+    fn committed_config_parses() {
+        let cfg = Config::parse(&repo_config()).unwrap();
+        assert_eq!(cfg.project.name, "libertem");
+        assert_eq!(cfg.cluster.workers, 2);
+        assert_eq!(python_minor(&cfg.image.python).unwrap(), (3, 11));
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let text = repo_config().replace("[cluster]\n", "[cluster]\nwrokers = 3\n");
+        let err = format!("{:#}", Config::parse(&text).unwrap_err());
+        assert!(err.contains("wrokers"), "{err}");
+        assert!(err.contains("line "), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let text = repo_config().replace("workers = 2", "workers = 0");
+        let err = format!("{:#}", Config::parse(&text).unwrap_err());
+        assert!(err.contains("cluster.workers"), "{err}");
+
+        let text = repo_config().replace("python = \"3.11\"", "python = \"eleven\"");
+        let err = format!("{:#}", Config::parse(&text).unwrap_err());
+        assert!(err.contains("image.python"), "{err}");
+
+        let text = repo_config().replace("sdist_sha256 = \"ca42", "sdist_sha256 = \"zz42");
+        let err = format!("{:#}", Config::parse(&text).unwrap_err());
+        assert!(err.contains("project.sdist_sha256"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_and_missing_key_are_named() {
+        let text = repo_config().replace("ready_s = 180", "ready_s = \"soon\"");
+        let err = format!("{:#}", Config::parse(&text).unwrap_err());
+        assert!(err.contains("ready_s") || err.contains("line"), "{err}");
+
+        let text = repo_config().replace("engines = 2\n", "");
+        let err = format!("{:#}", Config::parse(&text).unwrap_err());
+        assert!(err.contains("engines"), "{err}");
+    }
+}

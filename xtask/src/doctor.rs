@@ -1,0 +1,145 @@
+//! `cargo xtask doctor`: each check one line, ok or the problem and its fix.
+
+use std::path::Path;
+
+use xshell::{cmd, Shell};
+
+use crate::image;
+use crate::tools;
+use crate::workspace::Workspace;
+
+/// Print every check; return how many problems would stop `dist-test`.
+pub fn run(sh: &Shell, root: &Path) -> usize {
+    let mut problems = 0;
+    let mut line = |ok: bool, what: &str, detail: String| {
+        if !ok {
+            problems += 1;
+        }
+        println!(
+            "{} {what:<14} {detail}",
+            if ok { "ok     " } else { "PROBLEM" }
+        );
+    };
+    let ws = match Workspace::load(root) {
+        Ok(ws) => {
+            line(
+                true,
+                "config",
+                format!("{}", root.join(crate::config::FILE_NAME).display()),
+            );
+            Some(ws)
+        }
+        Err(e) => {
+            line(false, "config", format!("{e:#}"));
+            None
+        }
+    };
+    let tools = match tools::detect(sh) {
+        Ok(t) => t,
+        Err(e) => {
+            line(false, "tools", format!("{e:#}"));
+            return problems;
+        }
+    };
+    line(
+        true,
+        "docker client",
+        tools.docker.cli.display().to_string(),
+    );
+    match tools.docker.check_engine(sh) {
+        Ok(()) => {
+            let cli = &tools.docker.cli;
+            let f = "{{.Server.Version}} ({{.Server.Os}}/{{.Server.Arch}})";
+            let v = cmd!(sh, "{cli} version --format {f}")
+                .quiet()
+                .read()
+                .unwrap_or_default();
+            line(true, "engine", v.trim().to_string());
+        }
+        Err(e) => {
+            line(false, "engine", format!("{e:#}"));
+            return problems;
+        }
+    }
+    line(true, "compose", tools.compose.describe());
+    match &tools.docker.builder {
+        Some(b) => line(true, "buildkit", format!("builds with {}", b.display())),
+        None => line(
+            false,
+            "buildkit",
+            format!("{:#}", tools.docker.builder().unwrap_err()),
+        ),
+    }
+    if let Some(ws) = &ws {
+        let docker = &tools.docker.cli;
+        let base = &ws.config.image.base;
+        let fallback = image::fallback_tag(ws);
+        if image::image_exists(sh, docker, base) {
+            line(true, "base image", format!("{base} present"));
+        } else if image::image_exists(sh, docker, &fallback) {
+            line(
+                true,
+                "base image",
+                format!("{base} absent; using {fallback}, built from Debian's packages"),
+            );
+        } else if which::which("debootstrap").is_ok() {
+            line(
+                true,
+                "base image",
+                format!(
+                    "{base} absent; will try to pull it, else build {fallback} with debootstrap"
+                ),
+            );
+        } else {
+            let pulled = cmd!(sh, "{docker} pull --quiet {base}")
+                .quiet()
+                .ignore_stdout()
+                .ignore_stderr()
+                .run()
+                .is_ok();
+            if pulled {
+                line(true, "base image", format!("{base} pulled"));
+            } else {
+                line(
+                    false,
+                    "base image",
+                    format!(
+                        "{base} cannot be pulled and debootstrap is missing: install debootstrap \
+                     (`apt-get install debootstrap`) or `docker load` the image"
+                    ),
+                );
+            }
+        }
+        let free = free_disk_gib(sh, &ws.target);
+        match free {
+            Some(g) if g >= 5.0 => line(true, "disk", format!("{g:.0} GiB free under target/")),
+            Some(g) => line(false, "disk", format!("{g:.1} GiB free under target/; the image needs about 5 GiB while it builds: free some space (`docker system prune`)")),
+            None => line(true, "disk", "free space unknown".into()),
+        }
+    }
+    match tools::ca_bundle() {
+        Some(p) => line(
+            true,
+            "CA bundle",
+            format!("{} (passed to builds as a secret)", p.display()),
+        ),
+        None => line(
+            true,
+            "CA bundle",
+            "none found; builds use the image's own".into(),
+        ),
+    }
+    problems
+}
+
+fn free_disk_gib(sh: &Shell, path: &Path) -> Option<f64> {
+    let out = cmd!(sh, "df -Pk {path}").quiet().read().ok()?;
+    let kb: f64 = out
+        .lines()
+        .nth(1)?
+        .split_whitespace()
+        .nth(3)?
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0 / 1024.0)
+}

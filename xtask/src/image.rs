@@ -1,0 +1,280 @@
+//! The base image and the one image every service runs.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context, Result};
+use xshell::{cmd, Shell};
+
+use crate::project::{self, sha256_bytes, Project};
+use crate::report::tail_file;
+use crate::tools::{self, Tools};
+use crate::workspace::Workspace;
+
+pub const CHECKOUT_LABEL: &str = "org.libertem.dist-test.checkout";
+const BASE_REPO: &str = "libertem-dist-base";
+const FALLBACK_PACKAGES: &str = "python3,python3-venv,ca-certificates";
+
+/// The base image to build on: the configured one if present or pullable,
+/// else an equivalent one built from Debian's packages (cached by recipe).
+pub fn ensure_base(
+    sh: &Shell,
+    tools: &Tools,
+    ws: &Workspace,
+    say: &dyn Fn(&str),
+) -> Result<String> {
+    let cfg = &ws.config.image;
+    let docker = &tools.docker.cli;
+    if image_exists(sh, docker, &cfg.base) {
+        check_python(sh, docker, &cfg.base, &cfg.python)?;
+        return Ok(cfg.base.clone());
+    }
+    let fallback = fallback_tag(ws);
+    if image_exists(sh, docker, &fallback) {
+        return Ok(fallback);
+    }
+    let base = &cfg.base;
+    if cmd!(sh, "{docker} pull --quiet {base}")
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run()
+        .is_ok()
+    {
+        check_python(sh, docker, base, &cfg.python)?;
+        return Ok(base.clone());
+    }
+    say(&format!(
+        "{base} cannot be pulled; building {fallback} from Debian's packages"
+    ));
+    build_fallback(sh, tools, ws, &fallback)?;
+    check_python(sh, docker, &fallback, &cfg.python)?;
+    Ok(fallback)
+}
+
+/// `libertem-dist-base:bookworm-py3.11-<recipe hash>`: a new recipe, a new tag.
+pub fn fallback_tag(ws: &Workspace) -> String {
+    let cfg = &ws.config.image;
+    let recipe = format!(
+        "debootstrap --variant=minbase --include={FALLBACK_PACKAGES} {} {}\npython {}\n",
+        cfg.fallback_suite, cfg.fallback_mirror, cfg.python
+    );
+    format!(
+        "{BASE_REPO}:{}-py{}-{}",
+        cfg.fallback_suite,
+        cfg.python,
+        &sha256_bytes(recipe.as_bytes())[..10]
+    )
+}
+
+pub fn image_exists(sh: &Shell, docker: &Path, image: &str) -> bool {
+    cmd!(sh, "{docker} image inspect {image}")
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run()
+        .is_ok()
+}
+
+fn check_python(sh: &Shell, docker: &Path, image: &str, want: &str) -> Result<()> {
+    let code = "import sys; print('%d.%d' % sys.version_info[:2])";
+    let got = cmd!(
+        sh,
+        "{docker} run --rm --network none --entrypoint python3 {image} -c {code}"
+    )
+    .quiet()
+    .read()
+    .with_context(|| format!("running python3 in the base image {image}"))?;
+    if got.trim() != want {
+        bail!(
+            "the base image {image} has Python {}, but image.python is {want}: \
+             pick a base with Python {want} or change image.python and run `cargo xtask update-reqs`",
+            got.trim()
+        );
+    }
+    Ok(())
+}
+
+fn build_fallback(sh: &Shell, tools: &Tools, ws: &Workspace, tag: &str) -> Result<()> {
+    let cfg = &ws.config.image;
+    let Ok(debootstrap) = which::which("debootstrap") else {
+        bail!(
+            "the base image {} cannot be pulled and debootstrap is not installed to build one: \
+             install it (`apt-get install debootstrap`) or make {} available (`docker pull` / `docker load`)",
+            cfg.base,
+            cfg.base
+        );
+    };
+    let uid = cmd!(sh, "id -u").quiet().read().unwrap_or_default();
+    if uid.trim() != "0" {
+        bail!(
+            "the base image {} cannot be pulled, and building one with debootstrap needs root: \
+             run `sudo cargo xtask build` once, or make {} available (`docker pull` / `docker load`)",
+            cfg.base,
+            cfg.base
+        );
+    }
+    let rootfs = ws.target.join("base-rootfs");
+    let _ = fs::remove_dir_all(&rootfs);
+    let (suite, mirror) = (&cfg.fallback_suite, &cfg.fallback_mirror);
+    let include = format!("--include={FALLBACK_PACKAGES}");
+    let log = ws.target.join("base-debootstrap.log");
+    let result = run_logged(
+        cmd!(
+            sh,
+            "{debootstrap} --variant=minbase {include} {suite} {rootfs} {mirror}"
+        )
+        .into(),
+        &log,
+        false,
+    )
+    .and_then(|()| {
+        // Drop what only apt needed; an image needs no package cache.
+        for sub in ["var/cache/apt/archives", "var/lib/apt/lists"] {
+            let dir = rootfs.join(sub);
+            if let Ok(entries) = fs::read_dir(&dir) {
+                for e in entries.flatten() {
+                    if e.path().is_file() {
+                        let _ = fs::remove_file(e.path());
+                    }
+                }
+            }
+        }
+        let docker = &tools.docker.cli;
+        let label = format!("LABEL {CHECKOUT_LABEL}.base={suite}");
+        let path_env = "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+        let tar = Command::new("tar")
+            .arg("-C")
+            .arg(&rootfs)
+            .args(["-c", "."])
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("running tar over the debootstrap tree")?;
+        let status = Command::new(docker)
+            .args([
+                "import",
+                "--change",
+                path_env,
+                "--change",
+                "CMD [\"python3\"]",
+                "--change",
+                &label,
+                "-",
+                tag,
+            ])
+            .stdin(tar.stdout.context("tar's output")?)
+            .stdout(Stdio::null())
+            .status()
+            .context("running docker import")?;
+        if !status.success() {
+            bail!("docker import of the debootstrap tree failed");
+        }
+        Ok(())
+    })
+    .with_context(|| format!("building the base image {tag} (log: {})", log.display()));
+    let _ = fs::remove_dir_all(&rootfs);
+    result
+}
+
+/// Lay out the build context and build the image. Only what changed is rebuilt:
+/// the context is synced file by file, and BuildKit caches by content.
+pub fn build(
+    sh: &Shell,
+    tools: &Tools,
+    ws: &Workspace,
+    project: &Project,
+    requirements: &Path,
+    base: &str,
+    log: &Path,
+    verbose: bool,
+) -> Result<()> {
+    let builder = tools.docker.builder()?;
+    let context = ws.target.join("context");
+    fs::create_dir_all(&context).with_context(|| format!("creating {}", context.display()))?;
+    copy_if_changed(requirements, &context.join("requirements.txt"))?;
+    copy_if_changed(&ws.docker_dir().join("probe.py"), &context.join("probe.py"))?;
+    project::sync_tree(&project.dir, &context.join("project"))
+        .with_context(|| format!("copying {} into the build context", project.dir.display()))?;
+
+    let dockerfile = ws.docker_dir().join("Dockerfile");
+    let tag = ws.image_tag();
+    let base_arg = format!("BASE_IMAGE={base}");
+    let label = format!("{CHECKOUT_LABEL}={}", ws.checkout_id);
+    let secret: Vec<String> = match tools::ca_bundle() {
+        Some(p) => vec![
+            "--secret".into(),
+            format!("id=ca_bundle,src={}", p.display()),
+        ],
+        None => vec![],
+    };
+    let proxy = tools::proxy_build_args();
+    let build = cmd!(
+        sh,
+        "{builder} build --progress=plain --file {dockerfile} --tag {tag} --label {label}
+         --build-arg {base_arg} {secret...} {proxy...} {context}"
+    )
+    .env("DOCKER_BUILDKIT", "1");
+    run_logged(build.into(), log, verbose).context("building the image")
+}
+
+fn copy_if_changed(from: &Path, to: &Path) -> Result<()> {
+    let new = fs::read(from).with_context(|| format!("reading {}", from.display()))?;
+    if fs::read(to).ok().as_deref() != Some(&new[..]) {
+        fs::write(to, &new).with_context(|| format!("writing {}", to.display()))?;
+    }
+    Ok(())
+}
+
+/// Run a command with its output going to `log` (and to the terminal with
+/// `verbose`); on failure, show the log's last lines.
+pub fn run_logged(mut command: Command, log: &Path, verbose: bool) -> Result<()> {
+    if verbose {
+        eprintln!("$ {command:?}");
+    }
+    let file = fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+    let status = if verbose {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let out = child.stdout.take().unwrap();
+        let err = child.stderr.take().unwrap();
+        let f2 = file.try_clone()?;
+        let t1 = std::thread::spawn(move || tee(out, file, std::io::stdout()));
+        let t2 = std::thread::spawn(move || tee(err, f2, std::io::stderr()));
+        let status = child.wait()?;
+        let _ = t1.join();
+        let _ = t2.join();
+        status
+    } else {
+        command.stdout(file.try_clone()?).stderr(file).status()?
+    };
+    if !status.success() {
+        bail!(
+            "{} failed ({status}); last lines of {}:\n{}",
+            command.get_program().to_string_lossy(),
+            log.display(),
+            tail_file(log, 25)
+        );
+    }
+    Ok(())
+}
+
+pub fn tee(mut from: impl std::io::Read, mut file: fs::File, mut term: impl std::io::Write) {
+    use std::io::Write;
+    let mut buf = [0u8; 8192];
+    while let Ok(n) = from.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        let _ = file.write_all(&buf[..n]);
+        let _ = term.write_all(&buf[..n]);
+        let _ = term.flush();
+    }
+}
+
+/// The path of this image's build log inside a run folder.
+pub fn build_log(dir: &Path) -> PathBuf {
+    dir.join("build.log")
+}

@@ -1,0 +1,317 @@
+//! The project under test: the pinned LiberTEM sdist, or a local checkout.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
+use xshell::{cmd, Shell};
+
+use crate::config::Config;
+use crate::workspace::Workspace;
+
+/// Where the project's source is, and whether it is the pinned default.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub dir: PathBuf,
+    pub default: bool,
+}
+
+impl Project {
+    /// Resolve `--project PATH`, or fetch and unpack the pinned sdist.
+    pub fn resolve(sh: &Shell, ws: &Workspace, path: Option<&Path>) -> Result<Project> {
+        match path {
+            Some(p) => Ok(Project {
+                dir: checkout(p)?,
+                default: false,
+            }),
+            None => Ok(Project {
+                dir: pinned_sdist(sh, ws, &ws.config)?,
+                default: true,
+            }),
+        }
+    }
+
+    /// The project's requirements inputs that exist: pyproject.toml first.
+    pub fn pyproject(&self) -> PathBuf {
+        self.dir.join("pyproject.toml")
+    }
+}
+
+/// Check that PATH is a LiberTEM-like checkout: a Python project with tests/.
+pub fn checkout(path: &Path) -> Result<PathBuf> {
+    let dir = fs::canonicalize(path).map_err(|_| {
+        anyhow::anyhow!(
+            "--project {}: no such directory; pass a LiberTEM checkout",
+            path.display()
+        )
+    })?;
+    if !dir.is_dir() {
+        bail!(
+            "--project {}: not a directory; pass a LiberTEM checkout",
+            path.display()
+        );
+    }
+    if !dir.join("pyproject.toml").is_file() {
+        bail!(
+            "--project {}: no pyproject.toml, so not a Python project; pass the root of a LiberTEM checkout",
+            path.display()
+        );
+    }
+    if !dir.join("tests").is_dir() {
+        bail!(
+            "--project {}: no tests/ folder; the dist suite lives in tests/",
+            path.display()
+        );
+    }
+    Ok(dir)
+}
+
+/// Download the sdist once into target/, check its sha256, unpack it.
+fn pinned_sdist(sh: &Shell, ws: &Workspace, cfg: &Config) -> Result<PathBuf> {
+    let name = &cfg.project.name;
+    let version = &cfg.project.version;
+    let cache = ws.target.join("sdist");
+    let unpacked = cache.join(format!("{name}-{version}"));
+    let stamp = unpacked.join(".dist-test-sha256");
+    if fs::read_to_string(&stamp).ok().as_deref() == Some(cfg.project.sdist_sha256.as_str()) {
+        return Ok(unpacked);
+    }
+    let archive = cache.join(format!(
+        "{}-{version}.tar.gz",
+        name.replace('-', "_").to_lowercase()
+    ));
+    let archive_alt = cache.join(format!("{name}-{version}.tar.gz"));
+    let have = [&archive, &archive_alt]
+        .into_iter()
+        .find(|p| p.is_file())
+        .cloned();
+    let archive = match have {
+        Some(a) if sha256_file(&a)? == cfg.project.sdist_sha256 => a,
+        _ => download_sdist(sh, &cache, name, version)?,
+    };
+    let got = sha256_file(&archive)?;
+    if got != cfg.project.sdist_sha256 {
+        bail!(
+            "{} has sha256 {got}, but {} pins {}; if the new release is intended, update \
+             project.sdist_sha256, else delete {} and retry",
+            archive.display(),
+            crate::config::FILE_NAME,
+            cfg.project.sdist_sha256,
+            archive.display()
+        );
+    }
+    let tmp = cache.join(".unpack");
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    cmd!(sh, "tar -xzf {archive} -C {tmp}")
+        .quiet()
+        .run()
+        .with_context(|| format!("unpacking {}", archive.display()))?;
+    let top = fs::read_dir(&tmp)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.is_dir())
+        .with_context(|| format!("{} holds no folder", archive.display()))?;
+    let _ = fs::remove_dir_all(&unpacked);
+    fs::rename(&top, &unpacked).with_context(|| format!("moving into {}", unpacked.display()))?;
+    let _ = fs::remove_dir_all(&tmp);
+    for needed in ["pyproject.toml", "tests", "conftest.py", "pytest.ini"] {
+        if !unpacked.join(needed).exists() {
+            bail!("the sdist of {name} {version} has no {needed}: it cannot run the dist suite");
+        }
+    }
+    fs::write(&stamp, &cfg.project.sdist_sha256)?;
+    Ok(unpacked)
+}
+
+fn download_sdist(sh: &Shell, cache: &Path, name: &str, version: &str) -> Result<PathBuf> {
+    let python = which::which("python3").context(
+        "python3 (with pip) is needed once, to download the pinned sdist from PyPI: install it",
+    )?;
+    fs::create_dir_all(cache).with_context(|| format!("creating {}", cache.display()))?;
+    let spec = format!("{name}=={version}");
+    eprintln!("    downloading {spec} (sdist) from PyPI");
+    crate::ui::echo(cmd!(
+        sh,
+        "{python} -m pip download --quiet --no-deps --no-binary :all: --dest {cache} {spec}"
+    ))
+    .env("PIP_ROOT_USER_ACTION", "ignore")
+    .run()
+    .with_context(|| format!("downloading the sdist of {spec}; check your network and proxy"))?;
+    let prefix_a = format!("{name}-{version}.");
+    let prefix_b = format!("{}-{version}.", name.replace('-', "_").to_lowercase());
+    fs::read_dir(cache)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| {
+            let f = p
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_lowercase();
+            (f.starts_with(&prefix_a.to_lowercase()) || f.starts_with(&prefix_b))
+                && f.ends_with(".tar.gz")
+        })
+        .with_context(|| format!("pip downloaded no .tar.gz for {spec}"))
+}
+
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut f = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex(&h.finalize()))
+}
+
+pub fn sha256_bytes(data: &[u8]) -> String {
+    hex(&Sha256::digest(data))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Names never copied into the build context: VCS data, caches, build output,
+/// virtualenvs and the JS client's node_modules.
+const SKIP: &[&str] = &[
+    ".git",
+    ".hg",
+    ".tox",
+    ".nox",
+    ".venv",
+    "venv",
+    "node_modules",
+    "__pycache__",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ipynb_checkpoints",
+    ".benchmarks",
+    "build",
+    "dist",
+    "target",
+    ".dist-test-sha256",
+];
+
+pub fn skipped(name: &str) -> bool {
+    SKIP.contains(&name) || name.ends_with(".egg-info") || name.ends_with(".pyc")
+}
+
+/// Mirror `src` into `dst`, copying only files whose content differs and
+/// removing what `src` no longer has. Returns how many files were written.
+pub fn sync_tree(src: &Path, dst: &Path) -> Result<usize> {
+    fs::create_dir_all(dst).with_context(|| format!("creating {}", dst.display()))?;
+    let mut written = 0;
+    let mut keep = Vec::new();
+    for entry in fs::read_dir(src).with_context(|| format!("reading {}", src.display()))? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if skipped(&name.to_string_lossy()) {
+            continue;
+        }
+        let ty = entry.file_type()?;
+        let (from, to) = (entry.path(), dst.join(&name));
+        if ty.is_dir() {
+            if to.is_file() || to.is_symlink() {
+                fs::remove_file(&to)?;
+            }
+            written += sync_tree(&from, &to)?;
+        } else if ty.is_file() {
+            if to.is_dir() {
+                fs::remove_dir_all(&to)?;
+            }
+            let same = match (fs::metadata(&to), fs::metadata(&from)) {
+                (Ok(a), Ok(b)) if a.len() == b.len() => fs::read(&to)? == fs::read(&from)?,
+                _ => false,
+            };
+            if !same {
+                fs::copy(&from, &to)
+                    .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+                written += 1;
+            }
+        } else {
+            // Symlinks and special files are not followed into the image.
+            continue;
+        }
+        keep.push(name);
+    }
+    for entry in fs::read_dir(dst)? {
+        let entry = entry?;
+        if !keep.contains(&entry.file_name()) {
+            let p = entry.path();
+            if entry.file_type()?.is_dir() {
+                fs::remove_dir_all(&p)?;
+            } else {
+                fs::remove_file(&p)?;
+            }
+        }
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("xtask-test-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn sync_copies_changes_only_and_prunes() {
+        let root = tmp("sync");
+        let (src, dst) = (root.join("src"), root.join("dst"));
+        fs::create_dir_all(src.join("pkg/__pycache__")).unwrap();
+        fs::create_dir_all(src.join(".git")).unwrap();
+        fs::write(src.join("pkg/a.py"), "a = 1\n").unwrap();
+        fs::write(src.join("pkg/__pycache__/a.pyc"), "x").unwrap();
+        fs::write(src.join(".git/HEAD"), "ref").unwrap();
+        fs::write(src.join("setup.cfg"), "").unwrap();
+        assert_eq!(sync_tree(&src, &dst).unwrap(), 2);
+        assert!(!dst.join(".git").exists());
+        assert!(!dst.join("pkg/__pycache__").exists());
+        assert_eq!(sync_tree(&src, &dst).unwrap(), 0, "nothing changed");
+        fs::write(src.join("pkg/a.py"), "a = 2\n").unwrap();
+        fs::remove_file(src.join("setup.cfg")).unwrap();
+        assert_eq!(sync_tree(&src, &dst).unwrap(), 1);
+        assert_eq!(fs::read_to_string(dst.join("pkg/a.py")).unwrap(), "a = 2\n");
+        assert!(
+            !dst.join("setup.cfg").exists(),
+            "removed upstream, removed here"
+        );
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn checkout_errors_say_what_is_missing() {
+        let root = tmp("checkout");
+        let err = checkout(&root.join("nope")).unwrap_err().to_string();
+        assert!(err.contains("no such directory"), "{err}");
+        let err = checkout(&root).unwrap_err().to_string();
+        assert!(err.contains("no pyproject.toml"), "{err}");
+        fs::write(root.join("pyproject.toml"), "[project]\n").unwrap();
+        let err = checkout(&root).unwrap_err().to_string();
+        assert!(err.contains("no tests/"), "{err}");
+        fs::create_dir(root.join("tests")).unwrap();
+        assert!(checkout(&root).is_ok());
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn sha256_known_value() {
+        assert_eq!(
+            sha256_bytes(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}
