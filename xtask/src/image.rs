@@ -57,7 +57,7 @@ pub fn ensure_base(
 pub fn fallback_tag(ws: &Workspace) -> String {
     let cfg = &ws.config.image;
     let recipe = format!(
-        "debootstrap --variant=minbase --include={FALLBACK_PACKAGES} {} {}\npython {}\n",
+        "debootstrap --variant=minbase --include={FALLBACK_PACKAGES} {} {}\npython {}\nwithout docs\n",
         cfg.fallback_suite, cfg.fallback_mirror, cfg.python
     );
     format!(
@@ -130,7 +130,15 @@ fn build_fallback(sh: &Shell, tools: &Tools, ws: &Workspace, tag: &str) -> Resul
         false,
     )
     .and_then(|()| {
-        // Drop what only apt needed; an image needs no package cache.
+        // Drop documentation, as slim images do, and apt's caches.
+        for sub in [
+            "usr/share/doc",
+            "usr/share/man",
+            "usr/share/info",
+            "usr/share/locale",
+        ] {
+            let _ = fs::remove_dir_all(rootfs.join(sub));
+        }
         for sub in ["var/cache/apt/archives", "var/lib/apt/lists"] {
             let dir = rootfs.join(sub);
             if let Ok(entries) = fs::read_dir(&dir) {
@@ -198,9 +206,8 @@ pub fn build(
         .with_context(|| format!("copying {} into the build context", project.dir.display()))?;
 
     let dockerfile = ws.docker_dir().join("Dockerfile");
-    let tag = ws.image_tag();
-    let base_arg = format!("BASE_IMAGE={base}");
     let label = format!("{CHECKOUT_LABEL}={}", ws.checkout_id);
+    let base_arg = format!("BASE_IMAGE={base}");
     let secret: Vec<String> = match tools::ca_bundle() {
         Some(p) => vec![
             "--secret".into(),
@@ -209,13 +216,101 @@ pub fn build(
         None => vec![],
     };
     let proxy = tools::proxy_build_args();
+    let proxy_args = &proxy;
+
+    // 1. The deps stage: cached by BuildKit, so instant unless requirements changed.
+    let deps_tag = format!("{}-deps:latest", ws.checkout_id);
     let build = cmd!(
         sh,
-        "{builder} build --progress=plain --file {dockerfile} --tag {tag} --label {label}
-         --build-arg {base_arg} {secret...} {proxy...} {context}"
+        "{builder} build --progress=plain --file {dockerfile} --target deps --tag {deps_tag}
+         --label {label} --build-arg {base_arg} {secret...} {proxy_args...} {context}"
     )
     .env("DOCKER_BUILDKIT", "1");
-    run_logged(build.into(), log, verbose).context("building the image")
+    run_logged(build.into(), log, verbose).context("building the dependency image")?;
+
+    // 2. Flatten it into one layer, once per deps image: the project layer then
+    //    sits on a single layer, which keeps its export fast where the storage
+    //    driver has no native diff (fuse-overlayfs, overlay2 with redirect_dir).
+    let flat = flatten_once(sh, &tools.docker.cli, ws, &deps_tag)?;
+
+    // 3. The project stage on top of it.
+    let tag = ws.image_tag();
+    let deps_arg = format!("DEPS_IMAGE={flat}");
+    let build = cmd!(
+        sh,
+        "{builder} build --progress=plain --file {dockerfile} --target project --tag {tag}
+         --label {label} --build-arg {base_arg} --build-arg {deps_arg} {proxy...} {context}"
+    )
+    .env("DOCKER_BUILDKIT", "1");
+    let project_log = log.with_extension("project.log");
+    run_logged(build.into(), &project_log, verbose).context("building the project image")
+}
+
+/// `<checkout>-deps-flat:<deps image id>`, made with export | import when it
+/// does not exist yet; older flat images of this checkout are removed.
+fn flatten_once(sh: &Shell, docker: &Path, ws: &Workspace, deps_tag: &str) -> Result<String> {
+    let format = "{{.Id}}";
+    let id = cmd!(sh, "{docker} image inspect --format {format} {deps_tag}")
+        .quiet()
+        .read()
+        .context("inspecting the dependency image")?;
+    let short: String = id
+        .trim()
+        .trim_start_matches("sha256:")
+        .chars()
+        .take(12)
+        .collect();
+    let repo = format!("{}-deps-flat", ws.checkout_id);
+    let flat = format!("{repo}:{short}");
+    if image_exists(sh, docker, &flat) {
+        return Ok(flat);
+    }
+    let container = cmd!(sh, "{docker} create {deps_tag} true")
+        .quiet()
+        .read()
+        .context("creating a container to flatten")?;
+    let container = container.trim().to_string();
+    let label = format!("LABEL {CHECKOUT_LABEL}={}", ws.checkout_id);
+    let result = (|| {
+        let export = Command::new(docker)
+            .args(["export", &container])
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("running docker export")?;
+        let status = Command::new(docker)
+            .args(["import", "--change", &label, "-", &flat])
+            .stdin(export.stdout.context("docker export's output")?)
+            .stdout(Stdio::null())
+            .status()
+            .context("running docker import")?;
+        if !status.success() {
+            bail!("flattening {deps_tag} into {flat} failed");
+        }
+        Ok(())
+    })();
+    let _ = cmd!(sh, "{docker} rm --force {container}")
+        .quiet()
+        .ignore_stdout()
+        .run();
+    result?;
+    // Superseded flat images only take disk.
+    let format = "{{.Repository}}:{{.Tag}}";
+    let old = cmd!(sh, "{docker} image ls --format {format} {repo}")
+        .quiet()
+        .read()
+        .unwrap_or_default();
+    for img in old
+        .lines()
+        .map(str::trim)
+        .filter(|i| !i.is_empty() && *i != flat)
+    {
+        let _ = cmd!(sh, "{docker} image rm {img}")
+            .quiet()
+            .ignore_stdout()
+            .ignore_stderr()
+            .run();
+    }
+    Ok(flat)
 }
 
 fn copy_if_changed(from: &Path, to: &Path) -> Result<()> {
