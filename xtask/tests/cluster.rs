@@ -1,0 +1,133 @@
+//! End-to-end: a real cluster on the real engine. These need Docker; on a
+//! machine without an engine they skip, loudly, unless CI is set, where a
+//! missing engine is a failure.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn xtask(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("running the xtask binary")
+}
+
+fn engine_available() -> bool {
+    let up = Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !up {
+        if std::env::var_os("CI").is_some() {
+            panic!("CI is set but no Docker engine is reachable: the cluster tests cannot be skipped in CI");
+        }
+        eprintln!("SKIPPED: no Docker engine reachable; the cluster tests did not run");
+    }
+    up
+}
+
+/// Containers, networks and volumes that carry a compose project label
+/// starting with `prefix`.
+fn leftovers(prefix: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for args in [
+        &["ps", "-a"][..],
+        &["network", "ls"][..],
+        &["volume", "ls"][..],
+    ] {
+        let o = Command::new("docker")
+            .args(args)
+            .args([
+                "--filter",
+                "label=com.docker.compose.project",
+                "--format",
+                "{{.Label \"com.docker.compose.project\"}}",
+            ])
+            .output()
+            .unwrap();
+        for p in String::from_utf8_lossy(&o.stdout).lines() {
+            if p.starts_with(prefix) {
+                out.push(format!("{} of {p}", args[0]));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn requirements_are_current() {
+    let o = xtask(&["update-reqs", "--check"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn dist_test_runs_a_real_cluster_and_leaves_nothing() {
+    if !engine_available() {
+        return;
+    }
+    // Two tests: one through the Dask scheduler and both workers, one
+    // through the ipyparallel controller and its engines.
+    let o = xtask(&[
+        "dist-test",
+        "--",
+        "-k",
+        "test_raw.py and test_sum_on_dist or test_ipython.py",
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "dist-test failed:\n{stderr}");
+    let summary =
+        std::fs::read_to_string(root().join("target/dist-test/last/summary.json")).unwrap();
+    assert!(summary.contains("\"passed\": 2,"), "{summary}");
+    assert!(summary.contains("\"failed\": 0,"), "{summary}");
+    for svc in [
+        "scheduler",
+        "worker-1",
+        "worker-2",
+        "ipy-controller",
+        "ipy-worker-1",
+        "ipy-worker-2",
+    ] {
+        let log = root().join(format!("target/dist-test/last/logs/{svc}.log"));
+        assert!(log.is_file(), "no log for {svc}");
+    }
+    let run_id = summary
+        .split("\"run_id\": \"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let compact: String = run_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    let left: Vec<String> = leftovers("ltdist-")
+        .into_iter()
+        .filter(|l| l.ends_with(&format!("-r{compact}")))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[test]
+fn bad_input_is_one_clear_line() {
+    let o = xtask(&["dist-test", "--project", "/nonexistent/libertem"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    if stderr.contains("engine is not reachable") {
+        return; // the engine check comes first
+    }
+    assert!(
+        stderr.contains("--project /nonexistent/libertem: no such directory"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
