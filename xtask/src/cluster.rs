@@ -539,14 +539,19 @@ mod tests {
                 "ipy-worker-1"
             ]
         );
-        let y = size_override(s).unwrap();
-        assert!(y.contains("worker-3:") && y.contains("hostname: worker-3"));
+        let t = Path::new("/repo/packaging/docker/services.yml");
+        let y = size_override(s, t).unwrap();
+        assert!(
+            y.contains("  worker-3:\n    extends: { file: \"/repo/packaging/docker/services.yml\", service: dask-worker }"),
+            "{y}"
+        );
+        assert!(y.contains("hostname: worker-3"));
         assert!(!y.contains("ipy-worker-3"));
-        assert!(size_override(Size {
+        let two = Size {
             workers: 2,
             engines: 2,
-            worker_cpus: 2
-        })
-        .is_none());
+            worker_cpus: 2,
+        };
+        assert!(size_override(two, t).is_none());
     }
 }
