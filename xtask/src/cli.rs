@@ -20,6 +20,9 @@ pub struct Cli {
     /// Print only errors and the final result.
     #[arg(long, short, global = true)]
     pub quiet: bool,
+    /// The config file [default: dist-test.toml at the workspace root].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,6 +64,10 @@ pub struct SizeArgs {
     /// ipyparallel engines (ipy-worker-1..N); default from dist-test.toml.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=32))]
     pub engines: Option<u32>,
+    /// Publish the scheduler (8786) and its dashboard (8787) on free ports of
+    /// 127.0.0.1, and print them. Nothing is published without it.
+    #[arg(long)]
+    pub publish: bool,
 }
 
 #[derive(Debug, Args)]

@@ -19,7 +19,7 @@ use crate::report::{self, Phases, Summary};
 use crate::reqs::{self, Upgrade};
 use crate::tools::{self, Tools};
 use crate::ui;
-use crate::workspace::Workspace;
+use crate::workspace::{Location, Workspace};
 
 /// The exit code a command wants, after it has reported everything itself.
 #[derive(Debug)]
@@ -113,10 +113,10 @@ fn results_dir(run_dir: &Path) -> Result<PathBuf> {
 }
 
 impl DistTest {
-    pub fn run(self, sh: &Shell, root: &Path) -> Result<()> {
+    pub fn run(self, sh: &Shell, loc: &Location) -> Result<()> {
         let tools = docker_ready(sh)?;
         tools.docker.builder()?;
-        let ws = Workspace::load(root)?;
+        let ws = Workspace::load(loc)?;
         let data = data_dir(&ws)?;
         let size = size(&ws, &self.size);
         let (project, reqs) = project_and_reqs(sh, &ws, &self.project)?;
@@ -138,13 +138,26 @@ impl DistTest {
                 &image::build_log(&run_dir),
             )
         });
-        let cluster = Cluster::new(&ws, &tools, ws.run_project(&run_id), size, &data, &results)?;
+        let cluster = Cluster::new(
+            &ws,
+            &tools,
+            ws.run_project(&run_id),
+            size,
+            &data,
+            &results,
+            self.size.publish,
+        )?;
         let mut pytest_code = None;
         let outcome = built.and_then(|()| {
             interrupt::check()?;
             phases.time("up", quiet, || cluster.up(sh, &run_dir.join("up.log")))?;
             let ready = Duration::from_secs(ws.config.timeouts.ready_s);
             phases.time("ready", quiet, || cluster.wait_ready(sh, ready))?;
+            if self.size.publish {
+                for p in cluster.published(sh)? {
+                    ui::say(&format!("published: {p}"));
+                }
+            }
             interrupt::check()?;
             let limit = Duration::from_secs(ws.config.timeouts.tests_s);
             let code = phases.time("tests", quiet, || {
@@ -187,6 +200,7 @@ impl DistTest {
         let summary = Summary {
             run_id: run_id.clone(),
             project: project.dir.display().to_string(),
+            compose_project: cluster.compose.project.clone(),
             counts: counts.clone(),
             exit_code,
             phases: phases.clone(),
@@ -228,8 +242,8 @@ impl DistTest {
 }
 
 impl UpdateReqs {
-    pub fn run(self, sh: &Shell, root: &Path) -> Result<()> {
-        let ws = Workspace::load(root)?;
+    pub fn run(self, sh: &Shell, loc: &Location) -> Result<()> {
+        let ws = Workspace::load(loc)?;
         if self.check {
             // Checking needs neither the sdist nor the network.
             let project = match &self.project.project {
@@ -269,10 +283,10 @@ impl UpdateReqs {
 }
 
 impl Build {
-    pub fn run(self, sh: &Shell, root: &Path) -> Result<()> {
+    pub fn run(self, sh: &Shell, loc: &Location) -> Result<()> {
         let tools = docker_ready(sh)?;
         tools.docker.builder()?;
-        let ws = Workspace::load(root)?;
+        let ws = Workspace::load(loc)?;
         let (project, reqs) = project_and_reqs(sh, &ws, &self.project)?;
         let log = ws.target.join("build.log");
         let mut phases = Phases::default();
@@ -285,10 +299,26 @@ impl Build {
 
 /// The long-lived cluster of this checkout, as `up`, `status`, `logs`,
 /// `test` and `down` see it.
-fn checkout_cluster(ws: &Workspace, tools: &Tools, size: Size) -> Result<Cluster> {
+fn checkout_cluster(ws: &Workspace, tools: &Tools, size: Size, publish: bool) -> Result<Cluster> {
     let data = data_dir(ws)?;
     let results = results_dir(&ws.target.join("cluster"))?;
-    Cluster::new(ws, tools, ws.cluster_project(), size, &data, &results)
+    Cluster::new(
+        ws,
+        tools,
+        ws.cluster_project(),
+        size,
+        &data,
+        &results,
+        publish,
+    )
+}
+
+/// Was the running cluster started with `--publish`? Later commands must
+/// name the same compose files, or compose would see a changed service.
+fn saved_publish(ws: &Workspace) -> bool {
+    fs::read_to_string(ws.target.join("cluster").join("size"))
+        .map(|t| t.contains("publish"))
+        .unwrap_or(false)
 }
 
 /// The size the running cluster was started with, so that later commands
@@ -308,13 +338,13 @@ fn saved_size(ws: &Workspace) -> Size {
 }
 
 impl Up {
-    pub fn run(self, sh: &Shell, root: &Path) -> Result<()> {
+    pub fn run(self, sh: &Shell, loc: &Location) -> Result<()> {
         let tools = docker_ready(sh)?;
         tools.docker.builder()?;
-        let ws = Workspace::load(root)?;
+        let ws = Workspace::load(loc)?;
         let size = size(&ws, &self.size);
         let (project, reqs) = project_and_reqs(sh, &ws, &self.project)?;
-        let cluster = checkout_cluster(&ws, &tools, size)?;
+        let cluster = checkout_cluster(&ws, &tools, size, self.size.publish)?;
         let dir = ws.target.join("cluster");
         let quiet = ui::quiet();
         let mut phases = Phases::default();
@@ -332,16 +362,19 @@ impl Up {
             "cluster {} is ready: {} workers, {} engines; `cargo xtask test` runs the suite against it",
             cluster.compose.project, size.workers, size.engines
         ));
+        for p in cluster.published(sh)? {
+            ui::say(&format!("published: {p}"));
+        }
         Ok(())
     }
 }
 
 impl Status {
-    pub fn run(self, sh: &Shell, root: &Path) -> Result<()> {
+    pub fn run(self, sh: &Shell, loc: &Location) -> Result<()> {
         let tools = docker_ready(sh)?;
-        let ws = Workspace::load(root)?;
+        let ws = Workspace::load(loc)?;
         let size = saved_size(&ws);
-        let cluster = checkout_cluster(&ws, &tools, size)?;
+        let cluster = checkout_cluster(&ws, &tools, size, saved_publish(&ws))?;
         let containers = cluster.containers(sh)?;
         if containers.is_empty() {
             println!(
@@ -382,9 +415,9 @@ impl Status {
 }
 
 impl Logs {
-    pub fn run(self, sh: &Shell, root: &Path) -> Result<()> {
+    pub fn run(self, sh: &Shell, loc: &Location) -> Result<()> {
         let tools = docker_ready(sh)?;
-        let ws = Workspace::load(root)?;
+        let ws = Workspace::load(loc)?;
         let size = saved_size(&ws);
         let known = size.services();
         if let Some(bad) = self
@@ -397,7 +430,7 @@ impl Logs {
                 known.join(", ")
             );
         }
-        let cluster = checkout_cluster(&ws, &tools, size)?;
+        let cluster = checkout_cluster(&ws, &tools, size, saved_publish(&ws))?;
         let mut args = vec!["logs", "--timestamps"];
         if self.follow {
             args.push("--follow");
@@ -413,15 +446,23 @@ impl Logs {
 }
 
 impl Test {
-    pub fn run(self, sh: &Shell, root: &Path) -> Result<()> {
+    pub fn run(self, sh: &Shell, loc: &Location) -> Result<()> {
         let tools = docker_ready(sh)?;
-        let ws = Workspace::load(root)?;
+        let ws = Workspace::load(loc)?;
         let size = saved_size(&ws);
         let run_id = report::new_run_id();
         let run_dir = report::new_run_dir(&ws.target, &run_id)?;
         let results = results_dir(&run_dir)?;
         let data = data_dir(&ws)?;
-        let cluster = Cluster::new(&ws, &tools, ws.cluster_project(), size, &data, &results)?;
+        let cluster = Cluster::new(
+            &ws,
+            &tools,
+            ws.cluster_project(),
+            size,
+            &data,
+            &results,
+            saved_publish(&ws),
+        )?;
         if cluster.containers(sh)?.is_empty() {
             bail!("no cluster is running for this checkout: start one with `cargo xtask up`");
         }
@@ -451,6 +492,7 @@ impl Test {
         let summary = Summary {
             run_id,
             project: "running cluster".into(),
+            compose_project: cluster.compose.project.clone(),
             counts: counts.clone(),
             exit_code,
             phases: phases.clone(),
@@ -472,9 +514,9 @@ impl Test {
 }
 
 impl Down {
-    pub fn run(self, sh: &Shell, root: &Path) -> Result<()> {
+    pub fn run(self, sh: &Shell, loc: &Location) -> Result<()> {
         let tools = docker_ready(sh)?;
-        let ws = Workspace::load(root)?;
+        let ws = Workspace::load(loc)?;
         let size = saved_size(&ws);
         let mut projects = vec![ws.cluster_project()];
         if self.all {
@@ -488,7 +530,7 @@ impl Down {
         for p in projects {
             let data = data_dir(&ws)?;
             let results = ws.target.join("cluster");
-            let cluster = Cluster::new(&ws, &tools, p.clone(), size, &data, &results)?;
+            let cluster = Cluster::new(&ws, &tools, p.clone(), size, &data, &results, false)?;
             phases.time("teardown", ui::quiet(), || {
                 cluster.down(sh).with_context(|| format!("removing {p}"))
             })?;
@@ -508,8 +550,8 @@ impl Down {
 }
 
 impl Doctor {
-    pub fn run(self, sh: &Shell, root: &Path) -> Result<()> {
-        let problems = crate::doctor::run(sh, root);
+    pub fn run(self, sh: &Shell, loc: &Location) -> Result<()> {
+        let problems = crate::doctor::run(sh, loc);
         if problems > 0 {
             return Err(ExitCode(1).into());
         }

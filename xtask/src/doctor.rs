@@ -6,10 +6,10 @@ use xshell::{cmd, Shell};
 
 use crate::image;
 use crate::tools;
-use crate::workspace::Workspace;
+use crate::workspace::{Location, Workspace};
 
 /// Print every check; return how many problems would stop `dist-test`.
-pub fn run(sh: &Shell, root: &Path) -> usize {
+pub fn run(sh: &Shell, loc: &Location) -> usize {
     let mut problems = 0;
     let mut line = |ok: bool, what: &str, detail: String| {
         if !ok {
@@ -20,13 +20,9 @@ pub fn run(sh: &Shell, root: &Path) -> usize {
             if ok { "ok     " } else { "PROBLEM" }
         );
     };
-    let ws = match Workspace::load(root) {
+    let ws = match Workspace::load(loc) {
         Ok(ws) => {
-            line(
-                true,
-                "config",
-                format!("{}", root.join(crate::config::FILE_NAME).display()),
-            );
+            line(true, "config", loc.config.display().to_string());
             Some(ws)
         }
         Err(e) => {

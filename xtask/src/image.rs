@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
+use crate::interrupt;
 use crate::project::{self, sha256_bytes, Project};
 use crate::report::tail_file;
 use crate::tools::{self, Tools};
@@ -226,7 +227,10 @@ pub fn build(
          --label {label} --build-arg {base_arg} {secret...} {proxy_args...} {context}"
     )
     .env("DOCKER_BUILDKIT", "1");
-    run_logged(build.into(), log, verbose).context("building the dependency image")?;
+    let docker = &tools.docker.cli;
+    replacing(sh, docker, &deps_tag, || {
+        run_logged(build.into(), log, verbose).context("building the dependency image")
+    })?;
 
     // 2. Flatten it into one layer, once per deps image: the project layer then
     //    sits on a single layer, which keeps its export fast where the storage
@@ -243,17 +247,48 @@ pub fn build(
     )
     .env("DOCKER_BUILDKIT", "1");
     let project_log = log.with_extension("project.log");
-    run_logged(build.into(), &project_log, verbose).context("building the project image")
+    replacing(sh, docker, &tag, || {
+        run_logged(build.into(), &project_log, verbose).context("building the project image")
+    })
+}
+
+/// Run `build`, which (re)tags `tag`; then remove the image the tag pointed
+/// at before, so that rebuilds do not pile up untagged images. An image that
+/// a container still uses (a kept cluster) is left alone by docker.
+fn replacing(
+    sh: &Shell,
+    docker: &Path,
+    tag: &str,
+    build: impl FnOnce() -> Result<()>,
+) -> Result<()> {
+    let before = image_id(sh, docker, tag);
+    build()?;
+    if let (Some(old), Some(new)) = (before, image_id(sh, docker, tag)) {
+        if old != new {
+            let _ = cmd!(sh, "{docker} image rm {old}")
+                .quiet()
+                .ignore_stdout()
+                .ignore_stderr()
+                .run();
+        }
+    }
+    Ok(())
+}
+
+fn image_id(sh: &Shell, docker: &Path, image: &str) -> Option<String> {
+    let format = "{{.Id}}";
+    cmd!(sh, "{docker} image inspect --format {format} {image}")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok()
+        .map(|s| s.trim().to_string())
 }
 
 /// `<checkout>-deps-flat:<deps image id>`, made with export | import when it
 /// does not exist yet; older flat images of this checkout are removed.
 fn flatten_once(sh: &Shell, docker: &Path, ws: &Workspace, deps_tag: &str) -> Result<String> {
-    let format = "{{.Id}}";
-    let id = cmd!(sh, "{docker} image inspect --format {format} {deps_tag}")
-        .quiet()
-        .read()
-        .context("inspecting the dependency image")?;
+    let id = image_id(sh, docker, deps_tag).context("inspecting the dependency image")?;
     let short: String = id
         .trim()
         .trim_start_matches("sha256:")
@@ -328,23 +363,26 @@ pub fn run_logged(mut command: Command, log: &Path, verbose: bool) -> Result<()>
         eprintln!("$ {command:?}");
     }
     let file = fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+    // Waited on through `interrupt`, so that Ctrl-C or SIGTERM stops it.
     let status = if verbose {
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()?;
-        let out = child.stdout.take().unwrap();
-        let err = child.stderr.take().unwrap();
+        let out = child.stdout.take().context("child stdout")?;
+        let err = child.stderr.take().context("child stderr")?;
         let f2 = file.try_clone()?;
         let t1 = std::thread::spawn(move || tee(out, file, std::io::stdout()));
         let t2 = std::thread::spawn(move || tee(err, f2, std::io::stderr()));
-        let status = child.wait()?;
+        let status = interrupt::wait(child, None)?;
         let _ = t1.join();
         let _ = t2.join();
         status
     } else {
-        command.stdout(file.try_clone()?).stderr(file).status()?
+        let child = command.stdout(file.try_clone()?).stderr(file).spawn()?;
+        interrupt::wait(child, None)?
     };
+    let status = status.context("the command was stopped")?;
     if !status.success() {
         bail!(
             "{} failed ({status}); last lines of {}:\n{}",

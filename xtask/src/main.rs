@@ -23,6 +23,7 @@ use clap::Parser;
 use xshell::Shell;
 
 use crate::cli::{Cli, Command};
+use crate::workspace::Location;
 
 fn main() {
     match try_main() {
@@ -42,18 +43,26 @@ fn try_main() -> Result<()> {
     ui::set_verbosity(cli.verbose, cli.quiet);
     interrupt::install()?;
     let root = workspace_root();
+    let config = match &cli.config {
+        Some(p) => std::env::current_dir()?.join(p),
+        None => root.join(config::FILE_NAME),
+    };
+    let loc = Location {
+        root: root.clone(),
+        config,
+    };
     let sh = Shell::new()?;
     sh.change_dir(&root);
     match cli.command {
-        Command::DistTest(c) => c.run(&sh, &root),
-        Command::UpdateReqs(c) => c.run(&sh, &root),
-        Command::Build(c) => c.run(&sh, &root),
-        Command::Up(c) => c.run(&sh, &root),
-        Command::Status(c) => c.run(&sh, &root),
-        Command::Logs(c) => c.run(&sh, &root),
-        Command::Test(c) => c.run(&sh, &root),
-        Command::Down(c) => c.run(&sh, &root),
-        Command::Doctor(c) => c.run(&sh, &root),
+        Command::DistTest(c) => c.run(&sh, &loc),
+        Command::UpdateReqs(c) => c.run(&sh, &loc),
+        Command::Build(c) => c.run(&sh, &loc),
+        Command::Up(c) => c.run(&sh, &loc),
+        Command::Status(c) => c.run(&sh, &loc),
+        Command::Logs(c) => c.run(&sh, &loc),
+        Command::Test(c) => c.run(&sh, &loc),
+        Command::Down(c) => c.run(&sh, &loc),
+        Command::Doctor(c) => c.run(&sh, &loc),
         Command::Completions(c) => c.run(),
     }
 }

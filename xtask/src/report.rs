@@ -105,6 +105,7 @@ pub struct DeadService {
 pub struct Summary {
     pub run_id: String,
     pub project: String,
+    pub compose_project: String,
     pub counts: Counts,
     pub exit_code: i32,
     pub phases: Phases,
@@ -118,6 +119,11 @@ impl Summary {
         let mut s = String::from("{\n");
         let _ = writeln!(s, "  \"run_id\": {},", json_str(&self.run_id));
         let _ = writeln!(s, "  \"project\": {},", json_str(&self.project));
+        let _ = writeln!(
+            s,
+            "  \"compose_project\": {},",
+            json_str(&self.compose_project)
+        );
         let _ = writeln!(s, "  \"passed\": {},", c.passed);
         let _ = writeln!(s, "  \"failed\": {},", c.failed);
         let _ = writeln!(s, "  \"skipped\": {},", c.skipped);

@@ -1,13 +1,20 @@
 //! Paths and names that belong to this checkout.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
 use crate::compose::project_name;
-use crate::config::{self, Config};
+use crate::config::Config;
 use crate::project::sha256_bytes;
+
+/// Where the checkout is, and which config file to read.
+#[derive(Debug, Clone)]
+pub struct Location {
+    pub root: PathBuf,
+    pub config: PathBuf,
+}
 
 pub struct Workspace {
     pub root: PathBuf,
@@ -19,8 +26,9 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    pub fn load(root: &Path) -> Result<Workspace> {
-        let config = Config::load(&root.join(config::FILE_NAME))?;
+    pub fn load(loc: &Location) -> Result<Workspace> {
+        let root = &loc.root;
+        let config = Config::load(&loc.config)?;
         let target = root.join("target").join("dist-test");
         fs::create_dir_all(&target).with_context(|| {
             format!("cannot create {}: make target/ writable", target.display())

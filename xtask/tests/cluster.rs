@@ -99,6 +99,14 @@ fn dist_test_runs_a_real_cluster_and_leaves_nothing() {
         let log = root().join(format!("target/dist-test/last/logs/{svc}.log"));
         assert!(log.is_file(), "no log for {svc}");
     }
+    let compose_project = summary
+        .split("\"compose_project\": \"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let checkout = compose_project.rsplit_once("-r").unwrap().0.to_string();
     let run_id = summary
         .split("\"run_id\": \"")
         .nth(1)
@@ -115,6 +123,55 @@ fn dist_test_runs_a_real_cluster_and_leaves_nothing() {
         .filter(|l| l.ends_with(&format!("-r{compact}")))
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
+
+    // A run killed with SIGKILL cannot tear down; `down --all` must.
+    // (Sequential with the run above: `down --all` removes every cluster of
+    // this checkout.)
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["dist-test", "-q"])
+        .current_dir(root())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let checkout_containers = || {
+        let o = Command::new("docker")
+            .args(["ps", "-aq", "--filter"])
+            .arg(format!("label=org.libertem.dist-test.checkout={checkout}"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).lines().count()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while checkout_containers() < 6 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cluster never came up"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        checkout_containers() >= 6,
+        "a killed run leaves its cluster behind"
+    );
+    for _ in 0..2 {
+        let o = xtask(&["down", "--all"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(checkout_containers(), 0);
+        assert!(
+            leftovers(&checkout).is_empty(),
+            "left behind: {:?}",
+            leftovers(&checkout)
+        );
+    }
+    let o = xtask(&["down"]);
+    assert!(
+        o.status.success(),
+        "down on nothing: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 #[test]

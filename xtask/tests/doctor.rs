@@ -1,0 +1,139 @@
+//! `cargo xtask doctor` names what would stop `dist-test`, with its fix.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn doctor(path: &str, extra_env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    c.args(args)
+        .arg("doctor")
+        .current_dir(root())
+        .env("PATH", path);
+    for (k, v) in extra_env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn temp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("xtask-doctor-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&d);
+    fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A PATH holding only the docker client(s) and compose, nothing else.
+fn docker_only_path(name: &str) -> Option<PathBuf> {
+    let dir = temp(name);
+    let docker = which::which("docker").ok()?;
+    std::os::unix::fs::symlink(docker, dir.join("docker")).unwrap();
+    if let Ok(compose) = which::which("docker-compose") {
+        std::os::unix::fs::symlink(compose, dir.join("docker-compose")).unwrap();
+    }
+    Some(dir)
+}
+
+#[test]
+fn missing_docker_client() {
+    let empty = temp("empty");
+    let o = doctor(empty.to_str().unwrap(), &[], &[]);
+    assert!(!o.status.success());
+    let out = stdout(&o);
+    assert!(
+        out.contains("PROBLEM") && out.contains("docker: install Docker Engine"),
+        "{out}"
+    );
+}
+
+#[test]
+fn engine_down() {
+    let Some(path) = docker_only_path("engine") else {
+        eprintln!("SKIPPED: no docker client here");
+        return;
+    };
+    let o = doctor(
+        path.to_str().unwrap(),
+        &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+        &[],
+    );
+    assert!(!o.status.success());
+    let out = stdout(&o);
+    assert!(
+        out.contains("PROBLEM engine") && out.contains("not reachable"),
+        "{out}"
+    );
+}
+
+#[test]
+fn no_base_image_and_no_way_to_build_one() {
+    let Some(path) = docker_only_path("base") else {
+        eprintln!("SKIPPED: no docker client here");
+        return;
+    };
+    let engine = Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output();
+    if !engine.map(|o| o.status.success()).unwrap_or(false) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but no Docker engine is reachable"
+        );
+        eprintln!("SKIPPED: no Docker engine reachable");
+        return;
+    }
+    // A base that exists nowhere, and a fallback recipe never built; no
+    // debootstrap on this PATH.
+    let cfg = path.join("config.toml");
+    let text = fs::read_to_string(root().join("dist-test.toml")).unwrap();
+    let text = text
+        .replace(
+            "base = \"python:3.11-slim-bookworm\"",
+            "base = \"libertem-dist-test/absent:0\"",
+        )
+        .replace(
+            "fallback_suite = \"bookworm\"",
+            "fallback_suite = \"no-such-suite\"",
+        );
+    fs::write(&cfg, text).unwrap();
+    let o = doctor(
+        path.to_str().unwrap(),
+        &[],
+        &["--config", cfg.to_str().unwrap()],
+    );
+    assert!(!o.status.success());
+    let out = stdout(&o);
+    assert!(
+        out.contains("PROBLEM base image") && out.contains("install debootstrap"),
+        "{out}"
+    );
+}
+
+#[test]
+fn healthy_machine_passes() {
+    let engine = Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output();
+    if !engine.map(|o| o.status.success()).unwrap_or(false) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but no Docker engine is reachable"
+        );
+        eprintln!("SKIPPED: no Docker engine reachable");
+        return;
+    }
+    let o = doctor(&std::env::var("PATH").unwrap(), &[], &[]);
+    assert!(o.status.success(), "{}", stdout(&o));
+    assert!(!stdout(&o).contains("PROBLEM"), "{}", stdout(&o));
+}
