@@ -59,7 +59,7 @@ impl Config {
     pub fn parse(text: &str) -> Result<Config> {
         // toml's message names the key and the line; keep only its first line.
         let cfg: Config = toml::from_str(text).map_err(|e| {
-            let msg = e.message().to_string();
+            let msg = e.message().trim().replace('\n', "; ");
             match e.span() {
                 Some(span) => {
                     let line = text[..span.start].matches('\n').count() + 1;

@@ -201,7 +201,12 @@ pub fn build(
     let builder = tools.docker.builder()?;
     let context = ws.target.join("context");
     fs::create_dir_all(&context).with_context(|| format!("creating {}", context.display()))?;
-    copy_if_changed(requirements, &context.join("requirements.txt"))?;
+    let reqs_text = fs::read_to_string(requirements)
+        .with_context(|| format!("reading {}", requirements.display()))?;
+    write_if_changed(
+        &context.join("requirements.txt"),
+        crate::reqs::body(&reqs_text).as_bytes(),
+    )?;
     copy_if_changed(&ws.docker_dir().join("probe.py"), &context.join("probe.py"))?;
     project::sync_tree(&project.dir, &context.join("project"))
         .with_context(|| format!("copying {} into the build context", project.dir.display()))?;
@@ -350,8 +355,12 @@ fn flatten_once(sh: &Shell, docker: &Path, ws: &Workspace, deps_tag: &str) -> Re
 
 fn copy_if_changed(from: &Path, to: &Path) -> Result<()> {
     let new = fs::read(from).with_context(|| format!("reading {}", from.display()))?;
-    if fs::read(to).ok().as_deref() != Some(&new[..]) {
-        fs::write(to, &new).with_context(|| format!("writing {}", to.display()))?;
+    write_if_changed(to, &new)
+}
+
+fn write_if_changed(to: &Path, new: &[u8]) -> Result<()> {
+    if fs::read(to).ok().as_deref() != Some(new) {
+        fs::write(to, new).with_context(|| format!("writing {}", to.display()))?;
     }
     Ok(())
 }

@@ -87,6 +87,13 @@ pub fn header(inputs: &[Input], body: &str, uv_version: &str) -> String {
     h
 }
 
+/// The pinned requirements without the header: what the image installs. The
+/// build context gets only this, so that an input change that resolves to
+/// the same pins (a version bump in pyproject.toml, say) rebuilds nothing.
+pub fn body(text: &str) -> &str {
+    parse(text).map(|(_, _, b)| b).unwrap_or(text)
+}
+
 /// Split a generated file into its recorded inputs, recorded body digest and body.
 fn parse(text: &str) -> Option<(Vec<Input>, String, &str)> {
     if !text.starts_with(MADE_BY) {

@@ -1,0 +1,478 @@
+//! Failure paths on the real engine: every run ends with nothing of it left
+//! on the engine and the right exit code, whatever happened. The scenarios
+//! run one at a time (a lock), since each brings a cluster up.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn xtask(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap()
+}
+
+fn spawn(args: &[&str]) -> Child {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    c.args(args)
+        .current_dir(root())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    std::os::unix::process::CommandExt::process_group(&mut c, 0);
+    c.spawn().unwrap()
+}
+
+fn engine_available() -> bool {
+    let ok = Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but no Docker engine is reachable"
+        );
+        eprintln!("SKIPPED: no Docker engine reachable; the reliability tests did not run");
+    }
+    ok
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Containers, networks and volumes of dist-test runs (compose projects
+/// `...-r<id>`) of any checkout.
+fn run_objects() -> Vec<String> {
+    let mut out = Vec::new();
+    for args in [
+        &["ps", "-a"][..],
+        &["network", "ls"][..],
+        &["volume", "ls"][..],
+    ] {
+        let o = Command::new("docker")
+            .args(args)
+            .args([
+                "--filter",
+                "label=org.libertem.dist-test.checkout",
+                "--format",
+                "{{.Label \"com.docker.compose.project\"}}",
+            ])
+            .output()
+            .unwrap();
+        out.extend(
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(|p| format!("{} of {p}", args[0])),
+        );
+    }
+    out
+}
+
+fn summary() -> String {
+    fs::read_to_string(root().join("target/dist-test/last/summary.json")).unwrap_or_default()
+}
+
+/// Read the child's stderr until a line contains `marker`; keep the rest
+/// flowing in a thread so the child never blocks on a full pipe.
+fn wait_for_line(child: &mut Child, marker: &str, timeout: Duration) -> String {
+    let err = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + timeout;
+    let mut seen = String::new();
+    while Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.contains(marker) {
+                std::thread::spawn(move || for _ in rx {});
+                return seen;
+            }
+        }
+    }
+    panic!("never saw {marker:?}; output so far:\n{seen}");
+}
+
+fn signal(pid: u32, sig: &str, group: bool) {
+    let target = if group {
+        format!("-{pid}")
+    } else {
+        pid.to_string()
+    };
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), "--", &target])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{sig} {target}");
+}
+
+fn wait_exit(mut child: Child, timeout: Duration) -> (i32, Duration) {
+    let start = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return (s.code().unwrap_or(-1), start.elapsed());
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "the xtask did not exit within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn assert_nothing_left(scenario: &str) {
+    let left = run_objects();
+    assert!(left.is_empty(), "{scenario}: left behind {left:?}");
+}
+
+#[test]
+fn a_failing_test_fails_the_run_and_tears_down() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    if !engine_available() {
+        return;
+    }
+    // test_sum_on_dist warns "Sending large graph"; as an error it fails.
+    let o = xtask(&[
+        "dist-test",
+        "-q",
+        "--",
+        "-k",
+        "test_raw.py and test_sum_on_dist",
+        "-W",
+        "error::UserWarning",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let s = summary();
+    assert!(s.contains("\"failed\": 1,"), "{s}");
+    assert!(s.contains("\"exit_code\": 1,"), "{s}");
+    assert_nothing_left("failing test");
+}
+
+#[test]
+fn a_readiness_timeout_names_the_service_and_tears_down() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    if !engine_available() {
+        return;
+    }
+    let cfg = std::env::temp_dir().join(format!("xtask-ready-{}.toml", std::process::id()));
+    let text = fs::read_to_string(root().join("dist-test.toml"))
+        .unwrap()
+        .replace("ready_s = 180", "ready_s = 1");
+    fs::write(&cfg, text).unwrap();
+    let o = xtask(&["--config", cfg.to_str().unwrap(), "dist-test", "-q"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("the cluster was not ready after 1 s"), "{err}");
+    assert!(err.contains("last log lines of"), "{err}");
+    assert_nothing_left("readiness timeout");
+    let _ = fs::remove_file(cfg);
+}
+
+#[test]
+fn an_unresolvable_requirement_stops_before_any_cluster() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    if !engine_available() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("xtask-unresolvable-{}", std::process::id()));
+    fs::create_dir_all(dir.join("tests")).unwrap();
+    fs::write(
+        dir.join("pyproject.toml"),
+        "[project]\nname = \"broken\"\nversion = \"0\"\ndependencies = [\"no-such-package-dist-test-xyz\"]\n",
+    )
+    .unwrap();
+    let o = xtask(&["dist-test", "-q", "--project", dir.to_str().unwrap()]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("resolving the requirements failed"), "{err}");
+    assert_nothing_left("unresolvable requirement");
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn sigint_during_the_tests_tears_down() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    if !engine_available() {
+        return;
+    }
+    let mut child = spawn(&["dist-test"]);
+    wait_for_line(&mut child, "  ready", Duration::from_secs(400));
+    std::thread::sleep(Duration::from_secs(3));
+    let pid = child.id();
+    signal(pid, "INT", true); // as Ctrl-C: the whole process group
+    let (code, took) = wait_exit(child, Duration::from_secs(60));
+    assert_eq!(code, 130);
+    assert!(summary().contains("\"exit_code\": 130"), "{}", summary());
+    assert_nothing_left("SIGINT during tests");
+    eprintln!("SIGINT during tests: exit {code} after {took:?}");
+}
+
+#[test]
+fn sigterm_to_the_xtask_alone_tears_down() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    if !engine_available() {
+        return;
+    }
+    let mut child = spawn(&["dist-test"]);
+    wait_for_line(&mut child, "  ready", Duration::from_secs(400));
+    std::thread::sleep(Duration::from_secs(3));
+    signal(child.id(), "TERM", false);
+    let (code, took) = wait_exit(child, Duration::from_secs(60));
+    assert_eq!(code, 130);
+    assert_nothing_left("SIGTERM");
+    eprintln!("SIGTERM during tests: exit {code} after {took:?}");
+}
+
+#[test]
+fn sigint_during_the_build_tears_down() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    if !engine_available() {
+        return;
+    }
+    // A checkout copy with a changed file, so that the project layer rebuilds.
+    let sdist = root().join("target/dist-test/sdist/libertem-0.16.0");
+    let o = xtask(&["build", "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let copy = std::env::temp_dir().join(format!("xtask-sigbuild-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&copy);
+    assert!(Command::new("cp")
+        .arg("-r")
+        .arg(&sdist)
+        .arg(&copy)
+        .status()
+        .unwrap()
+        .success());
+    let init = copy.join("src/libertem/__init__.py");
+    let mut text = fs::read_to_string(&init).unwrap();
+    text.push_str(&format!("\n# {}\n", std::process::id()));
+    fs::write(&init, text).unwrap();
+    let mut child = spawn(&[
+        "dist-test",
+        "--verbose",
+        "--project",
+        copy.to_str().unwrap(),
+    ]);
+    wait_for_line(&mut child, "DEPS_IMAGE=", Duration::from_secs(400));
+    std::thread::sleep(Duration::from_millis(1500));
+    signal(child.id(), "INT", true);
+    let (code, _) = wait_exit(child, Duration::from_secs(60));
+    assert_eq!(code, 130);
+    assert_nothing_left("SIGINT during the build");
+    let _ = fs::remove_dir_all(&copy);
+}
+
+#[test]
+fn a_worker_killed_during_the_tests_fails_the_run() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    if !engine_available() {
+        return;
+    }
+    // A test that needs no worker, so pytest passes; the run must not.
+    let mut child = spawn(&["dist-test", "--", "-k", "test_datadir_inspection"]);
+    wait_for_line(&mut child, "  ready", Duration::from_secs(400));
+    let find = |service: &str| {
+        let o = Command::new("docker")
+            .args([
+                "ps",
+                "-q",
+                "--filter",
+                "label=org.libertem.dist-test.checkout",
+            ])
+            .args([
+                "--filter",
+                &format!("label=com.docker.compose.service={service}"),
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .next()
+            .map(String::from)
+    };
+    let worker = find("worker-2").expect("worker-2 running");
+    assert!(Command::new("docker")
+        .args(["kill", &worker])
+        .status()
+        .unwrap()
+        .success());
+    let (code, _) = wait_exit(child, Duration::from_secs(300));
+    let s = summary();
+    assert!(
+        s.contains("\"failed\": 0,") && s.contains("\"passed\": 1,"),
+        "pytest itself passed: {s}"
+    );
+    assert_eq!(code, 1, "{s}");
+    assert!(s.contains("\"service\": \"worker-2\""), "{s}");
+    assert!(s.contains("\"exit_code\": 137"), "{s}");
+    assert_nothing_left("killed worker");
+}
+
+#[test]
+fn the_cluster_is_closed_by_default() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    if !engine_available() {
+        return;
+    }
+    let o = xtask(&[
+        "dist-test",
+        "-q",
+        "--keep",
+        "--",
+        "-k",
+        "test_datadir_inspection",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ids = Command::new("docker")
+        .args([
+            "ps",
+            "-q",
+            "--filter",
+            "label=org.libertem.dist-test.checkout",
+        ])
+        .output()
+        .unwrap();
+    let ids: Vec<String> = String::from_utf8_lossy(&ids.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    assert!(ids.len() >= 6, "kept cluster: {ids:?}");
+    for id in &ids {
+        let f = "{{json .HostConfig.PortBindings}}|{{json .NetworkSettings.Ports}}|{{.Config.User}}|{{range .Mounts}}{{.Source}}:{{.Destination}}:{{.RW}} {{end}}";
+        let o = Command::new("docker")
+            .args(["inspect", "--format", f, id])
+            .output()
+            .unwrap();
+        let info = String::from_utf8_lossy(&o.stdout).to_string();
+        let parts: Vec<&str> = info.trim().split('|').collect();
+        assert!(
+            parts[0] == "{}" || parts[0] == "null",
+            "ports bound on the host: {info}"
+        );
+        assert!(!parts[1].contains("HostIp"), "published: {info}");
+        assert_eq!(parts[2], "libertem", "runs as {:?}: {info}", parts[2]);
+        assert!(
+            parts[3].contains(":/data:false"),
+            "/data must be read-only: {info}"
+        );
+        assert!(
+            !parts[3].contains("docker.sock"),
+            "docker socket mounted: {info}"
+        );
+    }
+    let o = xtask(&["down", "--all"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_nothing_left("closed by default");
+}
+
+#[test]
+fn bad_input_is_one_line_and_touches_nothing() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
+        (
+            vec!["dist-test"],
+            vec![("TESTDATA_BASE_PATH", "/nonexistent/data")],
+            "TESTDATA_BASE_PATH=/nonexistent/data is not a folder",
+        ),
+        (
+            vec!["logs", "worker-9"],
+            vec![],
+            "unknown service \"worker-9\"",
+        ),
+        (
+            vec!["--config", "/nonexistent.toml", "status"],
+            vec![],
+            "reading /nonexistent.toml",
+        ),
+    ];
+    let engine = engine_available();
+    for (args, env, want) in cases {
+        if !engine && !args.contains(&"--config") {
+            continue;
+        }
+        let before = tree_listing(&root().join("target/dist-test/runs"));
+        let mut c = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        c.args(&args).current_dir(root());
+        for (k, v) in &env {
+            c.env(k, v);
+        }
+        let o = c.output().unwrap();
+        let err = stderr(&o);
+        assert!(!o.status.success(), "{args:?} succeeded");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert_eq!(
+            err.trim().lines().count(),
+            1,
+            "{args:?}: not one line: {err}"
+        );
+        assert_eq!(
+            tree_listing(&root().join("target/dist-test/runs")),
+            before,
+            "{args:?} wrote a run folder"
+        );
+    }
+    // A config with an unknown key and a malformed one.
+    let dir = std::env::temp_dir().join(format!("xtask-badcfg-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let good = fs::read_to_string(root().join("dist-test.toml")).unwrap();
+    for (name, text, want) in [
+        (
+            "unknown.toml",
+            good.replace("[cluster]\n", "[cluster]\nwrokers = 3\n"),
+            "unknown field `wrokers`",
+        ),
+        (
+            "malformed.toml",
+            good.replace("[cluster]", "[cluster"),
+            "is not valid",
+        ),
+    ] {
+        let p = dir.join(name);
+        fs::write(&p, text).unwrap();
+        let o = xtask(&["--config", p.to_str().unwrap(), "dist-test"]);
+        let err = stderr(&o);
+        assert!(!o.status.success());
+        assert!(err.contains(want), "{name}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{name}: {err}");
+    }
+    let _ = fs::remove_dir_all(dir);
+    // pytest rejecting its arguments: pytest's own exit code (4), and the
+    // cluster is gone.
+    if engine {
+        let o = xtask(&["dist-test", "-q", "--", "--no-such-pytest-option"]);
+        assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+        assert_nothing_left("rejected pytest arguments");
+    }
+}
+
+fn tree_listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .map(|r| {
+            r.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
