@@ -67,9 +67,15 @@ fn try_main() -> Result<()> {
     }
 }
 
+/// The checkout this xtask was built in. `XTASK_WORKSPACE_ROOT` points the
+/// same binary at another copy of the checkout (the tests use it to run two
+/// checkouts at once without building twice).
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap_or(Path::new("."))
-        .to_path_buf()
+    match std::env::var_os("XTASK_WORKSPACE_ROOT") {
+        Some(root) if !root.is_empty() => PathBuf::from(root),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap_or(Path::new("."))
+            .to_path_buf(),
+    }
 }
