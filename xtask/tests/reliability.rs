@@ -570,3 +570,63 @@ fn two_checkouts_at_once_keep_apart() {
     }
     let _ = fs::remove_dir_all(&other);
 }
+
+#[test]
+fn edit_and_rebuild_cycles_do_not_pile_up_images() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    if !engine_available() {
+        return;
+    }
+    let o = xtask(&["build", "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let copy = std::env::temp_dir().join(format!("xtask-disk-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&copy);
+    let sdist = root().join("target/dist-test/sdist/libertem-0.16.0");
+    assert!(Command::new("cp")
+        .arg("-r")
+        .arg(&sdist)
+        .arg(&copy)
+        .status()
+        .unwrap()
+        .success());
+    let images = || {
+        let o = Command::new("docker")
+            .args(["image", "ls", "--all", "--quiet", "--no-trunc"])
+            .output()
+            .unwrap();
+        let mut ids: Vec<String> = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(String::from)
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids.len()
+    };
+    let disk = || {
+        let o = Command::new("docker")
+            .args(["system", "df", "--format", "{{.Type}}={{.Size}}"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut counts = Vec::new();
+    let start = disk();
+    let init = copy.join("src/libertem/__init__.py");
+    for cycle in 0..5 {
+        let mut text = fs::read_to_string(&init).unwrap();
+        text.push_str(&format!("\n# edit {cycle}\n"));
+        fs::write(&init, text).unwrap();
+        let o = xtask(&["build", "-q", "--project", copy.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        counts.push(images());
+    }
+    eprintln!("images after each of 5 edit-and-rebuild cycles: {counts:?}; disk before: {start}; after: {}", disk());
+    assert!(
+        counts.windows(2).all(|w| w[1] <= w[0]),
+        "images pile up: {counts:?}"
+    );
+    let _ = fs::remove_dir_all(&copy);
+}
