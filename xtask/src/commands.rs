@@ -384,7 +384,15 @@ impl Status {
             return Err(ExitCode(3).into());
         }
         println!("cluster {}", cluster.compose.project);
-        for c in containers.iter().filter(|c| !c.oneoff) {
+        let order = size.services();
+        let mut shown: Vec<&cluster::Container> = containers.iter().filter(|c| !c.oneoff).collect();
+        shown.sort_by_key(|c| {
+            order
+                .iter()
+                .position(|s| *s == c.service)
+                .unwrap_or(usize::MAX)
+        });
+        for c in shown {
             println!("  {:<16} {:<9} {}", c.service, c.state, c.status);
         }
         let hosts = cluster.ready_dask_hosts(sh).unwrap_or_default();
@@ -432,6 +440,9 @@ impl Logs {
         }
         let cluster = checkout_cluster(&ws, &tools, size, saved_publish(&ws))?;
         let mut args = vec!["logs", "--timestamps"];
+        if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            args.push("--no-color");
+        }
         if self.follow {
             args.push("--follow");
         }

@@ -397,6 +397,33 @@ fn the_cluster_is_closed_by_default() {
     let o = xtask(&["down", "--all"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_nothing_left("closed by default");
+
+    // Asked to publish: the scheduler and dashboard, on 127.0.0.1 only.
+    let o = xtask(&["up", "--publish"]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    let published: Vec<&str> = err.lines().filter(|l| l.contains("published: ")).collect();
+    assert_eq!(published.len(), 2, "{err}");
+    for line in &published {
+        assert!(line.contains("-> 127.0.0.1:"), "{line}");
+    }
+    let o = Command::new("docker")
+        .args([
+            "ps",
+            "--filter",
+            "label=org.libertem.dist-test.checkout",
+            "--format",
+            "{{.Ports}}",
+        ])
+        .output()
+        .unwrap();
+    let ports = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        ports.contains("127.0.0.1:") && !ports.contains("0.0.0.0:") && !ports.contains(":::"),
+        "{ports}"
+    );
+    let o = xtask(&["down", "--all"]);
+    assert!(o.status.success(), "{}", stderr(&o));
 }
 
 #[test]
