@@ -657,3 +657,127 @@ fn edit_and_rebuild_cycles_do_not_pile_up_images() {
     );
     let _ = fs::remove_dir_all(&copy);
 }
+
+/// A copy of the files the xtask reads, as a second checkout to break.
+fn checkout_copy(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("xtask-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    for item in ["dist-test.toml", "packaging"] {
+        assert!(Command::new("cp")
+            .arg("-r")
+            .arg(root().join(item))
+            .arg(&dir)
+            .status()
+            .unwrap()
+            .success());
+    }
+    dir
+}
+
+fn xtask_in(checkout: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    c.args(args)
+        .current_dir(root())
+        .env("XTASK_WORKSPACE_ROOT", checkout);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+#[test]
+fn a_broken_dockerfile_line_fails_the_build_and_leaves_nothing() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    if !engine_available() {
+        return;
+    }
+    let copy = checkout_copy("broken-dockerfile");
+    let dockerfile = copy.join("packaging/docker/Dockerfile");
+    let text = fs::read_to_string(&dockerfile).unwrap();
+    let text = text.replace(
+        "USER libertem\n",
+        "RUN no-such-command-in-the-image\nUSER libertem\n",
+    );
+    fs::write(&dockerfile, text).unwrap();
+    let o = xtask_in(&copy, &["dist-test", "-q"], &[]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("building the project image"), "{err}");
+    assert!(
+        err.contains("no-such-command-in-the-image"),
+        "the failing line is shown: {err}"
+    );
+    assert_nothing_left("broken Dockerfile line");
+    remove_images_of_checkouts("ltdist-xtask-broken");
+    let _ = fs::remove_dir_all(&copy);
+}
+
+#[test]
+fn no_client_no_engine_and_no_target_are_one_line_each() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let empty = std::env::temp_dir().join(format!("xtask-nopath-{}", std::process::id()));
+    fs::create_dir_all(&empty).unwrap();
+    let o = xtask_in(
+        &root(),
+        &["dist-test"],
+        &[("PATH", empty.to_str().unwrap())],
+    );
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("missing tools: docker: install Docker Engine"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    let o = xtask_in(
+        &root(),
+        &["dist-test"],
+        &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+    );
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert!(err.contains("the Docker engine is not reachable"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    if !engine_available() {
+        return;
+    }
+    // target/ that cannot be written: here a file where the folder should be
+    // (permission bits would not stop root, which CI runs as).
+    let copy = checkout_copy("no-target");
+    fs::write(copy.join("target"), "not a folder").unwrap();
+    let o = xtask_in(&copy, &["dist-test"], &[]);
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert!(err.contains("make target/ writable"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert_eq!(
+        fs::read_to_string(copy.join("target")).unwrap(),
+        "not a folder",
+        "target/ untouched"
+    );
+    let _ = fs::remove_dir_all(&copy);
+    let _ = fs::remove_dir_all(&empty);
+}
+
+/// Remove the images that checkouts whose id starts with `prefix` built.
+fn remove_images_of_checkouts(prefix: &str) {
+    let o = Command::new("docker")
+        .args([
+            "image",
+            "ls",
+            "--filter",
+            "label=org.libertem.dist-test.checkout",
+        ])
+        .args(["--format", "{{.Repository}}:{{.Tag}}"])
+        .output()
+        .unwrap();
+    for img in String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter(|i| i.starts_with(prefix))
+    {
+        let _ = Command::new("docker").args(["image", "rm", img]).output();
+    }
+}
