@@ -289,7 +289,14 @@ impl Cluster {
             .stderr(Stdio::piped())
             .spawn()
             .context("starting the tests container")?;
-        let (out, err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+        let out = child
+            .stdout
+            .take()
+            .context("the tests container's output")?;
+        let err = child
+            .stderr
+            .take()
+            .context("the tests container's errors")?;
         let f2 = file.try_clone()?;
         let show = !ui::quiet();
         let t1 = std::thread::spawn(move || tee_maybe(out, file, show));

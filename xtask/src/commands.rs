@@ -121,10 +121,8 @@ impl DistTest {
         let size = size(&ws, &self.size);
         let (project, reqs) = project_and_reqs(sh, &ws, &self.project)?;
 
-        let run_id = report::new_run_id();
-        let run_dir = report::new_run_dir(&ws.target, &run_id)?;
-        let results = results_dir(&run_dir)?;
-        ui::group(&format!("dist-test {run_id}: {}", project.dir.display()));
+        let run = Run::new(&ws)?;
+        ui::group(&format!("dist-test {}: {}", run.id, project.dir.display()));
         let mut phases = Phases::default();
         let quiet = ui::quiet();
 
@@ -135,22 +133,22 @@ impl DistTest {
                 &ws,
                 &project,
                 &reqs,
-                &image::build_log(&run_dir),
+                &image::build_log(&run.dir),
             )
         });
         let cluster = Cluster::new(
             &ws,
             &tools,
-            ws.run_project(&run_id),
+            ws.run_project(&run.id),
             size,
             &data,
-            &results,
+            &run.results,
             self.size.publish,
         )?;
         let mut pytest_code = None;
         let outcome = built.and_then(|()| {
             interrupt::check()?;
-            phases.time("up", quiet, || cluster.up(sh, &run_dir.join("up.log")))?;
+            phases.time("up", quiet, || cluster.up(sh, &run.dir.join("up.log")))?;
             let ready = Duration::from_secs(ws.config.timeouts.ready_s);
             phases.time("ready", quiet, || cluster.wait_ready(sh, ready))?;
             if self.size.publish {
@@ -159,59 +157,114 @@ impl DistTest {
                 }
             }
             interrupt::check()?;
-            let limit = Duration::from_secs(ws.config.timeouts.tests_s);
-            let code = phases.time("tests", quiet, || {
-                cluster.run_tests(sh, &self.pytest_args, &run_dir.join("pytest.log"), limit)
-            })?;
-            pytest_code = code;
-            match code {
-                None => bail!("the tests did not finish within {} s", limit.as_secs()),
-                Some(_) => interrupt::check(),
-            }
+            pytest_code = run.tests(sh, &ws, &cluster, &self.pytest_args, &mut phases)?;
+            Ok(())
         });
 
         // Whatever happened: keep every service's log, see what died, tear down.
-        let dead = cluster.dead_services(sh).unwrap_or_default();
-        let _ = cluster.save_logs(sh, &run_dir.join("logs"));
+        let dead = run.collect(sh, &cluster);
         if self.keep {
             ui::say(&format!(
                 "--keep: cluster {} left running",
                 cluster.compose.project
             ));
-        } else {
-            let td = phases.time("teardown", quiet, || cluster.down(sh));
-            if let Err(e) = td {
-                eprintln!("error: tearing down: {e:#}");
-            }
+        } else if let Err(e) = phases.time("teardown", quiet, || cluster.down(sh)) {
+            eprintln!("error: tearing down: {e:#}");
         }
+        ui::end_group();
+        run.conclude(
+            &project.dir.display().to_string(),
+            &cluster,
+            dead,
+            &phases,
+            outcome,
+            pytest_code,
+        )
+    }
+}
 
-        let junit = fs::read_to_string(results.join("junit.xml")).unwrap_or_default();
+/// One run of the tests container: its folder under target/dist-test/runs,
+/// and what `dist-test` and `test` do alike before and after the tests.
+struct Run {
+    id: String,
+    dir: PathBuf,
+    results: PathBuf,
+}
+
+impl Run {
+    fn new(ws: &Workspace) -> Result<Run> {
+        let id = report::new_run_id();
+        let dir = report::new_run_dir(&ws.target, &id)?;
+        let results = results_dir(&dir)?;
+        Ok(Run { id, dir, results })
+    }
+
+    /// Run pytest, timed as the `tests` phase; its exit code. A timeout or a
+    /// signal is an error.
+    fn tests(
+        &self,
+        sh: &Shell,
+        ws: &Workspace,
+        cluster: &Cluster,
+        pytest_args: &[String],
+        phases: &mut Phases,
+    ) -> Result<Option<i32>> {
+        let limit = Duration::from_secs(ws.config.timeouts.tests_s);
+        let log = self.dir.join("pytest.log");
+        let code = phases.time("tests", ui::quiet(), || {
+            cluster.run_tests(sh, pytest_args, &log, limit)
+        })?;
+        match code {
+            None => bail!("the tests did not finish within {} s", limit.as_secs()),
+            Some(_) => interrupt::check().map(|()| code),
+        }
+    }
+
+    /// Every service's log, and the services that died.
+    fn collect(&self, sh: &Shell, cluster: &Cluster) -> Vec<report::DeadService> {
+        let dead = cluster.dead_services(sh).unwrap_or_default();
+        let _ = cluster.save_logs(sh, &self.dir.join("logs"));
+        dead
+    }
+
+    /// Write summary.json, print the result, and turn it into the exit code:
+    /// pytest's, 1 when the run failed around it or a service died, 130
+    /// after a signal.
+    fn conclude(
+        &self,
+        project: &str,
+        cluster: &Cluster,
+        dead: Vec<report::DeadService>,
+        phases: &Phases,
+        outcome: Result<()>,
+        pytest_code: Option<i32>,
+    ) -> Result<()> {
+        let junit = fs::read_to_string(self.results.join("junit.xml")).unwrap_or_default();
         let counts = report::parse_junit(&junit);
         let mut exit_code = match (&outcome, pytest_code) {
-            (_, _) if interrupt::interrupted() => 130,
+            _ if interrupt::interrupted() => 130,
             (Ok(()), Some(c)) => c,
             (Err(_), Some(c)) if c != 0 => c,
             _ => 1,
         };
-        let cluster_dead: Vec<_> = dead.into_iter().filter(|d| !d.service.is_empty()).collect();
-        if !cluster_dead.is_empty() && exit_code == 0 {
+        if !dead.is_empty() && exit_code == 0 {
             exit_code = 1;
         }
         let summary = Summary {
-            run_id: run_id.clone(),
-            project: project.dir.display().to_string(),
+            run_id: self.id.clone(),
+            project: project.to_string(),
             compose_project: cluster.compose.project.clone(),
             counts: counts.clone(),
             exit_code,
             phases: phases.clone(),
-            dead_services: cluster_dead.clone(),
+            dead_services: dead.clone(),
             error: outcome.as_ref().err().map(|e| format!("{e:#}")),
         };
-        fs::write(run_dir.join("summary.json"), summary.to_json())
-            .with_context(|| format!("writing {}", run_dir.join("summary.json").display()))?;
-        ui::end_group();
+        let path = self.dir.join("summary.json");
+        fs::write(&path, summary.to_json())
+            .with_context(|| format!("writing {}", path.display()))?;
 
-        for d in &cluster_dead {
+        for d in &dead {
             eprintln!(
                 "error: service {} died during the run ({}); last lines:\n{}",
                 d.service, d.state, d.last_lines
@@ -230,7 +283,7 @@ impl DistTest {
         for (reason, n) in &counts.skip_reasons {
             eprintln!("  skipped {n}x: {reason}");
         }
-        eprintln!("results and logs: {}", run_dir.display());
+        eprintln!("results and logs: {}", self.dir.display());
         if let Err(e) = outcome {
             eprintln!("error: {e:#}");
         }
@@ -461,66 +514,49 @@ impl Test {
         let tools = docker_ready(sh)?;
         let ws = Workspace::load(loc)?;
         let size = saved_size(&ws);
-        let run_id = report::new_run_id();
-        let run_dir = report::new_run_dir(&ws.target, &run_id)?;
-        let results = results_dir(&run_dir)?;
         let data = data_dir(&ws)?;
+        let project = ws.cluster_project();
+        let probe = Cluster::new(
+            &ws,
+            &tools,
+            project.clone(),
+            size,
+            &data,
+            &ws.target,
+            saved_publish(&ws),
+        )?;
+        if probe.containers(sh)?.is_empty() {
+            bail!("no cluster is running for this checkout: start one with `cargo xtask up`");
+        }
+        let run = Run::new(&ws)?;
         let cluster = Cluster::new(
             &ws,
             &tools,
-            ws.cluster_project(),
+            project,
             size,
             &data,
-            &results,
+            &run.results,
             saved_publish(&ws),
         )?;
-        if cluster.containers(sh)?.is_empty() {
-            bail!("no cluster is running for this checkout: start one with `cargo xtask up`");
-        }
         let mut phases = Phases::default();
-        let quiet = ui::quiet();
+        let mut pytest_code = None;
         let outcome = phases
-            .time("ready", quiet, || {
+            .time("ready", ui::quiet(), || {
                 cluster.wait_ready(sh, Duration::from_secs(ws.config.timeouts.ready_s))
             })
             .and_then(|()| {
-                let limit = Duration::from_secs(ws.config.timeouts.tests_s);
-                phases.time("tests", quiet, || {
-                    cluster.run_tests(sh, &self.pytest_args, &run_dir.join("pytest.log"), limit)
-                })
+                pytest_code = run.tests(sh, &ws, &cluster, &self.pytest_args, &mut phases)?;
+                Ok(())
             });
-        let dead = cluster.dead_services(sh).unwrap_or_default();
-        let _ = cluster.save_logs(sh, &run_dir.join("logs"));
-        let counts =
-            report::parse_junit(&fs::read_to_string(results.join("junit.xml")).unwrap_or_default());
-        let mut exit_code = match &outcome {
-            Ok(Some(c)) => *c,
-            _ => 1,
-        };
-        if !dead.is_empty() && exit_code == 0 {
-            exit_code = 1;
-        }
-        let summary = Summary {
-            run_id,
-            project: "running cluster".into(),
-            compose_project: cluster.compose.project.clone(),
-            counts: counts.clone(),
-            exit_code,
-            phases: phases.clone(),
-            dead_services: dead,
-            error: outcome.as_ref().err().map(|e| format!("{e:#}")),
-        };
-        fs::write(run_dir.join("summary.json"), summary.to_json())?;
-        eprintln!(
-            "result: {} passed, {} failed, {} skipped, {} errors; exit code {exit_code}",
-            counts.passed, counts.failed, counts.skipped, counts.errors
-        );
-        eprintln!("results and logs: {}", run_dir.display());
-        outcome?;
-        if exit_code != 0 {
-            return Err(ExitCode(exit_code).into());
-        }
-        Ok(())
+        let dead = run.collect(sh, &cluster);
+        run.conclude(
+            "the running cluster",
+            &cluster,
+            dead,
+            &phases,
+            outcome,
+            pytest_code,
+        )
     }
 }
 

@@ -153,37 +153,45 @@ fn build_fallback(sh: &Shell, tools: &Tools, ws: &Workspace, tag: &str) -> Resul
         let docker = &tools.docker.cli;
         let label = format!("LABEL {CHECKOUT_LABEL}.base={suite}");
         let path_env = "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-        let tar = Command::new("tar")
-            .arg("-C")
-            .arg(&rootfs)
-            .args(["-c", "."])
-            .stdout(Stdio::piped())
-            .spawn()
-            .context("running tar over the debootstrap tree")?;
-        let status = Command::new(docker)
-            .args([
-                "import",
-                "--change",
-                path_env,
-                "--change",
-                "CMD [\"python3\"]",
-                "--change",
-                &label,
-                "-",
-                tag,
-            ])
-            .stdin(tar.stdout.context("tar's output")?)
-            .stdout(Stdio::null())
-            .status()
-            .context("running docker import")?;
-        if !status.success() {
-            bail!("docker import of the debootstrap tree failed");
-        }
+        let mut tar = Command::new("tar");
+        tar.arg("-C").arg(&rootfs).args(["-c", "."]);
+        import_from(docker, tar, &[path_env, "CMD [\"python3\"]", &label], tag)?;
         Ok(())
     })
     .with_context(|| format!("building the base image {tag} (log: {})", log.display()));
     let _ = fs::remove_dir_all(&rootfs);
     result
+}
+
+/// `producer | docker import --change C... - TAG`, both ends checked.
+fn import_from(docker: &Path, mut producer: Command, changes: &[&str], tag: &str) -> Result<()> {
+    let program = producer.get_program().to_string_lossy().into_owned();
+    let mut child = producer
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("running {program}"))?;
+    let stream = child.stdout.take().context("the producer's output")?;
+    let mut import = Command::new(docker);
+    import.arg("import");
+    for change in changes {
+        import.args(["--change", change]);
+    }
+    let imported = import
+        .args(["-", tag])
+        .stdin(stream)
+        .stdout(Stdio::null())
+        .status()
+        .context("running docker import")?;
+    let produced = child
+        .wait()
+        .with_context(|| format!("waiting for {program}"))?;
+    if !produced.success() {
+        bail!("{program} failed ({produced})");
+    }
+    if !imported.success() {
+        bail!("docker import into {tag} failed ({imported})");
+    }
+    Ok(())
 }
 
 /// Lay out the build context and build the image. Only what changed is rebuilt:
@@ -311,23 +319,10 @@ fn flatten_once(sh: &Shell, docker: &Path, ws: &Workspace, deps_tag: &str) -> Re
         .context("creating a container to flatten")?;
     let container = container.trim().to_string();
     let label = format!("LABEL {CHECKOUT_LABEL}={}", ws.checkout_id);
-    let result = (|| {
-        let export = Command::new(docker)
-            .args(["export", &container])
-            .stdout(Stdio::piped())
-            .spawn()
-            .context("running docker export")?;
-        let status = Command::new(docker)
-            .args(["import", "--change", &label, "-", &flat])
-            .stdin(export.stdout.context("docker export's output")?)
-            .stdout(Stdio::null())
-            .status()
-            .context("running docker import")?;
-        if !status.success() {
-            bail!("flattening {deps_tag} into {flat} failed");
-        }
-        Ok(())
-    })();
+    let mut export = Command::new(docker);
+    export.args(["export", &container]);
+    let result = import_from(docker, export, &[&label], &flat)
+        .with_context(|| format!("flattening {deps_tag} into {flat}"));
     let _ = cmd!(sh, "{docker} rm --force {container}")
         .quiet()
         .ignore_stdout()

@@ -2,66 +2,10 @@
 //! machine without an engine they skip, loudly, unless CI is set, where a
 //! missing engine is a failure.
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::*;
+
 use std::process::Command;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn xtask(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("running the xtask binary")
-}
-
-fn engine_available() -> bool {
-    let up = Command::new("docker")
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !up {
-        if std::env::var_os("CI").is_some() {
-            panic!("CI is set but no Docker engine is reachable: the cluster tests cannot be skipped in CI");
-        }
-        eprintln!("SKIPPED: no Docker engine reachable; the cluster tests did not run");
-    }
-    up
-}
-
-/// Containers, networks and volumes that carry a compose project label
-/// starting with `prefix`.
-fn leftovers(prefix: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for args in [
-        &["ps", "-a"][..],
-        &["network", "ls"][..],
-        &["volume", "ls"][..],
-    ] {
-        let o = Command::new("docker")
-            .args(args)
-            .args([
-                "--filter",
-                "label=com.docker.compose.project",
-                "--format",
-                "{{.Label \"com.docker.compose.project\"}}",
-            ])
-            .output()
-            .unwrap();
-        for p in String::from_utf8_lossy(&o.stdout).lines() {
-            if p.starts_with(prefix) {
-                out.push(format!("{} of {p}", args[0]));
-            }
-        }
-    }
-    out
-}
 
 #[test]
 fn requirements_are_current() {

@@ -1,34 +1,16 @@
 //! The image as built: hashes are enforced when installing requirements,
 //! and the host's CA bundle ends up in no layer.
 
+mod common;
+use common::*;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
 fn run(cmd: &mut Command) -> Output {
     cmd.output()
         .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"))
-}
-
-fn engine_available() -> bool {
-    let ok = run(Command::new("docker").args(["version", "--format", "{{.Server.Version}}"]))
-        .status
-        .success();
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but no Docker engine is reachable"
-        );
-        eprintln!("SKIPPED: no Docker engine reachable; the image tests did not run");
-    }
-    ok
 }
 
 /// A docker client that builds with BuildKit, as the xtask picks it.
@@ -52,12 +34,6 @@ fn buildkit_docker() -> PathBuf {
         }
     }
     panic!("no docker client with BuildKit");
-}
-
-fn xtask(args: &[&str]) -> Output {
-    run(Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .current_dir(root()))
 }
 
 /// The base the xtask builds on: make sure it exists, then find it.

@@ -2,6 +2,9 @@
 //! on the engine and the right exit code, whatever happened. The scenarios
 //! run one at a time (a lock), since each brings a cluster up.
 
+mod common;
+use common::*;
+
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -11,21 +14,6 @@ use std::time::{Duration, Instant};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn xtask(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .unwrap()
-}
-
 fn spawn(args: &[&str]) -> Child {
     let mut c = Command::new(env!("CARGO_BIN_EXE_xtask"));
     c.args(args)
@@ -34,54 +22,6 @@ fn spawn(args: &[&str]) -> Child {
         .stderr(Stdio::piped());
     std::os::unix::process::CommandExt::process_group(&mut c, 0);
     c.spawn().unwrap()
-}
-
-fn engine_available() -> bool {
-    let ok = Command::new("docker")
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but no Docker engine is reachable"
-        );
-        eprintln!("SKIPPED: no Docker engine reachable; the reliability tests did not run");
-    }
-    ok
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Containers, networks and volumes of dist-test runs (compose projects
-/// `...-r<id>`) of any checkout.
-fn run_objects() -> Vec<String> {
-    let mut out = Vec::new();
-    for args in [
-        &["ps", "-a"][..],
-        &["network", "ls"][..],
-        &["volume", "ls"][..],
-    ] {
-        let o = Command::new("docker")
-            .args(args)
-            .args([
-                "--filter",
-                "label=org.libertem.dist-test.checkout",
-                "--format",
-                "{{.Label \"com.docker.compose.project\"}}",
-            ])
-            .output()
-            .unwrap();
-        out.extend(
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .map(|p| format!("{} of {p}", args[0])),
-        );
-    }
-    out
 }
 
 /// A top-level count from summary.json.
@@ -153,7 +93,7 @@ fn wait_exit(mut child: Child, timeout: Duration) -> (i32, Duration) {
 }
 
 fn assert_nothing_left(scenario: &str) {
-    let left = run_objects();
+    let left = leftovers("");
     assert!(left.is_empty(), "{scenario}: left behind {left:?}");
 }
 
