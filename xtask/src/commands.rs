@@ -366,6 +366,22 @@ fn checkout_cluster(ws: &Workspace, tools: &Tools, size: Size, publish: bool) ->
     )
 }
 
+/// A handle on an existing cluster for commands that only look at it or
+/// remove it (status, logs, down): the data and results folders it was
+/// started with do not matter to them, so a `TESTDATA_BASE_PATH` gone bad
+/// since cannot get in the way.
+fn existing_cluster(ws: &Workspace, tools: &Tools, project: String, size: Size) -> Result<Cluster> {
+    Cluster::new(
+        ws,
+        tools,
+        project,
+        size,
+        &ws.target,
+        &ws.target,
+        saved_publish(ws),
+    )
+}
+
 /// Was the running cluster started with `--publish`? Later commands must
 /// name the same compose files, or compose would see a changed service.
 fn saved_publish(ws: &Workspace) -> bool {
@@ -427,7 +443,7 @@ impl Status {
         let tools = docker_ready(sh)?;
         let ws = Workspace::load(loc)?;
         let size = saved_size(&ws);
-        let cluster = checkout_cluster(&ws, &tools, size, saved_publish(&ws))?;
+        let cluster = existing_cluster(&ws, &tools, ws.cluster_project(), size)?;
         let containers = cluster.containers(sh)?;
         if containers.is_empty() {
             println!(
@@ -491,7 +507,7 @@ impl Logs {
                 known.join(", ")
             );
         }
-        let cluster = checkout_cluster(&ws, &tools, size, saved_publish(&ws))?;
+        let cluster = existing_cluster(&ws, &tools, ws.cluster_project(), size)?;
         let mut args = vec!["logs", "--timestamps"];
         if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
             args.push("--no-color");
@@ -575,9 +591,7 @@ impl Down {
         }
         let mut phases = Phases::default();
         for p in projects {
-            let data = data_dir(&ws)?;
-            let results = ws.target.join("cluster");
-            let cluster = Cluster::new(&ws, &tools, p.clone(), size, &data, &results, false)?;
+            let cluster = existing_cluster(&ws, &tools, p.clone(), size)?;
             phases.time("teardown", ui::quiet(), || {
                 cluster.down(sh).with_context(|| format!("removing {p}"))
             })?;
