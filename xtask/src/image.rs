@@ -70,12 +70,7 @@ pub fn fallback_tag(ws: &Workspace) -> String {
 }
 
 pub fn image_exists(sh: &Shell, docker: &Path, image: &str) -> bool {
-    cmd!(sh, "{docker} image inspect {image}")
-        .quiet()
-        .ignore_stdout()
-        .ignore_stderr()
-        .run()
-        .is_ok()
+    image_id(sh, docker, image).is_some()
 }
 
 fn check_python(sh: &Shell, docker: &Path, image: &str, want: &str) -> Result<()> {

@@ -1,21 +1,17 @@
 //! `cargo xtask doctor` names what would stop `dist-test`, with its fix.
 
-use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+use common::engine_available;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
+use std::fs;
+use std::path::PathBuf;
+use std::process::{Command, Output};
 
 fn doctor(path: &str, extra_env: &[(&str, &str)], args: &[&str]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_xtask"));
     c.args(args)
         .arg("doctor")
-        .current_dir(root())
+        .current_dir(common::root())
         .env("PATH", path);
     for (k, v) in extra_env {
         c.env(k, v);
@@ -82,21 +78,13 @@ fn no_base_image_and_no_way_to_build_one() {
         eprintln!("SKIPPED: no docker client here");
         return;
     };
-    let engine = Command::new("docker")
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .output();
-    if !engine.map(|o| o.status.success()).unwrap_or(false) {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but no Docker engine is reachable"
-        );
-        eprintln!("SKIPPED: no Docker engine reachable");
+    if !engine_available() {
         return;
     }
     // A base that exists nowhere, and a fallback recipe never built; no
     // debootstrap on this PATH.
     let cfg = path.join("config.toml");
-    let text = fs::read_to_string(root().join("dist-test.toml")).unwrap();
+    let text = fs::read_to_string(common::root().join("dist-test.toml")).unwrap();
     let text = text
         .replace(
             "base = \"python:3.11-slim-bookworm\"",
@@ -122,15 +110,7 @@ fn no_base_image_and_no_way_to_build_one() {
 
 #[test]
 fn healthy_machine_passes() {
-    let engine = Command::new("docker")
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .output();
-    if !engine.map(|o| o.status.success()).unwrap_or(false) {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but no Docker engine is reachable"
-        );
-        eprintln!("SKIPPED: no Docker engine reachable");
+    if !engine_available() {
         return;
     }
     let o = doctor(&std::env::var("PATH").unwrap(), &[], &[]);

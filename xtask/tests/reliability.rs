@@ -9,10 +9,17 @@ use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// The lock that keeps scenarios one at a time, when there is an engine to
+/// run them on (`None`, after saying so, when there is not).
+fn docker_scenario() -> Option<MutexGuard<'static, ()>> {
+    let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    engine_available().then_some(guard)
+}
 
 fn spawn(args: &[&str]) -> Child {
     let mut c = Command::new(env!("CARGO_BIN_EXE_xtask"));
@@ -99,10 +106,9 @@ fn assert_nothing_left(scenario: &str) {
 
 #[test]
 fn a_failing_test_fails_the_run_and_tears_down() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    if !engine_available() {
+    let Some(_one) = docker_scenario() else {
         return;
-    }
+    };
     // test_sum_on_dist warns "Sending large graph"; as an error it fails.
     let o = xtask(&[
         "dist-test",
@@ -125,10 +131,9 @@ fn a_failing_test_fails_the_run_and_tears_down() {
 
 #[test]
 fn a_readiness_timeout_names_the_service_and_tears_down() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    if !engine_available() {
+    let Some(_one) = docker_scenario() else {
         return;
-    }
+    };
     let cfg = std::env::temp_dir().join(format!("xtask-ready-{}.toml", std::process::id()));
     let text = fs::read_to_string(root().join("dist-test.toml"))
         .unwrap()
@@ -145,10 +150,9 @@ fn a_readiness_timeout_names_the_service_and_tears_down() {
 
 #[test]
 fn an_unresolvable_requirement_stops_before_any_cluster() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    if !engine_available() {
+    let Some(_one) = docker_scenario() else {
         return;
-    }
+    };
     let dir = std::env::temp_dir().join(format!("xtask-unresolvable-{}", std::process::id()));
     fs::create_dir_all(dir.join("tests")).unwrap();
     fs::write(
@@ -166,10 +170,9 @@ fn an_unresolvable_requirement_stops_before_any_cluster() {
 
 #[test]
 fn sigint_during_the_tests_tears_down() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    if !engine_available() {
+    let Some(_one) = docker_scenario() else {
         return;
-    }
+    };
     let mut child = spawn(&["dist-test"]);
     wait_for_line(&mut child, "  ready", Duration::from_secs(400));
     std::thread::sleep(Duration::from_secs(3));
@@ -184,10 +187,9 @@ fn sigint_during_the_tests_tears_down() {
 
 #[test]
 fn sigterm_to_the_xtask_alone_tears_down() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    if !engine_available() {
+    let Some(_one) = docker_scenario() else {
         return;
-    }
+    };
     let mut child = spawn(&["dist-test"]);
     wait_for_line(&mut child, "  ready", Duration::from_secs(400));
     std::thread::sleep(Duration::from_secs(3));
@@ -200,10 +202,9 @@ fn sigterm_to_the_xtask_alone_tears_down() {
 
 #[test]
 fn sigint_during_the_build_tears_down() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    if !engine_available() {
+    let Some(_one) = docker_scenario() else {
         return;
-    }
+    };
     // A checkout copy with a changed file, so that the project layer rebuilds.
     let sdist = root().join("target/dist-test/sdist/libertem-0.16.0");
     let o = xtask(&["build", "-q"]);
@@ -238,10 +239,9 @@ fn sigint_during_the_build_tears_down() {
 
 #[test]
 fn a_worker_killed_during_the_tests_fails_the_run() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    if !engine_available() {
+    let Some(_one) = docker_scenario() else {
         return;
-    }
+    };
     // A test that needs no worker, so pytest passes; the run must not.
     let mut child = spawn(&["dist-test", "--", "-k", "test_datadir_inspection"]);
     wait_for_line(&mut child, "  ready", Duration::from_secs(400));
@@ -284,10 +284,9 @@ fn a_worker_killed_during_the_tests_fails_the_run() {
 
 #[test]
 fn the_cluster_is_closed_by_default() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    if !engine_available() {
+    let Some(_one) = docker_scenario() else {
         return;
-    }
+    };
     let o = xtask(&[
         "dist-test",
         "-q",
@@ -460,10 +459,9 @@ fn tree_listing(dir: &Path) -> Vec<String> {
 
 #[test]
 fn two_checkouts_at_once_keep_apart() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    if !engine_available() {
+    let Some(_one) = docker_scenario() else {
         return;
-    }
+    };
     // A second checkout: the files the xtask reads, in another folder.
     let other = std::env::temp_dir().join(format!("xtask-second-checkout-{}", std::process::id()));
     let _ = fs::remove_dir_all(&other);
@@ -540,10 +538,9 @@ fn two_checkouts_at_once_keep_apart() {
 
 #[test]
 fn edit_and_rebuild_cycles_do_not_pile_up_images() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    if !engine_available() {
+    let Some(_one) = docker_scenario() else {
         return;
-    }
+    };
     let o = xtask(&["build", "-q"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let copy = std::env::temp_dir().join(format!("xtask-disk-{}", std::process::id()));
@@ -628,10 +625,9 @@ fn xtask_in(checkout: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
 
 #[test]
 fn a_broken_dockerfile_line_fails_the_build_and_leaves_nothing() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    if !engine_available() {
+    let Some(_one) = docker_scenario() else {
         return;
-    }
+    };
     let copy = checkout_copy("broken-dockerfile");
     let dockerfile = copy.join("packaging/docker/Dockerfile");
     let text = fs::read_to_string(&dockerfile).unwrap();
