@@ -98,6 +98,7 @@ impl Cluster {
             ),
             ("LT_CHECKOUT".to_string(), ws.checkout_id.clone()),
             ("LT_WORKER_CPUS".to_string(), size.worker_cpus.to_string()),
+            ("LT_ENGINES".to_string(), size.engines.to_string()),
         ];
         Ok(Cluster {
             compose: Compose {
@@ -275,6 +276,8 @@ impl Cluster {
             "dist",
             "-p",
             "no:cacheprovider",
+            "-p",
+            "dist_test_harness",
             "--junitxml=/results/junit.xml",
         ];
         args.extend(pytest_args.iter().map(String::as_str));

@@ -245,26 +245,7 @@ fn a_worker_killed_during_the_tests_fails_the_run() {
     // A test that needs no worker, so pytest passes; the run must not.
     let mut child = spawn(&["dist-test", "--", "-k", "test_datadir_inspection"]);
     wait_for_line(&mut child, "  ready", Duration::from_secs(400));
-    let find = |service: &str| {
-        let o = Command::new("docker")
-            .args([
-                "ps",
-                "-q",
-                "--filter",
-                "label=org.libertem.dist-test.checkout",
-            ])
-            .args([
-                "--filter",
-                &format!("label=com.docker.compose.service={service}"),
-            ])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .next()
-            .map(String::from)
-    };
-    let worker = find("worker-2").expect("worker-2 running");
+    let worker = running("worker-2").expect("worker-2 running");
     assert!(Command::new("docker")
         .args(["kill", &worker])
         .status()
@@ -280,6 +261,88 @@ fn a_worker_killed_during_the_tests_fails_the_run() {
     assert!(s.contains("\"service\": \"worker-2\""), "{s}");
     assert!(s.contains("\"exit_code\": 137"), "{s}");
     assert_nothing_left("killed worker");
+}
+
+/// The id of the running container of `service` in this checkout's runs.
+fn running(service: &str) -> Option<String> {
+    let o = Command::new("docker")
+        .args([
+            "ps",
+            "-q",
+            "--filter",
+            "label=org.libertem.dist-test.checkout",
+        ])
+        .args([
+            "--filter",
+            &format!("label=com.docker.compose.service={service}"),
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .next()
+        .map(String::from)
+}
+
+/// Run the ipyparallel test with ipy-worker-2 held to 5% of a CPU from the
+/// moment the cluster is ready until its Dask worker has started, so that it
+/// joins seconds after LiberTEM's `ipy_ctx` fixture has handed out its
+/// Context. Returns the xtask's exit code and the run's pytest output.
+fn ipython_test_with_a_late_engine(extra: &[&str]) -> (i32, String) {
+    let mut args = vec!["dist-test", "--", "-k", "test_ipython.py"];
+    args.extend(extra);
+    let mut child = spawn(&args);
+    wait_for_line(&mut child, "  ready", Duration::from_secs(400));
+    let engine = running("ipy-worker-2").expect("ipy-worker-2 running");
+    let update = |cpus: &str| {
+        let o = Command::new("docker")
+            .args(["update", "--cpus", cpus, &engine])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+    };
+    update("0.05");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let logs = Command::new("docker")
+            .args(["logs", &engine])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&logs.stderr) + String::from_utf8_lossy(&logs.stdout);
+        // ipyparallel logs this once the engine's Dask worker has started.
+        if text.contains("dask start finished") || Instant::now() > deadline {
+            break;
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    update(&cores.to_string());
+    let (code, _) = wait_exit(child, Duration::from_secs(600));
+    let out =
+        fs::read_to_string(root().join("target/dist-test/last/pytest.log")).unwrap_or_default();
+    (code, out)
+}
+
+#[test]
+fn an_engine_that_joins_dask_late_is_waited_for() {
+    let Some(_one) = docker_scenario() else {
+        return;
+    };
+    // The control: without the harness plugin the late engine never got the
+    // fixture's data file, so the scenario does reproduce the race.
+    let (code, out) = ipython_test_with_a_late_engine(&["-p", "no:dist_test_harness"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("FileNotFoundError"), "{out}");
+    assert_nothing_left("late engine, no plugin");
+
+    let (code, out) = ipython_test_with_a_late_engine(&[]);
+    let s = summary();
+    assert_eq!(code, 0, "{s}\n{out}");
+    assert_eq!(count(&s, "passed"), 1, "{s}");
+    assert_nothing_left("late engine");
 }
 
 #[test]
