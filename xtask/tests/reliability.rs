@@ -248,8 +248,9 @@ fn a_worker_killed_during_the_tests_fails_the_run() {
     let worker = running("worker-2").expect("worker-2 running");
     assert!(Command::new("docker")
         .args(["kill", &worker])
-        .status()
+        .output()
         .unwrap()
+        .status
         .success());
     let (code, _) = wait_exit(child, Duration::from_secs(300));
     let s = summary();
