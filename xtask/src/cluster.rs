@@ -406,43 +406,30 @@ impl Cluster {
 /// Remove containers, then networks, then volumes matching a docker filter.
 /// Returns how many objects were left after the attempt.
 pub fn sweep(sh: &Shell, docker: &Path, filter: &str) -> Result<usize> {
-    let ids = |kind: &str| -> Vec<String> {
-        let args: Vec<&str> = match kind {
-            "container" => vec!["ps", "--all", "--quiet"],
-            "network" => vec!["network", "ls", "--quiet"],
-            _ => vec!["volume", "ls", "--quiet"],
-        };
-        cmd!(sh, "{docker} {args...} --filter {filter}")
+    // (list, remove), in the order they can go: containers hold networks and volumes.
+    const KINDS: [(&[&str], &[&str]); 3] = [
+        (&["ps", "--all", "--quiet"], &["rm", "--force", "--volumes"]),
+        (&["network", "ls", "--quiet"], &["network", "rm"]),
+        (&["volume", "ls", "--quiet"], &["volume", "rm", "--force"]),
+    ];
+    let ids = |list: &[&str]| -> Vec<String> {
+        cmd!(sh, "{docker} {list...} --filter {filter}")
             .quiet()
             .read()
             .map(|s| s.split_whitespace().map(String::from).collect())
             .unwrap_or_default()
     };
-    let containers = ids("container");
-    if !containers.is_empty() {
-        let _ = cmd!(sh, "{docker} rm --force --volumes {containers...}")
-            .quiet()
-            .ignore_stdout()
-            .ignore_stderr()
-            .run();
+    for (list, remove) in KINDS {
+        let found = ids(list);
+        if !found.is_empty() {
+            let _ = cmd!(sh, "{docker} {remove...} {found...}")
+                .quiet()
+                .ignore_stdout()
+                .ignore_stderr()
+                .run();
+        }
     }
-    let networks = ids("network");
-    if !networks.is_empty() {
-        let _ = cmd!(sh, "{docker} network rm {networks...}")
-            .quiet()
-            .ignore_stdout()
-            .ignore_stderr()
-            .run();
-    }
-    let volumes = ids("volume");
-    if !volumes.is_empty() {
-        let _ = cmd!(sh, "{docker} volume rm --force {volumes...}")
-            .quiet()
-            .ignore_stdout()
-            .ignore_stderr()
-            .run();
-    }
-    Ok(ids("container").len() + ids("network").len() + ids("volume").len())
+    Ok(KINDS.iter().map(|(list, _)| ids(list).len()).sum())
 }
 
 /// Compose projects of this checkout that have anything left on the engine.

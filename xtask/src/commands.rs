@@ -532,15 +532,7 @@ impl Test {
         let size = saved_size(&ws);
         let data = data_dir(&ws)?;
         let project = ws.cluster_project();
-        let probe = Cluster::new(
-            &ws,
-            &tools,
-            project.clone(),
-            size,
-            &data,
-            &ws.target,
-            saved_publish(&ws),
-        )?;
+        let probe = existing_cluster(&ws, &tools, project.clone(), size)?;
         if probe.containers(sh)?.is_empty() {
             bail!("no cluster is running for this checkout: start one with `cargo xtask up`");
         }

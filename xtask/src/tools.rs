@@ -159,7 +159,7 @@ impl Docker {
 pub fn ca_bundle() -> Option<PathBuf> {
     let from_env = ["SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE"]
         .iter()
-        .filter_map(|k| std::env::var_os(k))
+        .filter_map(std::env::var_os)
         .map(PathBuf::from);
     let system = [
         "/etc/ssl/certs/ca-certificates.crt",
