@@ -2,29 +2,25 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
-use crate::interrupt;
-use crate::project::{self, sha256_bytes, Project};
-use crate::report::tail_file;
-use crate::tools::{self, Tools};
-use crate::workspace::Workspace;
+use crate::context::Ctx;
+use crate::digest::sha256_bytes;
+use crate::exec::{self, run_logged};
+use crate::project::{self, Project};
+use crate::tools;
+use crate::workspace::{Workspace, CHECKOUT_LABEL};
 
-pub const CHECKOUT_LABEL: &str = "org.libertem.dist-test.checkout";
 const BASE_REPO: &str = "libertem-dist-base";
 const FALLBACK_PACKAGES: &str = "python3,python3-venv,ca-certificates";
 
 /// The base image to build on: the configured one if present or pullable,
 /// else an equivalent one built from Debian's packages (cached by recipe).
-pub fn ensure_base(
-    sh: &Shell,
-    tools: &Tools,
-    ws: &Workspace,
-    say: &dyn Fn(&str),
-) -> Result<String> {
+pub fn ensure_base(cx: &Ctx) -> Result<String> {
+    let (sh, tools, ws) = (cx.sh, &cx.tools, &cx.ws);
     let cfg = &ws.config.image;
     let docker = &tools.docker.cli;
     if image_exists(sh, docker, &cfg.base) {
@@ -46,10 +42,10 @@ pub fn ensure_base(
         check_python(sh, docker, base, &cfg.python)?;
         return Ok(base.clone());
     }
-    say(&format!(
+    cx.ui.say(&format!(
         "{base} cannot be pulled; building {fallback} from Debian's packages"
     ));
-    build_fallback(sh, tools, ws, &fallback)?;
+    build_fallback(cx, &fallback)?;
     check_python(sh, docker, &fallback, &cfg.python)?;
     Ok(fallback)
 }
@@ -92,7 +88,8 @@ fn check_python(sh: &Shell, docker: &Path, image: &str, want: &str) -> Result<()
     Ok(())
 }
 
-fn build_fallback(sh: &Shell, tools: &Tools, ws: &Workspace, tag: &str) -> Result<()> {
+fn build_fallback(cx: &Ctx, tag: &str) -> Result<()> {
+    let (sh, tools, ws) = (cx.sh, &cx.tools, &cx.ws);
     let cfg = &ws.config.image;
     let Ok(debootstrap) = which::which("debootstrap") else {
         bail!(
@@ -159,48 +156,26 @@ fn build_fallback(sh: &Shell, tools: &Tools, ws: &Workspace, tag: &str) -> Resul
 }
 
 /// `producer | docker import --change C... - TAG`, both ends checked.
-fn import_from(docker: &Path, mut producer: Command, changes: &[&str], tag: &str) -> Result<()> {
-    let program = producer.get_program().to_string_lossy().into_owned();
-    let mut child = producer
-        .stdout(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("running {program}"))?;
-    let stream = child.stdout.take().context("the producer's output")?;
+fn import_from(docker: &Path, producer: Command, changes: &[&str], tag: &str) -> Result<()> {
     let mut import = Command::new(docker);
     import.arg("import");
     for change in changes {
         import.args(["--change", change]);
     }
-    let imported = import
-        .args(["-", tag])
-        .stdin(stream)
-        .stdout(Stdio::null())
-        .status()
-        .context("running docker import")?;
-    let produced = child
-        .wait()
-        .with_context(|| format!("waiting for {program}"))?;
-    if !produced.success() {
-        bail!("{program} failed ({produced})");
-    }
-    if !imported.success() {
-        bail!("docker import into {tag} failed ({imported})");
-    }
-    Ok(())
+    import.args(["-", tag]);
+    exec::pipe(producer, import).with_context(|| format!("importing into {tag}"))
 }
 
 /// Lay out the build context and build the image. Only what changed is rebuilt:
 /// the context is synced file by file, and BuildKit caches by content.
 pub fn build(
-    sh: &Shell,
-    tools: &Tools,
-    ws: &Workspace,
+    cx: &Ctx,
     project: &Project,
     requirements: &Path,
     base: &str,
     log: &Path,
-    verbose: bool,
 ) -> Result<()> {
+    let (sh, tools, ws, verbose) = (cx.sh, &cx.tools, &cx.ws, cx.ui.verbose);
     let builder = tools.docker.builder()?;
     let context = ws.target.join("context");
     fs::create_dir_all(&context).with_context(|| format!("creating {}", context.display()))?;
@@ -353,57 +328,6 @@ fn write_if_changed(to: &Path, new: &[u8]) -> Result<()> {
         fs::write(to, new).with_context(|| format!("writing {}", to.display()))?;
     }
     Ok(())
-}
-
-/// Run a command with its output going to `log` (and to the terminal with
-/// `verbose`); on failure, show the log's last lines.
-pub fn run_logged(mut command: Command, log: &Path, verbose: bool) -> Result<()> {
-    if verbose {
-        eprintln!("$ {command:?}");
-    }
-    let file = fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
-    // Waited on through `interrupt`, so that Ctrl-C or SIGTERM stops it.
-    let status = if verbose {
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
-        let out = child.stdout.take().context("child stdout")?;
-        let err = child.stderr.take().context("child stderr")?;
-        let f2 = file.try_clone()?;
-        let t1 = std::thread::spawn(move || tee(out, file, std::io::stdout()));
-        let t2 = std::thread::spawn(move || tee(err, f2, std::io::stderr()));
-        let status = interrupt::wait(child, None)?;
-        let _ = t1.join();
-        let _ = t2.join();
-        status
-    } else {
-        let child = command.stdout(file.try_clone()?).stderr(file).spawn()?;
-        interrupt::wait(child, None)?
-    };
-    let status = status.context("the command was stopped")?;
-    if !status.success() {
-        bail!(
-            "{} failed ({status}); last lines of {}:\n{}",
-            command.get_program().to_string_lossy(),
-            log.display(),
-            tail_file(log, 25)
-        );
-    }
-    Ok(())
-}
-
-pub fn tee(mut from: impl std::io::Read, mut file: fs::File, mut term: impl std::io::Write) {
-    use std::io::Write;
-    let mut buf = [0u8; 8192];
-    while let Ok(n) = from.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        let _ = file.write_all(&buf[..n]);
-        let _ = term.write_all(&buf[..n]);
-        let _ = term.flush();
-    }
 }
 
 /// The path of this image's build log inside a run folder.

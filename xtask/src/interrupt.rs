@@ -1,9 +1,9 @@
 //! Ctrl-C and SIGTERM: stop the running child, then let the normal path tear
-//! the cluster down. Nothing exits from inside the handler.
+//! the cluster down. Nothing exits from inside the handler, which only sets
+//! a flag (and signals the child `exec::wait` is waiting for).
 
-use std::process::{Child, Command, ExitStatus};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
@@ -39,21 +39,7 @@ pub fn check() -> Result<()> {
     Ok(())
 }
 
-/// Wait for a child that the handler may stop; kill it at `deadline`.
-/// Returns `None` when the deadline passed.
-pub fn wait(mut child: Child, deadline: Option<Instant>) -> Result<Option<ExitStatus>> {
-    CHILD.store(child.id(), Ordering::SeqCst);
-    let out = loop {
-        if let Some(status) = child.try_wait()? {
-            break Some(status);
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    CHILD.store(0, Ordering::SeqCst);
-    Ok(out)
+/// The child a signal should stop (`0`: none). Set by `exec::wait` only.
+pub(crate) fn watch_child(pid: u32) {
+    CHILD.store(pid, Ordering::SeqCst);
 }

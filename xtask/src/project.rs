@@ -1,14 +1,14 @@
 //! The project under test: the pinned LiberTEM sdist, or a local checkout.
 
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use sha2::{Digest, Sha256};
 use xshell::{cmd, Shell};
 
-use crate::config::Config;
+use crate::digest::sha256_file;
+use crate::exec;
+use crate::ui::Ui;
 use crate::workspace::Workspace;
 
 /// Where the project's source is, and whether it is the pinned default.
@@ -20,14 +20,14 @@ pub struct Project {
 
 impl Project {
     /// Resolve `--project PATH`, or fetch and unpack the pinned sdist.
-    pub fn resolve(sh: &Shell, ws: &Workspace, path: Option<&Path>) -> Result<Project> {
+    pub fn resolve(sh: &Shell, ws: &Workspace, ui: Ui, path: Option<&Path>) -> Result<Project> {
         match path {
             Some(p) => Ok(Project {
                 dir: checkout(p)?,
                 default: false,
             }),
             None => Ok(Project {
-                dir: pinned_sdist(sh, ws, &ws.config)?,
+                dir: pinned_sdist(sh, ws, ui)?,
                 default: true,
             }),
         }
@@ -69,7 +69,8 @@ pub fn checkout(path: &Path) -> Result<PathBuf> {
 }
 
 /// Download the sdist once into target/, check its sha256, unpack it.
-fn pinned_sdist(sh: &Shell, ws: &Workspace, cfg: &Config) -> Result<PathBuf> {
+fn pinned_sdist(sh: &Shell, ws: &Workspace, ui: Ui) -> Result<PathBuf> {
+    let cfg = &ws.config;
     let name = &cfg.project.name;
     let version = &cfg.project.version;
     let cache = ws.target.join("sdist");
@@ -89,7 +90,7 @@ fn pinned_sdist(sh: &Shell, ws: &Workspace, cfg: &Config) -> Result<PathBuf> {
         .cloned();
     let archive = match have {
         Some(a) if sha256_file(&a)? == cfg.project.sdist_sha256 => a,
-        _ => download_sdist(sh, &cache, name, version)?,
+        _ => download_sdist(sh, ui, &cache, name, version)?,
     };
     let got = sha256_file(&archive)?;
     if got != cfg.project.sdist_sha256 {
@@ -126,17 +127,20 @@ fn pinned_sdist(sh: &Shell, ws: &Workspace, cfg: &Config) -> Result<PathBuf> {
     Ok(unpacked)
 }
 
-fn download_sdist(sh: &Shell, cache: &Path, name: &str, version: &str) -> Result<PathBuf> {
+fn download_sdist(sh: &Shell, ui: Ui, cache: &Path, name: &str, version: &str) -> Result<PathBuf> {
     let python = which::which("python3").context(
         "python3 (with pip) is needed once, to download the pinned sdist from PyPI: install it",
     )?;
     fs::create_dir_all(cache).with_context(|| format!("creating {}", cache.display()))?;
     let spec = format!("{name}=={version}");
     eprintln!("    downloading {spec} (sdist) from PyPI");
-    crate::ui::echo(cmd!(
-        sh,
-        "{python} -m pip download --quiet --no-deps --no-binary :all: --dest {cache} {spec}"
-    ))
+    exec::echo(
+        ui,
+        cmd!(
+            sh,
+            "{python} -m pip download --quiet --no-deps --no-binary :all: --dest {cache} {spec}"
+        ),
+    )
     .env("PIP_ROOT_USER_ACTION", "ignore")
     .run()
     .with_context(|| format!("downloading the sdist of {spec}; check your network and proxy"))?;
@@ -155,28 +159,6 @@ fn download_sdist(sh: &Shell, cache: &Path, name: &str, version: &str) -> Result
                 && f.ends_with(".tar.gz")
         })
         .with_context(|| format!("pip downloaded no .tar.gz for {spec}"))
-}
-
-pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut f = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex(&h.finalize()))
-}
-
-pub fn sha256_bytes(data: &[u8]) -> String {
-    hex(&Sha256::digest(data))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Names never copied into the build context: VCS data, caches, build output,
@@ -305,13 +287,5 @@ mod tests {
         fs::create_dir(root.join("tests")).unwrap();
         assert!(checkout(&root).is_ok());
         fs::remove_dir_all(&root).unwrap();
-    }
-
-    #[test]
-    fn sha256_known_value() {
-        assert_eq!(
-            sha256_bytes(b"abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
     }
 }

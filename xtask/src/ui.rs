@@ -2,6 +2,25 @@
 
 use std::io::IsTerminal;
 
+/// How much to print, from `--verbose` / `--quiet`; part of every command's
+/// context instead of a global.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Ui {
+    /// Echo every docker and compose command, and stream build output.
+    pub verbose: bool,
+    /// Print only errors and the final result.
+    pub quiet: bool,
+}
+
+impl Ui {
+    /// A progress line, unless `--quiet`.
+    pub fn say(&self, msg: &str) {
+        if !self.quiet {
+            eprintln!("    {msg}");
+        }
+    }
+}
+
 fn colour() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
@@ -30,37 +49,5 @@ pub fn group(title: &str) {
 pub fn end_group() {
     if std::env::var_os("GITHUB_ACTIONS").is_some() {
         eprintln!("::endgroup::");
-    }
-}
-
-static VERBOSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-pub fn set_verbosity(verbose: bool, quiet: bool) {
-    VERBOSE.store(verbose, std::sync::atomic::Ordering::Relaxed);
-    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
-}
-
-pub fn verbose() -> bool {
-    VERBOSE.load(std::sync::atomic::Ordering::Relaxed)
-}
-
-pub fn quiet() -> bool {
-    QUIET.load(std::sync::atomic::Ordering::Relaxed)
-}
-
-/// Echo `$ cmd` only with `--verbose`.
-pub fn echo(c: xshell::Cmd<'_>) -> xshell::Cmd<'_> {
-    if verbose() {
-        c
-    } else {
-        c.quiet()
-    }
-}
-
-/// A progress line, unless `--quiet`.
-pub fn say(msg: &str) {
-    if !quiet() {
-        eprintln!("    {msg}");
     }
 }

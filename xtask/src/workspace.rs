@@ -1,19 +1,58 @@
 //! Paths and names that belong to this checkout.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
 use crate::compose::project_name;
-use crate::config::Config;
-use crate::project::sha256_bytes;
+use crate::config::{self, Config};
+use crate::digest::sha256_bytes;
+
+/// The label that ties every container, network, volume and image to the
+/// checkout that made it; its value is the checkout id.
+pub const CHECKOUT_LABEL: &str = "org.libertem.dist-test.checkout";
 
 /// Where the checkout is, and which config file to read.
 #[derive(Debug, Clone)]
 pub struct Location {
     pub root: PathBuf,
     pub config: PathBuf,
+}
+
+impl Location {
+    /// The checkout this xtask was built in, and `--config FILE` (relative
+    /// to the current folder) or its `dist-test.toml`.
+    pub fn new(config: Option<&Path>) -> Result<Location> {
+        let root = workspace_root();
+        let config = match config {
+            Some(p) => std::env::current_dir()?.join(p),
+            None => root.join(config::FILE_NAME),
+        };
+        Ok(Location { root, config })
+    }
+}
+
+/// The checkout this xtask was built in. `XTASK_WORKSPACE_ROOT` points the
+/// same binary at another copy of the checkout (the tests use it to run two
+/// checkouts at once without building twice).
+fn workspace_root() -> PathBuf {
+    match std::env::var_os("XTASK_WORKSPACE_ROOT") {
+        Some(root) if !root.is_empty() => PathBuf::from(root),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap_or(Path::new("."))
+            .to_path_buf(),
+    }
+}
+
+/// `ltdist-<folder>-<hash of the real path>`: names this checkout's
+/// clusters, images and the value of its label.
+pub fn checkout_id(root: &Path) -> String {
+    let real = fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let folder = real.file_name().unwrap_or_default().to_string_lossy();
+    let hash = &sha256_bytes(real.to_string_lossy().as_bytes())[..8];
+    project_name("ltdist", &folder, hash)
 }
 
 pub struct Workspace {
@@ -42,10 +81,7 @@ impl Workspace {
             )
         })?;
         let _ = fs::remove_file(probe);
-        let real = fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
-        let folder = real.file_name().unwrap_or_default().to_string_lossy();
-        let hash = &sha256_bytes(real.to_string_lossy().as_bytes())[..8];
-        let checkout_id = project_name("ltdist", &folder, hash);
+        let checkout_id = checkout_id(root);
         debug_assert!(crate::compose::is_valid_project_name(&checkout_id));
         Ok(Workspace {
             root: root.to_path_buf(),
@@ -69,7 +105,7 @@ impl Workspace {
 
     /// The image every service runs.
     pub fn image_tag(&self) -> String {
-        format!("{}:latest", self.checkout_id)
+        image_tag(&self.checkout_id)
     }
 
     /// The compose project of the long-lived cluster of `up`/`test`/`down`.
@@ -77,13 +113,45 @@ impl Workspace {
         self.checkout_id.clone()
     }
 
+    /// Where `up` keeps the long-lived cluster's state, results and logs.
+    pub fn cluster_dir(&self) -> PathBuf {
+        self.target.join("cluster")
+    }
+
     /// The compose project of one `dist-test` run: never the same as a kept
     /// `up` cluster, nor as another run.
     pub fn run_project(&self, run_id: &str) -> String {
-        let compact: String = run_id
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .collect();
-        format!("{}-r{}", self.checkout_id, compact.to_lowercase())
+        run_project(&self.checkout_id, run_id)
+    }
+}
+
+/// `<checkout id>:latest`, the image every service of a checkout runs.
+pub fn image_tag(checkout_id: &str) -> String {
+    format!("{checkout_id}:latest")
+}
+
+/// `<checkout id>-r<run id without punctuation>`.
+pub fn run_project(checkout_id: &str, run_id: &str) -> String {
+    let compact: String = run_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    format!("{checkout_id}-r{}", compact.to_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_of_a_checkout() {
+        let id = checkout_id(Path::new("/nonexistent/My Checkout"));
+        assert!(id.starts_with("ltdist-my-checkout-"), "{id}");
+        assert!(crate::compose::is_valid_project_name(&id));
+        assert_eq!(image_tag(&id), format!("{id}:latest"));
+        assert_eq!(
+            run_project("ltdist-x-ab", "20261125-143012-4242"),
+            "ltdist-x-ab-r202611251430124242"
+        );
     }
 }

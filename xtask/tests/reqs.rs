@@ -77,7 +77,7 @@ fn every_line_is_hashed_and_check_names_the_changed_input() {
     for pin in &pins {
         assert!(pin.ends_with('\\'), "no hash follows {pin:?}");
     }
-    assert_eq!(text.matches("--hash=sha256:").count() >= pins.len(), true);
+    assert!(text.matches("--hash=sha256:").count() >= pins.len());
     assert!(!text.contains("--index-url"), "no index URL in the file");
 
     assert!(check(&dir).status.success(), "{}", stderr(&check(&dir)));

@@ -2,11 +2,25 @@
 
 use std::path::Path;
 
+use anyhow::Result;
 use xshell::{cmd, Shell};
 
+use crate::cli::Doctor;
+use crate::context::Invocation;
 use crate::image;
+use crate::run::ExitCode;
 use crate::tools;
 use crate::workspace::{Location, Workspace};
+
+impl Doctor {
+    pub fn run(self, inv: &Invocation) -> Result<()> {
+        let problems = run(&inv.sh, &inv.loc);
+        if problems > 0 {
+            return Err(ExitCode(1).into());
+        }
+        Ok(())
+    }
+}
 
 /// Print every check; return how many problems would stop `dist-test`.
 pub fn run(sh: &Shell, loc: &Location) -> usize {

@@ -1,0 +1,290 @@
+//! The handle on one cluster's compose project: bring it up, list its
+//! containers, run the tests container, keep its logs, take it down.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use xshell::{cmd, Shell};
+
+use super::{sweep, Size, Spec, PROJECT_LABEL};
+use crate::compose::Compose;
+use crate::context::Ctx;
+use crate::exec::{self, tail};
+use crate::summary::DeadService;
+use crate::ui::Ui;
+
+const PROBE: &str = "/opt/dist-test/probe.py";
+
+/// Host folders a cluster's containers mount: test data at `/data`, and
+/// the tests container's results at `/results`. Not part of the cluster's
+/// identity: commands that only look at a cluster or remove it pass any.
+#[derive(Debug, Clone)]
+pub struct Mounts {
+    pub data: PathBuf,
+    pub results: PathBuf,
+}
+
+pub struct Cluster {
+    pub compose: Compose,
+    pub docker: PathBuf,
+    pub size: Size,
+    ui: Ui,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Container {
+    pub id: String,
+    pub service: String,
+    pub state: String,
+    pub status: String,
+    pub oneoff: bool,
+}
+
+impl Cluster {
+    /// Pure: the compose command line for `spec`; nothing is written (see
+    /// [`Spec::write_files`]) or run.
+    pub fn new(cx: &Ctx, spec: &Spec, mounts: &Mounts) -> Cluster {
+        let ws = &cx.ws;
+        let size = spec.size;
+        let env = vec![
+            ("LT_IMAGE".to_string(), ws.image_tag()),
+            ("LT_DATA_DIR".to_string(), mounts.data.display().to_string()),
+            (
+                "LT_RESULTS_DIR".to_string(),
+                mounts.results.display().to_string(),
+            ),
+            ("LT_CHECKOUT".to_string(), ws.checkout_id.clone()),
+            ("LT_WORKER_CPUS".to_string(), size.worker_cpus.to_string()),
+            ("LT_ENGINES".to_string(), size.engines.to_string()),
+        ];
+        Cluster {
+            compose: Compose {
+                flavour: cx.tools.compose.clone(),
+                files: spec.compose_files.clone(),
+                project: spec.compose_project.clone(),
+                env,
+            },
+            docker: cx.tools.docker.cli.clone(),
+            size,
+            ui: cx.ui,
+        }
+    }
+
+    /// `up -d`: (re)create what changed, remove services the size no longer
+    /// has; compose waits for the healthchecks that other services depend on.
+    pub fn up(&self, sh: &Shell, log: &Path) -> Result<()> {
+        let args = ["up", "--detach", "--remove-orphans"];
+        let command: Command = self.compose.cmd(sh, &args).into();
+        exec::run_logged(command, log, self.ui.verbose).context("starting the cluster")
+    }
+
+    /// Every container of this compose project, one-off ones included.
+    pub fn containers(&self, sh: &Shell) -> Result<Vec<Container>> {
+        let docker = &self.docker;
+        let filter = format!("label={PROJECT_LABEL}={}", self.compose.project);
+        let format = "{{.ID}}\t{{.Label \"com.docker.compose.service\"}}\t{{.State}}\t{{.Status}}\t{{.Label \"com.docker.compose.oneoff\"}}";
+        let out = exec::echo(
+            self.ui,
+            cmd!(
+                sh,
+                "{docker} ps --all --no-trunc --filter {filter} --format {format}"
+            ),
+        )
+        .read()
+        .context("listing the cluster's containers")?;
+        Ok(parse_ps(&out))
+    }
+
+    fn service_container(&self, sh: &Shell, service: &str) -> Result<Option<Container>> {
+        Ok(self
+            .containers(sh)?
+            .into_iter()
+            .find(|c| c.service == service && !c.oneoff))
+    }
+
+    /// The output of `probe.py WHAT` in `c`, when it is running and answers.
+    pub(super) fn probe(&self, sh: &Shell, c: &Container, what: &str) -> Option<String> {
+        if c.state != "running" {
+            return None;
+        }
+        let docker = &self.docker;
+        let id = &c.id;
+        cmd!(sh, "{docker} exec {id} python3 {PROBE} {what}")
+            .quiet()
+            .ignore_stderr()
+            .read()
+            .ok()
+    }
+
+    pub fn last_lines(&self, sh: &Shell, id: &str, n: usize) -> String {
+        let docker = &self.docker;
+        let n_s = n.to_string();
+        match cmd!(sh, "{docker} logs --tail {n_s} {id}")
+            .quiet()
+            .ignore_status()
+            .output()
+        {
+            Ok(o) => {
+                let mut text = String::from_utf8_lossy(&o.stdout).into_owned();
+                text.push_str(&String::from_utf8_lossy(&o.stderr));
+                tail(&text, n)
+            }
+            Err(e) => format!("(no logs: {e})"),
+        }
+    }
+
+    /// Run pytest in the tests container; its output goes to the terminal
+    /// and to `log`. `None` when the timeout stopped it.
+    pub fn run_tests(
+        &self,
+        sh: &Shell,
+        pytest_args: &[String],
+        log: &Path,
+        timeout: Duration,
+    ) -> Result<Option<i32>> {
+        let mut args: Vec<&str> = vec![
+            "run",
+            "--rm",
+            "-T",
+            "--no-deps",
+            "tests",
+            "pytest",
+            "tests/",
+            "-m",
+            "dist",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "dist_test_harness",
+            "--junitxml=/results/junit.xml",
+        ];
+        args.extend(pytest_args.iter().map(String::as_str));
+        let command: Command = self.compose.cmd(sh, &args).into();
+        let status = exec::run_teed(command, log, self.ui, Instant::now() + timeout)
+            .context("running the tests container")?;
+        Ok(status.map(|s| s.code().unwrap_or(128 + 2)))
+    }
+
+    /// Cluster services that are not running, with their exit codes and last lines.
+    pub fn dead_services(&self, sh: &Shell) -> Result<Vec<DeadService>> {
+        let mut dead = Vec::new();
+        for c in self.containers(sh)? {
+            if c.oneoff || c.state == "running" {
+                continue;
+            }
+            dead.push(DeadService {
+                service: c.service.clone(),
+                state: c.status.clone(),
+                exit_code: exit_code_of(&c.status),
+                last_lines: self.last_lines(sh, &c.id, 20),
+            });
+        }
+        Ok(dead)
+    }
+
+    /// Host addresses of published ports, as `8786/tcp -> 127.0.0.1:49153`.
+    pub fn published(&self, sh: &Shell) -> Result<Vec<String>> {
+        let Some(c) = self.service_container(sh, "scheduler")? else {
+            return Ok(vec![]);
+        };
+        let docker = &self.docker;
+        let id = &c.id;
+        let out = cmd!(sh, "{docker} port {id}")
+            .quiet()
+            .read()
+            .context("reading published ports")?;
+        Ok(out.lines().map(String::from).collect())
+    }
+
+    /// Every service's log, one file each, in `dir`.
+    pub fn save_logs(&self, sh: &Shell, dir: &Path) -> Result<usize> {
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let mut n = 0;
+        for c in self.containers(sh)? {
+            let name = if c.oneoff {
+                format!("{}-run", c.service)
+            } else {
+                c.service.clone()
+            };
+            let path = dir.join(format!("{name}.log"));
+            let mut logs = Command::new(&self.docker);
+            logs.args(["logs", "--timestamps", &c.id]);
+            if exec::run_to_file(logs, &path)? {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Remove every container, network and volume of this project. Safe to
+    /// repeat; runs in its own process group so a second Ctrl-C cannot cut it.
+    pub fn down(&self, sh: &Shell) -> Result<()> {
+        let command: Command = self
+            .compose
+            .cmd(
+                sh,
+                &["down", "--volumes", "--remove-orphans", "--timeout", "5"],
+            )
+            .into();
+        let out = exec::output_in_own_group(command, self.ui).context("running compose down")?;
+        // Whatever compose missed (a one-off container, a half-created
+        // network), remove by label.
+        let leftovers = sweep(
+            sh,
+            &self.docker,
+            &format!("label={PROJECT_LABEL}={}", self.compose.project),
+        )?;
+        if !out.status.success() && leftovers > 0 {
+            bail!(
+                "compose down failed: {}",
+                tail(&String::from_utf8_lossy(&out.stderr), 5)
+            );
+        }
+        Ok(())
+    }
+}
+
+pub fn parse_ps(out: &str) -> Vec<Container> {
+    out.lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split('\t').collect();
+            if f.len() < 4 || f[0].is_empty() {
+                return None;
+            }
+            Some(Container {
+                id: f[0].to_string(),
+                service: f[1].to_string(),
+                state: f[2].to_string(),
+                status: f[3].to_string(),
+                oneoff: f.get(4).is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            })
+        })
+        .collect()
+}
+
+/// `Exited (137) 5 seconds ago` -> 137.
+pub fn exit_code_of(status: &str) -> Option<i64> {
+    let rest = status.strip_prefix("Exited (")?;
+    rest[..rest.find(')')?].parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ps_lines() {
+        let out = "abc\tscheduler\trunning\tUp 5 seconds (healthy)\tFalse\n\
+                   def\ttests\texited\tExited (1) 2 seconds ago\tTrue\n\n";
+        let c = parse_ps(out);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0].service, "scheduler");
+        assert!(!c[0].oneoff);
+        assert!(c[1].oneoff);
+        assert_eq!(exit_code_of(&c[1].status), Some(1));
+        assert_eq!(exit_code_of("Up 3 minutes"), None);
+    }
+}

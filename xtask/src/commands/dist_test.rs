@@ -1,0 +1,69 @@
+//! `cargo xtask dist-test`: build, up, ready, tests, logs, teardown — one
+//! outcome chain, then logs always kept, teardown always run, the result
+//! concluded.
+
+use std::time::Duration;
+
+use anyhow::Result;
+
+use super::{build_image, data_dir, project_and_reqs};
+use crate::cli::DistTest;
+use crate::cluster::{Cluster, Mounts, Size, Spec};
+use crate::context::{Invocation, Needs};
+use crate::image;
+use crate::interrupt;
+use crate::run::Run;
+use crate::ui;
+
+impl DistTest {
+    pub fn run(self, inv: &Invocation) -> Result<()> {
+        let cx = inv.docker(Needs::Builder)?;
+        let data = data_dir(&cx.ws)?;
+        let size = Size::from_config(&cx.ws.config.cluster, self.size.workers, self.size.engines);
+        let (project, reqs) = project_and_reqs(&cx, &self.project)?;
+
+        let mut run = Run::new(&cx.ws)?;
+        ui::group(&format!("dist-test {}: {}", run.id, project.dir.display()));
+        let quiet = cx.ui.quiet;
+        let build_log = image::build_log(&run.dir);
+        let built = run.phases.time("build", quiet, || {
+            build_image(&cx, &project, &reqs, &build_log)
+        });
+        let spec = Spec::new(&cx.ws, cx.ws.run_project(&run.id), size, self.size.publish);
+        let mounts = Mounts {
+            data,
+            results: run.results.clone(),
+        };
+        let cluster = Cluster::new(&cx, &spec, &mounts);
+        let up_log = run.dir.join("up.log");
+        let outcome = built.and_then(|()| {
+            interrupt::check()?;
+            spec.write_files(&cx.ws)?;
+            run.phases
+                .time("up", quiet, || cluster.up(cx.sh, &up_log))?;
+            let ready = Duration::from_secs(cx.ws.config.timeouts.ready_s);
+            run.phases
+                .time("ready", quiet, || cluster.wait_ready(cx.sh, ready))?;
+            if self.size.publish {
+                for p in cluster.published(cx.sh)? {
+                    cx.ui.say(&format!("published: {p}"));
+                }
+            }
+            interrupt::check()?;
+            run.tests(&cx, &cluster, &self.pytest_args)
+        });
+
+        // Whatever happened: keep every service's log, see what died, tear down.
+        let dead = run.collect(cx.sh, &cluster);
+        if self.keep {
+            cx.ui.say(&format!(
+                "--keep: cluster {} left running",
+                cluster.compose.project
+            ));
+        } else if let Err(e) = run.phases.time("teardown", quiet, || cluster.down(cx.sh)) {
+            eprintln!("error: tearing down: {e:#}");
+        }
+        ui::end_group();
+        run.conclude(&project.dir.display().to_string(), &cluster, dead, outcome)
+    }
+}

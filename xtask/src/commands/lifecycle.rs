@@ -1,0 +1,233 @@
+//! The long-lived cluster of this checkout, for debugging: `build`, `up`,
+//! `status`, `logs`, `test` and `down`. `up` saves what it started
+//! ([`ClusterState`]); the others address that same cluster.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use super::{build_image, data_dir, project_and_reqs};
+use crate::cli::{Build, Down, Logs, Status, Test, Up};
+use crate::cluster::{self, Cluster, Mounts, Readiness, Size, Spec, Verdict};
+use crate::context::{Ctx, Invocation, Needs};
+use crate::exec;
+use crate::run::{results_dir, ExitCode, Run};
+use crate::state::ClusterState;
+use crate::summary::Phases;
+use crate::workspace::CHECKOUT_LABEL;
+
+impl Build {
+    pub fn run(self, inv: &Invocation) -> Result<()> {
+        let cx = inv.docker(Needs::Builder)?;
+        let (project, reqs) = project_and_reqs(&cx, &self.project)?;
+        let log = cx.ws.target.join("build.log");
+        let mut phases = Phases::default();
+        phases.time("build", cx.ui.quiet, || {
+            build_image(&cx, &project, &reqs, &log)
+        })?;
+        Ok(())
+    }
+}
+
+/// The checkout's cluster as `up` started it; without a saved state, as
+/// `up` would start it by default. The project, when known.
+fn saved(cx: &Ctx) -> Result<(Spec, Option<String>)> {
+    Ok(match ClusterState::load(&cx.ws)? {
+        Some(state) => (state.spec, Some(state.project.display().to_string())),
+        None => {
+            let size = Size::from_config(&cx.ws.config.cluster, None, None);
+            let spec = Spec::new(&cx.ws, cx.ws.cluster_project(), size, false);
+            (spec, None)
+        }
+    })
+}
+
+/// A handle for commands that only look at a cluster or remove it (status,
+/// logs, down): the data and results folders it was started with do not
+/// matter to them, so a `TESTDATA_BASE_PATH` gone bad since cannot get in
+/// the way.
+fn existing(cx: &Ctx, spec: &Spec) -> Cluster {
+    let mounts = Mounts {
+        data: cx.ws.target.clone(),
+        results: cx.ws.target.clone(),
+    };
+    Cluster::new(cx, spec, &mounts)
+}
+
+impl Up {
+    pub fn run(self, inv: &Invocation) -> Result<()> {
+        let cx = inv.docker(Needs::Builder)?;
+        let size = Size::from_config(&cx.ws.config.cluster, self.size.workers, self.size.engines);
+        let (project, reqs) = project_and_reqs(&cx, &self.project)?;
+        let dir = cx.ws.cluster_dir();
+        let mounts = Mounts {
+            data: data_dir(&cx.ws)?,
+            results: results_dir(&dir)?,
+        };
+        let spec = Spec::new(&cx.ws, cx.ws.cluster_project(), size, self.size.publish);
+        let cluster = Cluster::new(&cx, &spec, &mounts);
+        let quiet = cx.ui.quiet;
+        let mut phases = Phases::default();
+        phases.time("build", quiet, || {
+            build_image(&cx, &project, &reqs, &dir.join("build.log"))
+        })?;
+        spec.write_files(&cx.ws)?;
+        ClusterState::new(project.dir.clone(), spec.clone()).save(&cx.ws)?;
+        phases.time("up", quiet, || cluster.up(cx.sh, &dir.join("up.log")))?;
+        let ready = Duration::from_secs(cx.ws.config.timeouts.ready_s);
+        phases.time("ready", quiet, || cluster.wait_ready(cx.sh, ready))?;
+        cx.ui.say(&format!(
+            "cluster {} is ready: {} workers, {} engines; `cargo xtask test` runs the suite against it",
+            cluster.compose.project, size.workers, size.engines
+        ));
+        for p in cluster.published(cx.sh)? {
+            cx.ui.say(&format!("published: {p}"));
+        }
+        Ok(())
+    }
+}
+
+impl Status {
+    pub fn run(self, inv: &Invocation) -> Result<()> {
+        let cx = inv.docker(Needs::Engine)?;
+        let (spec, _) = saved(&cx)?;
+        let cluster = existing(&cx, &spec);
+        let now = Readiness::probe(&cluster, cx.sh)?;
+        if now.containers.is_empty() {
+            println!(
+                "cluster {}: not running (`cargo xtask up` starts it)",
+                cluster.compose.project
+            );
+            return Err(ExitCode(3).into());
+        }
+        println!("cluster {}", cluster.compose.project);
+        let order = spec.size.services();
+        let mut shown: Vec<&cluster::Container> = now.containers.iter().collect();
+        shown.sort_by_key(|c| {
+            order
+                .iter()
+                .position(|s| *s == c.service)
+                .unwrap_or(usize::MAX)
+        });
+        for c in shown {
+            println!("  {:<16} {:<9} {}", c.service, c.state, c.status);
+        }
+        println!(
+            "  dask workers     {}/{} hosts registered",
+            now.hosts.len(),
+            spec.size.workers
+        );
+        println!(
+            "  ipyparallel      {}/{} engines registered",
+            now.engines, spec.size.engines
+        );
+        if now.verdict() == Verdict::Ready {
+            println!("ready");
+            Ok(())
+        } else {
+            println!("not ready");
+            Err(ExitCode(1).into())
+        }
+    }
+}
+
+impl Logs {
+    pub fn run(self, inv: &Invocation) -> Result<()> {
+        let cx = inv.docker(Needs::Engine)?;
+        let (spec, _) = saved(&cx)?;
+        let known = spec.size.services();
+        if let Some(bad) = self
+            .services
+            .iter()
+            .find(|s| !known.contains(s) && s.as_str() != "tests")
+        {
+            bail!(
+                "unknown service {bad:?}: the services are {}",
+                known.join(", ")
+            );
+        }
+        spec.write_files(&cx.ws)?;
+        let cluster = existing(&cx, &spec);
+        let mut args = vec!["logs", "--timestamps"];
+        if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            args.push("--no-color");
+        }
+        if self.follow {
+            args.push("--follow");
+        }
+        args.extend(self.services.iter().map(String::as_str));
+        let command = cluster.compose.cmd(cx.sh, &args).into();
+        let status = exec::status_on_terminal(command, cx.ui).context("running compose logs")?;
+        if !status.success() {
+            return Err(ExitCode(status.code().unwrap_or(1)).into());
+        }
+        Ok(())
+    }
+}
+
+impl Test {
+    pub fn run(self, inv: &Invocation) -> Result<()> {
+        let cx = inv.docker(Needs::Engine)?;
+        let (spec, project) = saved(&cx)?;
+        let data = data_dir(&cx.ws)?;
+        if existing(&cx, &spec).containers(cx.sh)?.is_empty() {
+            bail!("no cluster is running for this checkout: start one with `cargo xtask up`");
+        }
+        let mut run = Run::new(&cx.ws)?;
+        spec.write_files(&cx.ws)?;
+        let mounts = Mounts {
+            data,
+            results: run.results.clone(),
+        };
+        let cluster = Cluster::new(&cx, &spec, &mounts);
+        let ready = Duration::from_secs(cx.ws.config.timeouts.ready_s);
+        let outcome = run
+            .phases
+            .time("ready", cx.ui.quiet, || cluster.wait_ready(cx.sh, ready))
+            .and_then(|()| run.tests(&cx, &cluster, &self.pytest_args));
+        let dead = run.collect(cx.sh, &cluster);
+        let project = project.unwrap_or_else(|| "the running cluster".into());
+        run.conclude(&project, &cluster, dead, outcome)
+    }
+}
+
+impl Down {
+    pub fn run(self, inv: &Invocation) -> Result<()> {
+        let cx = inv.docker(Needs::Engine)?;
+        let (spec, _) = saved(&cx)?;
+        let mut projects = vec![cx.ws.cluster_project()];
+        if self.all {
+            for p in cluster::checkout_projects(cx.sh, &cx.tools.docker.cli, &cx.ws.checkout_id)? {
+                if !projects.contains(&p) {
+                    projects.push(p);
+                }
+            }
+        }
+        spec.write_files(&cx.ws)?;
+        let mut phases = Phases::default();
+        for p in projects {
+            let cluster = existing(
+                &cx,
+                &Spec {
+                    compose_project: p.clone(),
+                    ..spec.clone()
+                },
+            );
+            phases.time("teardown", cx.ui.quiet, || {
+                cluster.down(cx.sh).with_context(|| format!("removing {p}"))
+            })?;
+        }
+        ClusterState::remove(&cx.ws)?;
+        if self.all {
+            let left = cluster::sweep(
+                cx.sh,
+                &cx.tools.docker.cli,
+                &format!("label={CHECKOUT_LABEL}={}", cx.ws.checkout_id),
+            )?;
+            if left > 0 {
+                bail!("{left} objects of this checkout could not be removed; see `docker ps -a`");
+            }
+        }
+        Ok(())
+    }
+}

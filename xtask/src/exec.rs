@@ -1,0 +1,243 @@
+//! Running programs: the `$ cmd` echo, output to a log (and the terminal),
+//! deadlines, and waiting so that Ctrl-C or SIGTERM stops the child. Every
+//! `std::process` spawn of the crate goes through here; short queries go
+//! through xshell's `cmd!`, echoed with [`echo`].
+
+use std::fs;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::interrupt;
+use crate::ui::Ui;
+
+/// Echo `$ cmd` only with `--verbose`.
+pub fn echo<'a>(ui: Ui, c: xshell::Cmd<'a>) -> xshell::Cmd<'a> {
+    if ui.verbose {
+        c
+    } else {
+        c.quiet()
+    }
+}
+
+fn echo_command(ui: Ui, command: &Command) {
+    if ui.verbose {
+        eprintln!("$ {command:?}");
+    }
+}
+
+/// Run a command with its output going to `log` (and to the terminal with
+/// `verbose`); on failure, show the log's last lines.
+pub fn run_logged(mut command: Command, log: &Path, verbose: bool) -> Result<()> {
+    if verbose {
+        eprintln!("$ {command:?}");
+    }
+    let file = fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+    // Waited on through `interrupt`, so that Ctrl-C or SIGTERM stops it.
+    let status = if verbose {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let out = child.stdout.take().context("child stdout")?;
+        let err = child.stderr.take().context("child stderr")?;
+        let f2 = file.try_clone()?;
+        let t1 = std::thread::spawn(move || tee(out, file, std::io::stdout()));
+        let t2 = std::thread::spawn(move || tee(err, f2, std::io::stderr()));
+        let status = wait(child, None)?;
+        let _ = t1.join();
+        let _ = t2.join();
+        status
+    } else {
+        let child = command.stdout(file.try_clone()?).stderr(file).spawn()?;
+        wait(child, None)?
+    };
+    let status = status.context("the command was stopped")?;
+    if !status.success() {
+        bail!(
+            "{} failed ({status}); last lines of {}:\n{}",
+            command.get_program().to_string_lossy(),
+            log.display(),
+            tail_file(log, 25)
+        );
+    }
+    Ok(())
+}
+
+/// Run a command with no input, its output going to `log` and, unless
+/// `--quiet`, to stderr; stopped at `deadline`. `None` when the deadline
+/// stopped it.
+pub fn run_teed(
+    mut command: Command,
+    log: &Path,
+    ui: Ui,
+    deadline: Instant,
+) -> Result<Option<ExitStatus>> {
+    echo_command(ui, &command);
+    let file = fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+    let program = command.get_program().to_string_lossy().into_owned();
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {program}"))?;
+    let out = child.stdout.take().context("the child's output")?;
+    let err = child.stderr.take().context("the child's errors")?;
+    let f2 = file.try_clone()?;
+    let show = !ui.quiet;
+    let t1 = std::thread::spawn(move || tee_maybe(out, file, show));
+    let t2 = std::thread::spawn(move || tee_maybe(err, f2, show));
+    let status = wait(child, Some(deadline))?;
+    let _ = t1.join();
+    let _ = t2.join();
+    Ok(status)
+}
+
+fn tee_maybe(from: impl std::io::Read, file: fs::File, show: bool) {
+    if show {
+        tee(from, file, std::io::stderr());
+    } else {
+        tee(from, file, std::io::sink());
+    }
+}
+
+pub fn tee(mut from: impl std::io::Read, mut file: fs::File, mut term: impl std::io::Write) {
+    use std::io::Write;
+    let mut buf = [0u8; 8192];
+    while let Ok(n) = from.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        let _ = file.write_all(&buf[..n]);
+        let _ = term.write_all(&buf[..n]);
+        let _ = term.flush();
+    }
+}
+
+/// Wait for a child that the signal handler may stop; kill it at `deadline`.
+/// Returns `None` when the deadline passed.
+pub fn wait(mut child: Child, deadline: Option<Instant>) -> Result<Option<ExitStatus>> {
+    interrupt::watch_child(child.id());
+    let out = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    interrupt::watch_child(0);
+    Ok(out)
+}
+
+/// Run to the end in a process group of its own, so that a second Ctrl-C
+/// cannot cut it (teardown).
+pub fn output_in_own_group(mut command: Command, ui: Ui) -> Result<Output> {
+    echo_command(ui, &command);
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let program = command.get_program().to_string_lossy().into_owned();
+    command
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running {program}"))
+}
+
+/// Run with the terminal as it is (`logs --follow` wants it).
+pub fn status_on_terminal(mut command: Command, ui: Ui) -> Result<ExitStatus> {
+    echo_command(ui, &command);
+    let program = command.get_program().to_string_lossy().into_owned();
+    command
+        .status()
+        .with_context(|| format!("running {program}"))
+}
+
+/// Run with stdout and stderr into `path`; whether it succeeded.
+pub fn run_to_file(mut command: Command, path: &Path) -> Result<bool> {
+    let file = fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let program = command.get_program().to_string_lossy().into_owned();
+    let status = command
+        .stdout(file.try_clone()?)
+        .stderr(file)
+        .status()
+        .with_context(|| format!("running {program}"))?;
+    Ok(status.success())
+}
+
+/// `producer | consumer`, both ends checked; the consumer's output is dropped.
+pub fn pipe(mut producer: Command, mut consumer: Command) -> Result<()> {
+    let program = producer.get_program().to_string_lossy().into_owned();
+    let mut child = producer
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("running {program}"))?;
+    let stream = child.stdout.take().context("the producer's output")?;
+    let consumer_name = consumer.get_program().to_string_lossy().into_owned();
+    let consumed = consumer
+        .stdin(stream)
+        .stdout(Stdio::null())
+        .status()
+        .with_context(|| format!("running {consumer_name}"))?;
+    let produced = child
+        .wait()
+        .with_context(|| format!("waiting for {program}"))?;
+    if !produced.success() {
+        bail!("{program} failed ({produced})");
+    }
+    if !consumed.success() {
+        bail!("{consumer_name} failed ({consumed})");
+    }
+    Ok(())
+}
+
+/// The last `n` lines of a file, or a note that it could not be read.
+pub fn tail_file(path: &Path, n: usize) -> String {
+    match fs::read(path) {
+        Ok(bytes) => tail(&String::from_utf8_lossy(&bytes), n),
+        Err(e) => format!("({}: {e})", path.display()),
+    }
+}
+
+pub fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tails() {
+        assert_eq!(tail("a\nb\nc\n", 2), "b\nc");
+        assert_eq!(tail("a", 5), "a");
+    }
+
+    #[test]
+    fn a_deadline_stops_the_child() {
+        let child = Command::new("sleep").arg("30").spawn().unwrap();
+        let start = Instant::now();
+        let status = wait(child, Some(Instant::now() + Duration::from_millis(200))).unwrap();
+        assert!(status.is_none());
+        assert!(start.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn pipe_checks_both_ends() {
+        let mut ok = Command::new("printf");
+        ok.arg("x");
+        assert!(pipe(ok, Command::new("cat")).is_ok());
+        let err = pipe(Command::new("false"), Command::new("cat")).unwrap_err();
+        assert!(err.to_string().contains("false failed"), "{err}");
+        let mut ok = Command::new("printf");
+        ok.arg("x");
+        let err = pipe(ok, Command::new("false")).unwrap_err();
+        assert!(err.to_string().contains("false failed"), "{err}");
+    }
+}

@@ -1,0 +1,27 @@
+//! `cargo xtask`: LiberTEM's distributed test cluster, built, run and torn
+//! down in one command. See README.md and docs/dist-tests.md.
+//!
+//! A library with a thin `main.rs`, so that the tests in `xtask/tests/` use
+//! the real types (the label, `Summary`, `ca_bundle`, ...).
+
+pub mod cli;
+pub mod cluster;
+pub mod commands;
+pub mod compose;
+pub mod config;
+pub mod context;
+pub mod digest;
+pub mod exec;
+pub mod image;
+pub mod interrupt;
+pub mod junit;
+pub mod project;
+pub mod reqs;
+pub mod run;
+pub mod state;
+pub mod summary;
+pub mod tools;
+pub mod ui;
+pub mod workspace;
+
+pub use workspace::CHECKOUT_LABEL;

@@ -1,0 +1,238 @@
+//! One run of the tests container, as `dist-test` and `test` do it: its
+//! folder under `target/dist-test/runs/`, its phases, and how it ends —
+//! logs always kept, `summary.json` written, the exit code decided here.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use xshell::Shell;
+
+use crate::cluster::Cluster;
+use crate::context::Ctx;
+use crate::interrupt;
+use crate::junit::parse_junit;
+use crate::summary::{DeadService, Phases, Summary, SCHEMA};
+use crate::workspace::Workspace;
+
+/// The exit code a command wants, after it has reported everything itself.
+#[derive(Debug)]
+pub struct ExitCode(pub i32);
+
+impl std::fmt::Display for ExitCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit code {}", self.0)
+    }
+}
+
+impl std::error::Error for ExitCode {}
+
+/// The run's exit code: pytest's; 1 when the run failed around it or a
+/// service died (even if pytest passed); 130 after a signal.
+pub fn exit_code(interrupted: bool, outcome_ok: bool, pytest: Option<i32>, any_dead: bool) -> i32 {
+    let code = match (outcome_ok, pytest) {
+        _ if interrupted => 130,
+        (true, Some(c)) => c,
+        (false, Some(c)) if c != 0 => c,
+        _ => 1,
+    };
+    if any_dead && code == 0 {
+        1
+    } else {
+        code
+    }
+}
+
+pub struct Run {
+    pub id: String,
+    pub dir: PathBuf,
+    /// Mounted at `/results` in the tests container.
+    pub results: PathBuf,
+    pub phases: Phases,
+    pytest_code: Option<i32>,
+}
+
+impl Run {
+    pub fn new(ws: &Workspace) -> Result<Run> {
+        let id = new_run_id();
+        let dir = new_run_dir(&ws.target, &id)?;
+        let results = results_dir(&dir)?;
+        Ok(Run {
+            id,
+            dir,
+            results,
+            phases: Phases::default(),
+            pytest_code: None,
+        })
+    }
+
+    /// Run pytest, timed as the `tests` phase, and keep its exit code. A
+    /// timeout or a signal is an error.
+    pub fn tests(&mut self, cx: &Ctx, cluster: &Cluster, pytest_args: &[String]) -> Result<()> {
+        let limit = Duration::from_secs(cx.ws.config.timeouts.tests_s);
+        let log = self.dir.join("pytest.log");
+        let code = self.phases.time("tests", cx.ui.quiet, || {
+            cluster.run_tests(cx.sh, pytest_args, &log, limit)
+        })?;
+        self.pytest_code = code;
+        match code {
+            None => bail!("the tests did not finish within {} s", limit.as_secs()),
+            Some(_) => interrupt::check(),
+        }
+    }
+
+    /// Every service's log, and the services that died.
+    pub fn collect(&self, sh: &Shell, cluster: &Cluster) -> Vec<DeadService> {
+        let dead = cluster.dead_services(sh).unwrap_or_default();
+        let _ = cluster.save_logs(sh, &self.dir.join("logs"));
+        dead
+    }
+
+    /// Write summary.json, print the result, and turn it into the exit code.
+    pub fn conclude(
+        &self,
+        project: &str,
+        cluster: &Cluster,
+        dead: Vec<DeadService>,
+        outcome: Result<()>,
+    ) -> Result<()> {
+        let junit = fs::read_to_string(self.results.join("junit.xml")).unwrap_or_default();
+        let counts = parse_junit(&junit);
+        let exit_code = exit_code(
+            interrupt::interrupted(),
+            outcome.is_ok(),
+            self.pytest_code,
+            !dead.is_empty(),
+        );
+        let summary = Summary {
+            schema: SCHEMA,
+            run_id: self.id.clone(),
+            project: project.to_string(),
+            compose_project: cluster.compose.project.clone(),
+            counts: counts.clone(),
+            exit_code,
+            phases: self.phases.clone(),
+            dead_services: dead.clone(),
+            error: outcome.as_ref().err().map(|e| format!("{e:#}")),
+        };
+        let path = self.dir.join("summary.json");
+        fs::write(&path, summary.to_json())
+            .with_context(|| format!("writing {}", path.display()))?;
+
+        for d in &dead {
+            eprintln!(
+                "error: service {} died during the run ({}); last lines:\n{}",
+                d.service, d.state, d.last_lines
+            );
+        }
+        let line: Vec<String> = self
+            .phases
+            .0
+            .iter()
+            .map(|(n, s)| format!("{n} {s:.1}s"))
+            .collect();
+        eprintln!("phases: {}", line.join(", "));
+        eprintln!(
+            "result: {} passed, {} failed, {} skipped, {} errors; exit code {exit_code}",
+            counts.passed, counts.failed, counts.skipped, counts.errors
+        );
+        for r in &counts.skip_reasons {
+            eprintln!("  skipped {}x: {}", r.count, r.reason);
+        }
+        eprintln!("results and logs: {}", self.dir.display());
+        if let Err(e) = outcome {
+            eprintln!("error: {e:#}");
+        }
+        if exit_code != 0 {
+            return Err(ExitCode(exit_code).into());
+        }
+        Ok(())
+    }
+}
+
+/// The results folder is written by the tests container's user (uid 1000),
+/// which need not be the host user.
+pub fn results_dir(run_dir: &Path) -> Result<PathBuf> {
+    let dir = run_dir.join("pytest");
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o777))?;
+    }
+    Ok(dir)
+}
+
+/// `20261125-143012-4242`: sortable, and unique per process.
+pub fn new_run_id() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (y, mo, d) = civil_from_days((secs / 86_400) as i64);
+    let t = secs % 86_400;
+    format!(
+        "{y:04}{mo:02}{d:02}-{:02}{:02}{:02}-{}",
+        t / 3600,
+        t / 60 % 60,
+        t % 60,
+        std::process::id()
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Create `target/dist-test/runs/<id>/` and point `target/dist-test/last` at it.
+pub fn new_run_dir(target: &Path, run_id: &str) -> Result<PathBuf> {
+    let dir = target.join("runs").join(run_id);
+    fs::create_dir_all(dir.join("logs")).with_context(|| format!("creating {}", dir.display()))?;
+    let last = target.join("last");
+    let _ = fs::remove_file(&last);
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(Path::new("runs").join(run_id), &last)
+        .with_context(|| format!("linking {}", last.display()))?;
+    Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_code_rules() {
+        // pytest's own code when the run around it went well
+        assert_eq!(exit_code(false, true, Some(0), false), 0);
+        assert_eq!(exit_code(false, true, Some(4), false), 4);
+        // a failure before the tests, or a timeout
+        assert_eq!(exit_code(false, false, None, false), 1);
+        // a failure after pytest failed keeps pytest's code
+        assert_eq!(exit_code(false, false, Some(2), false), 2);
+        assert_eq!(exit_code(false, false, Some(0), false), 1);
+        // a dead service fails a passing run, and leaves a failing one alone
+        assert_eq!(exit_code(false, true, Some(0), true), 1);
+        assert_eq!(exit_code(false, true, Some(5), true), 5);
+        // a signal wins
+        assert_eq!(exit_code(true, true, Some(0), false), 130);
+        assert_eq!(exit_code(true, false, None, true), 130);
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_417), (2025, 11, 25));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+}

@@ -1,0 +1,186 @@
+//! `summary.json`, the machine-readable result of a run. Its schema is
+//! documented in docs/summary-schema.md; [`SCHEMA`] goes up when a field
+//! changes meaning or goes away (adding a field keeps it).
+
+use std::fmt;
+use std::time::Instant;
+
+use anyhow::Result;
+use serde::de::{MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::junit::Counts;
+
+/// The version of the `summary.json` layout.
+pub const SCHEMA: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub schema: u32,
+    pub run_id: String,
+    /// What was tested: the project folder (the unpacked sdist or a checkout).
+    pub project: String,
+    pub compose_project: String,
+    /// `passed`, `failed`, `skipped`, `errors` and `skip_reasons`, at the top level.
+    #[serde(flatten)]
+    pub counts: Counts,
+    pub exit_code: i32,
+    pub phases: Phases,
+    pub dead_services: Vec<DeadService>,
+    /// Why the run failed around pytest (build, readiness, a signal), if it did.
+    pub error: Option<String>,
+}
+
+impl Summary {
+    pub fn to_json(&self) -> String {
+        // Serialising plain structs and strings cannot fail.
+        serde_json::to_string_pretty(self).expect("summary serialises") + "\n"
+    }
+
+    pub fn from_json(text: &str) -> Result<Summary> {
+        Ok(serde_json::from_str(text)?)
+    }
+}
+
+/// A service that was not running when the tests ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadService {
+    pub service: String,
+    /// docker's status line, like `Exited (137) 3 seconds ago`.
+    pub state: String,
+    pub exit_code: Option<i64>,
+    pub last_lines: String,
+}
+
+/// Seconds spent in each phase, in the order they ran. In JSON a map from
+/// `<phase>_s` to seconds (two decimals), every phase that ran.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Phases(pub Vec<(String, f64)>);
+
+impl Phases {
+    /// Time `f` as phase `name` and print one line when it ends.
+    pub fn time<T>(&mut self, name: &str, quiet: bool, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let start = Instant::now();
+        let out = f();
+        let secs = start.elapsed().as_secs_f64();
+        self.0.push((name.to_string(), secs));
+        if !quiet {
+            let mark = if out.is_ok() { "done" } else { "FAILED" };
+            eprintln!("{}", crate::ui::step_line(name, secs, mark));
+        }
+        out
+    }
+
+    pub fn get(&self, name: &str) -> Option<f64> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, s)| *s)
+    }
+}
+
+impl Serialize for Phases {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (name, secs) in &self.0 {
+            map.serialize_entry(&format!("{name}_s"), &((secs * 100.0).round() / 100.0))?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Phases {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Phases, D::Error> {
+        struct InOrder;
+        impl<'de> Visitor<'de> for InOrder {
+            type Value = Phases;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map from `<phase>_s` to seconds")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Phases, A::Error> {
+                let mut phases = Vec::new();
+                while let Some((key, secs)) = map.next_entry::<String, f64>()? {
+                    let name = key.strip_suffix("_s").unwrap_or(&key).to_string();
+                    phases.push((name, secs));
+                }
+                Ok(Phases(phases))
+            }
+        }
+        d.deserialize_map(InOrder)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::junit::{parse_junit, tests::JUNIT};
+
+    fn summary() -> Summary {
+        Summary {
+            schema: SCHEMA,
+            run_id: "20261125-143012-4242".into(),
+            project: "/src/libertem".into(),
+            compose_project: "ltdist-x-ab-r202611251430124242".into(),
+            counts: parse_junit(JUNIT),
+            exit_code: 1,
+            phases: Phases(vec![
+                ("build".into(), 1.0),
+                ("up".into(), 2.004),
+                ("ready".into(), 3.0),
+                ("tests".into(), 4.0),
+                ("teardown".into(), 0.5),
+                ("flatten".into(), 0.25),
+            ]),
+            dead_services: vec![DeadService {
+                service: "worker-2".into(),
+                state: "Exited (137) 1 second ago".into(),
+                exit_code: Some(137),
+                last_lines: "a\n\"b\"".into(),
+            }],
+            error: Some("line1\n\"q\"".into()),
+        }
+    }
+
+    #[test]
+    fn summary_json_has_the_documented_keys() {
+        let j: serde_json::Value = serde_json::from_str(&summary().to_json()).unwrap();
+        assert_eq!(j["schema"], 1);
+        assert_eq!(j["passed"], 11);
+        assert_eq!(j["failed"], 2);
+        assert_eq!(j["skipped"], 3);
+        assert_eq!(j["errors"], 1);
+        assert_eq!(j["exit_code"], 1);
+        assert_eq!(j["skip_reasons"][0]["reason"], "No K2IS test data");
+        assert_eq!(j["skip_reasons"][0]["count"], 2);
+        assert_eq!(j["dead_services"][0]["exit_code"], 137);
+        assert_eq!(j["error"], "line1\n\"q\"");
+        let phases = j["phases"].as_object().unwrap();
+        assert_eq!(phases["up_s"], 2.0);
+        // Every phase that ran, not only the ones known in advance.
+        assert_eq!(phases["flatten_s"], 0.25);
+        assert_eq!(phases.len(), 6);
+    }
+
+    #[test]
+    fn summary_round_trips_with_phases_in_order() {
+        let s = summary();
+        let back = Summary::from_json(&s.to_json()).unwrap();
+        let names: Vec<&str> = back.phases.0.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            ["build", "up", "ready", "tests", "teardown", "flatten"]
+        );
+        assert_eq!(back.phases.get("up"), Some(2.0));
+        assert_eq!(back.counts, s.counts);
+        assert_eq!(back.dead_services, s.dead_services);
+        assert_eq!(back.error, s.error);
+    }
+
+    #[test]
+    fn no_error_is_null() {
+        let mut s = summary();
+        s.error = None;
+        s.dead_services.clear();
+        let j: serde_json::Value = serde_json::from_str(&s.to_json()).unwrap();
+        assert!(j["error"].is_null());
+        assert_eq!(j["dead_services"], serde_json::json!([]));
+    }
+}
