@@ -1,127 +1,28 @@
-//! End-to-end: a real cluster on the real engine. These need Docker; on a
-//! machine without an engine they skip, loudly, unless CI is set, where a
-//! missing engine is a failure.
+//! End-to-end on real clusters: the main job, and one kept cluster that
+//! every scenario needing only a running cluster shares. These need Docker;
+//! on a machine without an engine they skip, loudly, unless CI is set,
+//! where a missing engine is a failure.
 
 mod common;
 use common::*;
 
-use std::process::Command;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use xtask::state::ClusterState;
+use xtask::workspace::{Location, Workspace};
 
 #[test]
 fn requirements_are_current() {
     let o = xtask(&["update-reqs", "--check"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-}
-
-#[test]
-fn dist_test_runs_a_real_cluster_and_leaves_nothing() {
-    if !engine_available() {
-        return;
-    }
-    // Two tests: one through the Dask scheduler and both workers, one
-    // through the ipyparallel controller and its engines.
-    let o = xtask(&[
-        "dist-test",
-        "--",
-        "-k",
-        "test_raw.py and test_sum_on_dist or test_ipython.py",
-    ]);
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "dist-test failed:\n{stderr}");
-    let summary =
-        std::fs::read_to_string(root().join("target/dist-test/last/summary.json")).unwrap();
-    assert!(summary.contains("\"passed\": 2,"), "{summary}");
-    assert!(summary.contains("\"failed\": 0,"), "{summary}");
-    for svc in [
-        "scheduler",
-        "worker-1",
-        "worker-2",
-        "ipy-controller",
-        "ipy-worker-1",
-        "ipy-worker-2",
-    ] {
-        let log = root().join(format!("target/dist-test/last/logs/{svc}.log"));
-        assert!(log.is_file(), "no log for {svc}");
-    }
-    let compose_project = summary
-        .split("\"compose_project\": \"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap();
-    let checkout = compose_project.rsplit_once("-r").unwrap().0.to_string();
-    let run_id = summary
-        .split("\"run_id\": \"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap();
-    let compact: String = run_id
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .collect();
-    let left: Vec<String> = leftovers("ltdist-")
-        .into_iter()
-        .filter(|l| l.ends_with(&format!("-r{compact}")))
-        .collect();
-    assert!(left.is_empty(), "left behind: {left:?}");
-
-    // A run killed with SIGKILL cannot tear down; `down --all` must.
-    // (Sequential with the run above: `down --all` removes every cluster of
-    // this checkout.)
-    let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["dist-test", "-q"])
-        .current_dir(root())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let checkout_containers = || {
-        let o = Command::new("docker")
-            .args(["ps", "-aq", "--filter"])
-            .arg(format!("label=org.libertem.dist-test.checkout={checkout}"))
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&o.stdout).lines().count()
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
-    while checkout_containers() < 6 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the cluster never came up"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(500));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert!(
-        checkout_containers() >= 6,
-        "a killed run leaves its cluster behind"
-    );
-    for _ in 0..2 {
-        let o = xtask(&["down", "--all"]);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        assert_eq!(checkout_containers(), 0);
-        assert!(
-            leftovers(&checkout).is_empty(),
-            "left behind: {:?}",
-            leftovers(&checkout)
-        );
-    }
-    let o = xtask(&["down"]);
-    assert!(
-        o.status.success(),
-        "down on nothing: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert!(o.status.success(), "{}", stderr(&o));
 }
 
 #[test]
 fn bad_input_is_one_clear_line() {
     let o = xtask(&["dist-test", "--project", "/nonexistent/libertem"]);
-    let stderr = String::from_utf8_lossy(&o.stderr);
+    let stderr = stderr(&o);
     assert!(!o.status.success());
     if stderr.contains("engine is not reachable") {
         return; // the engine check comes first
@@ -131,4 +32,353 @@ fn bad_input_is_one_clear_line() {
         "{stderr}"
     );
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
+
+/// The main job on the default cluster (2 workers, 2 engines), two tests:
+/// one through the Dask scheduler and both workers, one through the
+/// ipyparallel controller and its engines; at the same time, a second
+/// checkout runs its own (smallest) cluster. Both pass, neither meets the
+/// other, and nothing of either is left.
+#[test]
+fn dist_test_runs_a_real_cluster_beside_another_checkout() {
+    let Some(_one) = docker_scenario() else {
+        return;
+    };
+    let other = other_checkout("second-checkout");
+    let mut main = spawn(&[
+        "dist-test",
+        "--",
+        "-k",
+        "test_raw.py and test_sum_on_dist or test_ipython.py",
+    ]);
+    let mut second = spawn_in(
+        &other,
+        &[
+            "dist-test",
+            "--workers",
+            "1",
+            "--engines",
+            "1",
+            "--",
+            "-k",
+            "test_datadir_inspection",
+        ],
+    );
+    let main_project = main.run_project(&root());
+    let second_project = second.run_project(&other);
+    let (code, _, err) = main.finish(Duration::from_secs(900));
+    let (code2, _, err2) = second.finish(Duration::from_secs(900));
+    assert_eq!(code, 0, "dist-test failed:\n{err}");
+    assert_eq!(code2, 0, "the second checkout's dist-test failed:\n{err2}");
+
+    let s = summary(&err);
+    assert_eq!((s.counts.passed, s.counts.failed), (2, 0), "{s:?}");
+    assert_eq!(s.compose_project, main_project);
+    assert_eq!(s.schema, 1);
+    for phase in ["build", "up", "ready", "tests", "teardown"] {
+        assert!(s.phases.get(phase).is_some(), "no {phase} phase: {s:?}");
+    }
+    for svc in [
+        "scheduler",
+        "worker-1",
+        "worker-2",
+        "ipy-controller",
+        "ipy-worker-1",
+        "ipy-worker-2",
+    ] {
+        let log = run_dir(&err).join(format!("logs/{svc}.log"));
+        assert!(log.is_file(), "no log for {svc}");
+    }
+    let s2 = summary(&err2);
+    assert_eq!((s2.counts.passed, s2.counts.failed), (1, 0), "{s2:?}");
+    assert_eq!(s2.compose_project, second_project);
+    assert_ne!(s.compose_project, s2.compose_project);
+    assert_ne!(run_dir(&err), run_dir(&err2), "two result folders");
+    assert!(run_dir(&err2).starts_with(&other), "{err2}");
+    assert!(
+        leftovers_of_project(&main_project).is_empty(),
+        "left behind: {:?}",
+        leftovers_of_project(&main_project)
+    );
+    assert!(
+        leftovers_of_checkout(&other).is_empty(),
+        "left behind: {:?}",
+        leftovers_of_checkout(&other)
+    );
+}
+
+/// Takes the checkout's kept cluster down when a step panics.
+struct DownOnDrop;
+
+impl Drop for DownOnDrop {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = xtask(&["down"]);
+        }
+    }
+}
+
+fn saved_state() -> Option<ClusterState> {
+    let loc = Location::new(None).unwrap();
+    let ws = Workspace::load(&loc).unwrap();
+    ClusterState::load(&ws).unwrap()
+}
+
+/// Every scenario that only needs a running cluster, on the checkout's kept
+/// cluster at its smallest: `up`; closed by default; `status`; `logs`; a
+/// failing test, rejected pytest arguments and a service killed while the
+/// tests run, through `test`; `down` leaves nothing. Then `up --publish`,
+/// and `status`, `test` and `down` keep working on that same cluster.
+#[test]
+fn a_kept_cluster_serves_every_command() {
+    let Some(_one) = docker_scenario() else {
+        return;
+    };
+    let project = checkout_id(&root());
+    let _ = xtask(&["down"]); // what an interrupted test run may have left
+    let _down = DownOnDrop;
+    let start = std::time::Instant::now();
+    let step = |name: &str| eprintln!("kept cluster: {name} at {:?}", start.elapsed());
+
+    let o = xtask(&["up", "-q", "--workers", "1", "--engines", "1"]);
+    assert!(o.status.success(), "up: {}", stderr(&o));
+    let state = saved_state().expect("up saves the cluster state");
+    assert!(!state.spec.publish);
+    assert_eq!(state.spec.compose_project, project);
+    assert_eq!((state.spec.size.workers, state.spec.size.engines), (1, 1));
+    step("up");
+
+    closed_by_default(&project);
+    status_is_ready();
+    logs_name_the_services();
+    step("closed, status, logs");
+    a_failing_test_fails_the_run(&project);
+    step("a failing test");
+    // pytest rejecting its arguments: pytest's own exit code (4).
+    let o = xtask(&["test", "-q", "--", "--no-such-pytest-option"]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    step("rejected arguments");
+    a_service_killed_during_the_tests_fails_the_run(&project);
+    step("a killed worker");
+    down_leaves_nothing(&project);
+    step("down");
+
+    // A cluster that publishes keeps doing so through the other commands.
+    let o = xtask(&["up", "--publish", "--workers", "1", "--engines", "1"]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "up --publish: {err}");
+    step("up --publish");
+    publish_is_remembered(&project, &err);
+    step("status and test on the published cluster");
+    down_leaves_nothing(&project);
+    step("down");
+}
+
+fn down_leaves_nothing(project: &str) {
+    let o = xtask(&["down"]);
+    assert!(o.status.success(), "down: {}", stderr(&o));
+    let left = leftovers_of_project(project);
+    assert!(left.is_empty(), "left behind: {left:?}");
+    assert!(saved_state().is_none(), "down removes the saved state");
+    let o = xtask(&["status"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
+    assert!(stdout(&o).contains("not running"), "{}", stdout(&o));
+}
+
+/// No port on the host, `/data` read-only, no Docker socket, a non-root
+/// user: in every container of the cluster.
+fn closed_by_default(project: &str) {
+    let label = format!("label=com.docker.compose.project={project}");
+    let ids: Vec<String> = docker(&["ps", "-q", "--filter", &label])
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(ids.len(), 4, "kept cluster: {ids:?}");
+    for id in &ids {
+        let f = "{{json .HostConfig.PortBindings}}|{{json .NetworkSettings.Ports}}|{{.Config.User}}|{{range .Mounts}}{{.Source}}:{{.Destination}}:{{.RW}} {{end}}";
+        let info = docker(&["inspect", "--format", f, id]);
+        let parts: Vec<&str> = info.trim().split('|').collect();
+        assert!(
+            parts[0] == "{}" || parts[0] == "null",
+            "ports bound on the host: {info}"
+        );
+        assert!(!parts[1].contains("HostIp"), "published: {info}");
+        assert_eq!(parts[2], "libertem", "runs as {:?}: {info}", parts[2]);
+        assert!(
+            parts[3].contains(":/data:false"),
+            "/data must be read-only: {info}"
+        );
+        assert!(
+            !parts[3].contains("docker.sock"),
+            "docker socket mounted: {info}"
+        );
+    }
+}
+
+fn status_is_ready() {
+    let o = xtask(&["status"]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    let services: Vec<&str> = out
+        .lines()
+        .skip(1)
+        .take(4)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        services,
+        ["scheduler", "ipy-controller", "worker-1", "ipy-worker-1"],
+        "{out}"
+    );
+    assert!(out.contains("1/1 hosts registered"), "{out}");
+    assert!(out.contains("1/1 engines registered"), "{out}");
+    assert_eq!(out.lines().last(), Some("ready"), "{out}");
+}
+
+fn logs_name_the_services() {
+    let o = xtask(&["logs", "worker-9"]);
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains(
+            "unknown service \"worker-9\": the services are scheduler, ipy-controller, worker-1, ipy-worker-1"
+        ),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "not one line: {err}");
+    let o = xtask(&["logs", "scheduler"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("Scheduler at"), "{}", stdout(&o));
+    assert!(!stdout(&o).contains('\x1b'), "colour codes in a pipe");
+}
+
+fn a_failing_test_fails_the_run(project: &str) {
+    // test_sum_on_dist warns "Sending large graph"; as an error it fails.
+    let o = xtask(&[
+        "test",
+        "-q",
+        "--",
+        "-k",
+        "test_raw.py and test_sum_on_dist",
+        "-W",
+        "error:Sending large graph:UserWarning",
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let s = summary(&err);
+    // The warning is raised while the test's fixture ships data to the
+    // workers: pytest counts that as an error rather than a failure.
+    assert_eq!(s.counts.failed + s.counts.errors, 1, "{s:?}");
+    assert_eq!(s.counts.passed, 0, "{s:?}");
+    assert_eq!(s.exit_code, 1);
+    assert_eq!(s.compose_project, project);
+    assert!(s.dead_services.is_empty(), "{s:?}");
+}
+
+/// After `up --publish`: the scheduler and its dashboard on 127.0.0.1 only,
+/// remembered in the saved state, so that status and test address the same
+/// cluster with the same files and leave its ports alone.
+fn publish_is_remembered(project: &str, up_output: &str) {
+    let published: Vec<&str> = up_output
+        .lines()
+        .filter(|l| l.contains("published: "))
+        .collect();
+    assert_eq!(published.len(), 2, "{up_output}");
+    for line in &published {
+        assert!(line.contains("-> 127.0.0.1:"), "{line}");
+    }
+    let state = saved_state().expect("a saved state");
+    assert!(state.spec.publish, "--publish is remembered: {state:?}");
+    assert_eq!(state.spec.compose_project, project);
+    assert_eq!(state.spec.compose_files.len(), 3, "{state:?}");
+    assert!(state.spec.compose_files[2].ends_with("publish.yml"));
+
+    let ports = || {
+        docker(&[
+            "ps",
+            "--filter",
+            &format!("label=com.docker.compose.project={project}"),
+            "--format",
+            "{{.Ports}}",
+        ])
+    };
+    let published_ports = ports();
+    assert!(
+        published_ports.contains("127.0.0.1:")
+            && !published_ports.contains("0.0.0.0:")
+            && !published_ports.contains(":::"),
+        "{published_ports}"
+    );
+    // The dashboard answers on its loopback port.
+    let dashboard = published
+        .iter()
+        .find(|l| l.contains("8787/tcp"))
+        .and_then(|l| l.rsplit(':').next())
+        .expect("the dashboard's port");
+    assert_eq!(http_get(dashboard.trim(), "/health"), "ok");
+
+    status_is_ready();
+    let o = xtask(&["test", "-q", "--", "-k", "test_datadir_inspection"]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "test on the published cluster: {err}");
+    let s = summary(&err);
+    assert_eq!(s.counts.passed, 1, "{s:?}");
+    assert_eq!(s.compose_project, project);
+    assert_eq!(s.project, state.project.display().to_string());
+    assert_eq!(
+        ports(),
+        published_ports,
+        "status and test left the ports alone"
+    );
+}
+
+/// The body of `GET path` on 127.0.0.1:port.
+fn http_get(port: &str, path: &str) -> String {
+    let mut s = TcpStream::connect(format!("127.0.0.1:{port}")).expect("connecting");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text.split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
+/// A test that needs no worker, so pytest passes; the run must not, when
+/// worker-1 is killed meanwhile. `status` then says not ready.
+fn a_service_killed_during_the_tests_fails_the_run(project: &str) {
+    let mut run = spawn(&["test", "--", "-k", "test_datadir_inspection"]);
+    run.wait_for("  ready", Duration::from_secs(300));
+    let worker = running(project, "worker-1").expect("worker-1 running");
+    docker(&["kill", &worker]);
+    let (code, _, err) = run.finish(Duration::from_secs(300));
+    let s = summary(&err);
+    assert_eq!(
+        (s.counts.passed, s.counts.failed),
+        (1, 0),
+        "pytest itself passed: {s:?}"
+    );
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(s.exit_code, 1);
+    assert_eq!(s.dead_services.len(), 1, "{s:?}");
+    assert_eq!(s.dead_services[0].service, "worker-1");
+    assert_eq!(s.dead_services[0].exit_code, Some(137));
+    assert!(
+        err.contains("error: service worker-1 died during the run"),
+        "{err}"
+    );
+    let o = xtask(&["status"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert_eq!(
+        stdout(&o).lines().last(),
+        Some("not ready"),
+        "{}",
+        stdout(&o)
+    );
 }

@@ -8,76 +8,42 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use xshell::Shell;
+use xtask::tools::ca_bundle;
+use xtask::workspace::{Location, Workspace};
+
 fn run(cmd: &mut Command) -> Output {
     cmd.output()
         .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"))
 }
 
-/// A docker client that builds with BuildKit, as the xtask picks it.
-fn buildkit_docker() -> PathBuf {
-    for docker in which::which_all("docker").unwrap() {
-        if run(Command::new(&docker).args(["buildx", "version"]))
-            .status
-            .success()
-        {
-            return docker;
-        }
-        let v = run(Command::new(&docker).args(["version", "--format", "{{.Client.Version}}"]));
-        let major: u32 = String::from_utf8_lossy(&v.stdout)
-            .split('.')
-            .next()
-            .unwrap_or("0")
-            .parse()
-            .unwrap_or(0);
-        if (18..23).contains(&major) {
-            return docker;
-        }
-    }
-    panic!("no docker client with BuildKit");
+fn workspace() -> Workspace {
+    Workspace::load(&Location::new(None).unwrap()).unwrap()
 }
 
-/// The base the xtask builds on: make sure it exists, then find it.
+/// The docker client that builds with BuildKit, as the xtask picks it.
+fn buildkit_docker() -> PathBuf {
+    let tools = xtask::tools::detect(&Shell::new().unwrap()).unwrap();
+    tools
+        .docker
+        .builder()
+        .expect("a docker client with BuildKit")
+        .to_path_buf()
+}
+
+/// The base the xtask builds on: make sure it exists, then name it.
 fn base_image() -> String {
     let o = xtask(&["build", "-q"]);
-    assert!(
-        o.status.success(),
-        "cargo xtask build: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let cfg = fs::read_to_string(root().join("dist-test.toml")).unwrap();
-    let configured = cfg
-        .lines()
-        .find_map(|l| l.strip_prefix("base = "))
-        .unwrap()
-        .trim_matches('"')
-        .to_string();
-    if run(Command::new("docker").args(["image", "inspect", &configured]))
+    assert!(o.status.success(), "cargo xtask build: {}", stderr(&o));
+    let ws = workspace();
+    let configured = &ws.config.image.base;
+    if run(Command::new("docker").args(["image", "inspect", configured]))
         .status
         .success()
     {
-        return configured;
+        return configured.clone();
     }
-    let o = run(Command::new("docker").args([
-        "image",
-        "ls",
-        "--format",
-        "{{.Repository}}:{{.Tag}}",
-        "libertem-dist-base",
-    ]));
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .next()
-        .expect("a libertem-dist-base image")
-        .to_string()
-}
-
-fn ca_bundle() -> Option<PathBuf> {
-    ["SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE"]
-        .iter()
-        .filter_map(std::env::var_os)
-        .map(PathBuf::from)
-        .chain([PathBuf::from("/etc/ssl/certs/ca-certificates.crt")])
-        .find(|p| p.is_file())
+    xtask::image::fallback_tag(&ws)
 }
 
 /// Build the deps stage with `requirements` as requirements.txt.
@@ -174,7 +140,7 @@ fn the_ca_bundle_is_in_no_layer() {
         return;
     };
     let o = xtask(&["build", "-q"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{}", stderr(&o));
     // Certificates of the host's bundle that Debian's ca-certificates do not
     // ship (an intercepting proxy's CA, say): the image may not contain them.
     let host_only = host_only_certificates(&fs::read_to_string(&ca).unwrap());
@@ -182,7 +148,7 @@ fn the_ca_bundle_is_in_no_layer() {
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
     let tar = dir.join("image.tar");
-    let image = built_image();
+    let image = workspace().image_tag();
     assert!(run(Command::new("docker")
         .args(["save", "-o"])
         .arg(&tar)
@@ -245,22 +211,6 @@ fn host_only_certificates(bundle: &str) -> Vec<String> {
         }
     }
     out
-}
-
-fn built_image() -> String {
-    let o = run(Command::new("docker").args([
-        "image",
-        "ls",
-        "--filter",
-        "label=org.libertem.dist-test.checkout",
-        "--format",
-        "{{.Repository}}:{{.Tag}}",
-    ]));
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .find(|l| l.ends_with(":latest") && !l.contains("-deps"))
-        .expect("a built image")
-        .to_string()
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

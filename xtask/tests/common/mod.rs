@@ -1,8 +1,18 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests. They use the crate's own types
+//! (the label, the names of a checkout, `Summary`), not copies of them.
 #![allow(dead_code)] // each test file uses its own subset
 
+use std::fs;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use xtask::cluster::PROJECT_LABEL;
+use xtask::summary::Summary;
+use xtask::CHECKOUT_LABEL;
 
 /// The checkout the xtask under test was built in.
 pub fn root() -> PathBuf {
@@ -12,17 +22,42 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The id (and label value) of a checkout, as the xtask computes it.
+pub fn checkout_id(checkout: &Path) -> String {
+    xtask::workspace::checkout_id(checkout)
+}
+
+fn command(checkout: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    c.args(args).current_dir(root());
+    if checkout != root() {
+        c.env("XTASK_WORKSPACE_ROOT", checkout);
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c
+}
+
 /// Run the xtask binary in the checkout.
 pub fn xtask(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .current_dir(root())
+    xtask_in(&root(), args, &[])
+}
+
+/// Run the xtask binary on another checkout (`XTASK_WORKSPACE_ROOT`), with
+/// extra environment.
+pub fn xtask_in(checkout: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    command(checkout, args, env)
         .output()
         .expect("running the xtask binary")
 }
 
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 /// Is a Docker engine reachable? Without one the Docker tests skip and say
@@ -43,28 +78,216 @@ pub fn engine_available() -> bool {
     up
 }
 
-/// Containers, networks and volumes that this project's runs created (they
-/// carry its checkout label), as `ps of PROJECT`, for compose projects
-/// starting with `prefix`.
-pub fn leftovers(prefix: &str) -> Vec<String> {
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Scenarios of one test binary that bring clusters up or build run one at
+/// a time. Holds the lock; `None` (after saying so) without an engine.
+pub fn docker_scenario() -> Option<MutexGuard<'static, ()>> {
+    let guard = one_at_a_time();
+    engine_available().then_some(guard)
+}
+
+pub fn one_at_a_time() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `docker ARGS...`, its stdout; panics when docker fails.
+pub fn docker(args: &[&str]) -> String {
+    let o = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("running docker");
+    assert!(o.status.success(), "docker {args:?}: {}", stderr(&o));
+    stdout(&o)
+}
+
+/// Containers, networks and volumes matching a label filter, as `ps of
+/// PROJECT`.
+fn objects(label: &str) -> Vec<String> {
     let mut out = Vec::new();
     for args in [
         &["ps", "-a"][..],
         &["network", "ls"][..],
         &["volume", "ls"][..],
     ] {
-        let o = Command::new("docker")
-            .args(args)
-            .args(["--filter", "label=org.libertem.dist-test.checkout"])
-            .args(["--format", "{{.Label \"com.docker.compose.project\"}}"])
-            .output()
-            .expect("running docker");
-        for p in String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .filter(|p| p.starts_with(prefix))
-        {
+        let mut all = args.to_vec();
+        let format = format!("{{{{.Label \"{PROJECT_LABEL}\"}}}}");
+        all.extend(["--filter", label, "--format", &format]);
+        for p in docker(&all).lines() {
             out.push(format!("{} of {p}", args[0]));
         }
     }
     out
+}
+
+/// What a compose project has left on the engine.
+pub fn leftovers_of_project(project: &str) -> Vec<String> {
+    objects(&format!("label={PROJECT_LABEL}={project}"))
+}
+
+/// What a checkout has left on the engine, whatever the compose project.
+pub fn leftovers_of_checkout(checkout: &Path) -> Vec<String> {
+    objects(&format!("label={CHECKOUT_LABEL}={}", checkout_id(checkout)))
+}
+
+/// The running container of `service` in compose project `project`.
+pub fn running(project: &str, service: &str) -> Option<String> {
+    docker(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label={PROJECT_LABEL}={project}"),
+        "--filter",
+        &format!("label=com.docker.compose.service={service}"),
+    ])
+    .lines()
+    .next()
+    .map(String::from)
+}
+
+/// The run folder a `dist-test` or `test` printed ("results and logs: DIR").
+pub fn run_dir(stderr: &str) -> PathBuf {
+    let line = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("results and logs: "))
+        .unwrap_or_else(|| panic!("no run folder in the output:\n{stderr}"));
+    PathBuf::from(line.trim())
+}
+
+/// The run's summary.json, read as the xtask wrote it.
+pub fn summary(stderr: &str) -> Summary {
+    let path = run_dir(stderr).join("summary.json");
+    let text =
+        fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}\n{stderr}", path.display()));
+    Summary::from_json(&text).unwrap_or_else(|e| panic!("{}: {e:#}\n{text}", path.display()))
+}
+
+/// A checkout that lives as long as the main one, under its target/: the
+/// files the xtask reads, copied fresh; its own target/ (sdist, images) is
+/// kept between test runs so that it is built once, not every time.
+pub fn other_checkout(name: &str) -> PathBuf {
+    let dir = root().join("target").join("xtask-tests").join(name);
+    fs::create_dir_all(&dir).unwrap();
+    for item in ["dist-test.toml", "packaging"] {
+        let _ = fs::remove_dir_all(dir.join(item));
+        let _ = fs::remove_file(dir.join(item));
+        let ok = Command::new("cp")
+            .arg("-r")
+            .arg(root().join(item))
+            .arg(&dir)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "copying {item}");
+    }
+    dir
+}
+
+/// A running xtask whose stderr is read line by line as it comes.
+pub struct Running {
+    pub child: Child,
+    lines: Receiver<String>,
+    seen: Arc<Mutex<String>>,
+}
+
+/// Start the xtask on `checkout` in its own process group, stdout dropped.
+pub fn spawn_in(checkout: &Path, args: &[&str]) -> Running {
+    let mut c = command(checkout, args, &[]);
+    c.stdout(Stdio::null()).stderr(Stdio::piped());
+    std::os::unix::process::CommandExt::process_group(&mut c, 0);
+    let mut child = c.spawn().unwrap();
+    let err = child.stderr.take().unwrap();
+    let (tx, rx) = channel();
+    let seen = Arc::new(Mutex::new(String::new()));
+    let all = seen.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            let mut s = all.lock().unwrap();
+            s.push_str(&line);
+            s.push('\n');
+            let _ = tx.send(line);
+        }
+    });
+    Running {
+        child,
+        lines: rx,
+        seen,
+    }
+}
+
+pub fn spawn(args: &[&str]) -> Running {
+    spawn_in(&root(), args)
+}
+
+impl Running {
+    /// Wait, bounded, for a line containing `marker`; return that line.
+    pub fn wait_for(&mut self, marker: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
+                if line.contains(marker) {
+                    return line;
+                }
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                // Drain what is left before giving up.
+                while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
+                    if line.contains(marker) {
+                        return line;
+                    }
+                }
+                panic!("exited ({status}) before {marker:?}:\n{}", self.output());
+            }
+        }
+        panic!("never saw {marker:?}; output so far:\n{}", self.output());
+    }
+
+    /// The compose project of the `dist-test` run, from its heading.
+    pub fn run_project(&mut self, checkout: &Path) -> String {
+        let line = self.wait_for("==> dist-test ", Duration::from_secs(300));
+        let run_id = line
+            .split("==> dist-test ")
+            .nth(1)
+            .and_then(|r| r.split(':').next())
+            .unwrap_or_else(|| panic!("no run id in {line:?}"));
+        xtask::workspace::run_project(&checkout_id(checkout), run_id)
+    }
+
+    pub fn output(&self) -> String {
+        self.seen.lock().unwrap().clone()
+    }
+
+    pub fn signal(&self, sig: &str, whole_group: bool) {
+        let pid = self.child.id();
+        let target = if whole_group {
+            format!("-{pid}")
+        } else {
+            pid.to_string()
+        };
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), "--", &target])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig} {target}");
+    }
+
+    /// Wait, bounded, for the exit; the exit code, how long it took, and
+    /// everything it printed on stderr.
+    pub fn finish(mut self, timeout: Duration) -> (i32, Duration, String) {
+        let start = Instant::now();
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                // Let the reader thread take the last lines.
+                while self.lines.recv_timeout(Duration::from_millis(200)).is_ok() {}
+                return (s.code().unwrap_or(-1), start.elapsed(), self.output());
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "the xtask did not exit within {timeout:?}:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
 }
