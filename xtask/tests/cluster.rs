@@ -1,5 +1,6 @@
 //! End-to-end on real clusters: the main job, and one kept cluster that
-//! every scenario needing only a running cluster shares. These need Docker;
+//! every scenario needing only a running cluster shares. The two run side
+//! by side, each checking only its own compose projects. These need Docker;
 //! on a machine without an engine they skip, loudly, unless CI is set,
 //! where a missing engine is a failure.
 
@@ -41,7 +42,7 @@ fn bad_input_is_one_clear_line() {
 /// other, and nothing of either is left.
 #[test]
 fn dist_test_runs_a_real_cluster_beside_another_checkout() {
-    let Some(_one) = docker_scenario() else {
+    let Some(_shared) = docker_shared() else {
         return;
     };
     let other = other_checkout("second-checkout");
@@ -131,7 +132,7 @@ fn saved_state() -> Option<ClusterState> {
 /// and `status`, `test` and `down` keep working on that same cluster.
 #[test]
 fn a_kept_cluster_serves_every_command() {
-    let Some(_one) = docker_scenario() else {
+    let Some(_shared) = docker_shared() else {
         return;
     };
     let project = checkout_id(&root());

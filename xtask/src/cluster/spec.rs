@@ -160,6 +160,52 @@ mod tests {
         assert_eq!(y.matches("condition: service_healthy").count(), 4, "{y}");
     }
 
+    fn workspace() -> Workspace {
+        let cfg =
+            fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../dist-test.toml"))
+                .unwrap();
+        Workspace {
+            root: "/repo".into(),
+            target: "/repo/target/dist-test".into(),
+            config: crate::config::Config::parse(&cfg).unwrap(),
+            checkout_id: "ltdist-repo-0123abcd".into(),
+        }
+    }
+
+    #[test]
+    fn a_spec_names_its_files_and_writes_nothing() {
+        let ws = workspace();
+        let size = Size::from_config(&ws.config.cluster, Some(1), None);
+        assert_eq!((size.workers, size.engines, size.worker_cpus), (1, 2, 2));
+        let spec = Spec::new(&ws, "p".into(), size, false);
+        assert_eq!(
+            spec.compose_files,
+            [
+                PathBuf::from("/repo/packaging/docker/docker-compose.yml"),
+                PathBuf::from("/repo/target/dist-test/size-1x2.yml"),
+            ]
+        );
+        let published = Spec::new(&ws, "p".into(), size, true);
+        assert_eq!(
+            published.compose_files[2],
+            PathBuf::from("/repo/packaging/docker/publish.yml")
+        );
+        assert!(!Path::new("/repo").exists(), "nothing was written");
+    }
+
+    #[test]
+    fn publish_binds_the_loopback_only() {
+        let text = fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/docker/publish.yml"),
+        )
+        .unwrap();
+        let ports: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("- "))
+            .collect();
+        assert_eq!(ports, ["\"127.0.0.1::8786\"", "\"127.0.0.1::8787\""]);
+    }
+
     #[test]
     fn the_committed_file_has_no_worker_or_engine() {
         // The size file is the one place they are defined.

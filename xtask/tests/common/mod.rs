@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc::{channel, Receiver};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use xtask::cluster::PROJECT_LABEL;
@@ -78,17 +78,23 @@ pub fn engine_available() -> bool {
     up
 }
 
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+static ENGINE: RwLock<()> = RwLock::new(());
 
-/// Scenarios of one test binary that bring clusters up or build run one at
-/// a time. Holds the lock; `None` (after saying so) without an engine.
-pub fn docker_scenario() -> Option<MutexGuard<'static, ()>> {
-    let guard = one_at_a_time();
+/// A Docker scenario whose checks are scoped to its own compose project (or
+/// checkout), so it may run beside the other shared scenarios of its test
+/// binary: two at a time on two cores. `None` (after saying so) without an
+/// engine.
+pub fn docker_shared() -> Option<RwLockReadGuard<'static, ()>> {
+    let guard = ENGINE.read().unwrap_or_else(|e| e.into_inner());
     engine_available().then_some(guard)
 }
 
-pub fn one_at_a_time() -> MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+/// A Docker scenario that needs the checkout to itself: it removes every
+/// cluster of the checkout, counts its images, or measures timing that a
+/// second cluster beside it would disturb.
+pub fn docker_alone() -> Option<RwLockWriteGuard<'static, ()>> {
+    let guard = ENGINE.write().unwrap_or_else(|e| e.into_inner());
+    engine_available().then_some(guard)
 }
 
 /// `docker ARGS...`, its stdout; panics when docker fails.

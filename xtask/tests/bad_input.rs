@@ -1,0 +1,133 @@
+//! Bad input: one line saying what to fix, a non-zero exit, nothing written
+//! and no cluster started.
+
+mod common;
+use common::*;
+
+use std::fs;
+use std::path::Path;
+
+#[test]
+fn no_client_no_engine_and_no_target_are_one_line_each() {
+    let empty = std::env::temp_dir().join(format!("xtask-nopath-{}", std::process::id()));
+    fs::create_dir_all(&empty).unwrap();
+    let o = xtask_in(
+        &root(),
+        &["dist-test"],
+        &[("PATH", empty.to_str().unwrap())],
+    );
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("missing tools: docker: install Docker Engine"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    let o = xtask_in(
+        &root(),
+        &["dist-test"],
+        &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+    );
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert!(err.contains("the Docker engine is not reachable"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    if !engine_available() {
+        return;
+    }
+    // target/ that cannot be written: here a file where the folder should be
+    // (permission bits would not stop root, which CI runs as).
+    let copy = std::env::temp_dir().join(format!("xtask-no-target-{}", std::process::id()));
+    fs::create_dir_all(&copy).unwrap();
+    fs::copy(root().join("dist-test.toml"), copy.join("dist-test.toml")).unwrap();
+    fs::write(copy.join("target"), "not a folder").unwrap();
+    let o = xtask_in(&copy, &["dist-test"], &[]);
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert!(err.contains("make target/ writable"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert_eq!(
+        fs::read_to_string(copy.join("target")).unwrap(),
+        "not a folder",
+        "target/ untouched"
+    );
+    let _ = fs::remove_dir_all(&copy);
+    let _ = fs::remove_dir_all(&empty);
+}
+
+#[test]
+fn bad_input_is_one_line_and_touches_nothing() {
+    let engine = engine_available();
+    // (arguments, TESTDATA_BASE_PATH, what the one line says)
+    let cases = [
+        (
+            &["dist-test"][..],
+            "/nonexistent/data",
+            "TESTDATA_BASE_PATH=/nonexistent/data is not a folder",
+        ),
+        (
+            &["--config", "/nonexistent.toml", "status"][..],
+            "",
+            "reading /nonexistent.toml",
+        ),
+    ];
+    for (args, data, want) in cases {
+        if !engine {
+            continue; // the engine check comes first
+        }
+        let before = listing(&root().join("target/dist-test/runs"));
+        let o = xtask_in(&root(), args, &[("TESTDATA_BASE_PATH", data)]);
+        let err = stderr(&o);
+        assert!(!o.status.success(), "{args:?} succeeded");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert_eq!(
+            err.trim().lines().count(),
+            1,
+            "{args:?}: not one line: {err}"
+        );
+        assert_eq!(
+            listing(&root().join("target/dist-test/runs")),
+            before,
+            "{args:?} wrote a run folder"
+        );
+    }
+    // A config with an unknown key and a malformed one.
+    let dir = std::env::temp_dir().join(format!("xtask-badcfg-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let good = fs::read_to_string(root().join("dist-test.toml")).unwrap();
+    for (name, text, want) in [
+        (
+            "unknown.toml",
+            good.replace("[cluster]\n", "[cluster]\nwrokers = 3\n"),
+            "unknown field `wrokers`",
+        ),
+        (
+            "malformed.toml",
+            good.replace("[cluster]", "[cluster"),
+            "is not valid",
+        ),
+    ] {
+        let p = dir.join(name);
+        fs::write(&p, text).unwrap();
+        let o = xtask(&["--config", p.to_str().unwrap(), "dist-test"]);
+        let err = stderr(&o);
+        assert!(!o.status.success());
+        assert!(err.contains(want), "{name}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{name}: {err}");
+    }
+    let _ = fs::remove_dir_all(dir);
+}
+
+fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .map(|r| {
+            r.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
