@@ -121,6 +121,7 @@ impl Cluster {
             args.extend(["--scale", s.as_str()]);
         }
         let command: Command = self.compose.cmd(sh, &args).into();
+        ui::status("starting services", Some(log));
         crate::image::run_logged(command, log, ui::verbose()).context("starting the cluster")
     }
 
@@ -208,6 +209,16 @@ impl Cluster {
             let hosts = self.ready_dask_hosts(sh).unwrap_or_default();
             let engines = self.engine_count(sh).unwrap_or(0);
             let missing: Vec<&String> = want_hosts.iter().filter(|h| !hosts.contains(h)).collect();
+            ui::status(
+                format!(
+                    "dask worker hosts {}/{}, ipyparallel engines {}/{}",
+                    want_hosts.len() - missing.len(),
+                    want_hosts.len(),
+                    engines.min(self.size.engines),
+                    self.size.engines
+                ),
+                None,
+            );
             if missing.is_empty() && engines >= self.size.engines {
                 return Ok(());
             }

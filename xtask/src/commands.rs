@@ -211,7 +211,7 @@ impl Run {
     ) -> Result<Option<i32>> {
         let limit = Duration::from_secs(ws.config.timeouts.tests_s);
         let log = self.dir.join("pytest.log");
-        let code = phases.time("tests", ui::quiet(), || {
+        let code = phases.time_streaming("tests", ui::quiet(), || {
             cluster.run_tests(sh, pytest_args, &log, limit)
         })?;
         match code {

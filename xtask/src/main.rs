@@ -7,6 +7,7 @@ mod commands;
 mod compose;
 mod config;
 mod doctor;
+mod downloads;
 mod image;
 mod interrupt;
 mod project;

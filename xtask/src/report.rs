@@ -12,15 +12,39 @@ use anyhow::{Context, Result};
 pub struct Phases(pub Vec<(&'static str, f64)>);
 
 impl Phases {
-    /// Time `f` as phase `name` and print one line when it ends.
+    /// Time `f` as phase `name` and print one line when it ends; on a
+    /// terminal a live line shows what the phase is doing meanwhile.
     pub fn time<T>(
         &mut self,
         name: &'static str,
         quiet: bool,
         f: impl FnOnce() -> Result<T>,
     ) -> Result<T> {
+        self.timed(name, quiet, true, f)
+    }
+
+    /// [`Phases::time`] for a phase whose own output streams to the
+    /// terminal (the tests): no live line over it.
+    pub fn time_streaming<T>(
+        &mut self,
+        name: &'static str,
+        quiet: bool,
+        f: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        self.timed(name, quiet, false, f)
+    }
+
+    fn timed<T>(
+        &mut self,
+        name: &'static str,
+        quiet: bool,
+        live: bool,
+        f: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
         let start = Instant::now();
+        let live = live.then(|| crate::ui::Live::start(name));
         let out = f();
+        drop(live);
         let secs = start.elapsed().as_secs_f64();
         self.0.push((name, secs));
         if !quiet {
