@@ -141,7 +141,14 @@ fn tampered_and_unhashed_lines_fail_the_build() {
     let tampered = good
         .lines()
         .map(|l| match l.split_once("--hash=sha256:") {
-            Some((pre, h)) => format!("{pre}--hash=sha256:{}", h.chars().rev().collect::<String>()),
+            Some((pre, rest)) => {
+                // Reverse the 64 hex digits; keep a trailing line continuation.
+                let (hex, tail) = rest.split_at(64);
+                format!(
+                    "{pre}--hash=sha256:{}{tail}",
+                    hex.chars().rev().collect::<String>()
+                )
+            }
             None => l.to_string(),
         })
         .collect::<Vec<_>>()
