@@ -32,6 +32,10 @@ pub struct ImageCfg {
     pub base: String,
     pub fallback_suite: String,
     pub fallback_mirror: String,
+    /// The debootstrap package fetched from `fallback_mirror` when none is
+    /// installed, and its sha256 (`apt-cache show debootstrap` prints both).
+    pub debootstrap_version: String,
+    pub debootstrap_sha256: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -73,9 +77,21 @@ impl Config {
     }
 
     fn validate(&self) -> Result<()> {
-        let sha = &self.project.sdist_sha256;
-        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
-            bail!("project.sdist_sha256 must be 64 hex digits, got {sha:?}");
+        for (key, sha) in [
+            ("project.sdist_sha256", &self.project.sdist_sha256),
+            ("image.debootstrap_sha256", &self.image.debootstrap_sha256),
+        ] {
+            if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+                bail!("{key} must be 64 hex digits, got {sha:?}");
+            }
+        }
+        let v = &self.image.debootstrap_version;
+        if v.is_empty()
+            || !v
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+.~-:".contains(&b))
+        {
+            bail!("image.debootstrap_version {v:?} is not a Debian package version");
         }
         if !is_package_name(&self.project.name) {
             bail!(

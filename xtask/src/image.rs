@@ -8,14 +8,18 @@ use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
 use crate::context::Ctx;
-use crate::digest::sha256_bytes;
-use crate::exec::{self, run_logged};
+use crate::digest::{sha256_bytes, sha256_file};
+use crate::downloads;
+use crate::exec::{self, run_logged, tail_file};
+use crate::live;
 use crate::project::{self, Project};
 use crate::tools;
 use crate::workspace::{Workspace, CHECKOUT_LABEL};
 
 const BASE_REPO: &str = "libertem-dist-base";
-const FALLBACK_PACKAGES: &str = "python3,python3-venv,ca-certificates";
+/// Python alone: uv makes the virtual environment and fetches over the CA
+/// bundle the build is given.
+const FALLBACK_PACKAGES: &str = "python3";
 
 /// The base image to build on: the configured one if present or pullable,
 /// else an equivalent one built from Debian's packages (cached by recipe).
@@ -91,14 +95,6 @@ fn check_python(sh: &Shell, docker: &Path, image: &str, want: &str) -> Result<()
 fn build_fallback(cx: &Ctx, tag: &str) -> Result<()> {
     let (sh, tools, ws) = (cx.sh, &cx.tools, &cx.ws);
     let cfg = &ws.config.image;
-    let Ok(debootstrap) = which::which("debootstrap") else {
-        bail!(
-            "the base image {} cannot be pulled and debootstrap is not installed to build one: \
-             install it (`apt-get install debootstrap`) or make {} available (`docker pull` / `docker load`)",
-            cfg.base,
-            cfg.base
-        );
-    };
     let uid = cmd!(sh, "id -u").quiet().read().unwrap_or_default();
     if uid.trim() != "0" {
         bail!(
@@ -108,54 +104,59 @@ fn build_fallback(cx: &Ctx, tag: &str) -> Result<()> {
             cfg.base
         );
     }
+    live::status("base image: getting debootstrap", None);
+    let debootstrap = downloads::debootstrap(sh, ws, cx.ui)?;
+    let program = &debootstrap.program;
     let rootfs = ws.target.join("base-rootfs");
     let _ = fs::remove_dir_all(&rootfs);
     let (suite, mirror) = (&cfg.fallback_suite, &cfg.fallback_mirror);
     let include = format!("--include={FALLBACK_PACKAGES}");
     let log = ws.target.join("base-debootstrap.log");
-    let result = run_logged(
-        cmd!(
-            sh,
-            "{debootstrap} --variant=minbase {include} {suite} {rootfs} {mirror}"
-        )
-        .into(),
-        &log,
-        false,
-    )
-    .and_then(|()| {
-        // Drop documentation, as slim images do, and apt's caches.
-        for sub in [
-            "usr/share/doc",
-            "usr/share/man",
-            "usr/share/info",
-            "usr/share/locale",
-        ] {
-            let _ = fs::remove_dir_all(rootfs.join(sub));
-        }
-        for sub in ["var/cache/apt/archives", "var/lib/apt/lists"] {
-            let dir = rootfs.join(sub);
-            if let Ok(entries) = fs::read_dir(&dir) {
-                for e in entries.flatten() {
-                    if e.path().is_file() {
-                        let _ = fs::remove_file(e.path());
+    live::status("base image: Debian's packages (debootstrap)", Some(&log));
+    let mut debootstrap_cmd = cmd!(
+        sh,
+        "{program} --variant=minbase {include} {suite} {rootfs} {mirror}"
+    );
+    if let Some(scripts) = &debootstrap.scripts {
+        debootstrap_cmd = debootstrap_cmd.env("DEBOOTSTRAP_DIR", scripts);
+    }
+    let result = run_logged(debootstrap_cmd.into(), &log, false)
+        .and_then(|()| {
+            // Drop documentation, as slim images do, and apt's caches.
+            for sub in [
+                "usr/share/doc",
+                "usr/share/man",
+                "usr/share/info",
+                "usr/share/locale",
+            ] {
+                let _ = fs::remove_dir_all(rootfs.join(sub));
+            }
+            for sub in ["var/cache/apt/archives", "var/lib/apt/lists"] {
+                let dir = rootfs.join(sub);
+                if let Ok(entries) = fs::read_dir(&dir) {
+                    for e in entries.flatten() {
+                        if e.path().is_file() {
+                            let _ = fs::remove_file(e.path());
+                        }
                     }
                 }
             }
-        }
-        let docker = &tools.docker.cli;
-        let label = format!("LABEL {CHECKOUT_LABEL}.base={suite}");
-        let path_env = "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-        let mut tar = Command::new("tar");
-        tar.arg("-C").arg(&rootfs).args(["-c", "."]);
-        import_from(docker, tar, &[path_env, "CMD [\"python3\"]", &label], tag)?;
-        Ok(())
-    })
-    .with_context(|| format!("building the base image {tag} (log: {})", log.display()));
+            let docker = &tools.docker.cli;
+            let label = format!("LABEL {CHECKOUT_LABEL}.base={suite}");
+            let path_env = "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+            let mut tar = Command::new("tar");
+            tar.arg("-C").arg(&rootfs).args(["-c", "."]);
+            live::status("base image: importing the root file system", None);
+            import_from(docker, tar, &[path_env, "CMD [\"python3\"]", &label], tag)?;
+            Ok(())
+        })
+        .with_context(|| format!("building the base image {tag} (log: {})", log.display()));
     let _ = fs::remove_dir_all(&rootfs);
     result
 }
 
-/// `producer | docker import --change C... - TAG`, both ends checked.
+/// `producer | docker import --change C... - TAG`, both ends checked; a
+/// failure leaves no image.
 fn import_from(docker: &Path, producer: Command, changes: &[&str], tag: &str) -> Result<()> {
     let mut import = Command::new(docker);
     import.arg("import");
@@ -163,7 +164,16 @@ fn import_from(docker: &Path, producer: Command, changes: &[&str], tag: &str) ->
         import.args(["--change", change]);
     }
     import.args(["-", tag]);
-    exec::pipe(producer, import).with_context(|| format!("importing into {tag}"))
+    let piped = exec::pipe(producer, import).with_context(|| format!("importing into {tag}"));
+    if piped.is_err() {
+        // docker import may have made an image of a cut stream: no half-made image.
+        let _ = Command::new(docker)
+            .args(["image", "rm", tag])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+    piped
 }
 
 /// Lay out the build context and build the image. Only what changed is rebuilt:
@@ -185,6 +195,13 @@ pub fn build(
         &context.join("requirements.txt"),
         crate::reqs::body(&reqs_text).as_bytes(),
     )?;
+    let uv = downloads::uv_for_image(sh, ws, cx.ui)?;
+    copy_if_changed(&uv, &context.join("uv"))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(context.join("uv"), fs::Permissions::from_mode(0o755))?;
+    }
     copy_if_changed(&ws.docker_dir().join("probe.py"), &context.join("probe.py"))?;
     project::sync_tree(&project.dir, &context.join("project"))
         .with_context(|| format!("copying {} into the build context", project.dir.display()))?;
@@ -202,23 +219,48 @@ pub fn build(
     let proxy = tools::proxy_build_args();
     let proxy_args = &proxy;
 
-    // 1. The deps stage: cached by BuildKit, so instant unless requirements changed.
-    let deps_tag = format!("{}-deps:latest", ws.checkout_id);
-    let build = cmd!(
-        sh,
-        "{builder} build --progress=plain --file {dockerfile} --target deps --tag {deps_tag}
-         --label {label} --build-arg {base_arg} {secret...} {proxy_args...} {context}"
-    )
-    .env("DOCKER_BUILDKIT", "1");
+    // 1. The dependencies as one flat image, made once per set of inputs:
+    //    BuildKit runs the deps stage (its RUN cached by content) and streams
+    //    the stage's whole file system into `docker import`. The project layer
+    //    then sits on a single layer, which keeps its export fast where the
+    //    storage driver has no native diff (fuse-overlayfs, overlay2 with
+    //    redirect_dir), and no separate deps image is exported at all.
     let docker = &tools.docker.cli;
-    replacing(sh, docker, &deps_tag, || {
-        run_logged(build.into(), log, verbose).context("building the dependency image")
-    })?;
-
-    // 2. Flatten it into one layer, once per deps image: the project layer then
-    //    sits on a single layer, which keeps its export fast where the storage
-    //    driver has no native diff (fuse-overlayfs, overlay2 with redirect_dir).
-    let flat = flatten_once(sh, &tools.docker.cli, ws, &deps_tag)?;
+    let base_id = image_id(sh, docker, base).context("inspecting the base image")?;
+    let key = deps_key(&context, &dockerfile, &base_id)?;
+    let repo = format!("{}-deps-flat", ws.checkout_id);
+    let flat = format!("{repo}:{key}");
+    if !image_exists(sh, docker, &flat) {
+        let pins = crate::reqs::body(&reqs_text)
+            .lines()
+            .filter(|l| l.starts_with(|c: char| c.is_ascii_alphanumeric()))
+            .count();
+        live::status(
+            format!("dependencies: {pins} pinned packages (uv)"),
+            Some(log),
+        );
+        let build = cmd!(
+            sh,
+            "{builder} build --progress=plain --file {dockerfile} --target deps
+             --output type=tar,dest=- --build-arg {base_arg} {secret...} {proxy_args...} {context}"
+        )
+        .env("DOCKER_BUILDKIT", "1");
+        let mut build: Command = build.into();
+        if verbose {
+            eprintln!("$ {build:?}");
+        }
+        let file = fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        build.stderr(file);
+        let label_change = format!("LABEL {label}");
+        import_from(docker, build, &[&label_change], &flat).with_context(|| {
+            format!(
+                "building the dependency image; last lines of {}:\n{}",
+                log.display(),
+                tail_file(log, 25)
+            )
+        })?;
+        remove_other_tags(sh, docker, &repo, &flat);
+    }
 
     // 3. The project stage on top of it.
     let tag = ws.image_tag();
@@ -230,6 +272,7 @@ pub fn build(
     )
     .env("DOCKER_BUILDKIT", "1");
     let project_log = log.with_extension("project.log");
+    live::status("project: installing it offline", Some(&project_log));
     replacing(sh, docker, &tag, || {
         run_logged(build.into(), &project_log, verbose).context("building the project image")
     })
@@ -268,37 +311,24 @@ fn image_id(sh: &Shell, docker: &Path, image: &str) -> Option<String> {
         .map(|s| s.trim().to_string())
 }
 
-/// `<checkout>-deps-flat:<deps image id>`, made with export | import when it
-/// does not exist yet; older flat images of this checkout are removed.
-fn flatten_once(sh: &Shell, docker: &Path, ws: &Workspace, deps_tag: &str) -> Result<String> {
-    let id = image_id(sh, docker, deps_tag).context("inspecting the dependency image")?;
-    let short: String = id
-        .trim()
-        .trim_start_matches("sha256:")
-        .chars()
-        .take(12)
-        .collect();
-    let repo = format!("{}-deps-flat", ws.checkout_id);
-    let flat = format!("{repo}:{short}");
-    if image_exists(sh, docker, &flat) {
-        return Ok(flat);
+/// What the deps stage reads, as a short digest: the Dockerfile, the files
+/// of the context it mounts, and the base image.
+fn deps_key(context: &Path, dockerfile: &Path, base_id: &str) -> Result<String> {
+    let mut text = format!("base {base_id}\n");
+    for file in [
+        dockerfile.to_path_buf(),
+        context.join("requirements.txt"),
+        context.join("uv"),
+        context.join("probe.py"),
+    ] {
+        let digest = sha256_file(&file)?;
+        text.push_str(&format!("{digest} {}\n", file.display()));
     }
-    let container = cmd!(sh, "{docker} create {deps_tag} true")
-        .quiet()
-        .read()
-        .context("creating a container to flatten")?;
-    let container = container.trim().to_string();
-    let label = format!("LABEL {CHECKOUT_LABEL}={}", ws.checkout_id);
-    let mut export = Command::new(docker);
-    export.args(["export", &container]);
-    let result = import_from(docker, export, &[&label], &flat)
-        .with_context(|| format!("flattening {deps_tag} into {flat}"));
-    let _ = cmd!(sh, "{docker} rm --force {container}")
-        .quiet()
-        .ignore_stdout()
-        .run();
-    result?;
-    // Superseded flat images only take disk.
+    Ok(sha256_bytes(text.as_bytes())[..12].to_string())
+}
+
+/// Remove every tag of `repo` but `keep`: superseded flat images only take disk.
+fn remove_other_tags(sh: &Shell, docker: &Path, repo: &str, keep: &str) {
     let format = "{{.Repository}}:{{.Tag}}";
     let old = cmd!(sh, "{docker} image ls --format {format} {repo}")
         .quiet()
@@ -307,7 +337,7 @@ fn flatten_once(sh: &Shell, docker: &Path, ws: &Workspace, deps_tag: &str) -> Re
     for img in old
         .lines()
         .map(str::trim)
-        .filter(|i| !i.is_empty() && *i != flat)
+        .filter(|i| !i.is_empty() && *i != keep)
     {
         let _ = cmd!(sh, "{docker} image rm {img}")
             .quiet()
@@ -315,7 +345,6 @@ fn flatten_once(sh: &Shell, docker: &Path, ws: &Workspace, deps_tag: &str) -> Re
             .ignore_stderr()
             .run();
     }
-    Ok(flat)
 }
 
 fn copy_if_changed(from: &Path, to: &Path) -> Result<()> {

@@ -23,8 +23,6 @@ mod header;
 use header::parse;
 pub use header::{body, check_text, header, Input};
 
-/// The uv installed under target/ when none is on PATH.
-pub const UV_VERSION: &str = "0.13.8";
 const HARNESS_FILE: &str = "harness-requirements.in";
 
 /// Where the requirements of `project` live: the committed file for the
@@ -133,7 +131,7 @@ pub fn update(
     upgrade: &Upgrade,
 ) -> Result<PathBuf> {
     let out_path = requirements_path(ws, project);
-    let uv = find_uv(sh, ws, ui)?;
+    let uv = crate::downloads::uv(sh, ws, ui)?;
     let uv_version = cmd!(sh, "{uv} --version")
         .quiet()
         .read()
@@ -243,35 +241,6 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     fs::write(&tmp, data).with_context(|| format!("writing {}", tmp.display()))?;
     fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
     Ok(())
-}
-
-/// uv from PATH, else a pinned uv installed once under target/ (never into
-/// the user's environment).
-pub fn find_uv(sh: &Shell, ws: &Workspace, ui: Ui) -> Result<PathBuf> {
-    if let Ok(uv) = which::which("uv") {
-        return Ok(uv);
-    }
-    let dir = ws.target.join("tools").join(format!("uv-{UV_VERSION}"));
-    let uv = dir.join("bin").join("uv");
-    if uv.is_file() {
-        return Ok(uv);
-    }
-    let python = which::which("python3").context(
-        "uv is not installed and python3 (with pip) is not there to fetch it: install uv",
-    )?;
-    ui.say(&format!(
-        "installing uv {UV_VERSION} into {}",
-        dir.display()
-    ));
-    let spec = format!("uv=={UV_VERSION}");
-    let tmp = dir.with_extension("partial");
-    let _ = fs::remove_dir_all(&tmp);
-    exec::echo(ui, cmd!(sh, "{python} -m pip install --quiet --disable-pip-version-check --no-deps --target {tmp} {spec}"))
-        .run()
-        .with_context(|| format!("installing {spec} from PyPI into target/; check the network, or install uv"))?;
-    let _ = fs::remove_dir_all(&dir);
-    fs::rename(&tmp, &dir)?;
-    Ok(uv)
 }
 
 #[cfg(test)]

@@ -72,7 +72,7 @@ impl Run {
     pub fn tests(&mut self, cx: &Ctx, cluster: &Cluster, pytest_args: &[String]) -> Result<()> {
         let limit = Duration::from_secs(cx.ws.config.timeouts.tests_s);
         let log = self.dir.join("pytest.log");
-        let code = self.phases.time("tests", cx.ui.quiet, || {
+        let code = self.phases.time_streaming("tests", cx.ui, || {
             cluster.run_tests(cx.sh, pytest_args, &log, limit)
         })?;
         self.pytest_code = code;

@@ -11,6 +11,7 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::junit::Counts;
+use crate::ui::Ui;
 
 /// The version of the `summary.json` layout.
 pub const SCHEMA: u32 = 1;
@@ -59,13 +60,37 @@ pub struct DeadService {
 pub struct Phases(pub Vec<(String, f64)>);
 
 impl Phases {
-    /// Time `f` as phase `name` and print one line when it ends.
-    pub fn time<T>(&mut self, name: &str, quiet: bool, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    /// Time `f` as phase `name` and print one line when it ends; on a
+    /// terminal a live line shows what the phase is doing meanwhile.
+    pub fn time<T>(&mut self, name: &str, ui: Ui, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.timed(name, ui, !ui.quiet && !ui.verbose, f)
+    }
+
+    /// [`Phases::time`] for a phase whose own output streams to the
+    /// terminal (the tests): no live line over it.
+    pub fn time_streaming<T>(
+        &mut self,
+        name: &str,
+        ui: Ui,
+        f: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        self.timed(name, ui, false, f)
+    }
+
+    fn timed<T>(
+        &mut self,
+        name: &str,
+        ui: Ui,
+        live: bool,
+        f: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
         let start = Instant::now();
+        let live = crate::live::Live::start(name, live);
         let out = f();
+        drop(live);
         let secs = start.elapsed().as_secs_f64();
         self.0.push((name.to_string(), secs));
-        if !quiet {
+        if !ui.quiet {
             let mark = if out.is_ok() { "done" } else { "FAILED" };
             eprintln!("{}", crate::ui::step_line(name, secs, mark));
         }

@@ -13,10 +13,10 @@ pub struct Ui {
 }
 
 impl Ui {
-    /// A progress line, unless `--quiet`.
+    /// A progress line, unless `--quiet` (above the live line, if any).
     pub fn say(&self, msg: &str) {
         if !self.quiet {
-            eprintln!("    {msg}");
+            eprintln!("{}    {msg}", crate::live::clear_prefix());
         }
     }
 }

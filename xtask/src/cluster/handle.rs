@@ -78,6 +78,7 @@ impl Cluster {
     pub fn up(&self, sh: &Shell, log: &Path) -> Result<()> {
         let args = ["up", "--detach", "--remove-orphans"];
         let command: Command = self.compose.cmd(sh, &args).into();
+        crate::live::status("starting services", Some(log));
         exec::run_logged(command, log, self.ui.verbose).context("starting the cluster")
     }
 

@@ -62,6 +62,22 @@ impl Readiness {
         })
     }
 
+    /// `dask worker hosts 1/2, ipyparallel engines 0/2`
+    pub fn counts(&self) -> String {
+        let hosts = self
+            .size
+            .worker_hosts()
+            .iter()
+            .filter(|h| self.hosts.contains(h))
+            .count();
+        format!(
+            "dask worker hosts {hosts}/{}, ipyparallel engines {}/{}",
+            self.size.workers,
+            self.engines.min(self.size.engines),
+            self.size.engines
+        )
+    }
+
     pub fn container(&self, service: &str) -> Option<&Container> {
         self.containers.iter().find(|c| c.service == service)
     }
@@ -110,6 +126,7 @@ impl Cluster {
         loop {
             interrupt::check()?;
             let now = Readiness::probe(self, sh)?;
+            crate::live::status(now.counts(), None);
             match now.verdict() {
                 Verdict::Ready => return Ok(()),
                 Verdict::Broken {

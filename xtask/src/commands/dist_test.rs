@@ -24,9 +24,8 @@ impl DistTest {
 
         let mut run = Run::new(&cx.ws)?;
         ui::group(&format!("dist-test {}: {}", run.id, project.dir.display()));
-        let quiet = cx.ui.quiet;
         let build_log = image::build_log(&run.dir);
-        let built = run.phases.time("build", quiet, || {
+        let built = run.phases.time("build", cx.ui, || {
             build_image(&cx, &project, &reqs, &build_log)
         });
         let spec = Spec::new(&cx.ws, cx.ws.run_project(&run.id), size, self.size.publish);
@@ -40,10 +39,10 @@ impl DistTest {
             interrupt::check()?;
             spec.write_files(&cx.ws)?;
             run.phases
-                .time("up", quiet, || cluster.up(cx.sh, &up_log))?;
+                .time("up", cx.ui, || cluster.up(cx.sh, &up_log))?;
             let ready = Duration::from_secs(cx.ws.config.timeouts.ready_s);
             run.phases
-                .time("ready", quiet, || cluster.wait_ready(cx.sh, ready))?;
+                .time("ready", cx.ui, || cluster.wait_ready(cx.sh, ready))?;
             if self.size.publish {
                 for p in cluster.published(cx.sh)? {
                     cx.ui.say(&format!("published: {p}"));
@@ -60,7 +59,7 @@ impl DistTest {
                 "--keep: cluster {} left running",
                 cluster.compose.project
             ));
-        } else if let Err(e) = run.phases.time("teardown", quiet, || cluster.down(cx.sh)) {
+        } else if let Err(e) = run.phases.time("teardown", cx.ui, || cluster.down(cx.sh)) {
             eprintln!("error: tearing down: {e:#}");
         }
         ui::end_group();

@@ -22,9 +22,7 @@ impl Build {
         let (project, reqs) = project_and_reqs(&cx, &self.project)?;
         let log = cx.ws.target.join("build.log");
         let mut phases = Phases::default();
-        phases.time("build", cx.ui.quiet, || {
-            build_image(&cx, &project, &reqs, &log)
-        })?;
+        phases.time("build", cx.ui, || build_image(&cx, &project, &reqs, &log))?;
         Ok(())
     }
 }
@@ -66,16 +64,15 @@ impl Up {
         };
         let spec = Spec::new(&cx.ws, cx.ws.cluster_project(), size, self.size.publish);
         let cluster = Cluster::new(&cx, &spec, &mounts);
-        let quiet = cx.ui.quiet;
         let mut phases = Phases::default();
-        phases.time("build", quiet, || {
+        phases.time("build", cx.ui, || {
             build_image(&cx, &project, &reqs, &dir.join("build.log"))
         })?;
         spec.write_files(&cx.ws)?;
         ClusterState::new(project.dir.clone(), spec.clone()).save(&cx.ws)?;
-        phases.time("up", quiet, || cluster.up(cx.sh, &dir.join("up.log")))?;
+        phases.time("up", cx.ui, || cluster.up(cx.sh, &dir.join("up.log")))?;
         let ready = Duration::from_secs(cx.ws.config.timeouts.ready_s);
-        phases.time("ready", quiet, || cluster.wait_ready(cx.sh, ready))?;
+        phases.time("ready", cx.ui, || cluster.wait_ready(cx.sh, ready))?;
         cx.ui.say(&format!(
             "cluster {} is ready: {} workers, {} engines; `cargo xtask test` runs the suite against it",
             cluster.compose.project, size.workers, size.engines
@@ -183,7 +180,7 @@ impl Test {
         let ready = Duration::from_secs(cx.ws.config.timeouts.ready_s);
         let outcome = run
             .phases
-            .time("ready", cx.ui.quiet, || cluster.wait_ready(cx.sh, ready))
+            .time("ready", cx.ui, || cluster.wait_ready(cx.sh, ready))
             .and_then(|()| run.tests(&cx, &cluster, &self.pytest_args));
         let dead = run.collect(cx.sh, &cluster);
         let project = project.unwrap_or_else(|| "the running cluster".into());
@@ -213,7 +210,7 @@ impl Down {
                     ..spec.clone()
                 },
             );
-            phases.time("teardown", cx.ui.quiet, || {
+            phases.time("teardown", cx.ui, || {
                 cluster.down(cx.sh).with_context(|| format!("removing {p}"))
             })?;
         }
