@@ -45,6 +45,8 @@ pub enum Command {
     Down(Down),
     /// Check Docker, compose, BuildKit, the base image, CA bundle and disk.
     Doctor(Doctor),
+    /// Lint the GitHub Actions workflow with zizmor (pinned, offline); any finding fails.
+    CheckCi(CheckCi),
     /// Print shell completions.
     Completions(Completions),
 }
@@ -141,6 +143,13 @@ pub struct Down {
 
 #[derive(Debug, Args)]
 pub struct Doctor {}
+
+#[derive(Debug, Args)]
+pub struct CheckCi {
+    /// The workflow to lint [default: ci/dist-tests.yml].
+    #[arg(long, value_name = "PATH")]
+    pub workflow: Option<PathBuf>,
+}
 
 #[derive(Debug, Args)]
 pub struct Completions {

@@ -1,5 +1,6 @@
 //! One module per command, each with its `run`; the steps they share are here.
 
+mod check_ci;
 mod completions;
 mod dist_test;
 mod doctor;

@@ -1,6 +1,6 @@
 //! Tools the xtask gets for itself when the machine lacks them, each pinned
-//! and verified by sha256 before it is used: uv (a wheel from PyPI) and
-//! debootstrap (a package from Debian's archive). They live under
+//! and verified by sha256 before it is used: uv and zizmor (wheels from
+//! PyPI) and debootstrap (a package from Debian's archive). They live under
 //! `target/dist-test/tools/`; nothing is installed into the system.
 
 use std::fs;
@@ -14,8 +14,10 @@ use crate::ui::Ui;
 use crate::workspace::Workspace;
 
 mod debootstrap;
+mod zizmor;
 
 pub use debootstrap::{ar_member, debootstrap, debootstrap_url, Debootstrap};
+pub use zizmor::{zizmor, ZIZMOR, ZIZMOR_VERSION};
 
 /// The uv the xtask fetches when none is on PATH, and that the image's
 /// dependency layer installs with.
@@ -31,15 +33,13 @@ const UV_WHEEL_SHA256: &[&str] = &[
     "b7124ca1956ec2e476a1003ea5715a15f0266afaec37f4dc9c6972ba8183e6d1",
 ];
 
-/// `uv==X --hash=sha256:A --hash=sha256:B ...`: a requirements file that pip
-/// installs only if the wheel it downloads has one of these hashes.
-pub fn uv_requirement() -> String {
-    let mut line = format!("uv=={UV_VERSION}");
-    for h in UV_WHEEL_SHA256 {
-        line.push_str(&format!(" \\\n    --hash=sha256:{h}"));
-    }
-    line + "\n"
-}
+/// uv as a wheel from PyPI, pinned by version and hashes.
+pub const UV: Wheel = Wheel {
+    name: "uv",
+    version: UV_VERSION,
+    sha256: UV_WHEEL_SHA256,
+    fix: "check the network, or install uv",
+};
 
 /// uv from PATH, else the pinned uv, installed once under target/ with pip
 /// in hash-checking mode (never into the user's environment).
@@ -55,31 +55,69 @@ pub fn uv(sh: &Shell, ws: &Workspace, ui: Ui) -> Result<PathBuf> {
     let python = which::which("python3").context(
         "uv is not installed and python3 (with pip) is not there to fetch it: install uv",
     )?;
+    pip_install(sh, ui, &python, &UV, &dir)?;
+    Ok(uv)
+}
+
+/// A program that PyPI ships as a wheel, pinned to one version and the
+/// sha256 of every wheel we accept (one per platform).
+#[derive(Debug, Clone, Copy)]
+pub struct Wheel {
+    pub name: &'static str,
+    pub version: &'static str,
+    pub sha256: &'static [&'static str],
+    /// What to do when the download fails.
+    pub fix: &'static str,
+}
+
+impl Wheel {
+    /// `NAME==VERSION --hash=sha256:A --hash=sha256:B ...`: a requirements
+    /// file that pip installs only if the wheel it downloads has one of
+    /// these hashes.
+    pub fn requirement(&self) -> String {
+        let mut line = format!("{}=={}", self.name, self.version);
+        for h in self.sha256 {
+            line.push_str(&format!(" \\\n    --hash=sha256:{h}"));
+        }
+        line + "\n"
+    }
+}
+
+/// Install `wheel` into `dir` (its programs land in `dir/bin`) with pip in
+/// hash-checking mode: put together in `DIR.partial`, then moved into
+/// place, so that `dir` is whole or absent.
+pub fn pip_install(sh: &Shell, ui: Ui, python: &Path, wheel: &Wheel, dir: &Path) -> Result<()> {
+    let Wheel { name, version, .. } = *wheel;
     ui.say(&format!(
-        "installing uv {UV_VERSION} into {}",
+        "installing {name} {version} into {}",
         dir.display()
     ));
-    let tmp = partial(&dir);
+    let tmp = partial(dir);
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    let reqs = tmp.join("uv-requirements.txt");
-    fs::write(&reqs, uv_requirement())?;
-    let installed = exec::echo(ui, cmd!(
-        sh,
-        "{python} -m pip install --quiet --disable-pip-version-check --no-deps
+    let reqs = tmp.join(format!("{name}-requirements.txt"));
+    fs::write(&reqs, wheel.requirement()).with_context(|| format!("writing {}", reqs.display()))?;
+    let installed = exec::echo(
+        ui,
+        cmd!(
+            sh,
+            "{python} -m pip install --quiet --disable-pip-version-check --no-deps
          --only-binary :all: --require-hashes --target {tmp} --requirement {reqs}"
-    ))
+        ),
+    )
     .run()
     .with_context(|| {
-        format!("installing uv {UV_VERSION} (hash-checked) from PyPI into target/; check the network, or install uv")
+        format!(
+            "installing {name} {version} (hash-checked) from PyPI into target/; {}",
+            wheel.fix
+        )
     });
     if let Err(e) = installed {
         let _ = fs::remove_dir_all(&tmp);
         return Err(e);
     }
-    let _ = fs::remove_dir_all(&dir);
-    fs::rename(&tmp, &dir).with_context(|| format!("moving uv into {}", dir.display()))?;
-    Ok(uv)
+    let _ = fs::remove_dir_all(dir);
+    fs::rename(&tmp, dir).with_context(|| format!("moving {name} into {}", dir.display()))
 }
 
 /// The pinned uv for the image's platform (`image.platform`), whatever the
@@ -103,7 +141,7 @@ pub fn uv_for_image(sh: &Shell, ws: &Workspace, ui: Ui) -> Result<PathBuf> {
     fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
     let result = (|| {
         let reqs = tmp.join("uv-requirements.txt");
-        fs::write(&reqs, uv_requirement())?;
+        fs::write(&reqs, UV.requirement())?;
         let platforms = pip_platforms(platform)?;
         let wheels = tmp.join("wheels");
         exec::echo(ui, cmd!(
@@ -228,7 +266,7 @@ mod tests {
 
     #[test]
     fn uv_requirement_pins_every_hash() {
-        let r = uv_requirement();
+        let r = UV.requirement();
         assert!(r.starts_with(&format!("uv=={UV_VERSION} \\\n")));
         assert_eq!(r.matches("--hash=sha256:").count(), UV_WHEEL_SHA256.len());
         assert!(UV_WHEEL_SHA256.iter().all(|h| h.len() == 64));
