@@ -43,6 +43,8 @@ pub enum Command {
     Test(Test),
     /// Remove the cluster: containers, network and volumes.
     Down(Down),
+    /// Generate the detector test data set that `dist-test` and `up` mount (cached).
+    Testdata(Testdata),
     /// Check Docker, compose, BuildKit, the base image, CA bundle and disk.
     Doctor(Doctor),
     /// Lint the GitHub Actions workflow with zizmor (pinned, offline); any finding fails.
@@ -72,12 +74,23 @@ pub struct SizeArgs {
     pub publish: bool,
 }
 
+/// Which detector data the cluster mounts at `/data`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct DataArgs {
+    /// Mount an empty folder instead of the generated detector files (the
+    /// tests that need them skip). A set `TESTDATA_BASE_PATH` always wins.
+    #[arg(long)]
+    pub no_testdata: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct DistTest {
     #[command(flatten)]
     pub project: ProjectArg,
     #[command(flatten)]
     pub size: SizeArgs,
+    #[command(flatten)]
+    pub data: DataArgs,
     /// Leave the cluster running afterwards (remove it with `cargo xtask down --all`).
     #[arg(long)]
     pub keep: bool,
@@ -113,6 +126,8 @@ pub struct Up {
     pub project: ProjectArg,
     #[command(flatten)]
     pub size: SizeArgs,
+    #[command(flatten)]
+    pub data: DataArgs,
 }
 
 #[derive(Debug, Args)]
@@ -139,6 +154,12 @@ pub struct Down {
     /// Remove every cluster this checkout started, including ones left by killed runs.
     #[arg(long)]
     pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Testdata {
+    #[command(flatten)]
+    pub project: ProjectArg,
 }
 
 #[derive(Debug, Args)]

@@ -322,7 +322,8 @@ fn deps_key(context: &Path, dockerfile: &Path, base_id: &str) -> Result<String> 
         context.join("probe.py"),
     ] {
         let digest = sha256_file(&file)?;
-        text.push_str(&format!("{digest} {}\n", file.display()));
+        let name = file.file_name().unwrap_or_default().to_string_lossy();
+        text.push_str(&format!("{digest} {name}\n"));
     }
     Ok(sha256_bytes(text.as_bytes())[..12].to_string())
 }

@@ -41,6 +41,7 @@ fn try_main() -> Result<()> {
         Command::Logs(c) => c.run(&inv),
         Command::Test(c) => c.run(&inv),
         Command::Down(c) => c.run(&inv),
+        Command::Testdata(c) => c.run(&inv),
         Command::Doctor(c) => c.run(&inv),
         Command::CheckCi(c) => c.run(&inv),
         Command::Completions(c) => c.run(),

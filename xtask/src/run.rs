@@ -13,6 +13,7 @@ use crate::cluster::Cluster;
 use crate::context::Ctx;
 use crate::interrupt;
 use crate::junit::parse_junit;
+use crate::testdata::TestData;
 use crate::summary::{DeadService, Phases, Summary, SCHEMA};
 use crate::workspace::Workspace;
 
@@ -50,6 +51,8 @@ pub struct Run {
     /// Mounted at `/results` in the tests container.
     pub results: PathBuf,
     pub phases: Phases,
+    /// The detector data the run mounted, for `summary.json`.
+    pub data: Option<TestData>,
     pytest_code: Option<i32>,
 }
 
@@ -63,6 +66,7 @@ impl Run {
             dir,
             results,
             phases: Phases::default(),
+            data: None,
             pytest_code: None,
         })
     }
@@ -115,6 +119,7 @@ impl Run {
             phases: self.phases.clone(),
             dead_services: dead.clone(),
             error: outcome.as_ref().err().map(|e| format!("{e:#}")),
+            data: self.data.clone(),
         };
         let path = self.dir.join("summary.json");
         fs::write(&path, summary.to_json())

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cluster::Spec;
 use crate::reqs::write_atomic;
+use crate::testdata::TestData;
 use crate::workspace::Workspace;
 
 /// The version of the state file's layout; another version is not read.
@@ -23,14 +24,17 @@ pub struct ClusterState {
     /// Compose project, size, `--publish` and the compose files used.
     #[serde(flatten)]
     pub spec: Spec,
+    /// The detector data mounted at `/data` (`test` mounts the same).
+    pub data: TestData,
 }
 
 impl ClusterState {
-    pub fn new(project: PathBuf, spec: Spec) -> ClusterState {
+    pub fn new(project: PathBuf, spec: Spec, data: TestData) -> ClusterState {
         ClusterState {
             schema: SCHEMA,
             project,
             spec,
+            data,
         }
     }
 
@@ -104,6 +108,10 @@ mod tests {
                     "/x/packaging/docker/publish.yml".into(),
                 ],
             },
+            TestData {
+                source: crate::testdata::Source::Generated,
+                path: "/x/target/dist-test/testdata/0123456789ab".into(),
+            },
         )
     }
 
@@ -118,6 +126,7 @@ mod tests {
         assert_eq!(v["compose_project"], "ltdist-x-0123abcd");
         assert_eq!(v["project"], "/src/LiberTEM");
         assert_eq!(v["compose_files"].as_array().unwrap().len(), 3);
+        assert_eq!(v["data"]["source"], "generated");
         assert_eq!(ClusterState::parse(&text).unwrap(), Some(s));
     }
 

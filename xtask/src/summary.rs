@@ -11,6 +11,7 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::junit::Counts;
+use crate::testdata::TestData;
 use crate::ui::Ui;
 
 /// The version of the `summary.json` layout.
@@ -31,6 +32,9 @@ pub struct Summary {
     pub dead_services: Vec<DeadService>,
     /// Why the run failed around pytest (build, readiness, a signal), if it did.
     pub error: Option<String>,
+    /// Where `/data` came from: `TESTDATA_BASE_PATH`, the generated set, or none.
+    #[serde(default)]
+    pub data: Option<TestData>,
 }
 
 impl Summary {
@@ -161,6 +165,10 @@ mod tests {
                 last_lines: "a\n\"b\"".into(),
             }],
             error: Some("line1\n\"q\"".into()),
+            data: Some(TestData {
+                source: crate::testdata::Source::TestdataBasePath,
+                path: "/home/me/libertem-data".into(),
+            }),
         }
     }
 

@@ -27,6 +27,17 @@ pub struct Mounts {
     pub results: PathBuf,
 }
 
+/// Where the temp volume goes a second time: over `/data/temp_data` when
+/// the data folder has it (LiberTEM before 0.16 writes there), else to a
+/// path nothing reads.
+fn legacy_temp(data: &Path) -> String {
+    if data.join(crate::testdata::LEGACY_TEMP).is_dir() {
+        format!("/data/{}", crate::testdata::LEGACY_TEMP)
+    } else {
+        "/opt/dist-test/unused-temp".to_string()
+    }
+}
+
 pub struct Cluster {
     pub compose: Compose,
     pub docker: PathBuf,
@@ -59,6 +70,8 @@ impl Cluster {
             ("LT_CHECKOUT".to_string(), ws.checkout_id.clone()),
             ("LT_WORKER_CPUS".to_string(), size.worker_cpus.to_string()),
             ("LT_ENGINES".to_string(), size.engines.to_string()),
+            ("LT_LEGACY_TEMP".to_string(), legacy_temp(&mounts.data)),
+            ("LT_NUMBA_VOLUME".to_string(), crate::numba::volume_name(ws)),
         ];
         Cluster {
             compose: Compose {

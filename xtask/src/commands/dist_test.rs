@@ -6,19 +6,21 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::{build_image, data_dir, project_and_reqs};
+use super::{build_image, project_and_reqs};
 use crate::cli::DistTest;
 use crate::cluster::{Cluster, Mounts, Size, Spec};
 use crate::context::{Invocation, Needs};
 use crate::image;
 use crate::interrupt;
 use crate::run::Run;
+use crate::testdata::Plan;
 use crate::ui;
 
 impl DistTest {
     pub fn run(self, inv: &Invocation) -> Result<()> {
         let cx = inv.docker(Needs::Builder)?;
-        let data = data_dir(&cx.ws)?;
+        let plan = Plan::from_env(self.data.no_testdata)?;
+        let data = plan.data(&cx.ws)?;
         let size = Size::from_config(&cx.ws.config.cluster, self.size.workers, self.size.engines);
         let (project, reqs) = project_and_reqs(&cx, &self.project)?;
 
@@ -30,13 +32,19 @@ impl DistTest {
         });
         let spec = Spec::new(&cx.ws, cx.ws.run_project(&run.id), size, self.size.publish);
         let mounts = Mounts {
-            data,
+            data: data.path.clone(),
             results: run.results.clone(),
         };
+        run.data = Some(data);
+        let data_log = run.dir.join("testdata.log");
         let cluster = Cluster::new(&cx, &spec, &mounts);
         let up_log = run.dir.join("up.log");
         let outcome = built.and_then(|()| {
             interrupt::check()?;
+            run.phases.time("testdata", cx.ui, || {
+                plan.prepare(&cx, &cx.ws.image_tag(), Some(&data_log))
+            })?;
+            crate::numba::ensure(&cx)?;
             spec.write_files(&cx.ws)?;
             run.phases
                 .time("up", cx.ui, || cluster.up(cx.sh, &up_log))?;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use super::{build_image, data_dir, project_and_reqs};
+use super::{build_image, project_and_reqs};
 use crate::cli::{Build, Down, Logs, Status, Test, Up};
 use crate::cluster::{self, Cluster, Mounts, Readiness, Size, Spec, Verdict};
 use crate::context::{Ctx, Invocation, Needs};
@@ -14,6 +14,7 @@ use crate::exec;
 use crate::run::{results_dir, ExitCode, Run};
 use crate::state::ClusterState;
 use crate::summary::Phases;
+use crate::testdata::Plan;
 use crate::workspace::CHECKOUT_LABEL;
 
 impl Build {
@@ -58,8 +59,10 @@ impl Up {
         let size = Size::from_config(&cx.ws.config.cluster, self.size.workers, self.size.engines);
         let (project, reqs) = project_and_reqs(&cx, &self.project)?;
         let dir = cx.ws.cluster_dir();
+        let plan = Plan::from_env(self.data.no_testdata)?;
+        let data = plan.data(&cx.ws)?;
         let mounts = Mounts {
-            data: data_dir(&cx.ws)?,
+            data: data.path.clone(),
             results: results_dir(&dir)?,
         };
         let spec = Spec::new(&cx.ws, cx.ws.cluster_project(), size, self.size.publish);
@@ -68,8 +71,12 @@ impl Up {
         phases.time("build", cx.ui, || {
             build_image(&cx, &project, &reqs, &dir.join("build.log"))
         })?;
+        phases.time("testdata", cx.ui, || {
+            plan.prepare(&cx, &cx.ws.image_tag(), Some(&dir.join("testdata.log")))
+        })?;
+        crate::numba::ensure(&cx)?;
         spec.write_files(&cx.ws)?;
-        ClusterState::new(project.dir.clone(), spec.clone()).save(&cx.ws)?;
+        ClusterState::new(project.dir.clone(), spec.clone(), data).save(&cx.ws)?;
         phases.time("up", cx.ui, || cluster.up(cx.sh, &dir.join("up.log")))?;
         let ready = Duration::from_secs(cx.ws.config.timeouts.ready_s);
         phases.time("ready", cx.ui, || cluster.wait_ready(cx.sh, ready))?;
@@ -165,17 +172,23 @@ impl Logs {
 impl Test {
     pub fn run(self, inv: &Invocation) -> Result<()> {
         let cx = inv.docker(Needs::Engine)?;
+        let state = ClusterState::load(&cx.ws)?;
         let (spec, project) = saved(&cx)?;
-        let data = data_dir(&cx.ws)?;
         if existing(&cx, &spec).containers(cx.sh)?.is_empty() {
             bail!("no cluster is running for this checkout: start one with `cargo xtask up`");
         }
+        // The tests container mounts the data the cluster was started with.
+        let data = match state {
+            Some(s) => s.data,
+            None => Plan::from_env(false)?.data(&cx.ws)?,
+        };
         let mut run = Run::new(&cx.ws)?;
         spec.write_files(&cx.ws)?;
         let mounts = Mounts {
-            data,
+            data: data.path.clone(),
             results: run.results.clone(),
         };
+        run.data = Some(data);
         let cluster = Cluster::new(&cx, &spec, &mounts);
         let ready = Duration::from_secs(cx.ws.config.timeouts.ready_s);
         let outcome = run

@@ -5,12 +5,12 @@ mod completions;
 mod dist_test;
 mod doctor;
 mod lifecycle;
+mod testdata;
 mod update_reqs;
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 use crate::cli::ProjectArg;
 use crate::context::Ctx;
@@ -18,29 +18,6 @@ use crate::image;
 use crate::interrupt;
 use crate::project::Project;
 use crate::reqs::{self, Upgrade};
-use crate::workspace::Workspace;
-
-/// `TESTDATA_BASE_PATH` when set (it must exist), else an empty folder.
-fn data_dir(ws: &Workspace) -> Result<PathBuf> {
-    match std::env::var_os("TESTDATA_BASE_PATH") {
-        Some(p) if !p.is_empty() => {
-            let p = PathBuf::from(p);
-            match fs::canonicalize(&p) {
-                Ok(real) if real.is_dir() => Ok(real),
-                _ => bail!(
-                    "TESTDATA_BASE_PATH={} is not a folder: point it at LiberTEM's test data, or unset it \
-                     (the tests that need detector files are then skipped)",
-                    p.display()
-                ),
-            }
-        }
-        _ => {
-            let empty = ws.target.join("no-test-data");
-            fs::create_dir_all(&empty).with_context(|| format!("creating {}", empty.display()))?;
-            Ok(empty)
-        }
-    }
-}
 
 /// The project under test and its current requirements file. For the pinned
 /// default a stale file is an error (it is committed); for a checkout it is

@@ -1,0 +1,77 @@
+//! LiberTEM's numba cache, kept between runs. LiberTEM asks numba to cache
+//! what it compiles (`cache=True`, its `cached_njit`); by default that cache
+//! lives in each container and dies with it, so every run paid the first-use
+//! compilations again. Here it is one Docker volume per checkout,
+//! `<checkout>-numba`, mounted at `/numba-cache` (`NUMBA_CACHE_DIR`) in every
+//! service, and tied to the image that filled it: when the image changes (a
+//! LiberTEM edit, new requirements), the volume is emptied before the next
+//! cluster starts, so a rebuilt LiberTEM never meets another build's cache.
+//! (numba itself also invalidates entries whose source file changed.)
+//! The volume is not a cluster's: `down` keeps it; it goes with the image.
+
+use anyhow::{Context, Result};
+use xshell::cmd;
+
+use crate::context::Ctx;
+use crate::workspace::Workspace;
+
+/// Which checkout a cache volume belongs to (not the cluster label: removing
+/// a cluster keeps its cache).
+pub const CACHE_LABEL: &str = "org.libertem.dist-test.numba-cache";
+/// The image whose LiberTEM filled the volume.
+pub const IMAGE_LABEL: &str = "org.libertem.dist-test.image";
+
+pub fn volume_name(ws: &Workspace) -> String {
+    format!("{}-numba", ws.checkout_id)
+}
+
+/// Make sure the checkout's cache volume exists and belongs to the current
+/// image; one that belongs to another image is replaced by an empty one.
+pub fn ensure(cx: &Ctx) -> Result<()> {
+    let (sh, docker) = (cx.sh, &cx.tools.docker.cli);
+    let name = volume_name(&cx.ws);
+    let image = cx.ws.image_tag();
+    let format = "{{.Id}}";
+    let image_id = cmd!(sh, "{docker} image inspect --format {format} {image}")
+        .quiet()
+        .read()
+        .with_context(|| format!("inspecting {image}"))?;
+    let image_id = image_id.trim().trim_start_matches("sha256:");
+    let format = format!("{{{{index .Labels \"{IMAGE_LABEL}\"}}}}");
+    let owner = cmd!(sh, "{docker} volume inspect --format {format} {name}")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok();
+    match owner.as_deref().map(str::trim) {
+        Some(id) if id == image_id => return Ok(()),
+        Some(_) => {
+            // Another image's cache. In use by a kept cluster of that image,
+            // it stays (numba's own checks still keep a run right).
+            if cmd!(sh, "{docker} volume rm {name}")
+                .quiet()
+                .ignore_stdout()
+                .ignore_stderr()
+                .run()
+                .is_err()
+            {
+                cx.ui.say(&format!(
+                    "numba cache {name} is in use by a running cluster; kept"
+                ));
+                return Ok(());
+            }
+        }
+        None => {}
+    }
+    let checkout = format!("{CACHE_LABEL}={}", cx.ws.checkout_id);
+    let owner = format!("{IMAGE_LABEL}={image_id}");
+    cmd!(
+        sh,
+        "{docker} volume create --label {checkout} --label {owner} {name}"
+    )
+    .quiet()
+    .ignore_stdout()
+    .run()
+    .with_context(|| format!("creating the numba cache volume {name}"))?;
+    Ok(())
+}
