@@ -13,6 +13,7 @@ pub mod context;
 pub mod digest;
 pub mod downloads;
 pub mod exec;
+pub mod gha;
 pub mod image;
 pub mod interrupt;
 pub mod junit;

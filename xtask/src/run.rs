@@ -11,8 +11,9 @@ use xshell::Shell;
 
 use crate::cluster::Cluster;
 use crate::context::Ctx;
+use crate::gha;
 use crate::interrupt;
-use crate::junit::parse_junit;
+use crate::junit::{read_junit, JunitReport};
 use crate::testdata::TestData;
 use crate::summary::{DeadService, Phases, Summary, SCHEMA};
 use crate::workspace::Workspace;
@@ -101,8 +102,11 @@ impl Run {
         dead: Vec<DeadService>,
         outcome: Result<()>,
     ) -> Result<()> {
-        let junit = fs::read_to_string(self.results.join("junit.xml")).unwrap_or_default();
-        let counts = parse_junit(&junit);
+        let junit = read_junit(&self.results.join("junit.xml")).unwrap_or_else(|e| {
+            eprintln!("warning: {e:#}; counting no tests");
+            JunitReport::default()
+        });
+        let counts = junit.counts();
         let exit_code = exit_code(
             interrupt::interrupted(),
             outcome.is_ok(),
@@ -115,6 +119,8 @@ impl Run {
             project: project.to_string(),
             compose_project: cluster.compose.project.clone(),
             counts: counts.clone(),
+            pytest_s: junit.secs,
+            slowest: junit.slow_tests(10),
             exit_code,
             phases: self.phases.clone(),
             dead_services: dead.clone(),
@@ -146,6 +152,7 @@ impl Run {
             eprintln!("  skipped {}x: {}", r.count, r.reason);
         }
         eprintln!("results and logs: {}", self.dir.display());
+        gha::report(project, &summary, &junit);
         if let Err(e) = outcome {
             eprintln!("error: {e:#}");
         }

@@ -10,7 +10,7 @@ use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::junit::Counts;
+use crate::junit::{Counts, SlowTest};
 use crate::testdata::TestData;
 use crate::ui::Ui;
 
@@ -27,6 +27,13 @@ pub struct Summary {
     /// `passed`, `failed`, `skipped`, `errors` and `skip_reasons`, at the top level.
     #[serde(flatten)]
     pub counts: Counts,
+    /// pytest's own duration (its JUnit XML's `<testsuite time>`); `null`
+    /// when pytest wrote no results.
+    #[serde(default)]
+    pub pytest_s: Option<f64>,
+    /// The ten slowest tests that ran, slowest first.
+    #[serde(default)]
+    pub slowest: Vec<SlowTest>,
     pub exit_code: i32,
     pub phases: Phases,
     pub dead_services: Vec<DeadService>,
@@ -148,7 +155,9 @@ mod tests {
             run_id: "20261125-143012-4242".into(),
             project: "/src/libertem".into(),
             compose_project: "ltdist-x-ab-r202611251430124242".into(),
-            counts: parse_junit(JUNIT),
+            counts: parse_junit(JUNIT).unwrap().counts(),
+            pytest_s: Some(40.1),
+            slowest: parse_junit(JUNIT).unwrap().slow_tests(10),
             exit_code: 1,
             phases: Phases(vec![
                 ("build".into(), 1.0),
@@ -183,6 +192,10 @@ mod tests {
         assert_eq!(j["exit_code"], 1);
         assert_eq!(j["skip_reasons"][0]["reason"], "No K2IS test data");
         assert_eq!(j["skip_reasons"][0]["count"], 2);
+        assert_eq!(j["pytest_s"], 40.1);
+        assert_eq!(j["slowest"][0]["id"], "a::g");
+        assert_eq!(j["slowest"][0]["secs"], 12.25);
+        assert_eq!(j["slowest"].as_array().unwrap().len(), 10);
         assert_eq!(j["dead_services"][0]["exit_code"], 137);
         assert_eq!(j["error"], "line1\n\"q\"");
         let phases = j["phases"].as_object().unwrap();
@@ -203,6 +216,7 @@ mod tests {
         );
         assert_eq!(back.phases.get("up"), Some(2.0));
         assert_eq!(back.counts, s.counts);
+        assert_eq!((back.pytest_s, &back.slowest), (s.pytest_s, &s.slowest));
         assert_eq!(back.dead_services, s.dead_services);
         assert_eq!(back.error, s.error);
     }

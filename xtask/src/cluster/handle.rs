@@ -174,6 +174,9 @@ impl Cluster {
             "-p",
             "dist_test_harness",
             "--junitxml=/results/junit.xml",
+            // xunit1 gives every test case its file and line (annotations).
+            "-o",
+            "junit_family=xunit1",
         ];
         args.extend(pytest_args.iter().map(String::as_str));
         let command: Command = self.compose.cmd(sh, &args).into();
