@@ -73,5 +73,15 @@ pub fn ensure(cx: &Ctx) -> Result<()> {
     .ignore_stdout()
     .run()
     .with_context(|| format!("creating the numba cache volume {name}"))?;
+    // A new volume is root's; the services run as the image's user.
+    let mount = format!("{name}:/numba-cache");
+    cmd!(
+        sh,
+        "{docker} run --rm --network none --user 0 --volume {mount} {image} chown libertem:libertem /numba-cache"
+    )
+    .quiet()
+    .ignore_stdout()
+    .run()
+    .with_context(|| format!("handing the numba cache volume {name} to the services' user"))?;
     Ok(())
 }
