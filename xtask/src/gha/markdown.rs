@@ -4,28 +4,34 @@
 
 use std::fmt::Write as _;
 
-/// The start of a long text: at most `lines` lines and `chars` characters,
-/// with a note of what was left out.
+/// The end of a long text, where a traceback has its exception and a log
+/// its last words: at most `lines` lines and `chars` characters, with a
+/// note of what was left out.
 pub fn excerpt(text: &str, lines: usize, chars: usize) -> String {
     let text = clean(text);
-    let text = text.trim_matches('\n');
-    let total = text.lines().count();
-    let mut out = String::new();
-    let mut shown = 0;
-    for line in text.lines().take(lines) {
-        if out.chars().count() + line.chars().count() > chars {
-            let room = chars.saturating_sub(out.chars().count());
-            out.extend(line.chars().take(room));
-            out.push_str("…\n");
-            shown += 1;
+    let all: Vec<&str> = text.trim_matches('\n').lines().collect();
+    let mut kept: Vec<String> = Vec::new();
+    let mut used = 0;
+    for line in all.iter().rev().take(lines) {
+        let n = line.chars().count();
+        if used + n > chars {
+            let room = chars.saturating_sub(used);
+            kept.push(format!(
+                "…{}",
+                line.chars().skip(n - room).collect::<String>()
+            ));
             break;
         }
+        used += n;
+        kept.push(line.to_string());
+    }
+    let mut out = String::new();
+    if kept.len() < all.len() {
+        let _ = writeln!(out, "… ({} earlier lines)", all.len() - kept.len());
+    }
+    for line in kept.iter().rev() {
         out.push_str(line);
         out.push('\n');
-        shown += 1;
-    }
-    if shown < total {
-        let _ = writeln!(out, "… ({} more lines)", total - shown);
     }
     out
 }
@@ -123,10 +129,12 @@ mod tests {
     fn long_texts_are_cut_and_cannot_break_out_of_their_block() {
         let text: String = (1..=100).map(|i| format!("line {i}\n")).collect();
         let e = excerpt(&text, 30, 10_000);
-        assert!(e.starts_with("line 1\n") && e.contains("line 30\n") && !e.contains("line 31\n"));
-        assert!(e.ends_with("… (70 more lines)\n"), "{e}");
-        let e = excerpt(&"x".repeat(50), 30, 10);
-        assert_eq!(e, format!("{}…\n", "x".repeat(10)));
+        assert!(e.starts_with("… (70 earlier lines)\nline 71\n"), "{e}");
+        assert!(e.ends_with("line 100\n"), "{e}");
+        assert_eq!(e.lines().count(), 31);
+        let e = excerpt(&format!("{}y", "x".repeat(50)), 30, 10);
+        assert_eq!(e, format!("…{}y\n", "x".repeat(9)));
+        assert_eq!(excerpt("a\nb\n", 30, 100), "a\nb\n");
 
         let nasty = "before\n```\n# not a heading\n````\nafter\x1b[31m red\x1b[0m\r\n";
         let block = fenced(nasty);

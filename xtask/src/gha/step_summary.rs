@@ -48,7 +48,7 @@ impl<'a> StepSummary<'a> {
 }
 
 /// The job summary, in GitHub-flavoured Markdown: the outcome and counts,
-/// the phases, every failure with the start of its text, the services that
+/// the phases, every failure with its reason and the end of its text, the services that
 /// died, the ten slowest tests (of those that ran) and the skip reasons.
 pub fn step_summary(s: &StepSummary) -> String {
     let mut out = String::new();
@@ -123,7 +123,7 @@ pub fn step_summary(s: &StepSummary) -> String {
     out
 }
 
-/// Every failure and error: the first ones with the start of their text,
+/// Every failure and error: the first ones with their reason and the end of their text,
 /// then a list, then a count.
 fn failures(out: &mut String, failures: &[Failure]) {
     if failures.is_empty() {
@@ -138,6 +138,10 @@ fn failures(out: &mut String, failures: &[Failure]) {
                 None => file.clone(),
             };
             let _ = writeln!(out, "at {}\n", code(&at));
+        }
+        let message = first_line(&f.message);
+        if !message.is_empty() {
+            let _ = writeln!(out, "> {}\n", inline(message));
         }
         out.push_str(&fenced(&excerpt(&f.text, EXCERPT_LINES, EXCERPT_CHARS)));
     }
@@ -219,7 +223,7 @@ mod tests {
         assert!(md.contains("| build | 137.1 |\n"), "{md}");
         assert!(md.contains("| **total** | **212.5** |\n"), "{md}");
         assert!(md.contains("### Failures and errors (3)\n"), "{md}");
-        assert!(md.contains("#### `tests/test_sample.py::test_fails` (failed)\n\nat `tests/test_sample.py:16`\n\n```text\ndef test_fails():\n"), "{md}");
+        assert!(md.contains("#### `tests/test_sample.py::test_fails` (failed)\n\nat `tests/test_sample.py:16`\n\n> AssertionError: values: 50% off, a,b: c\n\n```text\ndef test_fails():\n"), "{md}");
         assert!(
             md.contains("#### `tests/test_sample.py::test_errors` (error)\n"),
             "{md}"
