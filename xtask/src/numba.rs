@@ -45,23 +45,15 @@ pub fn ensure(cx: &Ctx) -> Result<()> {
         .ok();
     match owner.as_deref().map(str::trim) {
         Some(id) if id == image_id => return Ok(()),
-        Some(_) => {
-            // Another image's cache. In use by a kept cluster of that image,
-            // it stays (numba's own checks still keep a run right).
-            if cmd!(sh, "{docker} volume rm {name}")
-                .quiet()
-                .ignore_stdout()
-                .ignore_stderr()
-                .run()
-                .is_err()
-            {
-                cx.ui.say(&format!(
-                    "numba cache {name} is in use by a running cluster; kept"
-                ));
-                return Ok(());
-            }
+        // Another image's cache. In use by a kept cluster of that image, it
+        // stays (numba's own checks still keep a run right).
+        Some(_) if !remove_volume(cx, &name) => {
+            cx.ui.say(&format!(
+                "numba cache {name} is in use by a running cluster; kept"
+            ));
+            return Ok(());
         }
-        None => {}
+        _ => {}
     }
     let checkout = format!("{CACHE_LABEL}={}", cx.ws.checkout_id);
     let owner = format!("{IMAGE_LABEL}={image_id}");
@@ -84,4 +76,14 @@ pub fn ensure(cx: &Ctx) -> Result<()> {
     .run()
     .with_context(|| format!("handing the numba cache volume {name} to the services' user"))?;
     Ok(())
+}
+
+fn remove_volume(cx: &Ctx, name: &str) -> bool {
+    let docker = &cx.tools.docker.cli;
+    cmd!(cx.sh, "{docker} volume rm {name}")
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run()
+        .is_ok()
 }

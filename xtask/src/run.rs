@@ -14,8 +14,8 @@ use crate::context::Ctx;
 use crate::gha;
 use crate::interrupt;
 use crate::junit::{read_junit, JunitReport};
-use crate::testdata::TestData;
 use crate::summary::{DeadService, Phases, Summary, SCHEMA};
+use crate::testdata::TestData;
 use crate::workspace::Workspace;
 
 /// The exit code a command wants, after it has reported everything itself.

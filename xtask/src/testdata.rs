@@ -138,7 +138,10 @@ pub fn generate(cx: &Ctx, image: &str, log: Option<&Path>) -> Result<PathBuf> {
         cmd!(sh, "id -u").quiet().read()?.trim(),
         cmd!(sh, "id -g").quiet().read()?.trim()
     );
-    let gen = format!("{}:/opt/dist-test/testdata:ro", generator_dir(&cx.ws).display());
+    let gen = format!(
+        "{}:/opt/dist-test/testdata:ro",
+        generator_dir(&cx.ws).display()
+    );
     let out = format!("{}:/out", dir.display());
     let command = exec::echo(
         cx.ui,
