@@ -59,8 +59,8 @@ impl ClusterState {
         };
         Self::parse(&text).with_context(|| {
             format!(
-                "{} is not a cluster state this xtask can read: remove the cluster with \
-                 `cargo xtask down --all` and the file, then run `cargo xtask up`",
+                "{} is not a cluster state this xtask can read: run `cargo xtask down` \
+                 (which removes it), then `cargo xtask up`",
                 path.display()
             )
         })

@@ -139,6 +139,20 @@ pub fn run_project(checkout_id: &str, run_id: &str) -> String {
     format!("{checkout_id}-r{}", compact.to_lowercase())
 }
 
+/// A workspace at `/repo` with the committed config, for unit tests: it
+/// writes nothing, and nothing exists at its paths.
+#[cfg(test)]
+pub(crate) fn for_tests() -> Workspace {
+    let cfg = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../dist-test.toml"))
+        .expect("the committed config");
+    Workspace {
+        root: "/repo".into(),
+        target: "/repo/target/dist-test".into(),
+        config: Config::parse(&cfg).expect("the committed config parses"),
+        checkout_id: "ltdist-repo-0123abcd".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -131,3 +131,26 @@ fn listing(dir: &Path) -> Vec<String> {
     v.sort();
     v
 }
+
+#[test]
+fn an_unreadable_cluster_state_is_one_line_and_down_still_works() {
+    if !engine_available() {
+        return;
+    }
+    let checkout = other_checkout("unreadable-state");
+    let state = checkout.join("target/dist-test/cluster/state.json");
+    fs::create_dir_all(state.parent().unwrap()).unwrap();
+    fs::write(&state, "2 2\n").unwrap(); // the size file's old format
+    let o = xtask_in(&checkout, &["status"], &[]);
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("is not a cluster state this xtask can read: run `cargo xtask down`"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "not one line: {err}");
+    let o = xtask_in(&checkout, &["down"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!state.exists(), "down removes the state it could not read");
+    assert!(leftovers_of_checkout(&checkout).is_empty());
+}

@@ -12,14 +12,10 @@ use std::fs;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// The smallest cluster: scenarios that do not need two of anything.
-const SMALLEST: [&str; 4] = ["--workers", "1", "--engines", "1"];
-
-fn dist_test_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec!["dist-test"];
-    args.extend(SMALLEST);
-    args.extend(extra);
-    args
+fn smallest(extra: &[&str]) -> Running {
+    let args = smallest_dist_test(extra);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    spawn(&args)
 }
 
 fn assert_nothing_left(scenario: &str) {
@@ -33,13 +29,20 @@ fn a_readiness_timeout_names_the_service_and_tears_down() {
         return;
     };
     let cfg = std::env::temp_dir().join(format!("xtask-ready-{}.toml", std::process::id()));
-    let text = fs::read_to_string(root().join("dist-test.toml"))
+    let text = fs::read_to_string(small_config())
         .unwrap()
         .replace("ready_s = 180", "ready_s = 1");
     fs::write(&cfg, text).unwrap();
-    let mut args = vec!["--config", cfg.to_str().unwrap()];
-    args.extend(dist_test_args(&["-q"]));
-    let o = xtask(&args);
+    let o = xtask(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "dist-test",
+        "-q",
+        "--workers",
+        "1",
+        "--engines",
+        "1",
+    ]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("the cluster was not ready after 1 s"), "{err}");
@@ -59,7 +62,7 @@ fn a_readiness_timeout_names_the_service_and_tears_down() {
 /// Start a dist-test, wait until its cluster is ready and pytest has had a
 /// moment to start, then signal it; it must exit 130 with nothing left.
 fn signal_during_the_tests(sig: &str, whole_group: bool) -> Duration {
-    let mut run = spawn(&dist_test_args(&[]));
+    let mut run = smallest(&[]);
     let project = run.run_project(&root());
     run.wait_for("  ready", Duration::from_secs(400));
     // pytest is starting in the tests container: a one-off container exists.
@@ -96,27 +99,25 @@ fn sigterm_to_the_xtask_alone_tears_down() {
     eprintln!("SIGTERM during tests: exit 130 after {took:?}");
 }
 
-/// Run the ipyparallel test with ipy-worker-2 held to 5% of a CPU from the
-/// moment the cluster is ready until its Dask worker has started, so that it
-/// joins seconds after LiberTEM's `ipy_ctx` fixture has handed out its
-/// Context. One worker is enough; two engines are the point. Returns the
-/// xtask's exit code and the run's pytest output.
-fn ipython_test_with_a_late_engine(extra: &[&str]) -> (i32, String, String) {
-    let mut args = vec![
-        "dist-test",
-        "--workers",
-        "1",
-        "--engines",
-        "2",
-        "--",
-        "-k",
-        "test_ipython.py",
-    ];
+/// Start the ipyparallel test on 1 worker x 2 engines (one worker is
+/// enough; two engines are the point).
+fn start_ipython_test(extra: &[&str]) -> (Running, String) {
+    let mut args = vec!["--", "-k", "test_ipython.py"];
     args.extend(extra);
+    let args = small_dist_test(2, &args);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut run = spawn(&args);
     let project = run.run_project(&root());
+    (run, project)
+}
+
+/// Hold ipy-worker-2 to 5% of a CPU from the moment the cluster is ready
+/// until its Dask worker has started, so that it joins seconds after
+/// LiberTEM's `ipy_ctx` fixture has handed out its Context. Returns the
+/// xtask's exit code, the run's pytest output and its stderr.
+fn with_a_late_engine(mut run: Running, project: &str) -> (i32, String, String) {
     run.wait_for("  ready", Duration::from_secs(400));
-    let engine = running(&project, "ipy-worker-2").expect("ipy-worker-2 running");
+    let engine = running(project, "ipy-worker-2").expect("ipy-worker-2 running");
     docker(&["update", "--cpus", "0.05", &engine]);
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
@@ -140,7 +141,8 @@ fn ipython_test_with_a_late_engine(extra: &[&str]) -> (i32, String, String) {
         .output();
     let (code, _, err) = run.finish(Duration::from_secs(600));
     let out = fs::read_to_string(run_dir(&err).join("pytest.log")).unwrap_or_default();
-    assert!(leftovers_of_project(&project).is_empty());
+    let left = leftovers_of_project(project);
+    assert!(left.is_empty(), "late engine: left behind {left:?}");
     (code, out, err)
 }
 
@@ -149,13 +151,18 @@ fn an_engine_that_joins_dask_late_is_waited_for() {
     let Some(_alone) = docker_alone() else {
         return;
     };
-    // The control: without the harness plugin the late engine never got the
-    // fixture's data file, so the scenario does reproduce the race.
-    let (code, out, _) = ipython_test_with_a_late_engine(&["-p", "no:dist_test_harness"]);
-    assert_eq!(code, 1, "{out}");
-    assert!(out.contains("FileNotFoundError"), "{out}");
+    // The control, without the harness plugin, and the plugin, side by
+    // side, each with its own late engine.
+    let (control, control_project) = start_ipython_test(&["-p", "no:dist_test_harness"]);
+    let (fixed, fixed_project) = start_ipython_test(&[]);
+    let control = std::thread::spawn(move || with_a_late_engine(control, &control_project));
+    let (code, out, err) = with_a_late_engine(fixed, &fixed_project);
+    let (control_code, control_out, _) = control.join().expect("the control half");
 
-    let (code, out, err) = ipython_test_with_a_late_engine(&[]);
+    // The control: the late engine never got the fixture's data file, so
+    // the scenario does reproduce the race.
+    assert_eq!(control_code, 1, "{control_out}");
+    assert!(control_out.contains("FileNotFoundError"), "{control_out}");
     let s = summary(&err);
     assert_eq!(code, 0, "{s:?}\n{out}");
     assert_eq!(s.counts.passed, 1, "{s:?}");
@@ -169,7 +176,7 @@ fn a_killed_run_is_removed_by_down_all() {
     let Some(_alone) = docker_alone() else {
         return;
     };
-    let mut run = spawn(&dist_test_args(&[]));
+    let mut run = smallest(&[]);
     let project = run.run_project(&root());
     // Killed once every service of the smallest cluster has a container.
     let label = format!("label=com.docker.compose.project={project}");

@@ -291,6 +291,58 @@ pub fn exit_code_of(status: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compose::Flavour;
+    use crate::tools::{Docker, Tools};
+
+    #[test]
+    fn a_cluster_is_its_spec_and_mounts_on_the_command_line() {
+        let sh = Shell::new().unwrap();
+        let ws = crate::workspace::for_tests();
+        let tools = Tools {
+            docker: Docker {
+                cli: "/usr/bin/docker".into(),
+                builder: None,
+            },
+            compose: Flavour::Standalone {
+                bin: "/usr/bin/docker-compose".into(),
+                version: "1.29.2".into(),
+            },
+        };
+        let size = Size {
+            workers: 3,
+            engines: 1,
+            worker_cpus: 2,
+        };
+        let spec = Spec::new(&ws, "ltdist-repo-0123abcd-r1".into(), size, true);
+        let cx = Ctx {
+            sh: &sh,
+            ui: Ui::default(),
+            tools,
+            ws,
+        };
+        let mounts = Mounts {
+            data: "/data/lt".into(),
+            results: "/repo/target/dist-test/runs/1/pytest".into(),
+        };
+        let cluster = Cluster::new(&cx, &spec, &mounts);
+        assert_eq!(
+            cluster.compose.cmd(&sh, &["up", "--detach"]).to_string(),
+            "/usr/bin/docker-compose --file /repo/packaging/docker/docker-compose.yml \
+             --file /repo/target/dist-test/size-3x1.yml --file /repo/packaging/docker/publish.yml \
+             --project-name ltdist-repo-0123abcd-r1 up --detach"
+        );
+        let env = &cluster.compose.env;
+        for (k, v) in [
+            ("LT_IMAGE", "ltdist-repo-0123abcd:latest"),
+            ("LT_DATA_DIR", "/data/lt"),
+            ("LT_RESULTS_DIR", "/repo/target/dist-test/runs/1/pytest"),
+            ("LT_CHECKOUT", "ltdist-repo-0123abcd"),
+            ("LT_WORKER_CPUS", "2"),
+            ("LT_ENGINES", "1"),
+        ] {
+            assert!(env.contains(&(k.into(), v.into())), "{k}={v} in {env:?}");
+        }
+    }
 
     #[test]
     fn ps_lines() {

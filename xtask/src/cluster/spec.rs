@@ -160,21 +160,9 @@ mod tests {
         assert_eq!(y.matches("condition: service_healthy").count(), 4, "{y}");
     }
 
-    fn workspace() -> Workspace {
-        let cfg =
-            fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../dist-test.toml"))
-                .unwrap();
-        Workspace {
-            root: "/repo".into(),
-            target: "/repo/target/dist-test".into(),
-            config: crate::config::Config::parse(&cfg).unwrap(),
-            checkout_id: "ltdist-repo-0123abcd".into(),
-        }
-    }
-
     #[test]
     fn a_spec_names_its_files_and_writes_nothing() {
-        let ws = workspace();
+        let ws = crate::workspace::for_tests();
         let size = Size::from_config(&ws.config.cluster, Some(1), None);
         assert_eq!((size.workers, size.engines, size.worker_cpus), (1, 2, 2));
         let spec = Spec::new(&ws, "p".into(), size, false);

@@ -33,12 +33,13 @@ impl Build {
 fn saved(cx: &Ctx) -> Result<(Spec, Option<String>)> {
     Ok(match ClusterState::load(&cx.ws)? {
         Some(state) => (state.spec, Some(state.project.display().to_string())),
-        None => {
-            let size = Size::from_config(&cx.ws.config.cluster, None, None);
-            let spec = Spec::new(&cx.ws, cx.ws.cluster_project(), size, false);
-            (spec, None)
-        }
+        None => (default_spec(cx), None),
     })
+}
+
+fn default_spec(cx: &Ctx) -> Spec {
+    let size = Size::from_config(&cx.ws.config.cluster, None, None);
+    Spec::new(&cx.ws, cx.ws.cluster_project(), size, false)
 }
 
 /// A handle for commands that only look at a cluster or remove it (status,
@@ -204,7 +205,16 @@ impl Test {
 impl Down {
     pub fn run(self, inv: &Invocation) -> Result<()> {
         let cx = inv.docker(Needs::Engine)?;
-        let (spec, _) = saved(&cx)?;
+        // A state it cannot read must not stop `down`: compose's
+        // --remove-orphans and the sweep by label remove what it described.
+        let spec = match saved(&cx) {
+            Ok((spec, _)) => spec,
+            Err(e) => {
+                cx.ui
+                    .say(&format!("{e:#}; taking the cluster down without it"));
+                default_spec(&cx)
+            }
+        };
         let mut projects = vec![cx.ws.cluster_project()];
         if self.all {
             for p in cluster::checkout_projects(cx.sh, &cx.tools.docker.cli, &cx.ws.checkout_id)? {

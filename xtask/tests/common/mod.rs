@@ -192,6 +192,42 @@ pub fn other_checkout(name: &str) -> PathBuf {
     dir
 }
 
+/// The committed config with one CPU worker per Dask host: with
+/// `--workers 1 --engines 1`, the smallest cluster, for the scenarios that
+/// do not need the default size (it starts with less work on two cores).
+pub fn small_config() -> PathBuf {
+    let text = fs::read_to_string(root().join("dist-test.toml")).unwrap();
+    let small = text.replace("worker_cpus = 2\n", "worker_cpus = 1\n");
+    assert_ne!(small, text, "dist-test.toml sets worker_cpus = 2");
+    let dir = root().join("target").join("xtask-tests");
+    fs::create_dir_all(&dir).unwrap();
+    // Written whole under another name, then renamed: scenarios running
+    // side by side never read half a file.
+    let path = dir.join("small.toml");
+    let tmp = dir.join(format!(".small.toml.{:?}", std::thread::current().id()));
+    fs::write(&tmp, small).unwrap();
+    fs::rename(&tmp, &path).unwrap();
+    path
+}
+
+/// `--config SMALL dist-test --workers 1 --engines 1 EXTRA...`
+pub fn smallest_dist_test(extra: &[&str]) -> Vec<String> {
+    small_dist_test(1, extra)
+}
+
+/// `--config SMALL dist-test --workers 1 --engines ENGINES EXTRA...`
+pub fn small_dist_test(engines: u32, extra: &[&str]) -> Vec<String> {
+    let engines = engines.to_string();
+    let mut args: Vec<String> = vec!["--config".into(), small_config().display().to_string()];
+    args.extend(
+        ["dist-test", "--workers", "1", "--engines", &engines]
+            .iter()
+            .chain(extra)
+            .map(|a| a.to_string()),
+    );
+    args
+}
+
 /// A running xtask whose stderr is read line by line as it comes.
 pub struct Running {
     pub child: Child,
