@@ -30,6 +30,10 @@ pub struct Counts {
     pub errors: u64,
     /// Skip reasons with how often each occurred, in the order first seen.
     pub skip_reasons: Vec<SkipReason>,
+    /// Modules pytest skipped while collecting them (LiberTEM's Windows-only
+    /// `tests/test_win_tweaks.py`, say): no dist test, so not in `skipped`.
+    #[serde(default)]
+    pub skipped_at_collection: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -120,6 +124,8 @@ pub struct JunitReport {
     pub tests: Vec<TestCase>,
     pub failures: Vec<Failure>,
     pub skip_reasons: Vec<SkipReason>,
+    /// Modules skipped while collecting (see [`Counts::skipped_at_collection`]).
+    pub skipped_at_collection: Vec<String>,
     /// pytest's own duration: the `time` of its `<testsuite>`s.
     pub secs: Option<f64>,
 }
@@ -140,6 +146,7 @@ impl JunitReport {
             .filter(|t| t.status == Status::Passed)
             .count() as u64;
         c.skip_reasons = self.skip_reasons.clone();
+        c.skipped_at_collection = self.skipped_at_collection.clone();
         c
     }
 
@@ -216,6 +223,12 @@ fn test_case(case: roxmltree::Node, report: &mut JunitReport) -> TestCase {
         let kind = match child.tag_name().name() {
             "failure" => Kind::Failure,
             "error" => Kind::Error,
+            // A module skipped while collecting: no class, the module as name.
+            "skipped" if classname.is_empty() => {
+                skipped = true;
+                report.skipped_at_collection.push(name.to_string());
+                continue;
+            }
             "skipped" => {
                 skipped = true;
                 let reason = child.attribute("message").unwrap_or("");

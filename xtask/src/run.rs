@@ -148,6 +148,9 @@ impl Run {
             "result: {} passed, {} failed, {} skipped, {} errors; exit code {exit_code}",
             counts.passed, counts.failed, counts.skipped, counts.errors
         );
+        for m in &counts.skipped_at_collection {
+            eprintln!("  not a dist test: {m}, skipped by pytest while collecting");
+        }
         for r in &counts.skip_reasons {
             eprintln!("  skipped {}x: {}", r.count, r.reason);
         }

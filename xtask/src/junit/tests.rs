@@ -192,3 +192,14 @@ fn no_file_is_no_tests() {
         JunitReport::default()
     );
 }
+
+#[test]
+fn a_module_skipped_while_collecting_is_kept_apart_from_skipped_tests() {
+    // As pytest writes it for LiberTEM's Windows-only tests/test_win_tweaks.py.
+    let xml = r#"<testsuites><testsuite name="pytest" errors="0" failures="0" skipped="2" tests="3" time="1.0"><testcase classname="" name="tests.test_win_tweaks" time="0.000"><skipped message="collection skipped">tests/test_win_tweaks.py:7: Windows only</skipped></testcase><testcase classname="tests.io.datasets.test_blo" name="test_blo_dist" time="0.001"><skipped type="pytest.skip" message="need .blo testdata">x</skipped></testcase><testcase classname="tests.test_raw" name="test_sum_on_dist" time="0.5" /></testsuite></testsuites>"#;
+    let c = parse_junit(xml).unwrap().counts();
+    assert_eq!((c.passed, c.skipped), (1, 1));
+    assert_eq!(c.skipped_at_collection, ["tests.test_win_tweaks"]);
+    assert_eq!(c.skip_reasons.len(), 1);
+    assert_eq!(c.skip_reasons[0].reason, "need .blo testdata");
+}
