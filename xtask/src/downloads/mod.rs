@@ -105,6 +105,7 @@ pub fn pip_install(sh: &Shell, ui: Ui, python: &Path, wheel: &Wheel, dir: &Path)
          --only-binary :all: --require-hashes --target {tmp} --requirement {reqs}"
         ),
     )
+    .env("PIP_ROOT_USER_ACTION", "ignore")
     .run()
     .with_context(|| {
         format!(
@@ -150,6 +151,7 @@ pub fn uv_for_image(sh: &Shell, ws: &Workspace, ui: Ui) -> Result<PathBuf> {
              --only-binary :all: {platforms...} --require-hashes
              --requirement {reqs} --dest {wheels}"
         ))
+        .env("PIP_ROOT_USER_ACTION", "ignore")
         .run()
         .with_context(|| {
             format!("fetching uv {UV_VERSION} for {platform} (hash-checked) from PyPI; check the network")
