@@ -314,11 +314,13 @@ fn image_id(sh: &Shell, docker: &Path, image: &str) -> Option<String> {
 /// What the deps stage reads, as a short digest: the Dockerfile, the files
 /// of the context it mounts, and the base image.
 fn deps_key(context: &Path, dockerfile: &Path, base_id: &str) -> Result<String> {
-    let mut text = format!("base {base_id}\n");
+    // uv stands in by its pin (version and wheel hashes, checked when it was
+    // fetched): hashing its 40 MB program on every build costs more than the
+    // rest of a no-change build.
+    let mut text = format!("base {base_id}\n{}", downloads::UV.requirement());
     for file in [
         dockerfile.to_path_buf(),
         context.join("requirements.txt"),
-        context.join("uv"),
         context.join("probe.py"),
     ] {
         let digest = sha256_file(&file)?;
