@@ -1,179 +1,30 @@
-//! The base image and the one image every service runs.
+//! The one image every service runs: its build context, the flat
+//! dependency image (keyed on what it is made from) and the project on top.
+//! The base it builds on comes from [`base`].
+
+mod base;
+
+use base::import_from;
+pub use base::{ensure_base, fallback_tag};
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use xshell::{cmd, Shell};
 
 use crate::context::Ctx;
 use crate::digest::{sha256_bytes, sha256_file};
 use crate::downloads;
-use crate::exec::{self, run_logged, tail_file};
+use crate::exec::{run_logged, tail_file};
 use crate::live;
 use crate::project::{self, Project};
 use crate::tools;
-use crate::workspace::{Workspace, CHECKOUT_LABEL};
-
-const BASE_REPO: &str = "libertem-dist-base";
-/// Python alone: uv makes the virtual environment and fetches over the CA
-/// bundle the build is given.
-const FALLBACK_PACKAGES: &str = "python3";
-
-/// The base image to build on: the configured one if present or pullable,
-/// else an equivalent one built from Debian's packages (cached by recipe).
-pub fn ensure_base(cx: &Ctx) -> Result<String> {
-    let (sh, tools, ws) = (cx.sh, &cx.tools, &cx.ws);
-    let cfg = &ws.config.image;
-    let docker = &tools.docker.cli;
-    if image_exists(sh, docker, &cfg.base) {
-        check_python(sh, docker, &cfg.base, &cfg.python)?;
-        return Ok(cfg.base.clone());
-    }
-    let fallback = fallback_tag(ws);
-    if image_exists(sh, docker, &fallback) {
-        return Ok(fallback);
-    }
-    let base = &cfg.base;
-    if cmd!(sh, "{docker} pull --quiet {base}")
-        .quiet()
-        .ignore_stdout()
-        .ignore_stderr()
-        .run()
-        .is_ok()
-    {
-        check_python(sh, docker, base, &cfg.python)?;
-        return Ok(base.clone());
-    }
-    cx.ui.say(&format!(
-        "{base} cannot be pulled; building {fallback} from Debian's packages"
-    ));
-    build_fallback(cx, &fallback)?;
-    check_python(sh, docker, &fallback, &cfg.python)?;
-    Ok(fallback)
-}
-
-/// `libertem-dist-base:bookworm-py3.11-<recipe hash>`: a new recipe, a new tag.
-pub fn fallback_tag(ws: &Workspace) -> String {
-    let cfg = &ws.config.image;
-    let recipe = format!(
-        "debootstrap --variant=minbase --include={FALLBACK_PACKAGES} {} {}\npython {}\nwithout docs\n",
-        cfg.fallback_suite, cfg.fallback_mirror, cfg.python
-    );
-    format!(
-        "{BASE_REPO}:{}-py{}-{}",
-        cfg.fallback_suite,
-        cfg.python,
-        &sha256_bytes(recipe.as_bytes())[..10]
-    )
-}
+use crate::workspace::CHECKOUT_LABEL;
 
 pub fn image_exists(sh: &Shell, docker: &Path, image: &str) -> bool {
     image_id(sh, docker, image).is_some()
-}
-
-fn check_python(sh: &Shell, docker: &Path, image: &str, want: &str) -> Result<()> {
-    let code = "import sys; print('%d.%d' % sys.version_info[:2])";
-    let got = cmd!(
-        sh,
-        "{docker} run --rm --network none --entrypoint python3 {image} -c {code}"
-    )
-    .quiet()
-    .read()
-    .with_context(|| format!("running python3 in the base image {image}"))?;
-    if got.trim() != want {
-        bail!(
-            "the base image {image} has Python {}, but image.python is {want}: \
-             pick a base with Python {want} or change image.python and run `cargo xtask update-reqs`",
-            got.trim()
-        );
-    }
-    Ok(())
-}
-
-fn build_fallback(cx: &Ctx, tag: &str) -> Result<()> {
-    let (sh, tools, ws) = (cx.sh, &cx.tools, &cx.ws);
-    let cfg = &ws.config.image;
-    let uid = cmd!(sh, "id -u").quiet().read().unwrap_or_default();
-    if uid.trim() != "0" {
-        bail!(
-            "the base image {} cannot be pulled, and building one with debootstrap needs root: \
-             run `sudo cargo xtask build` once, or make {} available (`docker pull` / `docker load`)",
-            cfg.base,
-            cfg.base
-        );
-    }
-    live::status("base image: getting debootstrap", None);
-    let debootstrap = downloads::debootstrap(sh, ws, cx.ui)?;
-    let program = &debootstrap.program;
-    let rootfs = ws.target.join("base-rootfs");
-    let _ = fs::remove_dir_all(&rootfs);
-    let (suite, mirror) = (&cfg.fallback_suite, &cfg.fallback_mirror);
-    let include = format!("--include={FALLBACK_PACKAGES}");
-    let log = ws.target.join("base-debootstrap.log");
-    live::status("base image: Debian's packages (debootstrap)", Some(&log));
-    let mut debootstrap_cmd = cmd!(
-        sh,
-        "{program} --variant=minbase {include} {suite} {rootfs} {mirror}"
-    );
-    if let Some(scripts) = &debootstrap.scripts {
-        debootstrap_cmd = debootstrap_cmd.env("DEBOOTSTRAP_DIR", scripts);
-    }
-    let result = run_logged(debootstrap_cmd.into(), &log, false)
-        .and_then(|()| {
-            // Drop documentation, as slim images do, and apt's caches.
-            for sub in [
-                "usr/share/doc",
-                "usr/share/man",
-                "usr/share/info",
-                "usr/share/locale",
-            ] {
-                let _ = fs::remove_dir_all(rootfs.join(sub));
-            }
-            for sub in ["var/cache/apt/archives", "var/lib/apt/lists"] {
-                let dir = rootfs.join(sub);
-                if let Ok(entries) = fs::read_dir(&dir) {
-                    for e in entries.flatten() {
-                        if e.path().is_file() {
-                            let _ = fs::remove_file(e.path());
-                        }
-                    }
-                }
-            }
-            let docker = &tools.docker.cli;
-            let label = format!("LABEL {CHECKOUT_LABEL}.base={suite}");
-            let path_env = "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-            let mut tar = Command::new("tar");
-            tar.arg("-C").arg(&rootfs).args(["-c", "."]);
-            live::status("base image: importing the root file system", None);
-            import_from(docker, tar, &[path_env, "CMD [\"python3\"]", &label], tag)?;
-            Ok(())
-        })
-        .with_context(|| format!("building the base image {tag} (log: {})", log.display()));
-    let _ = fs::remove_dir_all(&rootfs);
-    result
-}
-
-/// `producer | docker import --change C... - TAG`, both ends checked; a
-/// failure leaves no image.
-fn import_from(docker: &Path, producer: Command, changes: &[&str], tag: &str) -> Result<()> {
-    let mut import = Command::new(docker);
-    import.arg("import");
-    for change in changes {
-        import.args(["--change", change]);
-    }
-    import.args(["-", tag]);
-    let piped = exec::pipe(producer, import).with_context(|| format!("importing into {tag}"));
-    if piped.is_err() {
-        // docker import may have made an image of a cut stream: no half-made image.
-        let _ = Command::new(docker)
-            .args(["image", "rm", tag])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status();
-    }
-    piped
 }
 
 /// Lay out the build context and build the image. Only what changed is rebuilt:
@@ -239,9 +90,24 @@ pub fn build(
             format!("dependencies: {pins} pinned packages (uv)"),
             Some(log),
         );
+        // In CI, a builder that exports its cache can keep this stage
+        // between runs; it pulls the base itself, so a local-only base
+        // (the one built from Debian's packages) rules it out.
+        let (buildx, cache) = match CacheBuilder::from_env() {
+            Some(c) if base == ws.config.image.base => (c.builder_args(), c.cache_args()),
+            Some(c) => {
+                cx.ui.say(&format!(
+                    "DIST_TEST_BUILDER={} is set, but the base image {base} exists only on this \
+                     engine, where that builder cannot see it: building without its cache",
+                    c.name
+                ));
+                (vec![], vec![])
+            }
+            None => (vec![], vec![]),
+        };
         let build = cmd!(
             sh,
-            "{builder} build --progress=plain --file {dockerfile} --target deps
+            "{builder} {buildx...} build {cache...} --progress=plain --file {dockerfile} --target deps
              --output type=tar,dest=- --build-arg {base_arg} {secret...} {proxy_args...} {context}"
         )
         .env("DOCKER_BUILDKIT", "1");
@@ -330,6 +196,44 @@ fn deps_key(context: &Path, dockerfile: &Path, base_id: &str) -> Result<String> 
     Ok(sha256_bytes(text.as_bytes())[..12].to_string())
 }
 
+/// A BuildKit builder that exports its cache, as CI sets it up (see
+/// ci/dist-tests.yml): `DIST_TEST_BUILDER` names it, `DIST_TEST_CACHE_FROM`
+/// and `DIST_TEST_CACHE_TO` are buildx's `--cache-from` / `--cache-to`
+/// values (either may be empty). Used for the deps stage only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheBuilder {
+    pub name: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+impl CacheBuilder {
+    pub fn from_env() -> Option<CacheBuilder> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        Some(CacheBuilder {
+            name: var("DIST_TEST_BUILDER")?,
+            from: var("DIST_TEST_CACHE_FROM"),
+            to: var("DIST_TEST_CACHE_TO"),
+        })
+    }
+
+    /// What goes before `build`: `buildx --builder NAME`.
+    pub fn builder_args(&self) -> Vec<String> {
+        vec!["buildx".into(), "--builder".into(), self.name.clone()]
+    }
+
+    /// What goes after `build`: `--cache-from X --cache-to Y`, as set.
+    pub fn cache_args(&self) -> Vec<String> {
+        let mut a = Vec::new();
+        for (flag, v) in [("--cache-from", &self.from), ("--cache-to", &self.to)] {
+            if let Some(v) = v {
+                a.extend([flag.to_string(), v.clone()]);
+            }
+        }
+        a
+    }
+}
+
 /// Remove every tag of `repo` but `keep`: superseded flat images only take disk.
 fn remove_other_tags(sh: &Shell, docker: &Path, repo: &str, keep: &str) {
     let format = "{{.Repository}}:{{.Tag}}";
@@ -365,4 +269,31 @@ fn write_if_changed(to: &Path, new: &[u8]) -> Result<()> {
 /// The path of this image's build log inside a run folder.
 pub fn build_log(dir: &Path) -> PathBuf {
     dir.join("build.log")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ci_cache_builder_goes_around_build() {
+        let c = CacheBuilder {
+            name: "builder-1".into(),
+            from: None,
+            to: Some("type=local,dest=/c,mode=max".into()),
+        };
+        assert_eq!(c.builder_args(), ["buildx", "--builder", "builder-1"]);
+        assert_eq!(
+            c.cache_args(),
+            ["--cache-to", "type=local,dest=/c,mode=max"]
+        );
+        let both = CacheBuilder {
+            from: Some("type=local,src=/c".into()),
+            ..c
+        };
+        assert_eq!(
+            both.cache_args()[..2],
+            ["--cache-from", "type=local,src=/c"]
+        );
+    }
 }
