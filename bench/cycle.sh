@@ -1,0 +1,268 @@
+#!/usr/bin/env bash
+# A warm cycle of LiberTEM's distributed tests, two ways, measured in one
+# sitting (see docs/benchmarks.md, "A warm cycle"):
+#
+#   (A) the plain compose flow: what a LiberTEM developer does by hand after
+#       LiberTEM's old instructions, repaired only as far as this cluster
+#       needs it: build, `compose up -d` with the LT_* variables set by hand,
+#       a fixed `sleep 5` instead of a readiness check, the tests container
+#       with `pytest tests/ -m dist` (plus the harness plugin, without which
+#       one ipyparallel test races), `compose down -v`. No numba cache is
+#       kept: every run gets a fresh, empty volume.
+#   (B) `cargo xtask dist-test`, whose phases and counts come from its
+#       summary.json.
+#
+# Runs alternate A, B, A, B, ... (PAIRS pairs, default 3), after one
+# `cargo xtask dist-test` as warm-up (builds the image, generates the test
+# data, fills the numba cache, writes the size file). Both sides run against
+# the same image, the same generated test data and the same cluster size.
+#
+# Usage:  bash bench/cycle.sh            # 3 pairs
+#         PAIRS=5 bash bench/cycle.sh
+# On a Docker engine shared with other work, hold whatever lock that work
+# uses for the whole run, e.g. `flock /tmp/docker.lock bash bench/cycle.sh`.
+#
+# Needs: the repo (cargo), Docker, and the compose plugin or docker-compose.
+# Publishes no host port. Leaves nothing on the engine (the plain project and
+# its throwaway volume are removed on exit, also on failure or Ctrl-C);
+# each run's full output is kept under target/bench/.
+# Exits non-zero with one line when a run fails or the two sides' passed
+# counts differ.
+
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+PAIRS=${PAIRS:-3}
+[[ $PAIRS =~ ^[1-9][0-9]*$ ]] || { echo "cycle.sh: PAIRS must be a positive integer, not '$PAIRS'" >&2; exit 2; }
+
+die() { echo "cycle.sh: $*" >&2; exit 1; }
+now() { date +%s.%N; }
+# seconds between two `now` stamps, two decimals
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+load1() { cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo "?"; }
+
+# Both sides use the generated test data set (the one `cargo xtask testdata`
+# makes), whatever the caller's environment says.
+unset TESTDATA_BASE_PATH
+
+# --- compose flavour, detected as the xtask does: the plugin first --------
+if docker compose version >/dev/null 2>&1; then
+    COMPOSE=(docker compose)
+elif command -v docker-compose >/dev/null 2>&1; then
+    COMPOSE=(docker-compose)
+else
+    die "neither 'docker compose' nor 'docker-compose' works here"
+fi
+
+STAMP=$(date -u +%Y%m%d-%H%M%S)
+LOGS=$ROOT/target/bench/cycle-$STAMP
+mkdir -p "$LOGS"
+
+# --- the plain project's names, and cleanup --------------------------------
+PLAIN_PROJECT=bench-plain-$$
+PLAIN_UP=""        # set while the plain project may have anything on the engine
+NUMBA_VOL=""       # the current throwaway numba volume, while it exists
+RESULTS_DIR=$(mktemp -d "${TMPDIR:-/tmp}/bench-plain-results.XXXXXX")
+chmod 777 "$RESULTS_DIR"   # the tests container runs as uid 1000
+
+cleanup() {
+    local rc=$?
+    if [[ -n $PLAIN_UP ]]; then
+        plain_compose down --volumes --remove-orphans --timeout 5 >/dev/null 2>&1 || true
+    fi
+    if [[ -n $NUMBA_VOL ]]; then
+        docker volume rm --force "$NUMBA_VOL" >/dev/null 2>&1 || true
+    fi
+    rm -rf "$RESULTS_DIR"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- warm-up: image, test data, numba cache, size file ---------------------
+echo "warm-up: cargo xtask dist-test (log: $LOGS/warmup.log)"
+cargo xtask dist-test >"$LOGS/warmup.log" 2>&1 \
+    || die "warm-up 'cargo xtask dist-test' failed; see $LOGS/warmup.log"
+
+# The run folder a dist-test printed ("results and logs: DIR").
+run_dir_of() { sed -n 's/^results and logs: //p' "$1" | tail -n 1; }
+# A top-level key of the xtask's pretty-printed summary.json (two-space indent).
+json_top() { sed -n "s/^  \"$2\": \\(.*\\),\$/\\1/p; s/^  \"$2\": \\([^,]*\\)\$/\\1/p" "$1" | head -n 1 | tr -d '"'; }
+# Every phase of summary.json as "name seconds" lines (phases is a flat object).
+json_phases() {
+    { tr -d '\n' <"$1"; echo; } | sed -nE 's/.*"phases": *\{([^}]*)\}.*/\1/p' | tr ',' '\n' \
+        | sed -nE 's/^ *"([a-z_]+)_s": *([0-9.]+) *$/\1 \2/p'
+}
+
+WARM_DIR=$(run_dir_of "$LOGS/warmup.log")
+[[ -f $WARM_DIR/summary.json ]] || die "no summary.json after the warm-up"
+# The checkout id names the image: compose_project is "<checkout>-r<run id, alphanumerics>".
+RUN_ID=$(json_top "$WARM_DIR/summary.json" run_id)
+COMPACT=$(printf '%s' "$RUN_ID" | tr -cd '[:alnum:]' | tr '[:upper:]' '[:lower:]')
+COMPOSE_PROJECT=$(json_top "$WARM_DIR/summary.json" compose_project)
+CHECKOUT=${COMPOSE_PROJECT%-r"$COMPACT"}
+[[ -n $CHECKOUT && $CHECKOUT != "$COMPOSE_PROJECT" ]] || die "cannot tell the checkout id from $COMPOSE_PROJECT"
+IMAGE=$CHECKOUT:latest
+
+# The generated data set, as `cargo xtask testdata` reports it.
+cargo xtask testdata >"$LOGS/testdata.log" 2>&1 || die "'cargo xtask testdata' failed; see $LOGS/testdata.log"
+DATA_DIR=$(sed -n 's/^test data: .* in //p' "$LOGS/testdata.log" | tail -n 1)
+[[ -d $DATA_DIR ]] || die "no test data folder in $LOGS/testdata.log"
+# LiberTEM before 0.16 writes to /data/temp_data; as the xtask does, the temp
+# volume goes over it when the data folder has it, else to a path nothing reads.
+if [[ -d $DATA_DIR/temp_data ]]; then LEGACY_TEMP=/data/temp_data; else LEGACY_TEMP=/opt/dist-test/unused-temp; fi
+
+# The cluster's size, from dist-test.toml [cluster].
+cluster_key() { awk -v k="$1" '/^\[/ { s = $0 } s == "[cluster]" && $1 == k { print $3 }' dist-test.toml; }
+WORKERS=$(cluster_key workers); ENGINES=$(cluster_key engines); WORKER_CPUS=$(cluster_key worker_cpus)
+# The compose files, as Spec::new lists them: the committed file and the size
+# file that the xtask generated for this size (the warm-up wrote it).
+SIZE_FILE=$ROOT/target/dist-test/size-${WORKERS}x${ENGINES}.yml
+[[ -f $SIZE_FILE ]] || die "no size file $SIZE_FILE after the warm-up"
+
+# The plain flow's compose, with every variable the compose files read set by hand.
+plain_compose() {
+    env LT_IMAGE="$IMAGE" LT_DATA_DIR="$DATA_DIR" LT_RESULTS_DIR="$RESULTS_DIR" \
+        LT_CHECKOUT="$PLAIN_PROJECT" LT_WORKER_CPUS="$WORKER_CPUS" LT_ENGINES="$ENGINES" \
+        LT_LEGACY_TEMP="$LEGACY_TEMP" LT_NUMBA_VOLUME="${NUMBA_VOL:-none}" \
+        "${COMPOSE[@]}" --file packaging/docker/docker-compose.yml --file "$SIZE_FILE" \
+        --project-name "$PLAIN_PROJECT" "$@"
+}
+
+echo "compose: ${COMPOSE[*]} ($("${COMPOSE[@]}" version --short 2>/dev/null || echo '?')); image $IMAGE"
+echo "data: $DATA_DIR; cluster ${WORKERS} workers x ${WORKER_CPUS} cpus, ${ENGINES} engines; logs: $LOGS"
+
+# --- one run of each side ---------------------------------------------------
+# Results go to one line per run in $LOGS/runs.tsv:
+#   A: side pair wall build up sleep tests down pytest passed skipped failed errors load compiled
+#   B: side pair wall pytest passed skipped failed errors load compiled phase=secs...
+RUNS=$LOGS/runs.tsv
+: >"$RUNS"
+
+# "yes" when cargo had to compile the xtask during the run (a source edit by
+# someone else in the checkout), which then counts in that run's time.
+compiled() { if grep -q '^ *Compiling ' "$1"; then echo yes; else echo no; fi; }
+
+run_plain() {
+    local pair=$1 log=$LOGS/plain-$1.log t0 t1 t2 t3 t4 t5 rc line
+    local load; load=$(load1)
+    # The throwaway numba cache, outside the timing (the plain flow has no
+    # cache at all; the committed compose file only wants a volume to mount).
+    NUMBA_VOL=$PLAIN_PROJECT-numba-$pair
+    docker volume create "$NUMBA_VOL" >/dev/null
+    PLAIN_UP=yes
+    t0=$(now)
+    cargo xtask build -q >"$log" 2>&1 || die "plain run $pair: build failed; see $log"
+    t1=$(now)
+    plain_compose up -d >>"$log" 2>&1 || die "plain run $pair: compose up failed; see $log"
+    t2=$(now)
+    sleep 5
+    t3=$(now)
+    rc=0
+    plain_compose run --rm -T tests pytest tests/ -m dist -p no:cacheprovider -p dist_test_harness \
+        >>"$log" 2>&1 || rc=$?
+    t4=$(now)
+    plain_compose down --volumes >>"$log" 2>&1 || die "plain run $pair: compose down failed; see $log"
+    t5=$(now)
+    PLAIN_UP=""
+    docker volume rm "$NUMBA_VOL" >/dev/null
+    NUMBA_VOL=""
+    # pytest's last line: "=== 17 passed, 10 skipped, 950 deselected in 61.20s (0:01:01) ==="
+    line=$(grep -E '^=+ .* in [0-9.]+s' "$log" | tail -n 1 || true)
+    [[ -n $line ]] || die "plain run $pair: no pytest summary line (exit $rc); see $log"
+    count() { sed -nE "s/.*[ =]([0-9]+) $1.*/\\1/p" <<<"$line" | head -n 1; }
+    local passed failed errors skipped pytest_s
+    passed=$(count passed); failed=$(count failed); errors=$(count error)
+    skipped=$(count skipped); pytest_s=$(sed -nE 's/.* in ([0-9.]+)s.*/\1/p' <<<"$line")
+    printf 'A\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$pair" "$(secs "$t0" "$t5")" \
+        "$(secs "$t0" "$t1")" "$(secs "$t1" "$t2")" "$(secs "$t2" "$t3")" "$(secs "$t3" "$t4")" \
+        "$(secs "$t4" "$t5")" "$pytest_s" "${passed:-0}" "${skipped:-0}" "${failed:-0}" "${errors:-0}" \
+        "$load" "$(compiled "$log")" >>"$RUNS"
+    [[ $rc -eq 0 && ${failed:-0} -eq 0 && ${errors:-0} -eq 0 ]] \
+        || die "plain run $pair failed: $line (exit $rc); see $log"
+    echo "A$pair plain compose: $(secs "$t0" "$t5") s, $line"
+}
+
+run_xtask() {
+    local pair=$1 log=$LOGS/xtask-$1.log t0 t1 rc dir s
+    local load; load=$(load1)
+    t0=$(now)
+    rc=0
+    cargo xtask dist-test >"$log" 2>&1 || rc=$?
+    t1=$(now)
+    dir=$(run_dir_of "$log")
+    s=$dir/summary.json
+    [[ -f $s ]] || die "xtask run $pair: no summary.json (exit $rc); see $log"
+    local passed failed errors skipped pytest_s
+    passed=$(json_top "$s" passed); failed=$(json_top "$s" failed); errors=$(json_top "$s" errors)
+    skipped=$(json_top "$s" skipped); pytest_s=$(json_top "$s" pytest_s)
+    printf 'B\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s' "$pair" "$(secs "$t0" "$t1")" "$pytest_s" \
+        "$passed" "$skipped" "$failed" "$errors" "$load" "$(compiled "$log")" >>"$RUNS"
+    json_phases "$s" | while read -r name v; do printf '\t%s=%s' "$name" "$v"; done >>"$RUNS"
+    echo >>"$RUNS"
+    [[ $rc -eq 0 && $failed -eq 0 && $errors -eq 0 ]] \
+        || die "xtask run $pair failed: $passed passed, $failed failed, $errors errors (exit $rc); see $log"
+    echo "B$pair cargo xtask dist-test: $(secs "$t0" "$t1") s, $passed passed, $skipped skipped, pytest_s $pytest_s"
+}
+
+for ((p = 1; p <= PAIRS; p++)); do
+    run_plain "$p"
+    run_xtask "$p"
+    a=$(awk -F'\t' -v p="$p" '$1 == "A" && $2 == p { print $10 }' "$RUNS")
+    b=$(awk -F'\t' -v p="$p" '$1 == "B" && $2 == p { print $5 }' "$RUNS")
+    [[ $a == "$b" ]] || die "pair $p: the plain flow passed $a tests, cargo xtask dist-test $b"
+done
+
+# --- the table ----------------------------------------------------------------
+# median of the numbers on stdin
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { print "-"; exit }
+    m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2f", m }'; }
+col() { awk -F'\t' -v s="$1" -v c="$2" '$1 == s { print $c }' "$RUNS"; }
+phase() { awk -F'\t' -v k="$1" '$1 == "B" { for (i = 11; i <= NF; i++) { split($i, kv, "=");
+    if (kv[1] == k) print kv[2] } }' "$RUNS"; }
+phase_of() { awk -F'\t' -v p="$1" -v k="$2" '$1 == "B" && $2 == p { for (i = 11; i <= NF; i++) {
+    split($i, kv, "="); if (kv[1] == k) { print kv[2]; exit } } }' "$RUNS"; }
+PHASES=$(awk -F'\t' '$1 == "B" { for (i = 11; i <= NF; i++) { split($i, kv, "="); if (!(kv[1] in seen)) {
+    seen[kv[1]] = 1; printf "%s ", kv[1] } } }' "$RUNS")
+sub2() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a - b }'; }
+
+echo
+echo "## (A) plain compose flow, seconds"
+echo
+echo "| run | build | up -d | sleep | run tests | down -v | wall | pytest's own | outside pytest | passed | skipped | load (1 min) at start | xtask compiled |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+awk -F'\t' '$1 == "A" { printf "| A%s | %s | %s | %s | %s | %s | **%s** | %s | %.2f | %s | %s | %s | %s |\n",
+    $2, $4, $5, $6, $7, $8, $3, $9, $3 - $9, $10, $11, $14, $15 }' "$RUNS"
+printf '| median | %s | %s | %s | %s | %s | **%s** | %s | %s | | | | |\n' \
+    "$(col A 4 | median)" "$(col A 5 | median)" "$(col A 6 | median)" "$(col A 7 | median)" \
+    "$(col A 8 | median)" "$(col A 3 | median)" "$(col A 9 | median)" \
+    "$(awk -F'\t' '$1 == "A" { print $3 - $9 }' "$RUNS" | median)"
+
+echo
+echo "## (B) cargo xtask dist-test, seconds (phases from summary.json)"
+echo
+hdr="| run |"; sep="| --- |"
+for ph in $PHASES; do hdr+=" $ph |"; sep+=" ---: |"; done
+echo "$hdr not in a phase | wall | pytest_s | outside pytest | passed | skipped | load (1 min) at start | xtask compiled |"
+echo "$sep ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+for ((p = 1; p <= PAIRS; p++)); do
+    row="| B$p |"; sum=0
+    for ph in $PHASES; do v=$(phase_of "$p" "$ph"); row+=" ${v:--} |"; sum=$(awk -v s="$sum" -v v="${v:-0}" 'BEGIN { print s + v }'); done
+    read -r wall pyt passed skipped load comp < <(awk -F'\t' -v p="$p" '$1 == "B" && $2 == p { print $3, $4, $5, $6, $9, $10 }' "$RUNS")
+    echo "$row $(sub2 "$wall" "$sum") | **$wall** | $pyt | $(sub2 "$wall" "$pyt") | $passed | $skipped | $load | $comp |"
+done
+row="| median |"
+for ph in $PHASES; do row+=" $(phase "$ph" | median) |"; done
+rest=$(awk -F'\t' '$1 == "B" { s = 0; for (i = 11; i <= NF; i++) { split($i, kv, "="); s += kv[2] }; print $3 - s }' "$RUNS" | median)
+echo "$row $rest | **$(col B 3 | median)** | $(col B 4 | median) | $(awk -F'\t' '$1 == "B" { print $3 - $4 }' "$RUNS" | median) | | | | |"
+
+MA=$(col A 3 | median); MB=$(col B 3 | median)
+echo
+echo "median wall: (A) plain compose $MA s, (B) cargo xtask dist-test $MB s;" \
+    "ratio median(B)/median(A) = $(awk -v a="$MA" -v b="$MB" 'BEGIN { printf "%.2f", b / a }')"
+echo "median outside pytest: (A) $(awk -F'\t' '$1 == "A" { print $3 - $9 }' "$RUNS" | median) s," \
+    "(B) $(awk -F'\t' '$1 == "B" { print $3 - $4 }' "$RUNS" | median) s;" \
+    "median pytest: (A) $(col A 9 | median) s, (B) $(col B 4 | median) s"
+echo "passed: equal in every pair ($(col B 5 | sort -u | paste -sd' ')); runs and logs: $LOGS"
