@@ -138,14 +138,13 @@ fn base_route(sh: &Shell, ws: &Workspace, docker: &Path) -> (bool, String) {
             format!("{base} cannot be pulled, and building it from Debian's packages needs Linux: `docker load` it"),
         );
     }
-    let how =
-        match downloads::Debootstrap::installed().or_else(|| downloads::Debootstrap::fetched(ws)) {
-            Some(d) => format!("with {}", d.describe()),
-            None => format!(
-                "with debootstrap {} fetched from {} (sha256-checked) into target/dist-test/tools/",
-                ws.config.image.debootstrap_version, ws.config.image.fallback_mirror
-            ),
-        };
+    let how = match downloads::Debootstrap::at_hand(ws) {
+        Some(d) => format!("with {}", d.describe()),
+        None => format!(
+            "with debootstrap {} fetched from {} (sha256-checked) into target/dist-test/tools/",
+            ws.config.image.debootstrap_version, ws.config.image.fallback_mirror
+        ),
+    };
     (
         true,
         format!("{base} cannot be pulled; {fallback} will be built from Debian's packages {how}: {cost}"),

@@ -23,8 +23,13 @@ pub struct Debootstrap {
 }
 
 impl Debootstrap {
+    /// One that is here without a download: on PATH, else fetched before.
+    pub fn at_hand(ws: &Workspace) -> Option<Debootstrap> {
+        Debootstrap::installed().or_else(|| Debootstrap::fetched(ws))
+    }
+
     /// The `debootstrap` on PATH, if any.
-    pub fn installed() -> Option<Debootstrap> {
+    fn installed() -> Option<Debootstrap> {
         which::which("debootstrap").ok().map(|program| Debootstrap {
             program,
             scripts: None,
@@ -32,7 +37,7 @@ impl Debootstrap {
     }
 
     /// The copy under target/ when it was fetched and verified before.
-    pub fn fetched(ws: &Workspace) -> Option<Debootstrap> {
+    fn fetched(ws: &Workspace) -> Option<Debootstrap> {
         let dir = debootstrap_dir(ws);
         let stamp = fs::read_to_string(dir.join(STAMP)).ok()?;
         (stamp.trim() == ws.config.image.debootstrap_sha256).then(|| Debootstrap::at(&dir))
@@ -75,7 +80,7 @@ pub fn debootstrap_url(mirror: &str, version: &str) -> String {
 /// download whose hash differs is refused and removed; a failed unpack
 /// leaves nothing.
 pub fn debootstrap(sh: &Shell, ws: &Workspace, ui: Ui) -> Result<Debootstrap> {
-    if let Some(d) = Debootstrap::installed().or_else(|| Debootstrap::fetched(ws)) {
+    if let Some(d) = Debootstrap::at_hand(ws) {
         return Ok(d);
     }
     let cfg = &ws.config.image;
