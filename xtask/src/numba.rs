@@ -3,11 +3,15 @@
 //! lives in each container and dies with it, so every run paid the first-use
 //! compilations again. Here it is one Docker volume per checkout,
 //! `<checkout>-numba`, mounted at `/numba-cache` (`NUMBA_CACHE_DIR`) in every
-//! service, and tied to the image that filled it: when the image changes (a
-//! LiberTEM edit, new requirements), the volume is emptied before the next
-//! cluster starts, so a rebuilt LiberTEM never meets another build's cache.
-//! (numba itself also invalidates entries whose source file changed.)
+//! service, and tied to what filled it: the image and the project's source
+//! (every service mounts the live source, see services.yml). When either
+//! changes (new requirements, a LiberTEM edit), the volume is emptied before
+//! the next cluster starts, so edited LiberTEM never meets a cache compiled
+//! from other code. numba's own checks would not be enough: they look at a
+//! function's own file or bytecode, not at the jitted functions it calls.
 //! The volume is not a cluster's: `down` keeps it; it goes with the image.
+
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use xshell::cmd;
@@ -18,16 +22,16 @@ use crate::workspace::Workspace;
 /// Which checkout a cache volume belongs to (not the cluster label: removing
 /// a cluster keeps its cache).
 pub const CACHE_LABEL: &str = "org.libertem.dist-test.numba-cache";
-/// The image whose LiberTEM filled the volume.
-pub const IMAGE_LABEL: &str = "org.libertem.dist-test.image";
+/// The image and source state whose LiberTEM filled the volume.
+pub const COMPILED_FOR_LABEL: &str = "org.libertem.dist-test.compiled-for";
 
 pub fn volume_name(ws: &Workspace) -> String {
     format!("{}-numba", ws.checkout_id)
 }
 
 /// Make sure the checkout's cache volume exists and belongs to the current
-/// image; one that belongs to another image is replaced by an empty one.
-pub fn ensure(cx: &Ctx) -> Result<()> {
+/// image and `source`; one that belongs to another is replaced by an empty one.
+pub fn ensure(cx: &Ctx, source: &Path) -> Result<()> {
     let (sh, docker) = (cx.sh, &cx.tools.docker.cli);
     let name = volume_name(&cx.ws);
     let image = cx.ws.image_tag();
@@ -37,16 +41,18 @@ pub fn ensure(cx: &Ctx) -> Result<()> {
         .read()
         .with_context(|| format!("inspecting {image}"))?;
     let image_id = image_id.trim().trim_start_matches("sha256:");
-    let format = format!("{{{{index .Labels \"{IMAGE_LABEL}\"}}}}");
+    let stamp = crate::project::source_stamp(source)?;
+    let compiled_for = format!("{}-{stamp}", &image_id[..image_id.len().min(12)]);
+    let format = format!("{{{{index .Labels \"{COMPILED_FOR_LABEL}\"}}}}");
     let owner = cmd!(sh, "{docker} volume inspect --format {format} {name}")
         .quiet()
         .ignore_stderr()
         .read()
         .ok();
     match owner.as_deref().map(str::trim) {
-        Some(id) if id == image_id => return Ok(()),
-        // Another image's cache. In use by a kept cluster of that image, it
-        // stays (numba's own checks still keep a run right).
+        Some(id) if id == compiled_for => return Ok(()),
+        // Another image's or source's cache. In use by a kept cluster, it
+        // stays (numba's own checks still catch most edits).
         Some(_) if !remove_volume(cx, &name) => {
             cx.ui.say(&format!(
                 "numba cache {name} is in use by a running cluster; kept"
@@ -56,7 +62,7 @@ pub fn ensure(cx: &Ctx) -> Result<()> {
         _ => {}
     }
     let checkout = format!("{CACHE_LABEL}={}", cx.ws.checkout_id);
-    let owner = format!("{IMAGE_LABEL}={image_id}");
+    let owner = format!("{COMPILED_FOR_LABEL}={compiled_for}");
     cmd!(
         sh,
         "{docker} volume create --label {checkout} --label {owner} {name}"

@@ -186,6 +186,44 @@ pub fn skipped(name: &str) -> bool {
     SKIP.contains(&name) || name.ends_with(".egg-info") || name.ends_with(".pyc")
 }
 
+/// The state of a project's Python source as a short digest: the path, size
+/// and modification time of every `.py` file (as numba and Python's own
+/// byte-code checks see a file). Reads no content, so it costs milliseconds.
+pub fn source_stamp(dir: &Path) -> Result<String> {
+    fn walk(dir: &Path, rel: &Path, out: &mut Vec<String>) -> Result<()> {
+        let mut entries: Vec<_> = fs::read_dir(dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .collect::<std::io::Result<_>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let name = entry.file_name();
+            if skipped(&name.to_string_lossy()) {
+                continue;
+            }
+            let ty = entry.file_type()?;
+            if ty.is_dir() {
+                walk(&entry.path(), &rel.join(&name), out)?;
+            } else if ty.is_file() && name.to_string_lossy().ends_with(".py") {
+                let meta = entry.metadata()?;
+                let mtime = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos());
+                out.push(format!(
+                    "{} {} {mtime}",
+                    rel.join(&name).display(),
+                    meta.len()
+                ));
+            }
+        }
+        Ok(())
+    }
+    let mut lines = Vec::new();
+    walk(dir, Path::new(""), &mut lines)?;
+    Ok(crate::digest::sha256_bytes(lines.join("\n").as_bytes())[..12].to_string())
+}
+
 /// Mirror `src` into `dst`, copying only files whose content differs and
 /// removing what `src` no longer has. Returns how many files were written.
 pub fn sync_tree(src: &Path, dst: &Path) -> Result<usize> {
@@ -271,6 +309,25 @@ mod tests {
             !dst.join("setup.cfg").exists(),
             "removed upstream, removed here"
         );
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn the_source_stamp_follows_python_files_only() {
+        let root = tmp("stamp");
+        fs::create_dir_all(root.join("src/pkg/__pycache__")).unwrap();
+        fs::write(root.join("src/pkg/a.py"), "a = 1\n").unwrap();
+        fs::write(root.join("README.rst"), "r").unwrap();
+        let first = source_stamp(&root).unwrap();
+        assert_eq!(source_stamp(&root).unwrap(), first, "stable");
+        fs::write(root.join("README.rst"), "readme, edited").unwrap();
+        fs::write(root.join("src/pkg/__pycache__/a.cpython-311.pyc"), "x").unwrap();
+        assert_eq!(source_stamp(&root).unwrap(), first, "not Python source");
+        fs::write(root.join("src/pkg/a.py"), "a = 22\n").unwrap();
+        let edited = source_stamp(&root).unwrap();
+        assert_ne!(edited, first, "an edit");
+        fs::write(root.join("src/pkg/b.py"), "").unwrap();
+        assert_ne!(source_stamp(&root).unwrap(), edited, "a new module");
         fs::remove_dir_all(&root).unwrap();
     }
 

@@ -38,8 +38,10 @@ fn an_unresolvable_requirement_stops_before_any_cluster() {
 }
 
 /// A copy of the pinned release that lives under target/ (so that its
-/// requirements are resolved once, not every test run), with a line
-/// appended to one source file so that the project layer rebuilds.
+/// requirements are resolved once, not every test run), with a comment
+/// appended to one of its build files (hatch_build.py, not an input of its
+/// requirements) so that the project stage rebuilds. A source edit would
+/// not: the services mount the source.
 fn edited_release(edit: &str) -> PathBuf {
     let copy = root().join("target/xtask-tests/edited-libertem");
     if !copy.is_dir() {
@@ -59,10 +61,10 @@ fn edited_release(edit: &str) -> PathBuf {
             .success();
         assert!(ok, "copying the sdist");
     }
-    let init = copy.join("src/libertem/__init__.py");
-    let mut text = fs::read_to_string(&init).unwrap();
+    let build_file = copy.join("hatch_build.py");
+    let mut text = fs::read_to_string(&build_file).unwrap();
     text.push_str(&format!("\n# {edit} {}\n", std::process::id()));
-    fs::write(&init, text).unwrap();
+    fs::write(&build_file, text).unwrap();
     copy
 }
 

@@ -18,11 +18,14 @@ use crate::ui::Ui;
 
 const PROBE: &str = "/opt/dist-test/probe.py";
 
-/// Host folders a cluster's containers mount: test data at `/data`, and
-/// the tests container's results at `/results`. Not part of the cluster's
-/// identity: commands that only look at a cluster or remove it pass any.
+/// Host folders a cluster's containers mount: the project's source at
+/// `/src` (read-only; the image holds an editable install of it), test data
+/// at `/data`, and the tests container's results at `/results`. Not part of
+/// the cluster's identity: commands that only look at a cluster or remove it
+/// pass any.
 #[derive(Debug, Clone)]
 pub struct Mounts {
+    pub source: PathBuf,
     pub data: PathBuf,
     pub results: PathBuf,
 }
@@ -62,6 +65,10 @@ impl Cluster {
         let size = spec.size;
         let env = vec![
             ("LT_IMAGE".to_string(), ws.image_tag()),
+            (
+                "LT_SOURCE_DIR".to_string(),
+                mounts.source.display().to_string(),
+            ),
             ("LT_DATA_DIR".to_string(), mounts.data.display().to_string()),
             (
                 "LT_RESULTS_DIR".to_string(),
@@ -321,6 +328,7 @@ mod tests {
             ws,
         };
         let mounts = Mounts {
+            source: "/src/LiberTEM".into(),
             data: "/data/lt".into(),
             results: "/repo/target/dist-test/runs/1/pytest".into(),
         };
@@ -334,6 +342,7 @@ mod tests {
         let env = &cluster.compose.env;
         for (k, v) in [
             ("LT_IMAGE", "ltdist-repo-0123abcd:latest"),
+            ("LT_SOURCE_DIR", "/src/LiberTEM"),
             ("LT_DATA_DIR", "/data/lt"),
             ("LT_RESULTS_DIR", "/repo/target/dist-test/runs/1/pytest"),
             ("LT_CHECKOUT", "ltdist-repo-0123abcd"),

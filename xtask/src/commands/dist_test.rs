@@ -32,6 +32,7 @@ impl DistTest {
         });
         let spec = Spec::new(&cx.ws, cx.ws.run_project(&run.id), size, self.size.publish);
         let mounts = Mounts {
+            source: project.dir.clone(),
             data: data.path.clone(),
             results: run.results.clone(),
         };
@@ -44,7 +45,7 @@ impl DistTest {
             run.phases.time("testdata", cx.ui, || {
                 plan.prepare(&cx, &cx.ws.image_tag(), Some(&data_log))
             })?;
-            crate::numba::ensure(&cx)?;
+            crate::numba::ensure(&cx, &project.dir)?;
             spec.write_files(&cx.ws)?;
             run.phases
                 .time("up", cx.ui, || cluster.up(cx.sh, &up_log))?;

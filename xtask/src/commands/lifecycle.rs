@@ -11,6 +11,7 @@ use crate::cli::{Build, Down, Logs, Status, Test, Up};
 use crate::cluster::{self, Cluster, Mounts, Readiness, Size, Spec, Verdict};
 use crate::context::{Ctx, Invocation, Needs};
 use crate::exec;
+use crate::project::Project;
 use crate::run::{results_dir, ExitCode, Run};
 use crate::state::ClusterState;
 use crate::summary::Phases;
@@ -48,6 +49,7 @@ fn default_spec(cx: &Ctx) -> Spec {
 /// the way.
 fn existing(cx: &Ctx, spec: &Spec) -> Cluster {
     let mounts = Mounts {
+        source: cx.ws.target.clone(),
         data: cx.ws.target.clone(),
         results: cx.ws.target.clone(),
     };
@@ -63,6 +65,7 @@ impl Up {
         let plan = Plan::from_env(self.data.no_testdata)?;
         let data = plan.data(&cx.ws)?;
         let mounts = Mounts {
+            source: project.dir.clone(),
             data: data.path.clone(),
             results: results_dir(&dir)?,
         };
@@ -75,7 +78,7 @@ impl Up {
         phases.time("testdata", cx.ui, || {
             plan.prepare(&cx, &cx.ws.image_tag(), Some(&dir.join("testdata.log")))
         })?;
-        crate::numba::ensure(&cx)?;
+        crate::numba::ensure(&cx, &project.dir)?;
         spec.write_files(&cx.ws)?;
         ClusterState::new(project.dir.clone(), spec.clone(), data).save(&cx.ws)?;
         phases.time("up", cx.ui, || cluster.up(cx.sh, &dir.join("up.log")))?;
@@ -178,14 +181,19 @@ impl Test {
         if existing(&cx, &spec).containers(cx.sh)?.is_empty() {
             bail!("no cluster is running for this checkout: start one with `cargo xtask up`");
         }
-        // The tests container mounts the data the cluster was started with.
-        let data = match state {
-            Some(s) => s.data,
-            None => Plan::from_env(false)?.data(&cx.ws)?,
+        // The tests container mounts the source and data the cluster was
+        // started with (without a saved state: the defaults).
+        let (source, data) = match state {
+            Some(s) => (s.project, s.data),
+            None => (
+                Project::resolve(cx.sh, &cx.ws, cx.ui, None)?.dir,
+                Plan::from_env(false)?.data(&cx.ws)?,
+            ),
         };
         let mut run = Run::new(&cx.ws)?;
         spec.write_files(&cx.ws)?;
         let mounts = Mounts {
+            source,
             data: data.path.clone(),
             results: run.results.clone(),
         };

@@ -54,8 +54,6 @@ pub fn build(
         fs::set_permissions(context.join("uv"), fs::Permissions::from_mode(0o755))?;
     }
     copy_if_changed(&ws.docker_dir().join("probe.py"), &context.join("probe.py"))?;
-    project::sync_tree(&project.dir, &context.join("project"))
-        .with_context(|| format!("copying {} into the build context", project.dir.display()))?;
 
     let dockerfile = ws.docker_dir().join("Dockerfile");
     let label = format!("{CHECKOUT_LABEL}={}", ws.checkout_id);
@@ -128,20 +126,69 @@ pub fn build(
         remove_other_tags(sh, docker, &repo, &flat);
     }
 
-    // 3. The project stage on top of it.
+    // 2. The project on top of it: an editable install, which every service
+    //    completes by mounting the live source at /src. It depends on the
+    //    project's build files only, so it is rebuilt when they (or the
+    //    dependencies) change, and a source edit costs no build at all.
     let tag = ws.image_tag();
+    let project_key = project_key(&project.dir, &flat)?;
+    let key_label = format!("{PROJECT_KEY_LABEL}={project_key}");
+    if image_label(sh, docker, &tag, PROJECT_KEY_LABEL).as_deref() == Some(project_key.as_str()) {
+        return Ok(());
+    }
+    project::sync_tree(&project.dir, &context.join("project"))
+        .with_context(|| format!("copying {} into the build context", project.dir.display()))?;
     let deps_arg = format!("DEPS_IMAGE={flat}");
     let build = cmd!(
         sh,
         "{builder} build --progress=plain --file {dockerfile} --target project --tag {tag}
-         --label {label} --build-arg {base_arg} --build-arg {deps_arg} {proxy...} {context}"
+         --label {label} --label {key_label} --build-arg {base_arg} --build-arg {deps_arg}
+         {proxy...} {context}"
     )
     .env("DOCKER_BUILDKIT", "1");
     let project_log = log.with_extension("project.log");
-    live::status("project: installing it offline", Some(&project_log));
+    live::status("project: installing it (editable)", Some(&project_log));
     replacing(sh, docker, &tag, || {
         run_logged(build.into(), &project_log, verbose).context("building the project image")
     })
+}
+
+/// The label that says which project build files (and dependency image) an
+/// image's editable install was made from.
+pub const PROJECT_KEY_LABEL: &str = "org.libertem.dist-test.project-key";
+
+/// The files of a project that shape its installed metadata and entry
+/// points. Its source is not among them: the services mount that.
+const BUILD_FILES: &[&str] = &[
+    "pyproject.toml",
+    "setup.py",
+    "setup.cfg",
+    "hatch_build.py",
+    "MANIFEST.in",
+];
+
+/// What the project stage is made from, as a short digest: the dependency
+/// image (which stands for the Dockerfile, requirements and base) and the
+/// project's build files that exist.
+fn project_key(project: &Path, deps_image: &str) -> Result<String> {
+    let mut text = format!("deps {deps_image}\n");
+    for name in BUILD_FILES {
+        let file = project.join(name);
+        if file.is_file() {
+            text.push_str(&format!("{} {name}\n", sha256_file(&file)?));
+        }
+    }
+    Ok(sha256_bytes(text.as_bytes())[..12].to_string())
+}
+
+fn image_label(sh: &Shell, docker: &Path, image: &str, label: &str) -> Option<String> {
+    let format = format!("{{{{index .Config.Labels \"{label}\"}}}}");
+    cmd!(sh, "{docker} image inspect --format {format} {image}")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok()
+        .map(|s| s.trim().to_string())
 }
 
 /// Run `build`, which (re)tags `tag`; then remove the image the tag pointed
@@ -274,6 +321,33 @@ pub fn build_log(dir: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_project_stage_is_keyed_on_build_files_not_source() {
+        let dir = std::env::temp_dir().join(format!("xtask-project-key-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("src/pkg")).unwrap();
+        fs::write(dir.join("pyproject.toml"), "[project]\nname = \"pkg\"\n").unwrap();
+        fs::write(dir.join("src/pkg/__init__.py"), "").unwrap();
+        let key = project_key(&dir, "deps:1").unwrap();
+        fs::write(dir.join("src/pkg/__init__.py"), "x = 1\n").unwrap();
+        assert_eq!(project_key(&dir, "deps:1").unwrap(), key, "a source edit");
+        assert_ne!(
+            project_key(&dir, "deps:2").unwrap(),
+            key,
+            "new dependencies"
+        );
+        fs::write(dir.join("setup.py"), "").unwrap();
+        let with_setup = project_key(&dir, "deps:1").unwrap();
+        assert_ne!(with_setup, key, "a new build file");
+        fs::write(dir.join("pyproject.toml"), "[project]\nname = \"pkg2\"\n").unwrap();
+        assert_ne!(
+            project_key(&dir, "deps:1").unwrap(),
+            with_setup,
+            "an edited one"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn the_ci_cache_builder_goes_around_build() {

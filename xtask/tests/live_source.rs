@@ -1,0 +1,112 @@
+//! The services run the project's live source (an editable install plus a
+//! read-only mount), and the numba cache kept between runs never serves code
+//! compiled from other source: after an edit to a jitted LiberTEM function,
+//! the next run executes the new code, with no image rebuild.
+
+mod common;
+use common::*;
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::Command;
+
+/// A cached jitted function in a module that the edit does not touch, which
+/// calls a cached jitted LiberTEM function in another module. numba's own
+/// cache checks look at the caller's file only, so after an edit to the
+/// callee they would serve the caller compiled with the old callee inlined.
+const CALLER: &str = r#"import numba
+import numpy as np
+
+from libertem.common.buffers import get_bbox_2d
+
+
+@numba.njit(cache=True)
+def bbox_of_eye():
+    return get_bbox_2d(np.eye(4) * 0.5)
+"#;
+
+/// Runs the caller on every Dask worker and compares with what the callee's
+/// current source computes in the tests container (pure Python).
+const TEST: &str = r#"import sys
+
+import numpy as np
+import pytest
+
+from libertem.common.buffers import get_bbox_2d
+
+
+@pytest.mark.dist
+def test_workers_run_the_current_source(dist_ctx):
+    def on_worker():
+        sys.path.insert(0, "/src/tests")
+        import dist_test_caller
+        return tuple(int(v) for v in dist_test_caller.bbox_of_eye())
+
+    expected = tuple(int(v) for v in get_bbox_2d.py_func(np.eye(4) * 0.5))
+    results = dist_ctx.executor.run_each_worker(on_worker)
+    assert results and set(results.values()) == {expected}, (results, expected)
+"#;
+
+fn project_copy() -> PathBuf {
+    let copy = root().join("target/xtask-tests/live-source");
+    let _ = fs::remove_dir_all(&copy);
+    let sdist = root().join("target/dist-test/sdist/libertem-0.16.0");
+    if !sdist.is_dir() {
+        let o = xtask(&["build", "-q"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    fs::create_dir_all(copy.parent().unwrap()).unwrap();
+    let ok = Command::new("cp")
+        .arg("-r")
+        .arg(&sdist)
+        .arg(&copy)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "copying the sdist");
+    fs::write(copy.join("tests/dist_test_caller.py"), CALLER).unwrap();
+    fs::write(copy.join("tests/test_dist_test_live_source.py"), TEST).unwrap();
+    copy
+}
+
+#[test]
+fn an_edited_jitted_function_runs_new_code_on_the_next_run_without_a_rebuild() {
+    let Some(_alone) = docker_alone() else {
+        return;
+    };
+    let copy = project_copy();
+    let project = copy.to_str().unwrap();
+    let run = || {
+        let mut args = smallest_dist_test(&["--project", project, "--", "-k", "live_source"]);
+        args.insert(0, "-q".into());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = xtask(&args);
+        let err = stderr(&o);
+        let s = summary(&err);
+        assert_eq!(
+            (o.status.code(), s.counts.passed, s.counts.failed),
+            (Some(0), 1, 0),
+            "{err}"
+        );
+        s
+    };
+    // Fills the numba cache with the caller compiled against the original.
+    run();
+    // The edit: with eps = 1, no pixel of the 0.5-scaled identity counts,
+    // so the bounding box changes.
+    let buffers = copy.join("src/libertem/common/buffers.py");
+    let text = fs::read_to_string(&buffers).unwrap();
+    let edited = text.replace(
+        "def get_bbox_2d(arr, eps=1e-8)",
+        "def get_bbox_2d(arr, eps=1.0)",
+    );
+    assert_ne!(edited, text, "get_bbox_2d's signature is as expected");
+    fs::write(&buffers, edited).unwrap();
+    let s = run();
+    let build = s.phases.get("build").expect("a build phase");
+    assert!(
+        build < 2.0,
+        "an edit needs no image rebuild: build took {build} s"
+    );
+    let _ = fs::remove_dir_all(&copy);
+}
