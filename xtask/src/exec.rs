@@ -4,7 +4,7 @@
 //! through xshell's `cmd!`, echoed with [`echo`].
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -94,6 +94,85 @@ pub fn run_teed(
     let _ = t1.join();
     let _ = t2.join();
     Ok(status)
+}
+
+/// A command started in the background with no input and its output going
+/// to a log only, followed later (see [`Background::follow`]): the tests
+/// container, started while the cluster is still getting ready. Killed and
+/// reaped when dropped unfollowed.
+pub struct Background {
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+pub fn start_logged(mut command: Command, log: &Path, ui: Ui) -> Result<Background> {
+    echo_command(ui, &command);
+    let file = fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+    let program = command.get_program().to_string_lossy().into_owned();
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(file.try_clone()?)
+        .stderr(file)
+        .spawn()
+        .with_context(|| format!("starting {program}"))?;
+    Ok(Background {
+        child: Some(child),
+        log: log.to_path_buf(),
+    })
+}
+
+impl Background {
+    /// Show its log from the start and as it grows (unless `--quiet`), until
+    /// it exits; stopped at `deadline`. `None` when the deadline stopped it.
+    pub fn follow(mut self, ui: Ui, deadline: Instant) -> Result<Option<ExitStatus>> {
+        let child = self
+            .child
+            .take()
+            .context("the command was already followed")?;
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let shower = {
+            let (done, log, show) = (done.clone(), self.log.clone(), !ui.quiet);
+            std::thread::spawn(move || show_growing(&log, &done, show))
+        };
+        let status = wait(child, Some(deadline));
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = shower.join();
+        status
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Copy `log` to stderr as it grows, until `done` is set and all is shown.
+fn show_growing(log: &Path, done: &std::sync::atomic::AtomicBool, show: bool) {
+    use std::io::{Read, Write};
+    let Ok(mut file) = fs::File::open(log) else {
+        return;
+    };
+    let mut buf = [0u8; 8192];
+    loop {
+        // Read `done` before reading: once set, one more read gets the rest.
+        let last = done.load(std::sync::atomic::Ordering::SeqCst);
+        while let Ok(n) = file.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            if show {
+                let _ = std::io::stderr().write_all(&buf[..n]);
+            }
+        }
+        if last {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn tee_maybe(from: impl std::io::Read, file: fs::File, show: bool) {
@@ -226,6 +305,43 @@ mod tests {
         let status = wait(child, Some(Instant::now() + Duration::from_millis(200))).unwrap();
         assert!(status.is_none());
         assert!(start.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_background_command_is_followed_to_its_end_or_killed_when_dropped() {
+        let dir = std::env::temp_dir().join(format!("xtask-bg-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("bg.log");
+        let mut c = Command::new("sh");
+        c.args(["-c", "echo started; sleep 0.3; echo done; exit 3"]);
+        let bg = start_logged(c, &log, Ui::default()).unwrap();
+        let status = bg
+            .follow(Ui::default(), Instant::now() + Duration::from_secs(20))
+            .unwrap()
+            .expect("it ended before the deadline");
+        assert_eq!(status.code(), Some(3));
+        assert_eq!(fs::read_to_string(&log).unwrap(), "started\ndone\n");
+
+        let mut c = Command::new("sh");
+        c.args(["-c", "echo $$ > \"$0\"; exec sleep 30"])
+            .arg(dir.join("pid"));
+        let bg = start_logged(c, &log, Ui::default()).unwrap();
+        let pid_file = dir.join("pid");
+        let start = Instant::now();
+        while fs::read_to_string(&pid_file).map_or(true, |p| p.trim().is_empty()) {
+            assert!(start.elapsed() < Duration::from_secs(10), "never started");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let pid = fs::read_to_string(&pid_file).unwrap().trim().to_string();
+        drop(bg);
+        let alive = Command::new("kill")
+            .args(["-0", &pid])
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success();
+        assert!(!alive, "dropped unfollowed, it is killed and reaped");
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -4,13 +4,14 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use xshell::Shell;
 
-use crate::cluster::Cluster;
+use crate::cluster::{declare_ready, Cluster};
 use crate::context::Ctx;
+use crate::exec::Background;
 use crate::gha;
 use crate::interrupt;
 use crate::junit::{read_junit, JunitReport};
@@ -72,13 +73,25 @@ impl Run {
         })
     }
 
-    /// Run pytest, timed as the `tests` phase, and keep its exit code. A
-    /// timeout or a signal is an error.
-    pub fn tests(&mut self, cx: &Ctx, cluster: &Cluster, pytest_args: &[String]) -> Result<()> {
+    /// Start pytest in the tests container: it starts and collects while
+    /// the cluster gets ready, and runs no test before [`Run::tests`].
+    pub fn start_tests(
+        &self,
+        cx: &Ctx,
+        cluster: &Cluster,
+        pytest_args: &[String],
+    ) -> Result<Background> {
+        cluster.start_tests(cx.sh, pytest_args, &self.dir.join("pytest.log"))
+    }
+
+    /// The cluster is ready: let pytest run, timed as the `tests` phase,
+    /// and keep its exit code. A timeout or a signal is an error.
+    pub fn tests(&mut self, cx: &Ctx, pytest: Background) -> Result<()> {
         let limit = Duration::from_secs(cx.ws.config.timeouts.tests_s);
-        let log = self.dir.join("pytest.log");
         let code = self.phases.time_streaming("tests", cx.ui, || {
-            cluster.run_tests(cx.sh, pytest_args, &log, limit)
+            declare_ready(&self.results)?;
+            let status = pytest.follow(cx.ui, Instant::now() + limit)?;
+            Ok(status.map(|s| s.code().unwrap_or(128 + 2)))
         })?;
         self.pytest_code = code;
         match code {

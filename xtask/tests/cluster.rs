@@ -1,5 +1,6 @@
 //! End-to-end on real clusters: the main job, and one kept cluster that
-//! every scenario needing only a running cluster shares. The two run side
+//! every scenario needing only a running cluster shares (a failing test's
+//! result on a GitHub Actions page among them). The two run side
 //! by side, each checking only its own compose projects. These need Docker;
 //! on a machine without an engine they skip, loudly, unless CI is set,
 //! where a missing engine is a failure.
@@ -7,11 +8,13 @@
 mod common;
 use common::*;
 
+use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
 use xtask::state::ClusterState;
+use xtask::summary::Summary;
 use xtask::workspace::{Location, Workspace};
 
 #[test]
@@ -49,10 +52,13 @@ fn dist_test_runs_a_real_cluster_beside_another_checkout() {
     let mut main = spawn(&[
         "dist-test",
         "--",
-        "-k",
-        "test_raw.py and test_sum_on_dist or test_ipython.py",
+        "tests/io/datasets/test_raw.py::test_sum_on_dist",
+        "tests/test_ipython.py",
     ]);
-    let args = smallest_dist_test(&["--", "-k", "test_datadir_inspection"]);
+    let args = smallest_dist_test(&[
+        "--",
+        "tests/template/test_ring_template.py::test_datadir_inspection",
+    ]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut second = spawn_in(&other, &args);
     let main_project = main.run_project(&root());
@@ -242,27 +248,100 @@ fn logs_name_the_services() {
     assert!(!stdout(&o).contains('\x1b'), "colour codes in a pipe");
 }
 
+/// A failing test through `test`, twice: as on GitHub Actions
+/// (`GITHUB_ACTIONS=true`, `GITHUB_STEP_SUMMARY` set), where the job summary
+/// is appended to that file and stdout has one `::error` annotation per
+/// failed or errored test; and elsewhere, with neither.
 fn a_failing_test_fails_the_run(project: &str) {
     // test_sum_on_dist warns "Sending large graph"; as an error it fails.
-    let o = xtask(&[
+    let failing = [
         "test",
-        "-q",
         "--",
-        "-k",
-        "test_raw.py and test_sum_on_dist",
+        "tests/io/datasets/test_raw.py::test_sum_on_dist",
         "-W",
         "error:Sending large graph:UserWarning",
-    ]);
-    let err = stderr(&o);
+    ];
+    let file = std::env::temp_dir().join(format!("xtask-gha-summary-{}.md", std::process::id()));
+    fs::write(&file, "an earlier step's summary\n").unwrap();
+    let o = xtask_in(
+        &root(),
+        &failing,
+        &[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_STEP_SUMMARY", file.to_str().unwrap()),
+        ],
+    );
+    let (err, out) = (stderr(&o), stdout(&o));
+    let md = fs::read_to_string(&file).unwrap();
+    let _ = fs::remove_file(&file);
     assert_eq!(o.status.code(), Some(1), "{err}");
     let s = summary(&err);
     // The warning is raised while the test's fixture ships data to the
     // workers: pytest counts that as an error rather than a failure.
-    assert_eq!(s.counts.failed + s.counts.errors, 1, "{s:?}");
+    let failed = s.counts.failed + s.counts.errors;
+    assert_eq!(failed, 1, "{s:?}");
     assert_eq!(s.counts.passed, 0, "{s:?}");
     assert_eq!(s.exit_code, 1);
     assert_eq!(s.compose_project, project);
     assert!(s.dead_services.is_empty(), "{s:?}");
+    github_actions_page(&s, &md, &out);
+
+    // Elsewhere: the same failure, and not a single annotation.
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"));
+    c.args(["-q"])
+        .args(failing)
+        .current_dir(root())
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY");
+    let o = c.output().expect("running the xtask binary");
+    let (err, out) = (stderr(&o), stdout(&o));
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let s = summary(&err);
+    assert_eq!(s.counts.failed + s.counts.errors, 1, "{s:?}");
+    assert!(!out.contains("::error"), "{out}");
+    assert!(!err.contains("::error"), "{err}");
+}
+
+/// The job summary `md` (appended to what was there, with this run's
+/// counts and failing test) and the annotations in `stdout`.
+fn github_actions_page(s: &Summary, md: &str, stdout: &str) {
+    assert!(
+        md.starts_with("an earlier step's summary\n## dist-test of "),
+        "{md}"
+    );
+    assert!(md.contains(": ❌ failed (exit code 1)\n"), "{md}");
+    let c = &s.counts;
+    let row = format!(
+        "| {} | {} | {} | {} |\n",
+        c.passed, c.failed, c.errors, c.skipped
+    );
+    assert!(md.contains(&row), "{row:?} not in\n{md}");
+    assert!(md.contains("test_raw.py::test_sum_on_dist"), "{md}");
+    // pytest's reason, and the end of the traceback: the warning raised.
+    assert!(
+        md.contains("> failed on setup with \"UserWarning: Sending large graph"),
+        "{md}"
+    );
+    assert!(
+        md.contains("E               UserWarning: Sending large graph"),
+        "{md}"
+    );
+    // One annotation per failure, on a file of the project's tests.
+    let lines: Vec<&str> = stdout.lines().filter(|l| l.contains("::error")).collect();
+    assert_eq!(lines.len() as u64, c.failed + c.errors, "{stdout}");
+    for line in &lines {
+        assert!(line.starts_with("::error file=tests/"), "{line}");
+        assert!(line.contains("test_raw.py,line="), "{line}");
+        assert!(line.contains("test_sum_on_dist"), "{line}");
+    }
+    // summary.json has pytest's own time and the slowest tests.
+    assert!(s.pytest_s.is_some_and(|t| t > 0.0), "{s:?}");
+    assert!(
+        s.slowest
+            .iter()
+            .any(|t| t.id.ends_with("test_raw.py::test_sum_on_dist")),
+        "{s:?}"
+    );
 }
 
 /// After `up --publish`: the scheduler and its dashboard on 127.0.0.1 only,
@@ -310,7 +389,12 @@ fn publish_is_remembered(project: &str, up_output: &str) {
     assert_eq!(http_get(dashboard.trim(), "/health"), "ok");
 
     status_is_ready();
-    let o = xtask(&["test", "-q", "--", "-k", "test_datadir_inspection"]);
+    let o = xtask(&[
+        "test",
+        "-q",
+        "--",
+        "tests/template/test_ring_template.py::test_datadir_inspection",
+    ]);
     let err = stderr(&o);
     assert!(o.status.success(), "test on the published cluster: {err}");
     let s = summary(&err);
@@ -345,7 +429,11 @@ fn http_get(port: &str, path: &str) -> String {
 /// A test that needs no worker, so pytest passes; the run must not, when
 /// worker-1 is killed meanwhile. `status` then says not ready.
 fn a_service_killed_during_the_tests_fails_the_run(project: &str) {
-    let mut run = spawn(&["test", "--", "-k", "test_datadir_inspection"]);
+    let mut run = spawn(&[
+        "test",
+        "--",
+        "tests/template/test_ring_template.py::test_datadir_inspection",
+    ]);
     run.wait_for("  ready", Duration::from_secs(300));
     let worker = running(project, "worker-1").expect("worker-1 running");
     docker(&["kill", &worker]);

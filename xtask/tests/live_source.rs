@@ -77,7 +77,12 @@ fn an_edited_jitted_function_runs_new_code_on_the_next_run_without_a_rebuild() {
     let copy = project_copy();
     let project = copy.to_str().unwrap();
     let run = || {
-        let mut args = smallest_dist_test(&["--project", project, "--", "-k", "live_source"]);
+        let mut args = smallest_dist_test(&[
+            "--project",
+            project,
+            "--",
+            "tests/test_dist_test_live_source.py",
+        ]);
         args.insert(0, "-q".into());
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let o = xtask(&args);

@@ -102,7 +102,7 @@ fn sigterm_to_the_xtask_alone_tears_down() {
 /// Start the ipyparallel test on 1 worker x 2 engines (one worker is
 /// enough; two engines are the point).
 fn start_ipython_test(extra: &[&str]) -> (Running, String) {
-    let mut args = vec!["--", "-k", "test_ipython.py"];
+    let mut args = vec!["--", "tests/test_ipython.py"];
     args.extend(extra);
     let args = small_dist_test(2, &args);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();

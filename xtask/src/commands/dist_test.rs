@@ -49,6 +49,9 @@ impl DistTest {
             spec.write_files(&cx.ws)?;
             run.phases
                 .time("up", cx.ui, || cluster.up(cx.sh, &up_log))?;
+            // pytest starts and collects while the workers and engines
+            // register; it runs no test before `run.tests` says ready.
+            let pytest = run.start_tests(&cx, &cluster, &self.pytest_args)?;
             let ready = Duration::from_secs(cx.ws.config.timeouts.ready_s);
             run.phases
                 .time("ready", cx.ui, || cluster.wait_ready(cx.sh, ready))?;
@@ -58,7 +61,7 @@ impl DistTest {
                 }
             }
             interrupt::check()?;
-            run.tests(&cx, &cluster, &self.pytest_args)
+            run.tests(&cx, pytest)
         });
 
         // Whatever happened: keep every service's log, see what died, tear down.

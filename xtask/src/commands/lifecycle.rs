@@ -201,9 +201,12 @@ impl Test {
         let cluster = Cluster::new(&cx, &spec, &mounts);
         let ready = Duration::from_secs(cx.ws.config.timeouts.ready_s);
         let outcome = run
-            .phases
-            .time("ready", cx.ui, || cluster.wait_ready(cx.sh, ready))
-            .and_then(|()| run.tests(&cx, &cluster, &self.pytest_args));
+            .start_tests(&cx, &cluster, &self.pytest_args)
+            .and_then(|pytest| {
+                run.phases
+                    .time("ready", cx.ui, || cluster.wait_ready(cx.sh, ready))?;
+                run.tests(&cx, pytest)
+            });
         let dead = run.collect(cx.sh, &cluster);
         let project = project.unwrap_or_else(|| "the running cluster".into());
         run.conclude(&project, &cluster, dead, outcome)
