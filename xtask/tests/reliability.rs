@@ -2,8 +2,8 @@
 //! with nothing of it left on the engine and the right exit code, whatever
 //! happened. Each runs on the smallest cluster that proves it, and checks
 //! only its own compose project, so scenarios run two at a time and other
-//! clusters on the engine do not matter; the two that need the checkout to
-//! themselves (`down --all`, a timing race) run alone.
+//! clusters on the engine do not matter; `down --all` runs on a second
+//! checkout, and the timing race runs alone.
 
 mod common;
 use common::*;
@@ -170,14 +170,19 @@ fn an_engine_that_joins_dask_late_is_waited_for() {
 }
 
 /// A run killed with SIGKILL cannot tear down; `down --all` must, and
-/// `down --all` and `down` again succeed with nothing to do.
+/// `down --all` and `down` again succeed with nothing to do. On the second
+/// checkout (a copy under target/), so that `down --all` removes no other
+/// scenario's cluster and this one runs beside them.
 #[test]
 fn a_killed_run_is_removed_by_down_all() {
-    let Some(_alone) = docker_alone() else {
+    let Some(_shared) = docker_shared() else {
         return;
     };
-    let mut run = smallest(&[]);
-    let project = run.run_project(&root());
+    let other = other_checkout("second-checkout");
+    let args = smallest_dist_test(&[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut run = spawn_in(&other, &args);
+    let project = run.run_project(&other);
     // Killed once every service of the smallest cluster has a container.
     let label = format!("label=com.docker.compose.project={project}");
     let containers = || docker(&["ps", "-aq", "--filter", &label]).lines().count();
@@ -190,10 +195,11 @@ fn a_killed_run_is_removed_by_down_all() {
     let _ = run.finish(Duration::from_secs(30));
     assert!(containers() >= 4, "a killed run leaves its cluster behind");
     for _ in 0..2 {
-        let o = xtask(&["down", "--all"]);
+        let o = xtask_in(&other, &["down", "--all"], &[]);
         assert!(o.status.success(), "{}", stderr(&o));
-        assert_nothing_left("down --all");
+        let left = leftovers_of_checkout(&other);
+        assert!(left.is_empty(), "down --all: left behind {left:?}");
     }
-    let o = xtask(&["down"]);
+    let o = xtask_in(&other, &["down"], &[]);
     assert!(o.status.success(), "down on nothing: {}", stderr(&o));
 }

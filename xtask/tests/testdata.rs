@@ -30,6 +30,22 @@ fn generated_set() -> &'static PathBuf {
     })
 }
 
+/// A numba cache for the readers' jitted code that outlives the test run,
+/// so that the checks do not compile it again every time; numba checks
+/// each entry against the image's source files, so a rebuilt image never
+/// meets code compiled from another.
+fn numba_cache() -> PathBuf {
+    let dir = root().join("target/xtask-tests/testdata-numba-cache");
+    fs::create_dir_all(&dir).unwrap();
+    // The image's user (uid 1000) writes it.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    dir
+}
+
 /// check.py over `data` in the checkout's image, as the services' user.
 fn check(data: &Path) -> Output {
     let image = format!("{}:latest", checkout_id(&root()));
@@ -37,6 +53,8 @@ fn check(data: &Path) -> Output {
     Command::new("docker")
         .args(["run", "--rm", "--network", "none", "--volume"])
         .arg(format!("{}:/opt/dist-test/testdata:ro", gen.display()))
+        .arg("--volume")
+        .arg(format!("{}:/numba-cache", numba_cache().display()))
         .arg("--volume")
         .arg(format!("{}:/data:ro", data.display()))
         .args([

@@ -40,6 +40,13 @@ impl Readiness {
     /// Look once: the containers, then what the scheduler and the
     /// controller have registered (nothing, when they are not running).
     pub fn probe(cluster: &Cluster, sh: &Shell) -> Result<Readiness> {
+        Readiness::probe_with(cluster, sh, None)
+    }
+
+    /// As [`Readiness::probe`], with the engine count taken as `engines`
+    /// when given: asking the controller means importing ipyparallel in it,
+    /// about a second of CPU, which the services starting beside it need.
+    fn probe_with(cluster: &Cluster, sh: &Shell, engines: Option<u32>) -> Result<Readiness> {
         let containers: Vec<Container> = cluster
             .containers(sh)?
             .into_iter()
@@ -50,10 +57,12 @@ impl Readiness {
             .and_then(|c| cluster.probe(sh, c, "dask-hosts"))
             .map(|out| ready_hosts(&out, cluster.size.worker_cpus))
             .unwrap_or_default();
-        let engines = find("ipy-controller")
-            .and_then(|c| cluster.probe(sh, c, "engines"))
-            .and_then(|out| out.trim().parse().ok())
-            .unwrap_or(0);
+        let engines = engines.unwrap_or_else(|| {
+            find("ipy-controller")
+                .and_then(|c| cluster.probe(sh, c, "engines"))
+                .and_then(|out| out.trim().parse().ok())
+                .unwrap_or(0)
+        });
         Ok(Readiness {
             size: cluster.size,
             containers,
@@ -120,12 +129,20 @@ impl Readiness {
 
 impl Cluster {
     /// Poll, bounded, until the verdict is ready. On failure, name what is
-    /// missing and show its last log lines.
+    /// missing and show its last log lines. The Dask hosts are asked about
+    /// on every poll; the engines at most every [`ENGINE_POLL`], and no more
+    /// once all have registered (an engine that dies after that shows as a
+    /// container that is not running).
     pub fn wait_ready(&self, sh: &Shell, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
+        let mut engines = EngineCount::default();
         loop {
             interrupt::check()?;
-            let now = Readiness::probe(self, sh)?;
+            let known = engines.known(self.size.engines);
+            let now = Readiness::probe_with(self, sh, known)?;
+            if known.is_none() {
+                engines.asked(now.engines);
+            }
             crate::live::status(now.counts(), None);
             match now.verdict() {
                 Verdict::Ready => return Ok(()),
@@ -160,6 +177,31 @@ impl Cluster {
 }
 
 /// Hosts whose CPU workers and service worker have all registered, from the
+/// How often the engines are counted while waiting.
+pub const ENGINE_POLL: Duration = Duration::from_secs(2);
+
+/// The engine count while waiting: asked at most every [`ENGINE_POLL`],
+/// and kept once complete.
+#[derive(Debug, Default)]
+struct EngineCount {
+    last: Option<(Instant, u32)>,
+}
+
+impl EngineCount {
+    /// The count to use without asking, if asking is not due.
+    fn known(&self, want: u32) -> Option<u32> {
+        match self.last {
+            Some((_, n)) if n >= want => Some(n),
+            Some((at, n)) if at.elapsed() < ENGINE_POLL => Some(n),
+            _ => None,
+        }
+    }
+
+    fn asked(&mut self, n: u32) {
+        self.last = Some((Instant::now(), n));
+    }
+}
+
 /// probe's `HOST CPU SERVICE` lines.
 pub fn ready_hosts(probe_out: &str, cpus: u32) -> Vec<String> {
     probe_out
@@ -175,6 +217,18 @@ pub fn ready_hosts(probe_out: &str, cpus: u32) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn engines_are_asked_when_due_and_kept_once_complete() {
+        let mut c = EngineCount::default();
+        assert_eq!(c.known(2), None, "never asked");
+        c.asked(1);
+        assert_eq!(c.known(2), Some(1), "asked just now");
+        c.last = Some((Instant::now() - ENGINE_POLL, 1));
+        assert_eq!(c.known(2), None, "due again");
+        c.last = Some((Instant::now() - ENGINE_POLL * 10, 2));
+        assert_eq!(c.known(2), Some(2), "complete: kept");
+    }
 
     fn container(service: &str, state: &str) -> Container {
         Container {
