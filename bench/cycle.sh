@@ -105,6 +105,9 @@ COMPOSE_PROJECT=$(json_top "$WARM_DIR/summary.json" compose_project)
 CHECKOUT=${COMPOSE_PROJECT%-r"$COMPACT"}
 [[ -n $CHECKOUT && $CHECKOUT != "$COMPOSE_PROJECT" ]] || die "cannot tell the checkout id from $COMPOSE_PROJECT"
 IMAGE=$CHECKOUT:latest
+# The project's source, which the image's editable install expects at /src.
+SOURCE_DIR=$(json_top "$WARM_DIR/summary.json" project)
+[[ -d $SOURCE_DIR ]] || die "no project folder '$SOURCE_DIR' in the warm-up's summary.json"
 
 # The generated data set, as `cargo xtask testdata` reports it.
 cargo xtask testdata >"$LOGS/testdata.log" 2>&1 || die "'cargo xtask testdata' failed; see $LOGS/testdata.log"
@@ -124,7 +127,7 @@ SIZE_FILE=$ROOT/target/dist-test/size-${WORKERS}x${ENGINES}.yml
 
 # The plain flow's compose, with every variable the compose files read set by hand.
 plain_compose() {
-    env LT_IMAGE="$IMAGE" LT_DATA_DIR="$DATA_DIR" LT_RESULTS_DIR="$RESULTS_DIR" \
+    env LT_IMAGE="$IMAGE" LT_SOURCE_DIR="$SOURCE_DIR" LT_DATA_DIR="$DATA_DIR" LT_RESULTS_DIR="$RESULTS_DIR" \
         LT_CHECKOUT="$PLAIN_PROJECT" LT_WORKER_CPUS="$WORKER_CPUS" LT_ENGINES="$ENGINES" \
         LT_LEGACY_TEMP="$LEGACY_TEMP" LT_NUMBA_VOLUME="${NUMBA_VOL:-none}" \
         "${COMPOSE[@]}" --file packaging/docker/docker-compose.yml --file "$SIZE_FILE" \
