@@ -49,16 +49,58 @@ def main(argv):
         files = ("ipcontroller-engine.json", "ipcontroller-client.json")
         return 0 if all(os.path.exists(os.path.join(SECURITY, f)) for f in files) else 1
     if what == "engines":
-        import ipyparallel
-
-        client = ipyparallel.Client(timeout=5)
-        try:
-            print(len(client.ids))
-        finally:
-            client.close()
+        print(count_engines())
         return 0
-    print(f"usage: {argv[0]} scheduler|dask-hosts|worker N|controller|engines", file=sys.stderr)
+    if what == "wait":
+        # Inside the cluster's network (a swarm, where `docker exec` cannot
+        # reach other nodes): wait until the scheduler has HOSTS worker hosts
+        # with CPUS CPU workers each and the controller ENGINES engines.
+        hosts_wanted, cpus, engines_wanted, timeout = (int(a) for a in argv[2:6])
+        return wait_ready(hosts_wanted, cpus, engines_wanted, timeout)
+    print(f"usage: {argv[0]} scheduler|dask-hosts|worker N|controller|engines|wait H C E T", file=sys.stderr)
     return 2
+
+
+def count_engines():
+    import ipyparallel
+
+    client = ipyparallel.Client(timeout=5)
+    try:
+        return len(client.ids)
+    finally:
+        client.close()
+
+
+def wait_ready(hosts_wanted, cpus, engines_wanted, timeout):
+    import time
+
+    deadline = time.monotonic() + timeout
+    engines, last = 0, None
+    while True:
+        try:
+            hosts = sum(
+                1
+                for cpu, service in dask_hosts(dask_identity("scheduler")).values()
+                if cpu >= cpus and service >= 1
+            )
+        except (OSError, ValueError):
+            hosts = 0
+        if engines < engines_wanted:
+            try:
+                engines = count_engines()
+            except Exception:  # the controller or its files are not there yet
+                engines = 0
+        line = f"dask worker hosts {hosts}/{hosts_wanted}, ipyparallel engines {engines}/{engines_wanted}"
+        if line != last:
+            print(f"dist-test: {line}", flush=True)
+            last = line
+        if hosts >= hosts_wanted and engines >= engines_wanted:
+            print("dist-test: cluster ready", flush=True)
+            return 0
+        if time.monotonic() > deadline:
+            print(f"dist-test: the cluster was not ready after {timeout} s: {line}", flush=True)
+            return 3
+        time.sleep(0.5)
 
 
 if __name__ == "__main__":

@@ -49,6 +49,8 @@ pub enum Command {
     Doctor(Doctor),
     /// Lint the GitHub Actions workflow with zizmor (pinned, offline); any finding fails.
     CheckCi(CheckCi),
+    /// A test swarm on this machine: Docker engines in network namespaces (Linux, root).
+    SwarmLab(SwarmLab),
     /// Print shell completions.
     Completions(Completions),
 }
@@ -94,6 +96,11 @@ pub struct DistTest {
     /// Leave the cluster running afterwards (remove it with `cargo xtask down --all`).
     #[arg(long)]
     pub keep: bool,
+    /// Deploy the cluster as a stack on the Docker Swarm whose manager
+    /// DOCKER_HOST points at (see docs/swarm.md), workers and engines spread
+    /// over its nodes.
+    #[arg(long, conflicts_with_all = ["keep", "publish"])]
+    pub swarm: bool,
     /// Extra arguments for pytest, after `--`.
     #[arg(last = true, value_name = "PYTEST_ARGS")]
     pub pytest_args: Vec<String>,
@@ -170,6 +177,24 @@ pub struct CheckCi {
     /// The workflow to lint [default: ci/dist-tests.yml].
     #[arg(long, value_name = "PATH")]
     pub workflow: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SwarmLab {
+    #[command(subcommand)]
+    pub action: LabAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabAction {
+    /// Start the nodes' engines, join them into a swarm, write the env file.
+    Up {
+        /// How many nodes (engines); node 1 is the manager.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(2..=8))]
+        nodes: u32,
+    },
+    /// Remove every engine, namespace and file of the lab; safe to repeat.
+    Down,
 }
 
 #[derive(Debug, Args)]

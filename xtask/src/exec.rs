@@ -228,6 +228,29 @@ pub fn output_in_own_group(mut command: Command, ui: Ui) -> Result<Output> {
         .with_context(|| format!("running {program}"))
 }
 
+/// Start a daemon that outlives the xtask: in a session of its own, with no
+/// input, its output into `log`, and every descriptor it would inherit
+/// beyond those three closed (a lock held by whoever ran the xtask, say
+/// `flock`, must not live on in the daemon).
+pub fn spawn_detached(command: Command, log: &Path) -> Result<()> {
+    let file = fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+    // bash, not sh: dash cannot name a descriptor above 9 in a redirection.
+    let close_fds = r#"for fd in /proc/$$/fd/*; do fd=${fd##*/}; if [ "$fd" -gt 2 ]; then eval "exec $fd>&-"; fi; done; exec "$@""#;
+    let mut detached = Command::new("setsid");
+    detached
+        .args(["bash", "-c", close_fds, "bash"])
+        .arg(command.get_program())
+        .args(command.get_args())
+        .stdin(Stdio::null())
+        .stdout(file.try_clone()?)
+        .stderr(file);
+    let program = command.get_program().to_string_lossy().into_owned();
+    detached
+        .spawn()
+        .with_context(|| format!("starting {program}"))?;
+    Ok(())
+}
+
 /// Run with the terminal as it is (`logs --follow` wants it).
 pub fn status_on_terminal(mut command: Command, ui: Ui) -> Result<ExitStatus> {
     echo_command(ui, &command);

@@ -24,6 +24,8 @@ pub mod reqs;
 pub mod run;
 pub mod state;
 pub mod summary;
+pub mod swarm;
+pub mod swarm_lab;
 pub mod testdata;
 pub mod tools;
 pub mod ui;

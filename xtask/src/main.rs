@@ -44,6 +44,7 @@ fn try_main() -> Result<()> {
         Command::Testdata(c) => c.run(&inv),
         Command::Doctor(c) => c.run(&inv),
         Command::CheckCi(c) => c.run(&inv),
+        Command::SwarmLab(c) => c.run(&inv),
         Command::Completions(c) => c.run(),
     }
 }

@@ -55,7 +55,11 @@ pub struct Run {
     pub phases: Phases,
     /// The detector data the run mounted, for `summary.json`.
     pub data: Option<TestData>,
-    pytest_code: Option<i32>,
+    /// On a swarm: the node each service ran on, and the nodes that were
+    /// not Ready at the end, for `summary.json`.
+    pub nodes: std::collections::BTreeMap<String, String>,
+    pub dead_nodes: Vec<String>,
+    pub pytest_code: Option<i32>,
 }
 
 impl Run {
@@ -70,6 +74,8 @@ impl Run {
             phases: Phases::default(),
             data: None,
             pytest_code: None,
+            nodes: Default::default(),
+            dead_nodes: Vec::new(),
         })
     }
 
@@ -115,6 +121,17 @@ impl Run {
         dead: Vec<DeadService>,
         outcome: Result<()>,
     ) -> Result<()> {
+        self.conclude_as(project, &cluster.compose.project, dead, outcome)
+    }
+
+    /// [`Run::conclude`] for a cluster known by its project (or stack) name.
+    pub fn conclude_as(
+        &self,
+        project: &str,
+        compose_project: &str,
+        dead: Vec<DeadService>,
+        outcome: Result<()>,
+    ) -> Result<()> {
         let junit = read_junit(&self.results.join("junit.xml")).unwrap_or_else(|e| {
             eprintln!("warning: {e:#}; counting no tests");
             JunitReport::default()
@@ -130,7 +147,9 @@ impl Run {
             schema: SCHEMA,
             run_id: self.id.clone(),
             project: project.to_string(),
-            compose_project: cluster.compose.project.clone(),
+            compose_project: compose_project.to_string(),
+            nodes: self.nodes.clone(),
+            dead_nodes: self.dead_nodes.clone(),
             counts: counts.clone(),
             pytest_s: junit.secs,
             slowest: junit.slow_tests(10),

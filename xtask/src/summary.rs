@@ -2,10 +2,12 @@
 //! documented in docs/summary-schema.md; [`SCHEMA`] goes up when a field
 //! changes meaning or goes away (adding a field keeps it).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Instant;
 
 use anyhow::Result;
+
 use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -42,6 +44,13 @@ pub struct Summary {
     /// Where `/data` came from: `TESTDATA_BASE_PATH`, the generated set, or none.
     #[serde(default)]
     pub data: Option<TestData>,
+    /// On a swarm: the node each service ran on (`<node id> <address>`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub nodes: BTreeMap<String, String>,
+    /// On a swarm: nodes that were not Ready when the run ended
+    /// (`<node id> <address>`); the services they ran are in `dead_services`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dead_nodes: Vec<String>,
 }
 
 impl Summary {
@@ -178,6 +187,8 @@ mod tests {
                 source: crate::testdata::Source::TestdataBasePath,
                 path: "/home/me/libertem-data".into(),
             }),
+            nodes: BTreeMap::new(),
+            dead_nodes: vec![],
         }
     }
 

@@ -3,13 +3,13 @@
 //! and removal by label ([`sweep`]).
 
 mod handle;
+mod pytest;
 mod readiness;
 mod spec;
 mod sweep;
 
-pub use handle::{
-    declare_ready, exit_code_of, parse_ps, pytest_command, Cluster, Container, Mounts,
-};
+pub use handle::{declare_ready, exit_code_of, parse_ps, Cluster, Container, Mounts};
+pub use pytest::pytest_command;
 pub use readiness::{ready_hosts, Readiness, Verdict};
 pub use spec::{size_file_text, Size, Spec};
 pub use sweep::{checkout_projects, sweep};

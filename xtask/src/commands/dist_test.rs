@@ -13,11 +13,15 @@ use crate::context::{Invocation, Needs};
 use crate::image;
 use crate::interrupt;
 use crate::run::Run;
+use crate::swarm::{self, StackSpec};
 use crate::testdata::Plan;
 use crate::ui;
 
 impl DistTest {
     pub fn run(self, inv: &Invocation) -> Result<()> {
+        if self.swarm {
+            return self.on_swarm(inv);
+        }
         let cx = inv.docker(Needs::Builder)?;
         let plan = Plan::from_env(self.data.no_testdata)?;
         let data = plan.data(&cx.ws)?;
@@ -77,4 +81,100 @@ impl DistTest {
         ui::end_group();
         run.conclude(&project.dir.display().to_string(), &cluster, dead, outcome)
     }
+}
+
+impl DistTest {
+    /// The same run on a Docker Swarm (see swarm/mod.rs): build on the
+    /// manager, the image to every node, the stack deployed, the tests task
+    /// waiting for the cluster from inside it, logs and nodes kept, the
+    /// stack removed whatever happened.
+    fn on_swarm(self, inv: &Invocation) -> Result<()> {
+        let cx = inv.docker(Needs::Builder)?;
+        let docker = cx.tools.docker.cli.clone();
+        swarm::check_manager(cx.sh, &docker)?;
+        let plan = Plan::from_env(self.data.no_testdata)?;
+        let data = plan.data(&cx.ws)?;
+        let size = Size::from_config(&cx.ws.config.cluster, self.size.workers, self.size.engines);
+        let (project, reqs) = project_and_reqs(&cx, &self.project)?;
+        let nodes = swarm::nodes(cx.sh, &docker)?;
+
+        let mut run = Run::new(&cx.ws)?;
+        ui::group(&format!(
+            "dist-test {} on a swarm of {} nodes: {}",
+            run.id,
+            nodes.len(),
+            project.dir.display()
+        ));
+        let build_log = image::build_log(&run.dir);
+        let image = cx.ws.image_tag();
+        let built = run.phases.time("build", cx.ui, || {
+            build_image(&cx, &project, &reqs, &build_log)?;
+            swarm::distribute_image(&cx, &image, nodes.len())
+        });
+        let name = cx.ws.run_project(&run.id);
+        let ipython = run.dir.join("ipython");
+        let temp = run.dir.join("temp_data");
+        let spec = StackSpec {
+            image: image.clone(),
+            size,
+            nodes,
+            source: project.dir.clone(),
+            data: data.path.clone(),
+            ipython: ipython.clone(),
+            temp: temp.clone(),
+            results: run.results.clone(),
+            harness: cx.ws.docker_dir(),
+            pytest: crate::cluster::pytest_command(&self.pytest_args),
+            ready_timeout_s: cx.ws.config.timeouts.ready_s,
+            label: format!("{}={}", crate::workspace::CHECKOUT_LABEL, cx.ws.checkout_id),
+        };
+        run.data = Some(data);
+        let mut stack = None;
+        let outcome = built.and_then(|()| {
+            interrupt::check()?;
+            run.phases.time("testdata", cx.ui, || {
+                plan.prepare(&cx, &image, Some(&run.dir.join("testdata.log")))
+            })?;
+            writable_dir(&ipython)?;
+            writable_dir(&temp)?;
+            let file = run.dir.join("stack.yml");
+            stack = Some(run.phases.time("up", cx.ui, || {
+                swarm::Stack::deploy(cx.sh, &docker, &name, &spec, &file)
+            })?);
+            let s = stack.as_ref().expect("deployed");
+            let ready = Duration::from_secs(cx.ws.config.timeouts.ready_s);
+            run.phases
+                .time("ready", cx.ui, || s.wait_ready(cx.sh, ready))?;
+            let limit = Duration::from_secs(cx.ws.config.timeouts.tests_s);
+            let log = run.dir.join("pytest.log");
+            let code = run
+                .phases
+                .time_streaming("tests", cx.ui, || s.wait_tests(cx.sh, &log, limit))?;
+            run.pytest_code = code;
+            interrupt::check()
+        });
+        let mut dead = Vec::new();
+        if let Some(s) = &stack {
+            run.nodes = s.collect(cx.sh, &run.dir.join("logs"));
+            let (nodes, services) = s.dead_nodes(cx.sh, &run.nodes);
+            run.dead_nodes = nodes;
+            dead = services;
+            if let Err(e) = run.phases.time("teardown", cx.ui, || s.remove(cx.sh)) {
+                eprintln!("error: tearing down: {e:#}");
+            }
+        }
+        // The scratch data is the run's, not a result.
+        let _ = std::fs::remove_dir_all(&temp);
+        ui::end_group();
+        run.conclude_as(&project.dir.display().to_string(), &name, dead, outcome)
+    }
+}
+
+/// A folder every service's user (uid 1000) may write: the controller
+/// writes its connection files there.
+fn writable_dir(dir: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777))?;
+    Ok(())
 }

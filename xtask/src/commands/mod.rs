@@ -5,6 +5,7 @@ mod completions;
 mod dist_test;
 mod doctor;
 mod lifecycle;
+mod swarm_lab;
 mod testdata;
 mod update_reqs;
 

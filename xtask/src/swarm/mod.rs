@@ -1,0 +1,340 @@
+//! The cluster on a Docker Swarm: the same services as a stack, workers and
+//! engines spread over the nodes, the tests as a one-off task that waits for
+//! the cluster from inside its network, every service's log through the
+//! manager, and the stack removed whatever happened. `DOCKER_HOST` points at
+//! the swarm's manager (`cargo xtask swarm-lab up` makes one here).
+
+pub mod stack;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use xshell::{cmd, Shell};
+
+use crate::context::Ctx;
+use crate::exec;
+use crate::interrupt;
+use crate::summary::DeadService;
+use crate::swarm_lab::Lab;
+
+pub use stack::StackSpec;
+
+/// The manager's view: is this engine a swarm manager? One clear line if not.
+pub fn check_manager(sh: &Shell, docker: &Path) -> Result<()> {
+    let format = "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}";
+    let state = cmd!(sh, "{docker} info --format {format}")
+        .quiet()
+        .read()
+        .unwrap_or_default();
+    if state.trim() != "active true" {
+        bail!(
+            "--swarm needs DOCKER_HOST to point at a swarm manager, and this engine is not one ({}): \
+             `cargo xtask swarm-lab up` makes a test swarm here",
+            state.trim()
+        );
+    }
+    Ok(())
+}
+
+/// The swarm's ready nodes by id, the manager (this engine) first.
+pub fn nodes(sh: &Shell, docker: &Path) -> Result<Vec<String>> {
+    let format = "{{.ID}} {{.Status}} {{.Availability}} {{.Self}}";
+    let out = cmd!(sh, "{docker} node ls --format {format}")
+        .quiet()
+        .read()
+        .context("listing the swarm's nodes")?;
+    let mut ids: Vec<(bool, String)> = out
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() == 4 && f[1] == "Ready" && f[2] == "Active")
+                .then(|| (f[3] != "true", f[0].to_string()))
+        })
+        .collect();
+    ids.sort();
+    Ok(ids.into_iter().map(|(_, id)| id).collect())
+}
+
+/// Images reach the nodes: on the swarm lab, loaded from the manager into
+/// every node whose copy differs. Elsewhere a registry is needed, which is
+/// not done yet: a swarm of one node needs nothing.
+pub fn distribute_image(cx: &Ctx, image: &str, node_count: usize) -> Result<()> {
+    let manager_host = std::env::var("DOCKER_HOST").unwrap_or_default();
+    let lab = Lab::load(&cx.ws.target)?.filter(|l| l.manager().docker_host() == manager_host);
+    let Some(lab) = lab else {
+        if node_count > 1 {
+            bail!(
+                "--swarm: the image has to reach the swarm's other nodes, which needs a registry; \
+                 that is not done yet (only the swarm lab of `cargo xtask swarm-lab up` is supported)"
+            );
+        }
+        return Ok(());
+    };
+    let docker = &cx.tools.docker.cli;
+    let id_on = |host: &str| {
+        let format = "{{.Id}}";
+        cmd!(
+            cx.sh,
+            "{docker} -H {host} image inspect --format {format} {image}"
+        )
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok()
+    };
+    let want = id_on(&manager_host);
+    for node in &lab.nodes[1..] {
+        let host = node.docker_host();
+        if id_on(&host) == want {
+            continue;
+        }
+        crate::live::status(format!("loading {image} into {}", node.name), None);
+        let mut save = Command::new(docker);
+        save.args(["-H", &manager_host, "save", image]);
+        let mut load = Command::new(docker);
+        load.args(["-H", &host, "load", "--quiet"]);
+        exec::pipe(save, load).with_context(|| format!("loading {image} into {}", node.name))?;
+    }
+    Ok(())
+}
+
+/// One deployed stack.
+pub struct Stack {
+    pub name: String,
+    pub docker: PathBuf,
+    pub services: Vec<String>,
+}
+
+impl Stack {
+    pub fn deploy(
+        sh: &Shell,
+        docker: &Path,
+        name: &str,
+        spec: &StackSpec,
+        file: &Path,
+    ) -> Result<Stack> {
+        fs::write(file, spec.text()).with_context(|| format!("writing {}", file.display()))?;
+        let mut services = spec.size.services();
+        services.push("tests".into());
+        cmd!(
+            sh,
+            "{docker} stack deploy --prune --resolve-image never --compose-file {file} {name}"
+        )
+        .quiet()
+        .ignore_stdout()
+        .run()
+        .context("deploying the stack")?;
+        Ok(Stack {
+            name: name.to_string(),
+            docker: docker.to_path_buf(),
+            services,
+        })
+    }
+
+    fn service(&self, s: &str) -> String {
+        format!("{}_{s}", self.name)
+    }
+
+    /// The tests task's state and exit code, once it has ended.
+    fn tests_ended(&self, sh: &Shell) -> Option<(String, Option<i32>)> {
+        let docker = &self.docker;
+        let svc = self.service("tests");
+        let format = "{{.ID}} {{.CurrentState}}";
+        let out = cmd!(sh, "{docker} service ps --no-trunc --format {format} {svc}")
+            .quiet()
+            .read()
+            .ok()?;
+        let line = out.lines().next()?;
+        let (id, state) = line.split_once(' ')?;
+        let word = state.split_whitespace().next().unwrap_or("");
+        if !["Complete", "Failed", "Rejected", "Shutdown", "Orphaned"].contains(&word) {
+            return None;
+        }
+        let format = "{{.Status.ContainerStatus.ExitCode}}";
+        let code = cmd!(sh, "{docker} inspect --format {format} {id}")
+            .quiet()
+            .read()
+            .ok()
+            .and_then(|c| c.trim().parse().ok());
+        Some((state.to_string(), code))
+    }
+
+    fn tests_log(&self, sh: &Shell) -> String {
+        let docker = &self.docker;
+        let svc = self.service("tests");
+        cmd!(sh, "{docker} service logs --raw {svc}")
+            .quiet()
+            .ignore_stderr()
+            .read()
+            .unwrap_or_default()
+    }
+
+    /// Until the tests task says the cluster is ready (its readiness wait
+    /// passed), or it ended without.
+    pub fn wait_ready(&self, sh: &Shell, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            interrupt::check()?;
+            let log = self.tests_log(sh);
+            if log.contains("dist-test: cluster ready") {
+                return Ok(());
+            }
+            if let Some(last) = log.lines().rev().find(|l| l.starts_with("dist-test: ")) {
+                crate::live::status(last.trim_start_matches("dist-test: ").to_string(), None);
+            }
+            if let Some((state, _)) = self.tests_ended(sh) {
+                bail!(
+                    "the cluster was not ready: the tests task ended ({state}); its log:\n{}",
+                    exec::tail(&log, 20)
+                );
+            }
+            if Instant::now() > deadline {
+                bail!("the cluster was not ready after {} s", timeout.as_secs());
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    /// Until the tests task ends; its log into `log`, its exit code.
+    pub fn wait_tests(&self, sh: &Shell, log: &Path, timeout: Duration) -> Result<Option<i32>> {
+        let deadline = Instant::now() + timeout;
+        let ended = loop {
+            interrupt::check()?;
+            if let Some((_, code)) = self.tests_ended(sh) {
+                break code;
+            }
+            if Instant::now() > deadline {
+                bail!("the tests did not finish within {} s", timeout.as_secs());
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        };
+        let text = self.tests_log(sh);
+        fs::write(log, &text).with_context(|| format!("writing {}", log.display()))?;
+        eprint!("{text}");
+        Ok(ended)
+    }
+
+    /// Every service's log, one file each, and the node each service's
+    /// task ran on (`<node id> <address>`).
+    pub fn collect(&self, sh: &Shell, dir: &Path) -> BTreeMap<String, String> {
+        let docker = &self.docker;
+        let _ = fs::create_dir_all(dir);
+        let mut nodes = BTreeMap::new();
+        for s in &self.services {
+            let svc = self.service(s);
+            if let Ok(text) = cmd!(sh, "{docker} service logs --timestamps --raw {svc}")
+                .quiet()
+                .ignore_stderr()
+                .read()
+            {
+                let _ = fs::write(dir.join(format!("{s}.log")), text);
+            }
+            // The newest task that was given a node (a task waiting to be
+            // placed again, after its node died, has none).
+            let id_format = "{{.ID}}";
+            let tasks = cmd!(
+                sh,
+                "{docker} service ps --no-trunc --format {id_format} {svc}"
+            )
+            .quiet()
+            .read()
+            .unwrap_or_default();
+            let node_format = "{{.NodeID}}";
+            let node = tasks.lines().find_map(|task| {
+                let node = cmd!(sh, "{docker} inspect --format {node_format} {task}")
+                    .quiet()
+                    .read()
+                    .ok()?;
+                let node = node.trim().to_string();
+                (!node.is_empty()).then_some(node)
+            });
+            let Some(node) = node else {
+                continue;
+            };
+            let addr_format = "{{.Status.Addr}}";
+            let addr = cmd!(sh, "{docker} node inspect --format {addr_format} {node}")
+                .quiet()
+                .read()
+                .unwrap_or_default();
+            nodes.insert(s.clone(), format!("{node} {}", addr.trim()));
+        }
+        nodes
+    }
+
+    /// Nodes of the swarm that are not Ready now (`<node id> <address>`),
+    /// and which of this stack's services ran on them (from `nodes`, what
+    /// [`Stack::collect`] found).
+    pub fn dead_nodes(
+        &self,
+        sh: &Shell,
+        nodes: &BTreeMap<String, String>,
+    ) -> (Vec<String>, Vec<DeadService>) {
+        let docker = &self.docker;
+        let format = "{{.ID}} {{.Status}}";
+        let out = cmd!(sh, "{docker} node ls --format {format}")
+            .quiet()
+            .read()
+            .unwrap_or_default();
+        let mut dead_nodes = Vec::new();
+        let mut dead_services = Vec::new();
+        for line in out.lines() {
+            let Some((id, status)) = line.split_once(' ') else {
+                continue;
+            };
+            if status.trim() == "Ready" {
+                continue;
+            }
+            let addr_format = "{{.Status.Addr}}";
+            let addr = cmd!(sh, "{docker} node inspect --format {addr_format} {id}")
+                .quiet()
+                .read()
+                .unwrap_or_default();
+            let node = format!("{id} {}", addr.trim());
+            for (service, on) in nodes {
+                if on.split_whitespace().next() == Some(id) {
+                    dead_services.push(DeadService {
+                        service: service.clone(),
+                        state: format!("its node {node} is {}", status.trim()),
+                        exit_code: None,
+                        last_lines: String::new(),
+                    });
+                }
+            }
+            dead_nodes.push(node);
+        }
+        (dead_nodes, dead_services)
+    }
+
+    /// `stack rm`, then wait until its services, tasks and network are gone.
+    pub fn remove(&self, sh: &Shell) -> Result<()> {
+        let (docker, name) = (&self.docker, &self.name);
+        cmd!(sh, "{docker} stack rm {name}")
+            .quiet()
+            .ignore_stdout()
+            .run()
+            .context("removing the stack")?;
+        let filter = format!("label=com.docker.stack.namespace={name}");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let networks = cmd!(sh, "{docker} network ls --quiet --filter {filter}")
+                .quiet()
+                .read()
+                .unwrap_or_default();
+            let services = cmd!(sh, "{docker} service ls --quiet --filter {filter}")
+                .quiet()
+                .read()
+                .unwrap_or_default();
+            if networks.trim().is_empty() && services.trim().is_empty() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("the stack {name} was not gone 120 s after `stack rm`");
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+}

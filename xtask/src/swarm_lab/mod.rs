@@ -1,0 +1,335 @@
+//! A test swarm on this one machine, made from the machine's own Docker
+//! engine binaries: one extra `dockerd` per node, each in a network
+//! namespace of its own (its own address, as separate hosts have), all on
+//! one bridge, joined into one swarm whose manager is node 1. Nothing is
+//! pulled or installed: it needs `dockerd`, `ip` and `nsenter`, Linux and
+//! root. One lab per machine; its names all start with `ltlab`.
+//!
+//! Where things are: the nodes' engine state under `/var/lib/ltlab/<n>`,
+//! their sockets and pid files under `/run/ltlab/<n>`, their logs and the
+//! `env` file (`export DOCKER_HOST=…`, the manager) under
+//! `target/dist-test/swarm-lab/`. The nodes reach each other on the bridge
+//! and the outside through the host (masqueraded), as hosts on a LAN do.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use xshell::{cmd, Shell};
+
+use crate::reqs::write_atomic;
+
+mod engine;
+mod net;
+
+use crate::ui::Ui;
+use engine::{
+    engine_answers, join_swarm, mounts_under, node_log, seed_images, start_engine, stop_engine,
+};
+use net::{existing_indices, iptables, rules, wire};
+
+/// The bridge every node's network namespace is wired to.
+pub const BRIDGE: &str = "ltlab0";
+/// The nodes' subnet: the bridge is `.1`, node `n` is `.(10 + n)`.
+pub(crate) const SUBNET: &str = "192.168.231";
+const STATE_ROOT: &str = "/var/lib/ltlab";
+const RUN_ROOT: &str = "/run/ltlab";
+
+/// One node of the lab, as named and addressed: pure, nothing is looked up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    pub index: u32,
+    /// The network namespace and the host side of its veth pair.
+    pub name: String,
+    pub address: String,
+    pub socket: PathBuf,
+}
+
+impl Node {
+    pub fn new(index: u32) -> Node {
+        Node {
+            index,
+            name: format!("ltlab-{index}"),
+            address: format!("{SUBNET}.{}", 10 + index),
+            socket: Path::new(RUN_ROOT)
+                .join(index.to_string())
+                .join("docker.sock"),
+        }
+    }
+
+    pub fn docker_host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    fn run_dir(&self) -> PathBuf {
+        Path::new(RUN_ROOT).join(self.index.to_string())
+    }
+
+    fn data_root(&self) -> PathBuf {
+        Path::new(STATE_ROOT).join(self.index.to_string())
+    }
+
+    fn pid_file(&self) -> PathBuf {
+        self.run_dir().join("docker.pid")
+    }
+}
+
+/// The lab as `up` made it, saved so that `down` and `dist-test --swarm`
+/// find its nodes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lab {
+    pub schema: u32,
+    pub nodes: Vec<Node>,
+}
+
+impl Lab {
+    pub fn new(nodes: u32) -> Lab {
+        Lab {
+            schema: 1,
+            nodes: (1..=nodes).map(Node::new).collect(),
+        }
+    }
+
+    pub fn manager(&self) -> &Node {
+        &self.nodes[0]
+    }
+
+    /// `target/dist-test/swarm-lab/`
+    pub fn dir(target: &Path) -> PathBuf {
+        target.join("swarm-lab")
+    }
+
+    pub fn load(target: &Path) -> Result<Option<Lab>> {
+        let path = Lab::dir(target).join("lab.json");
+        match fs::read_to_string(&path) {
+            Ok(text) => Ok(Some(serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "{} is not a lab this xtask wrote; remove it with `cargo xtask swarm-lab down`",
+                    path.display()
+                )
+            })?)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
+    fn save(&self, target: &Path) -> Result<()> {
+        let dir = Lab::dir(target);
+        let json = serde_json::to_string_pretty(self).expect("the lab serialises") + "\n";
+        write_atomic(&dir.join("lab.json"), json.as_bytes())?;
+        write_atomic(&dir.join("env"), env_file(self.manager()).as_bytes())
+    }
+}
+
+/// What `source target/dist-test/swarm-lab/env` sets.
+pub fn env_file(manager: &Node) -> String {
+    format!("export DOCKER_HOST={}\n", manager.docker_host())
+}
+
+/// Linux, root, and the machine's own `dockerd`, `ip` and `nsenter`.
+fn check_host() -> Result<()> {
+    if !cfg!(target_os = "linux") {
+        bail!("swarm-lab needs Linux (network namespaces); on another system, point DOCKER_HOST at a real swarm's manager instead");
+    }
+    let uid = fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        })
+        .unwrap_or_default();
+    if uid != "0" {
+        bail!("swarm-lab needs root (it makes network namespaces and runs Docker engines): run it with sudo");
+    }
+    for tool in ["dockerd", "ip", "nsenter"] {
+        if which::which(tool).is_err() {
+            bail!("swarm-lab needs `{tool}` on PATH (Debian: docker.io for dockerd, iproute2 for ip, util-linux for nsenter)");
+        }
+    }
+    Ok(())
+}
+
+/// Bring a lab of `nodes` up, or find it up already. `seed`: images of the
+/// host's engine to load into every node, so that the cluster's image is
+/// not built again on the swarm.
+pub fn up(sh: &Shell, target: &Path, nodes: u32, seed: &[String], ui: Ui) -> Result<Lab> {
+    check_host()?;
+    if let Some(lab) = Lab::load(target)? {
+        if lab.nodes.len() as u32 == nodes && lab.nodes.iter().all(|n| engine_answers(sh, n)) {
+            ui.say("the swarm lab is already up");
+            return Ok(lab);
+        }
+        bail!(
+            "a swarm lab of {} nodes is already here: remove it first with `cargo xtask swarm-lab down`",
+            lab.nodes.len()
+        );
+    }
+    let lab = Lab::new(nodes);
+    // Saved first: whatever fails from here on, `down` finds every piece.
+    lab.save(target)?;
+    let made = make(sh, target, &lab, ui).and_then(|()| seed_images(&lab, seed, ui));
+    if let Err(e) = made {
+        ui.say("bringing the swarm lab up failed: removing what was made");
+        if let Err(d) = down(sh, target, ui) {
+            eprintln!("error: removing the half-made lab: {d:#}");
+        }
+        return Err(e);
+    }
+    Ok(lab)
+}
+
+fn make(sh: &Shell, target: &Path, lab: &Lab, ui: Ui) -> Result<()> {
+    let bridge_addr = format!("{SUBNET}.1/24");
+    cmd!(sh, "ip link add {BRIDGE} type bridge")
+        .quiet()
+        .run()
+        .context("making the lab's bridge")?;
+    cmd!(sh, "ip addr add {bridge_addr} dev {BRIDGE}")
+        .quiet()
+        .run()?;
+    cmd!(sh, "ip link set {BRIDGE} up").quiet().run()?;
+    // The host's Docker sets FORWARD's policy to DROP, and bridged packets
+    // pass through it: let the nodes talk to each other on the bridge, and
+    // out (a node builds images as a host does), masqueraded.
+    for rule in rules() {
+        iptables(sh, "-I", &rule)?;
+    }
+    for node in &lab.nodes {
+        wire(sh, node).with_context(|| format!("wiring {}", node.name))?;
+        start_engine(node, &Lab::dir(target))?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(90);
+    for node in &lab.nodes {
+        while !engine_answers(sh, node) {
+            if Instant::now() > deadline {
+                bail!(
+                    "the Docker engine of {} did not answer within 90 s; see {}",
+                    node.name,
+                    node_log(&Lab::dir(target), node).display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    ui.say(&format!(
+        "{} Docker engines answer; making the swarm",
+        lab.nodes.len()
+    ));
+    join_swarm(sh, lab)
+}
+
+/// Remove the lab: every node's engine (its containers with it), state,
+/// namespace and veth, the bridge, the rule and the files. Safe to repeat;
+/// finds the pieces by name even without the saved lab.
+pub fn down(sh: &Shell, target: &Path, ui: Ui) -> Result<()> {
+    let saved = Lab::load(target).unwrap_or(None);
+    let mut nodes: Vec<Node> = saved.map(|l| l.nodes).unwrap_or_default();
+    for index in existing_indices(sh) {
+        if !nodes.iter().any(|n| n.index == index) {
+            nodes.push(Node::new(index));
+        }
+    }
+    let mut problems = Vec::new();
+    for node in &nodes {
+        if let Err(e) = remove_node(sh, node) {
+            problems.push(format!("{}: {e:#}", node.name));
+        }
+    }
+    let bridge_here = cmd!(sh, "ip link show {BRIDGE}")
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run()
+        .is_ok();
+    if bridge_here {
+        let _ = cmd!(sh, "ip link del {BRIDGE}").quiet().run();
+    }
+    for rule in rules() {
+        while iptables(sh, "-D", &rule).is_ok() {}
+    }
+    let _ = fs::remove_file(Lab::dir(target).join("lab.json"));
+    let _ = fs::remove_file(Lab::dir(target).join("env"));
+    if !problems.is_empty() {
+        bail!("the swarm lab is not all gone: {}", problems.join("; "));
+    }
+    ui.say(&format!("swarm lab removed ({} nodes)", nodes.len()));
+    Ok(())
+}
+
+fn remove_node(sh: &Shell, node: &Node) -> Result<()> {
+    if engine_answers(sh, node) {
+        let host = node.docker_host();
+        let _ = cmd!(sh, "docker -H {host} swarm leave --force")
+            .quiet()
+            .ignore_stdout()
+            .ignore_stderr()
+            .run();
+    }
+    stop_engine(node)?;
+    // What a killed engine may have left mounted beneath its state.
+    for dir in [node.data_root(), node.run_dir()] {
+        for mount in mounts_under(&dir) {
+            let _ = Command::new("umount").arg("-l").arg(&mount).status();
+        }
+        if dir.exists() {
+            fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+        }
+    }
+    let ns = &node.name;
+    // The host's end of the veth first: deleting it takes its peer along at
+    // once, where the namespace, once deleted, may linger (and its veth with
+    // it) until the last process in it has gone.
+    let link_here = cmd!(sh, "ip link show {ns}")
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run()
+        .is_ok();
+    if link_here {
+        cmd!(sh, "ip link del {ns}").quiet().run()?;
+    }
+    let here = cmd!(sh, "ip netns list").quiet().read().unwrap_or_default();
+    if here
+        .lines()
+        .any(|l| l.split_whitespace().next() == Some(ns.as_str()))
+    {
+        cmd!(sh, "ip netns del {ns}").quiet().run()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nodes_are_named_and_addressed_by_number() {
+        let lab = Lab::new(3);
+        let names: Vec<&str> = lab.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["ltlab-1", "ltlab-2", "ltlab-3"]);
+        assert_eq!(lab.manager().address, "192.168.231.11");
+        assert_eq!(lab.nodes[2].address, "192.168.231.13");
+        assert_eq!(
+            lab.manager().docker_host(),
+            "unix:///run/ltlab/1/docker.sock"
+        );
+        // veth names must fit in Linux's 15 characters.
+        assert!(lab.nodes.iter().all(|n| n.name.len() <= 15));
+    }
+
+    #[test]
+    fn the_env_file_points_at_the_manager() {
+        let lab = Lab::new(2);
+        assert_eq!(
+            env_file(lab.manager()),
+            "export DOCKER_HOST=unix:///run/ltlab/1/docker.sock\n"
+        );
+        let json = serde_json::to_string(&lab).unwrap();
+        let back: Lab = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, lab);
+    }
+}

@@ -1,0 +1,245 @@
+//! The test swarm on this machine and the cluster on it: `swarm-lab up`
+//! makes three Docker engines in network namespaces of their own, joined
+//! into one swarm, and prints the manager's DOCKER_HOST; `dist-test --swarm`
+//! runs the dist suite with its workers on different nodes and leaves
+//! nothing on any node; `swarm-lab down` leaves no engine, namespace, mount,
+//! rule or file of the lab, and can be repeated. Needs root and the
+//! machine's Docker engine binaries.
+//!
+//! Ignored by `cargo test --workspace` (a few minutes: the image is loaded
+//! into every node); `.ci/run` runs it with
+//! `cargo test --test swarm_lab -- --ignored`.
+
+mod common;
+use common::*;
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn is_root() -> bool {
+    fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+}
+
+fn run(program: &str, args: &[&str]) -> String {
+    let o = Command::new(program).args(args).output().unwrap();
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Everything of the lab still on the machine, by kind.
+fn lab_traces() -> Vec<String> {
+    let mut left = Vec::new();
+    for ns in run("ip", &["netns", "list"]).lines() {
+        if ns.starts_with("ltlab-") {
+            left.push(format!("netns {ns}"));
+        }
+    }
+    for link in run("ip", &["-o", "link", "show"]).lines() {
+        if link.contains(" ltlab") {
+            left.push(format!("link {link}"));
+        }
+    }
+    for p in run("ps", &["-eo", "args"]).lines() {
+        if p.contains("/run/ltlab/") {
+            left.push(format!("process {p}"));
+        }
+    }
+    for m in fs::read_to_string("/proc/self/mounts").unwrap().lines() {
+        if m.contains("ltlab") {
+            left.push(format!("mount {m}"));
+        }
+    }
+    for dir in ["/var/lib/ltlab/1", "/run/ltlab/1"] {
+        if Path::new(dir).exists() {
+            left.push(format!("folder {dir}"));
+        }
+    }
+    if run("iptables", &["-S", "FORWARD"]).contains("ltlab0") {
+        left.push("iptables FORWARD rule for ltlab0".into());
+    }
+    if run("iptables", &["-t", "nat", "-S", "POSTROUTING"]).contains("192.168.231.") {
+        left.push("iptables MASQUERADE rule for the lab".into());
+    }
+    left
+}
+
+#[test]
+#[ignore = "minutes long; .ci/run runs it"]
+fn a_three_node_lab_runs_the_cluster_and_goes_without_a_trace() {
+    let Some(_alone) = docker_alone() else {
+        return;
+    };
+    if !is_root() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the lab as root"
+        );
+        eprintln!("SKIPPED: swarm-lab needs root; this test did not run");
+        return;
+    }
+    let _ = xtask(&["swarm-lab", "down"]); // what an interrupted run may have left
+    let o = xtask(&["swarm-lab", "up", "--nodes", "3"]);
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert!(o.status.success(), "swarm-lab up: {err}");
+    let manager = "unix:///run/ltlab/1/docker.sock";
+    assert_eq!(out, format!("export DOCKER_HOST={manager}\n"), "{err}");
+    let env = root().join("target/dist-test/swarm-lab/env");
+    assert_eq!(fs::read_to_string(&env).unwrap(), out);
+
+    // One swarm of three ready nodes, one the leader, each at its own address.
+    let nodes = run(
+        "docker",
+        &[
+            "-H",
+            manager,
+            "node",
+            "ls",
+            "--format",
+            "{{.Status}} {{.ManagerStatus}}",
+        ],
+    );
+    let mut lines: Vec<&str> = nodes.lines().map(str::trim).collect();
+    lines.sort();
+    assert_eq!(lines, ["Ready", "Ready", "Ready Leader"], "{nodes}");
+    for n in 1..=3 {
+        let host = format!("unix:///run/ltlab/{n}/docker.sock");
+        let addr = run(
+            "docker",
+            &["-H", &host, "info", "--format", "{{.Swarm.NodeAddr}}"],
+        );
+        assert_eq!(addr.trim(), format!("192.168.231.1{n}"));
+    }
+    // Asked again, it is found up, not made twice.
+    let o = xtask(&["swarm-lab", "up", "--nodes", "3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("already up"), "{}", stderr(&o));
+    let o = xtask(&["swarm-lab", "up", "--nodes", "2"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("swarm-lab down"),
+        "a different size says how to go on: {}",
+        stderr(&o)
+    );
+
+    the_cluster_runs_on_the_swarm(manager);
+    a_stopped_node_is_named_dead(manager);
+
+    for _ in 0..2 {
+        let o = xtask(&["swarm-lab", "down"]);
+        assert!(o.status.success(), "swarm-lab down: {}", stderr(&o));
+        let left = lab_traces();
+        assert!(left.is_empty(), "left behind: {left:?}");
+        assert!(!env.exists(), "the env file is removed");
+    }
+}
+
+/// `dist-test --swarm` against the lab's manager: LiberTEM's dist tests
+/// that need two worker hosts and the engines, worker-1 and worker-2 on
+/// different nodes, nothing of the stack left on any node.
+fn the_cluster_runs_on_the_swarm(manager: &str) {
+    let o = xtask_in(
+        &root(),
+        &[
+            "dist-test",
+            "--swarm",
+            "--",
+            "tests/io/datasets/test_raw.py::test_raw_on_workers",
+            "tests/test_ipython.py",
+        ],
+        &[("DOCKER_HOST", manager)],
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "dist-test --swarm: {err}");
+    let s = summary(&err);
+    assert_eq!(
+        (s.counts.passed, s.counts.failed, s.counts.errors),
+        (2, 0, 0),
+        "{s:?}"
+    );
+    let node = |svc: &str| {
+        s.nodes
+            .get(svc)
+            .unwrap_or_else(|| panic!("no node for {svc}: {s:?}"))
+            .clone()
+    };
+    assert_ne!(node("worker-1"), node("worker-2"), "{:?}", s.nodes);
+    assert_ne!(node("ipy-worker-1"), node("ipy-worker-2"), "{:?}", s.nodes);
+    nothing_of_the_stack_left(&s.compose_project, &[1, 2, 3]);
+}
+
+/// What `f` reports once it is empty, or after 30 s: a node removes its
+/// containers once the manager has removed their tasks.
+fn settled(f: impl Fn() -> String) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut out = f();
+    while !out.trim().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(250));
+        out = f();
+    }
+    out
+}
+
+/// No container, network or volume of the stack on the given nodes.
+fn nothing_of_the_stack_left(stack: &str, nodes: &[u32]) {
+    for n in nodes {
+        let host = format!("unix:///run/ltlab/{n}/docker.sock");
+        let filter = format!("label=com.docker.stack.namespace={stack}");
+        for what in [
+            &["ps", "-aq"][..],
+            &["network", "ls", "-q"],
+            &["volume", "ls", "-q"],
+        ] {
+            let mut args = vec!["-H", host.as_str()];
+            args.extend(what);
+            args.extend(["--filter", filter.as_str()]);
+            // A node removes its containers once the manager has removed
+            // the tasks: allowed a few seconds to catch up.
+            let left = settled(|| run("docker", &args));
+            assert!(left.trim().is_empty(), "node {n}: {what:?} left {left}");
+        }
+    }
+}
+
+/// Node 3's engine stopped while the tests run: the run fails, and its
+/// summary names node 3 as dead and the services that ran there; the
+/// other nodes keep nothing of the stack.
+fn a_stopped_node_is_named_dead(manager: &str) {
+    let args = ["dist-test", "--swarm", "--", "tests/test_ipython.py"];
+    std::env::set_var("DOCKER_HOST", manager);
+    let mut run = spawn(&args);
+    std::env::remove_var("DOCKER_HOST");
+    run.wait_for("  ready", Duration::from_secs(300));
+    let pid = fs::read_to_string("/run/ltlab/3/docker.pid").unwrap();
+    let ok = Command::new("kill")
+        .arg(pid.trim())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "stopping node 3's engine");
+    let (code, _, err) = run.finish(Duration::from_secs(600));
+    assert_eq!(code, 1, "{err}");
+    let s = summary(&err);
+    assert!(
+        s.dead_nodes.iter().any(|n| n.ends_with(" 192.168.231.13")),
+        "node 3 is named dead: {s:?}"
+    );
+    let dead: Vec<&str> = s.dead_services.iter().map(|d| d.service.as_str()).collect();
+    let on_node_3: Vec<&str> = s
+        .nodes
+        .iter()
+        .filter(|(_, node)| node.ends_with(" 192.168.231.13"))
+        .map(|(service, _)| service.as_str())
+        .collect();
+    assert_eq!(dead, on_node_3, "{s:?}");
+    // One Dask worker host and one engine: the services go one per node.
+    assert_eq!(dead.len(), 2, "{s:?}");
+    assert!(
+        err.contains(&format!("error: service {} died during the run", dead[0])),
+        "{err}"
+    );
+    nothing_of_the_stack_left(&s.compose_project, &[1, 2]);
+}
