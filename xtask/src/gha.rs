@@ -5,6 +5,7 @@
 //! Failures, files and lines come from pytest's JUnit XML ([`crate::junit`]);
 //! the rest from the run's [`Summary`].
 
+use std::ffi::OsString;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -24,12 +25,19 @@ pub use step_summary::{step_summary, StepSummary};
 /// The job summary file, when running as a GitHub Actions step
 /// (`GITHUB_ACTIONS=true` and `GITHUB_STEP_SUMMARY` set).
 pub fn step_summary_file() -> Option<PathBuf> {
-    if std::env::var("GITHUB_ACTIONS").as_deref() != Ok("true") {
+    step_summary_file_of(
+        std::env::var("GITHUB_ACTIONS").ok().as_deref(),
+        std::env::var_os("GITHUB_STEP_SUMMARY"),
+    )
+}
+
+/// [`step_summary_file`] from the two variables' values: the one gate of
+/// everything this module writes.
+fn step_summary_file_of(actions: Option<&str>, file: Option<OsString>) -> Option<PathBuf> {
+    if actions != Some("true") {
         return None;
     }
-    std::env::var_os("GITHUB_STEP_SUMMARY")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
+    file.filter(|p| !p.is_empty()).map(PathBuf::from)
 }
 
 /// Under GitHub Actions, put the run's result on its page: one annotation
@@ -76,6 +84,23 @@ mod tests {
     use super::*;
     use crate::junit::tests::sample;
     use crate::summary::Phases;
+
+    #[test]
+    fn only_under_github_actions_with_a_summary_file() {
+        let f = || Some(OsString::from("/tmp/summary.md"));
+        assert_eq!(
+            step_summary_file_of(Some("true"), f()),
+            Some(PathBuf::from("/tmp/summary.md"))
+        );
+        // Elsewhere nothing is written, annotations included.
+        assert_eq!(step_summary_file_of(None, f()), None);
+        assert_eq!(step_summary_file_of(Some("false"), f()), None);
+        assert_eq!(step_summary_file_of(Some("true"), None), None);
+        assert_eq!(
+            step_summary_file_of(Some("true"), Some(OsString::new())),
+            None
+        );
+    }
 
     #[test]
     fn titles_name_the_folder() {
