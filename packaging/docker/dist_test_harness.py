@@ -15,41 +15,14 @@ The harness knows how many engines the cluster has (it waited for them before
 running pytest), so it waits, bounded, until that many Dask workers are
 running on the scheduler the Context talks to. If they do not arrive, the
 fixture errors with a message that says so: a real failure still fails.
-
-Second, the tests container starts while the cluster is still coming up, so
-that Python's start and pytest's collection (thousands of tests, to select the
-few marked `dist`) overlap with the workers and engines registering. When
-`DIST_TEST_READY_FILE` is set, no test runs before that file exists: `cargo
-xtask` writes it once its readiness check has seen every worker host and every
-engine, and tears the cluster (and this container) down if they never come.
 """
 
 import os
-import time
 
 import pytest
 
 ENGINES = "DIST_TEST_ENGINES"
 JOIN_TIMEOUT = "DIST_TEST_JOIN_TIMEOUT_S"
-READY_FILE = "DIST_TEST_READY_FILE"
-READY_TIMEOUT = "DIST_TEST_READY_TIMEOUT_S"
-
-
-def wait_for_ready_file(path, timeout):
-    deadline = time.monotonic() + timeout
-    while not os.path.exists(path):
-        if time.monotonic() > deadline:
-            raise pytest.UsageError(
-                f"dist-test harness: the cluster was not declared ready within {timeout:g} s "
-                f"({path} never appeared)"
-            )
-        time.sleep(0.05)
-
-
-def pytest_collection_finish(session):
-    path = os.environ.get(READY_FILE, "").strip()
-    if path:
-        wait_for_ready_file(path, float(os.environ.get(READY_TIMEOUT, "900")))
 
 
 def expected_engines():

@@ -18,6 +18,8 @@ pub fn pytest_command(pytest_args: &[String]) -> Vec<String> {
             "no:cacheprovider",
             "-p",
             "dist_test_harness",
+            "-p",
+            "dist_test_ready",
             "--junitxml=/results/junit.xml",
             // xunit1 gives every test case its file and line (annotations).
             "-o",
