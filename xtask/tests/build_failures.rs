@@ -8,7 +8,6 @@ use common::*;
 
 use std::fs;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 fn assert_nothing_left(scenario: &str) {
@@ -43,24 +42,7 @@ fn an_unresolvable_requirement_stops_before_any_cluster() {
 /// requirements) so that the project stage rebuilds. A source edit would
 /// not: the services mount the source.
 fn edited_release(edit: &str) -> PathBuf {
-    let copy = root().join("target/xtask-tests/edited-libertem");
-    if !copy.is_dir() {
-        let sdist = root().join("target/dist-test/sdist/libertem-0.16.0");
-        if !sdist.is_dir() {
-            // Any build of the pinned release unpacks it there.
-            let o = xtask(&["build", "-q"]);
-            assert!(o.status.success(), "{}", stderr(&o));
-        }
-        fs::create_dir_all(copy.parent().unwrap()).unwrap();
-        let ok = Command::new("cp")
-            .arg("-r")
-            .arg(&sdist)
-            .arg(&copy)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "copying the sdist");
-    }
+    let copy = release_copy("edited-libertem", false);
     let build_file = copy.join("hatch_build.py");
     let mut text = fs::read_to_string(&build_file).unwrap();
     text.push_str(&format!("\n# {edit} {}\n", std::process::id()));

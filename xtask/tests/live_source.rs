@@ -8,7 +8,6 @@ use common::*;
 
 use std::fs;
 use std::path::PathBuf;
-use std::process::Command;
 
 /// A cached jitted function in a module that the edit does not touch, which
 /// calls a cached jitted LiberTEM function in another module. numba's own
@@ -48,22 +47,7 @@ def test_workers_run_the_current_source(dist_ctx):
 "#;
 
 fn project_copy() -> PathBuf {
-    let copy = root().join("target/xtask-tests/live-source");
-    let _ = fs::remove_dir_all(&copy);
-    let sdist = root().join("target/dist-test/sdist/libertem-0.16.0");
-    if !sdist.is_dir() {
-        let o = xtask(&["build", "-q"]);
-        assert!(o.status.success(), "{}", stderr(&o));
-    }
-    fs::create_dir_all(copy.parent().unwrap()).unwrap();
-    let ok = Command::new("cp")
-        .arg("-r")
-        .arg(&sdist)
-        .arg(&copy)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "copying the sdist");
+    let copy = release_copy("live-source", true);
     fs::write(copy.join("tests/dist_test_caller.py"), CALLER).unwrap();
     fs::write(copy.join("tests/test_dist_test_live_source.py"), TEST).unwrap();
     copy

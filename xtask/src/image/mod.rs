@@ -156,13 +156,12 @@ pub fn build(
 }
 
 fn image_label(sh: &Shell, docker: &Path, image: &str, label: &str) -> Option<String> {
-    let format = format!("{{{{index .Config.Labels \"{label}\"}}}}");
-    cmd!(sh, "{docker} image inspect --format {format} {image}")
-        .quiet()
-        .ignore_stderr()
-        .read()
-        .ok()
-        .map(|s| s.trim().to_string())
+    inspect(
+        sh,
+        docker,
+        image,
+        &format!("{{{{index .Config.Labels \"{label}\"}}}}"),
+    )
 }
 
 /// Run `build`, which (re)tags `tag`; then remove the image the tag pointed
@@ -189,7 +188,12 @@ fn replacing(
 }
 
 fn image_id(sh: &Shell, docker: &Path, image: &str) -> Option<String> {
-    let format = "{{.Id}}";
+    inspect(sh, docker, image, "{{.Id}}")
+}
+
+/// `docker image inspect --format FORMAT IMAGE`, trimmed; `None` when the
+/// image is not there.
+fn inspect(sh: &Shell, docker: &Path, image: &str, format: &str) -> Option<String> {
     cmd!(sh, "{docker} image inspect --format {format} {image}")
         .quiet()
         .ignore_stderr()

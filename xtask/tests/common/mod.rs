@@ -171,6 +171,34 @@ pub fn summary(stderr: &str) -> Summary {
     Summary::from_json(&text).unwrap_or_else(|e| panic!("{}: {e:#}\n{text}", path.display()))
 }
 
+/// A copy of the pinned LiberTEM release under target/xtask-tests/NAME
+/// (the sdist unpacked by a build of this checkout, made first if need be):
+/// made anew when `fresh`, else kept from an earlier test run.
+pub fn release_copy(name: &str, fresh: bool) -> PathBuf {
+    let copy = root().join("target/xtask-tests").join(name);
+    if fresh {
+        let _ = fs::remove_dir_all(&copy);
+    }
+    if copy.is_dir() {
+        return copy;
+    }
+    let sdist = root().join("target/dist-test/sdist/libertem-0.16.0");
+    if !sdist.is_dir() {
+        let o = xtask(&["build", "-q"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    fs::create_dir_all(copy.parent().unwrap()).unwrap();
+    let ok = Command::new("cp")
+        .arg("-r")
+        .arg(&sdist)
+        .arg(&copy)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "copying the sdist");
+    copy
+}
+
 /// A checkout that lives as long as the main one, under its target/: the
 /// files the xtask reads, copied fresh; its own target/ (sdist, images) is
 /// kept between test runs so that it is built once, not every time.
