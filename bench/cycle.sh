@@ -63,6 +63,7 @@ mkdir -p "$LOGS"
 PLAIN_PROJECT=bench-plain-$$
 PLAIN_UP=""        # set while the plain project may have anything on the engine
 NUMBA_VOL=""       # the current throwaway numba volume, while it exists
+VENV_VOL=""        # the plain flow's copy of the image's /venv, while it exists
 RESULTS_DIR=$(mktemp -d "${TMPDIR:-/tmp}/bench-plain-results.XXXXXX")
 chmod 777 "$RESULTS_DIR"   # the tests container runs as uid 1000
 
@@ -73,6 +74,9 @@ cleanup() {
     fi
     if [[ -n $NUMBA_VOL ]]; then
         docker volume rm --force "$NUMBA_VOL" >/dev/null 2>&1 || true
+    fi
+    if [[ -n $VENV_VOL ]]; then
+        docker volume rm --force "$VENV_VOL" >/dev/null 2>&1 || true
     fi
     rm -rf "$RESULTS_DIR"
     exit "$rc"
@@ -129,10 +133,18 @@ SIZE_FILE=$ROOT/target/dist-test/size-${WORKERS}x${ENGINES}.yml
 plain_compose() {
     env LT_IMAGE="$IMAGE" LT_SOURCE_DIR="$SOURCE_DIR" LT_DATA_DIR="$DATA_DIR" LT_RESULTS_DIR="$RESULTS_DIR" \
         LT_CHECKOUT="$PLAIN_PROJECT" LT_WORKER_CPUS="$WORKER_CPUS" LT_ENGINES="$ENGINES" \
-        LT_LEGACY_TEMP="$LEGACY_TEMP" LT_NUMBA_VOLUME="${NUMBA_VOL:-none}" \
+        LT_LEGACY_TEMP="$LEGACY_TEMP" LT_NUMBA_VOLUME="${NUMBA_VOL:-none}" LT_VENV_VOLUME="${VENV_VOL:-none}" \
         "${COMPOSE[@]}" --file packaging/docker/docker-compose.yml --file "$SIZE_FILE" \
         --project-name "$PLAIN_PROJECT" "$@"
 }
+
+# The compose files mount the image's /venv from a volume (the xtask's
+# runtime.rs); the plain flow copies it once for the sitting, as a developer
+# would once per image, outside the timing like the image build.
+VENV_VOL=$PLAIN_PROJECT-venv
+docker volume create "$VENV_VOL" >/dev/null
+docker run --rm --network none --user 0 --volume "$VENV_VOL:/target" "$IMAGE" cp -a /venv/. /target/ \
+    || die "copying the image's /venv into $VENV_VOL failed"
 
 echo "compose: ${COMPOSE[*]} ($("${COMPOSE[@]}" version --short 2>/dev/null || echo '?')); image $IMAGE"
 echo "data: $DATA_DIR; cluster ${WORKERS} workers x ${WORKER_CPUS} cpus, ${ENGINES} engines; logs: $LOGS"

@@ -150,6 +150,96 @@ impl Drop for Background {
     }
 }
 
+/// A command whose output lines are read as they come (a watcher), with its
+/// stderr kept for when it fails. Killed and reaped when dropped.
+pub struct Lines {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    /// A line taken while looking whether the output had ended.
+    early: Option<String>,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+pub fn start_lines(mut command: Command, ui: Ui) -> Result<Lines> {
+    use std::io::{BufRead, Read};
+    echo_command(ui, &command);
+    let program = command.get_program().to_string_lossy().into_owned();
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {program}"))?;
+    let (out, mut err) = (child.stdout.take(), child.stderr.take());
+    let (send, lines) = std::sync::mpsc::channel();
+    if let Some(out) = out {
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(err) = err.as_mut() {
+            let _ = err.read_to_string(&mut text);
+        }
+        text
+    });
+    Ok(Lines {
+        child,
+        lines,
+        early: None,
+        stderr: Some(stderr),
+    })
+}
+
+impl Lines {
+    /// The next line, waiting at most `timeout` for it; `None` when none
+    /// came in that time or the output has ended.
+    pub fn next(&mut self, timeout: Duration) -> Option<String> {
+        self.early
+            .take()
+            .or_else(|| self.lines.recv_timeout(timeout).ok())
+    }
+
+    /// Its exit status, once it has exited and every line was taken.
+    pub fn exited(&mut self) -> Result<Option<ExitStatus>> {
+        if self.early.is_some() {
+            return Ok(None);
+        }
+        let Some(status) = self.child.try_wait()? else {
+            return Ok(None);
+        };
+        match self.lines.try_recv() {
+            Ok(line) => {
+                self.early = Some(line);
+                Ok(None)
+            }
+            Err(std::sync::mpsc::TryRecvError::Empty) => Ok(None),
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => Ok(Some(status)),
+        }
+    }
+
+    /// What it wrote to stderr, once it has exited.
+    pub fn stderr(&mut self) -> String {
+        self.stderr
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Lines {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Copy `log` to stderr as it grows, until `done` is set and all is shown.
 fn show_growing(log: &Path, done: &std::sync::atomic::AtomicBool, show: bool) {
     use std::io::{Read, Write};

@@ -22,6 +22,7 @@ pub mod numba;
 pub mod project;
 pub mod reqs;
 pub mod run;
+pub mod runtime;
 pub mod state;
 pub mod summary;
 pub mod swarm;

@@ -1,7 +1,10 @@
 //! LiberTEM's numba cache, kept between runs. LiberTEM asks numba to cache
 //! what it compiles (`cache=True`, its `cached_njit`); by default that cache
 //! lives in each container and dies with it, so every run paid the first-use
-//! compilations again. Here it is one Docker volume per checkout,
+//! compilations again. The same goes for the byte-code of LiberTEM's own
+//! modules and of its tests, which cannot be written beside the read-only
+//! source mount (the image's /pyc/src points into this volume, see the
+//! Dockerfile). Here it is one Docker volume per checkout,
 //! `<checkout>-numba`, mounted at `/numba-cache` (`NUMBA_CACHE_DIR`) in every
 //! service, and tied to what filled it: the image and the project's source
 //! (every service mounts the live source, see services.yml). When either
@@ -71,11 +74,12 @@ pub fn ensure(cx: &Ctx, source: &Path) -> Result<()> {
     .ignore_stdout()
     .run()
     .with_context(|| format!("creating the numba cache volume {name}"))?;
-    // A new volume is root's; the services run as the image's user.
+    // A new volume is root's; the services run as the image's user. The
+    // byte-code folder is where the image's /pyc/src points (Dockerfile).
     let mount = format!("{name}:/numba-cache");
     cmd!(
         sh,
-        "{docker} run --rm --network none --user 0 --volume {mount} {image} chown libertem:libertem /numba-cache"
+        "{docker} run --rm --network none --user 0 --volume {mount} {image} install -d -o libertem -g libertem /numba-cache /numba-cache/byte-code"
     )
     .quiet()
     .ignore_stdout()

@@ -4,6 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
@@ -89,6 +90,10 @@ impl Cluster {
             ("LT_ENGINES".to_string(), size.engines.to_string()),
             ("LT_LEGACY_TEMP".to_string(), legacy_temp(&mounts.data)),
             ("LT_NUMBA_VOLUME".to_string(), crate::numba::volume_name(ws)),
+            (
+                "LT_VENV_VOLUME".to_string(),
+                crate::runtime::volume_name(cx),
+            ),
         ];
         Cluster {
             compose: Compose {
@@ -100,6 +105,16 @@ impl Cluster {
             docker: cx.tools.docker.cli.clone(),
             size,
             ui: cx.ui,
+        }
+    }
+
+    /// Mount `volume` as the services' `/venv` (see runtime.rs): the one
+    /// [`crate::runtime::ensure`] made for the image as it is now built.
+    pub fn use_runtime(&mut self, volume: String) {
+        for (k, v) in &mut self.compose.env {
+            if k == "LT_VENV_VOLUME" {
+                *v = volume.clone();
+            }
         }
     }
 
@@ -129,6 +144,13 @@ impl Cluster {
         Ok(parse_ps(&out))
     }
 
+    /// The long-running containers: one-off ones (the tests) left out.
+    pub fn long_running(&self, sh: &Shell) -> Result<Vec<Container>> {
+        let mut all = self.containers(sh)?;
+        all.retain(|c| !c.oneoff);
+        Ok(all)
+    }
+
     fn service_container(&self, sh: &Shell, service: &str) -> Result<Option<Container>> {
         Ok(self
             .containers(sh)?
@@ -148,6 +170,17 @@ impl Cluster {
             .ignore_stderr()
             .read()
             .ok()
+    }
+
+    /// `probe.py watch` in the scheduler's container, given until `deadline`.
+    pub(super) fn watch(&self, scheduler: &Container, deadline: Instant) -> Result<exec::Lines> {
+        let left = deadline.saturating_duration_since(Instant::now()).as_secs() + 1;
+        let size = self.size;
+        let mut command = Command::new(&self.docker);
+        command.args(["exec", &scheduler.id, "python3", PROBE, "watch"]);
+        command.args([size.workers, size.worker_cpus, size.engines].map(|n| n.to_string()));
+        command.arg(left.to_string());
+        exec::start_lines(command, self.ui).context("starting the readiness probe")
     }
 
     pub fn last_lines(&self, sh: &Shell, id: &str, n: usize) -> String {

@@ -1,13 +1,15 @@
 //! When a cluster is ready: one verdict for `up`, `dist-test` (waiting for
 //! it) and `status` (showing it).
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
 use xshell::Shell;
 
 use super::{Cluster, Container, Size};
-use crate::interrupt;
+use crate::{exec, interrupt};
 
 /// What the cluster looks like now, against what its size wants.
 #[derive(Debug, Clone)]
@@ -40,29 +42,16 @@ impl Readiness {
     /// Look once: the containers, then what the scheduler and the
     /// controller have registered (nothing, when they are not running).
     pub fn probe(cluster: &Cluster, sh: &Shell) -> Result<Readiness> {
-        Readiness::probe_with(cluster, sh, None)
-    }
-
-    /// As [`Readiness::probe`], with the engine count taken as `engines`
-    /// when given: asking the controller means importing ipyparallel in it,
-    /// about a second of CPU, which the services starting beside it need.
-    fn probe_with(cluster: &Cluster, sh: &Shell, engines: Option<u32>) -> Result<Readiness> {
-        let containers: Vec<Container> = cluster
-            .containers(sh)?
-            .into_iter()
-            .filter(|c| !c.oneoff)
-            .collect();
+        let containers = cluster.long_running(sh)?;
         let find = |service: &str| containers.iter().find(|c| c.service == service);
         let hosts = find("scheduler")
             .and_then(|c| cluster.probe(sh, c, "dask-hosts"))
             .map(|out| ready_hosts(&out, cluster.size.worker_cpus))
             .unwrap_or_default();
-        let engines = engines.unwrap_or_else(|| {
-            find("ipy-controller")
-                .and_then(|c| cluster.probe(sh, c, "engines"))
-                .and_then(|out| out.trim().parse().ok())
-                .unwrap_or(0)
-        });
+        let engines = find("ipy-controller")
+            .and_then(|c| cluster.probe(sh, c, "engines"))
+            .and_then(|out| out.trim().parse().ok())
+            .unwrap_or(0);
         Ok(Readiness {
             size: cluster.size,
             containers,
@@ -127,22 +116,52 @@ impl Readiness {
     }
 }
 
+/// One line of `probe.py watch`: what has registered so far.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+pub struct Observation {
+    /// `{host: [cpu workers, service workers]}`
+    pub hosts: BTreeMap<String, [u32; 2]>,
+    pub engines: u32,
+}
+
+impl Observation {
+    fn ready_hosts(&self, cpus: u32) -> Vec<String> {
+        self.hosts
+            .iter()
+            .filter(|(_, &[cpu, service])| host_ready(cpu, service, cpus))
+            .map(|(h, _)| h.clone())
+            .collect()
+    }
+}
+
 impl Cluster {
-    /// Poll, bounded, until the verdict is ready. On failure, name what is
-    /// missing and show its last log lines. The Dask hosts are asked about
-    /// on every poll; the engines at most every [`ENGINE_POLL`], and no more
-    /// once all have registered (an engine that dies after that shows as a
-    /// container that is not running).
+    /// Wait, bounded, until the verdict is ready. On failure, name what is
+    /// missing and show its last log lines. What has registered comes from
+    /// one `probe.py watch` in the scheduler's container for the whole wait
+    /// (a line at every change; a `docker exec` per look cost about 0.3 s
+    /// of CPU each, which the services starting beside it need); whether
+    /// every service still runs, from the container list once a second.
     pub fn wait_ready(&self, sh: &Shell, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
-        let mut engines = EngineCount::default();
+        let mut seen = Observation::default();
+        let mut watcher: Option<exec::Lines> = None;
         loop {
             interrupt::check()?;
-            let known = engines.known(self.size.engines);
-            let now = Readiness::probe_with(self, sh, known)?;
-            if known.is_none() {
-                engines.asked(now.engines);
+            let containers = self.long_running(sh)?;
+            if watcher.is_none() {
+                let scheduler = containers
+                    .iter()
+                    .find(|c| c.service == "scheduler" && c.state == "running");
+                if let Some(c) = scheduler {
+                    watcher = Some(self.watch(c, deadline)?);
+                }
             }
+            let now = Readiness {
+                size: self.size,
+                containers,
+                hosts: seen.ready_hosts(self.size.worker_cpus),
+                engines: seen.engines,
+            };
             crate::live::status(now.counts(), None);
             match now.verdict() {
                 Verdict::Ready => return Ok(()),
@@ -171,35 +190,44 @@ impl Cluster {
                 }
                 Verdict::Waiting { .. } => {}
             }
-            std::thread::sleep(Duration::from_millis(500));
+            // News from the watcher, or a second passes and the containers
+            // are looked at again.
+            let Some(w) = watcher.as_mut() else {
+                std::thread::sleep(Duration::from_millis(500));
+                continue;
+            };
+            if let Some(line) = w.next(Duration::from_secs(1)) {
+                seen = serde_json::from_str(&line)
+                    .with_context(|| format!("reading the readiness probe's line {line:?}"))?;
+                continue;
+            }
+            if let Some(status) = w.exited()? {
+                // 0: ready by its count (the verdict above decides by name;
+                // a new watcher looks again); 3: its time is up, and so is
+                // ours. Anything else is the probe failing, unless the
+                // scheduler went (the container list says so next).
+                if !matches!(status.code(), Some(0) | Some(3)) && self.scheduler_runs(sh)? {
+                    let err = w.stderr();
+                    bail!(
+                        "the readiness probe in the scheduler's container failed ({status}): {}",
+                        err.lines().last().unwrap_or("no output")
+                    );
+                }
+                watcher = None;
+            }
         }
+    }
+
+    fn scheduler_runs(&self, sh: &Shell) -> Result<bool> {
+        Ok(self
+            .long_running(sh)?
+            .iter()
+            .any(|c| c.service == "scheduler" && c.state == "running"))
     }
 }
 
-/// Hosts whose CPU workers and service worker have all registered, from the
-/// How often the engines are counted while waiting.
-pub const ENGINE_POLL: Duration = Duration::from_secs(2);
-
-/// The engine count while waiting: asked at most every [`ENGINE_POLL`],
-/// and kept once complete.
-#[derive(Debug, Default)]
-struct EngineCount {
-    last: Option<(Instant, u32)>,
-}
-
-impl EngineCount {
-    /// The count to use without asking, if asking is not due.
-    fn known(&self, want: u32) -> Option<u32> {
-        match self.last {
-            Some((_, n)) if n >= want => Some(n),
-            Some((at, n)) if at.elapsed() < ENGINE_POLL => Some(n),
-            _ => None,
-        }
-    }
-
-    fn asked(&mut self, n: u32) {
-        self.last = Some((Instant::now(), n));
-    }
+fn host_ready(cpu: u32, service: u32, cpus: u32) -> bool {
+    cpu >= cpus && service >= 1
 }
 
 /// probe's `HOST CPU SERVICE` lines.
@@ -209,7 +237,7 @@ pub fn ready_hosts(probe_out: &str, cpus: u32) -> Vec<String> {
         .filter_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
             let (cpu, svc): (u32, u32) = (f.get(1)?.parse().ok()?, f.get(2)?.parse().ok()?);
-            (cpu >= cpus && svc >= 1).then(|| f[0].to_string())
+            host_ready(cpu, svc, cpus).then(|| f[0].to_string())
         })
         .collect()
 }
@@ -217,18 +245,6 @@ pub fn ready_hosts(probe_out: &str, cpus: u32) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn engines_are_asked_when_due_and_kept_once_complete() {
-        let mut c = EngineCount::default();
-        assert_eq!(c.known(2), None, "never asked");
-        c.asked(1);
-        assert_eq!(c.known(2), Some(1), "asked just now");
-        c.last = Some((Instant::now() - ENGINE_POLL, 1));
-        assert_eq!(c.known(2), None, "due again");
-        c.last = Some((Instant::now() - ENGINE_POLL * 10, 2));
-        assert_eq!(c.known(2), Some(2), "complete: kept");
-    }
 
     fn container(service: &str, state: &str) -> Container {
         Container {
@@ -260,6 +276,17 @@ mod tests {
             hosts: hosts.iter().map(|h| h.to_string()).collect(),
             engines,
         }
+    }
+
+    #[test]
+    fn a_watch_line_reads_as_hosts_and_engines() {
+        let line = r#"{"hosts": {"worker-2": [2, 1], "worker-1": [1, 1]}, "engines": 1}"#;
+        let seen: Observation = serde_json::from_str(line).unwrap();
+        assert_eq!(seen.engines, 1);
+        assert_eq!(seen.ready_hosts(2), vec!["worker-2"]);
+        assert_eq!(seen.ready_hosts(1), vec!["worker-1", "worker-2"]);
+        let none: Observation = serde_json::from_str(r#"{"hosts": {}, "engines": 0}"#).unwrap();
+        assert_eq!(none, Observation::default());
     }
 
     #[test]

@@ -96,7 +96,8 @@ fn size_file(ws: &Workspace, size: Size) -> PathBuf {
 }
 
 /// Every worker and engine service, from the templates in `services.yml`
-/// through `extends` (`depends_on` is never inherited, so it is here).
+/// through `extends`. None waits for another to be healthy (services.yml says
+/// why).
 pub fn size_file_text(size: Size, templates: &Path) -> String {
     let file = templates.display();
     let mut y = String::from(
@@ -104,12 +105,12 @@ pub fn size_file_text(size: Size, templates: &Path) -> String {
     );
     for i in 1..=size.workers {
         y.push_str(&format!(
-            "  worker-{i}:\n    extends: {{ file: \"{file}\", service: dask-worker }}\n    hostname: worker-{i}\n    depends_on:\n      scheduler:\n        condition: service_healthy\n"
+            "  worker-{i}:\n    extends: {{ file: \"{file}\", service: dask-worker }}\n    hostname: worker-{i}\n"
         ));
     }
     for i in 1..=size.engines {
         y.push_str(&format!(
-            "  ipy-worker-{i}:\n    extends: {{ file: \"{file}\", service: ipy-engine }}\n    hostname: ipy-worker-{i}\n    depends_on:\n      ipy-controller:\n        condition: service_healthy\n"
+            "  ipy-worker-{i}:\n    extends: {{ file: \"{file}\", service: ipy-engine }}\n    hostname: ipy-worker-{i}\n"
         ));
     }
     y
@@ -157,7 +158,7 @@ mod tests {
         assert!(y.contains("  ipy-worker-1:\n    extends: { file: \"/repo/packaging/docker/services.yml\", service: ipy-engine }"), "{y}");
         assert!(!y.contains("ipy-worker-2"), "{y}");
         assert!(!y.contains("worker-4"), "{y}");
-        assert_eq!(y.matches("condition: service_healthy").count(), 4, "{y}");
+        assert!(!y.contains("depends_on"), "{y}");
     }
 
     #[test]

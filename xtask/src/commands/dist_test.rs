@@ -42,13 +42,14 @@ impl DistTest {
         };
         run.data = Some(data);
         let data_log = run.dir.join("testdata.log");
-        let cluster = Cluster::new(&cx, &spec, &mounts);
+        let mut cluster = Cluster::new(&cx, &spec, &mounts);
         let up_log = run.dir.join("up.log");
         let outcome = built.and_then(|()| {
             interrupt::check()?;
             run.phases.time("testdata", cx.ui, || {
                 plan.prepare(&cx, &cx.ws.image_tag(), Some(&data_log))
             })?;
+            cluster.use_runtime(crate::runtime::ensure(&cx)?);
             crate::numba::ensure(&cx, &project.dir)?;
             spec.write_files(&cx.ws)?;
             run.phases

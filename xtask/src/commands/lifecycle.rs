@@ -70,7 +70,7 @@ impl Up {
             results: results_dir(&dir)?,
         };
         let spec = Spec::new(&cx.ws, cx.ws.cluster_project(), size, self.size.publish);
-        let cluster = Cluster::new(&cx, &spec, &mounts);
+        let mut cluster = Cluster::new(&cx, &spec, &mounts);
         let mut phases = Phases::default();
         phases.time("build", cx.ui, || {
             build_image(&cx, &project, &reqs, &dir.join("build.log"))
@@ -78,6 +78,7 @@ impl Up {
         phases.time("testdata", cx.ui, || {
             plan.prepare(&cx, &cx.ws.image_tag(), Some(&dir.join("testdata.log")))
         })?;
+        cluster.use_runtime(crate::runtime::ensure(&cx)?);
         crate::numba::ensure(&cx, &project.dir)?;
         spec.write_files(&cx.ws)?;
         ClusterState::new(project.dir.clone(), spec.clone(), data).save(&cx.ws)?;
@@ -198,7 +199,8 @@ impl Test {
             results: run.results.clone(),
         };
         run.data = Some(data);
-        let cluster = Cluster::new(&cx, &spec, &mounts);
+        let mut cluster = Cluster::new(&cx, &spec, &mounts);
+        cluster.use_runtime(crate::runtime::ensure(&cx)?);
         let ready = Duration::from_secs(cx.ws.config.timeouts.ready_s);
         let outcome = run
             .start_tests(&cx, &cluster, &self.pytest_args)

@@ -27,9 +27,19 @@ const BUILD_FILES: &[&str] = &[
 
 /// What the project stage is made from, as a short digest: the dependency
 /// image (which stands for the deps stage, requirements and base), the
-/// project stage's own text, and the project's build files that exist.
-pub(super) fn project_key(project: &Path, deps_image: &str, stage: &str) -> Result<String> {
+/// project stage's own text and the context files it copies (`ours`: the
+/// readiness probe), and the project's build files that exist.
+pub(super) fn project_key(
+    project: &Path,
+    deps_image: &str,
+    stage: &str,
+    ours: &[&Path],
+) -> Result<String> {
     let mut text = format!("deps {deps_image}\n{}\n", sha256_bytes(stage.as_bytes()));
+    for file in ours {
+        let name = file.file_name().unwrap_or_default().to_string_lossy();
+        text.push_str(&format!("{} {name}\n", sha256_file(file)?));
+    }
     for name in BUILD_FILES {
         let file = project.join(name);
         if file.is_file() {
@@ -53,7 +63,7 @@ pub(super) fn dockerfile_stages(dockerfile: &Path) -> Result<(String, String)> {
 }
 
 /// What the deps stage reads, as a short digest: the Dockerfile up to the
-/// project stage, the files of the context it mounts, and the base image.
+/// project stage, the requirements it installs, and the base image.
 pub(super) fn deps_key(context: &Path, dockerfile: &Path, base_id: &str) -> Result<String> {
     // uv stands in by its pin (version and wheel hashes, checked when it was
     // fetched): hashing its 40 MB program on every build costs more than the
@@ -64,11 +74,8 @@ pub(super) fn deps_key(context: &Path, dockerfile: &Path, base_id: &str) -> Resu
         "{} Dockerfile (deps stage)\n",
         sha256_bytes(deps_stage.as_bytes())
     ));
-    for file in [context.join("requirements.txt"), context.join("probe.py")] {
-        let digest = sha256_file(&file)?;
-        let name = file.file_name().unwrap_or_default().to_string_lossy();
-        text.push_str(&format!("{digest} {name}\n"));
-    }
+    let digest = sha256_file(&context.join("requirements.txt"))?;
+    text.push_str(&format!("{digest} requirements.txt\n"));
     Ok(sha256_bytes(text.as_bytes())[..12].to_string())
 }
 
@@ -83,29 +90,39 @@ mod tests {
         fs::create_dir_all(dir.join("src/pkg")).unwrap();
         fs::write(dir.join("pyproject.toml"), "[project]\nname = \"pkg\"\n").unwrap();
         fs::write(dir.join("src/pkg/__init__.py"), "").unwrap();
-        let key = project_key(&dir, "deps:1", "RUN a").unwrap();
+        let key = project_key(&dir, "deps:1", "RUN a", &[]).unwrap();
         fs::write(dir.join("src/pkg/__init__.py"), "x = 1\n").unwrap();
         assert_eq!(
-            project_key(&dir, "deps:1", "RUN a").unwrap(),
+            project_key(&dir, "deps:1", "RUN a", &[]).unwrap(),
             key,
             "a source edit"
         );
         assert_ne!(
-            project_key(&dir, "deps:2", "RUN a").unwrap(),
+            project_key(&dir, "deps:2", "RUN a", &[]).unwrap(),
             key,
             "new dependencies"
         );
         assert_ne!(
-            project_key(&dir, "deps:1", "RUN b").unwrap(),
+            project_key(&dir, "deps:1", "RUN b", &[]).unwrap(),
             key,
             "the stage edited"
         );
+        let probe = dir.join("probe.py");
+        fs::write(&probe, "a").unwrap();
+        let with_probe = project_key(&dir, "deps:1", "RUN a", &[&probe]).unwrap();
+        assert_ne!(with_probe, key, "a file of ours the stage copies");
+        fs::write(&probe, "b").unwrap();
+        assert_ne!(
+            project_key(&dir, "deps:1", "RUN a", &[&probe]).unwrap(),
+            with_probe,
+            "that file edited"
+        );
         fs::write(dir.join("setup.py"), "").unwrap();
-        let with_setup = project_key(&dir, "deps:1", "RUN a").unwrap();
+        let with_setup = project_key(&dir, "deps:1", "RUN a", &[]).unwrap();
         assert_ne!(with_setup, key, "a new build file");
         fs::write(dir.join("pyproject.toml"), "[project]\nname = \"pkg2\"\n").unwrap();
         assert_ne!(
-            project_key(&dir, "deps:1", "RUN a").unwrap(),
+            project_key(&dir, "deps:1", "RUN a", &[]).unwrap(),
             with_setup,
             "an edited one"
         );

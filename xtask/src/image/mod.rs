@@ -133,7 +133,8 @@ pub fn build(
     //    dependencies) change, and a source edit costs no build at all.
     let tag = ws.image_tag();
     let project_stage = dockerfile_stages(&dockerfile)?.1;
-    let project_key = project_key(&project.dir, &flat, &project_stage)?;
+    let probe = context.join("probe.py");
+    let project_key = project_key(&project.dir, &flat, &project_stage, &[&probe])?;
     let key_label = format!("{PROJECT_KEY_LABEL}={project_key}");
     if image_label(sh, docker, &tag, PROJECT_KEY_LABEL).as_deref() == Some(project_key.as_str()) {
         return Ok(());
@@ -187,7 +188,7 @@ fn replacing(
     Ok(())
 }
 
-fn image_id(sh: &Shell, docker: &Path, image: &str) -> Option<String> {
+pub fn image_id(sh: &Shell, docker: &Path, image: &str) -> Option<String> {
     inspect(sh, docker, image, "{{.Id}}")
 }
 
