@@ -135,10 +135,20 @@ pub struct Up {
     pub size: SizeArgs,
     #[command(flatten)]
     pub data: DataArgs,
+    /// Deploy it as a stack on the Docker Swarm whose manager DOCKER_HOST
+    /// points at (see docs/swarm.md); `status`, `logs`, `test` and `down`
+    /// then address that stack.
+    #[arg(long, conflicts_with = "publish")]
+    pub swarm: bool,
 }
 
 #[derive(Debug, Args)]
-pub struct Status {}
+pub struct Status {
+    /// Expect the cluster to be a swarm stack (`up --swarm`); without it,
+    /// whichever kind `up` started.
+    #[arg(long)]
+    pub swarm: bool,
+}
 
 #[derive(Debug, Args)]
 pub struct Logs {
@@ -147,10 +157,16 @@ pub struct Logs {
     /// Keep following the output.
     #[arg(long, short)]
     pub follow: bool,
+    /// Expect the cluster to be a swarm stack (`up --swarm`).
+    #[arg(long)]
+    pub swarm: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct Test {
+    /// Expect the cluster to be a swarm stack (`up --swarm`).
+    #[arg(long)]
+    pub swarm: bool,
     /// Extra arguments for pytest, after `--`.
     #[arg(last = true, value_name = "PYTEST_ARGS")]
     pub pytest_args: Vec<String>,
@@ -161,6 +177,9 @@ pub struct Down {
     /// Remove every cluster this checkout started, including ones left by killed runs.
     #[arg(long)]
     pub all: bool,
+    /// Expect the cluster to be a swarm stack (`up --swarm`).
+    #[arg(long)]
+    pub swarm: bool,
 }
 
 #[derive(Debug, Args)]

@@ -26,6 +26,21 @@ pub struct ClusterState {
     pub spec: Spec,
     /// The detector data mounted at `/data` (`test` mounts the same).
     pub data: TestData,
+    /// Set when `up --swarm` deployed the cluster as a stack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swarm: Option<SwarmState>,
+}
+
+/// What `test`, `status`, `logs` and `down` need of a stack `up --swarm`
+/// deployed: its name, the nodes it was spread over, and the shared folders
+/// every service mounts (the same paths make the same service definitions,
+/// so a redeploy for `test` leaves the running services alone).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SwarmState {
+    pub stack: String,
+    pub nodes: Vec<String>,
+    pub ipython: PathBuf,
+    pub temp: PathBuf,
 }
 
 impl ClusterState {
@@ -35,6 +50,7 @@ impl ClusterState {
             project,
             spec,
             data,
+            swarm: None,
         }
     }
 
@@ -113,6 +129,21 @@ mod tests {
                 path: "/x/target/dist-test/testdata/0123456789ab".into(),
             },
         )
+    }
+
+    #[test]
+    fn a_swarm_cluster_round_trips_and_older_files_read_as_compose() {
+        let mut s = state();
+        let text = serde_json::to_string(&s).unwrap();
+        assert!(!text.contains("swarm"), "{text}");
+        s.swarm = Some(SwarmState {
+            stack: "ltdist-x-0123abcd".into(),
+            nodes: vec!["m".into(), "a".into()],
+            ipython: "/x/target/dist-test/cluster/ipython".into(),
+            temp: "/x/target/dist-test/cluster/temp_data".into(),
+        });
+        let text = serde_json::to_string(&s).unwrap();
+        assert_eq!(ClusterState::parse(&text).unwrap(), Some(s));
     }
 
     #[test]

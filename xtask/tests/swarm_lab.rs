@@ -126,6 +126,7 @@ fn a_three_node_lab_runs_the_cluster_and_goes_without_a_trace() {
     );
 
     the_cluster_runs_on_the_swarm(manager);
+    a_kept_stack_serves_the_lifecycle_commands(manager);
     a_stopped_node_is_named_dead(manager);
 
     for _ in 0..2 {
@@ -169,6 +170,70 @@ fn the_cluster_runs_on_the_swarm(manager: &str) {
     assert_ne!(node("worker-1"), node("worker-2"), "{:?}", s.nodes);
     assert_ne!(node("ipy-worker-1"), node("ipy-worker-2"), "{:?}", s.nodes);
     nothing_of_the_stack_left(&s.compose_project, &[1, 2, 3]);
+}
+
+/// `up --swarm`, then `status`, `test`, `logs` and `down` address the
+/// stack through the saved state; `down` leaves nothing on any node and can
+/// be repeated; the commands say in one line what is wrong when the
+/// cluster is not a swarm stack.
+fn a_kept_stack_serves_the_lifecycle_commands(manager: &str) {
+    let on_manager = [("DOCKER_HOST", manager)];
+    let x = |args: &[&str]| xtask_in(&root(), args, &on_manager);
+    let o = x(&["up", "--swarm"]);
+    assert!(o.status.success(), "up --swarm: {}", stderr(&o));
+    assert!(stderr(&o).contains("is ready on 3 nodes"), "{}", stderr(&o));
+
+    let o = x(&["status"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "status: {out}{}", stderr(&o));
+    assert!(out.contains("  worker-2         1/1\n"), "{out}");
+    assert!(out.contains("2/2 hosts registered"), "{out}");
+    assert!(out.contains("2/2 engines registered"), "{out}");
+    assert!(out.ends_with("ready\n"), "{out}");
+
+    // Twice: the tests service is removed after each run, so the next
+    // deploy starts it afresh, beside the services that keep running.
+    for _ in 0..2 {
+        let o = x(&[
+            "test",
+            "--swarm",
+            "--",
+            "tests/io/datasets/test_raw.py::test_raw_on_workers",
+        ]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(0), "test --swarm: {err}");
+        let s = summary(&err);
+        assert_eq!((s.counts.passed, s.counts.failed), (1, 0), "{s:?}");
+        assert_ne!(s.nodes.get("worker-1"), s.nodes.get("worker-2"), "{s:?}");
+    }
+
+    let o = x(&["logs", "worker-1"]);
+    assert!(o.status.success(), "logs: {}", stderr(&o));
+    assert!(stdout(&o).contains("worker-1"), "{}", stdout(&o));
+    let o = x(&["logs", "--follow"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("--follow shows one service"),
+        "{}",
+        stderr(&o)
+    );
+    // Without DOCKER_HOST the stack cannot be reached: said, and the state
+    // is kept for a `down` that can.
+    let o = xtask_in(&root(), &["status"], &[("DOCKER_HOST", "")]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("swarm stack"), "{}", stderr(&o));
+
+    let stack = fs::read_to_string(root().join("target/dist-test/cluster/state.json")).unwrap();
+    let stack: serde_json::Value = serde_json::from_str(&stack).unwrap();
+    let stack = stack["swarm"]["stack"].as_str().unwrap().to_string();
+    for _ in 0..2 {
+        let o = x(&["down"]);
+        assert!(o.status.success(), "down: {}", stderr(&o));
+    }
+    nothing_of_the_stack_left(&stack, &[1, 2, 3]);
+    let o = x(&["status", "--swarm"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("up --swarm"), "{}", stderr(&o));
 }
 
 /// What `f` reports once it is empty, or after 30 s: a node removes its

@@ -125,7 +125,7 @@ impl DistTest {
             temp: temp.clone(),
             results: run.results.clone(),
             harness: cx.ws.docker_dir(),
-            pytest: crate::cluster::pytest_command(&self.pytest_args),
+            pytest: Some(crate::cluster::pytest_command(&self.pytest_args)),
             ready_timeout_s: cx.ws.config.timeouts.ready_s,
             label: format!("{}={}", crate::workspace::CHECKOUT_LABEL, cx.ws.checkout_id),
         };
@@ -136,8 +136,8 @@ impl DistTest {
             run.phases.time("testdata", cx.ui, || {
                 plan.prepare(&cx, &image, Some(&run.dir.join("testdata.log")))
             })?;
-            writable_dir(&ipython)?;
-            writable_dir(&temp)?;
+            super::writable_dir(&ipython)?;
+            super::writable_dir(&temp)?;
             let file = run.dir.join("stack.yml");
             stack = Some(run.phases.time("up", cx.ui, || {
                 swarm::Stack::deploy(cx.sh, &docker, &name, &spec, &file)
@@ -169,13 +169,4 @@ impl DistTest {
         ui::end_group();
         run.conclude_as(&project.dir.display().to_string(), &name, dead, outcome)
     }
-}
-
-/// A folder every service's user (uid 1000) may write: the controller
-/// writes its connection files there.
-fn writable_dir(dir: &std::path::Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(dir)?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777))?;
-    Ok(())
 }

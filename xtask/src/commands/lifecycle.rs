@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use super::{build_image, project_and_reqs};
+use super::{build_image, project_and_reqs, swarm_cluster};
 use crate::cli::{Build, Down, Logs, Status, Test, Up};
 use crate::cluster::{self, Cluster, Mounts, Readiness, Size, Spec, Verdict};
 use crate::context::{Ctx, Invocation, Needs};
@@ -59,6 +59,15 @@ fn existing(cx: &Ctx, spec: &Spec) -> Cluster {
 impl Up {
     pub fn run(self, inv: &Invocation) -> Result<()> {
         let cx = inv.docker(Needs::Builder)?;
+        if self.swarm {
+            return swarm_cluster::up(&cx, &self);
+        }
+        if let Some(s) = ClusterState::load(&cx.ws)?.and_then(|s| s.swarm) {
+            bail!(
+                "this checkout's cluster is the swarm stack {}: `cargo xtask down` it before `up` on compose",
+                s.stack
+            );
+        }
         let size = Size::from_config(&cx.ws.config.cluster, self.size.workers, self.size.engines);
         let (project, reqs) = project_and_reqs(&cx, &self.project)?;
         let dir = cx.ws.cluster_dir();
@@ -99,6 +108,9 @@ impl Up {
 impl Status {
     pub fn run(self, inv: &Invocation) -> Result<()> {
         let cx = inv.docker(Needs::Engine)?;
+        if let Some((state, sw)) = swarm_cluster::saved(&cx, self.swarm)? {
+            return swarm_cluster::status(&cx, &state, &sw);
+        }
         let (spec, _) = saved(&cx)?;
         let cluster = existing(&cx, &spec);
         let now = Readiness::probe(&cluster, cx.sh)?;
@@ -143,6 +155,9 @@ impl Status {
 impl Logs {
     pub fn run(self, inv: &Invocation) -> Result<()> {
         let cx = inv.docker(Needs::Engine)?;
+        if let Some((state, sw)) = swarm_cluster::saved(&cx, self.swarm)? {
+            return swarm_cluster::logs(&cx, &state, &sw, &self.services, self.follow);
+        }
         let (spec, _) = saved(&cx)?;
         let known = spec.size.services();
         if let Some(bad) = self
@@ -177,6 +192,9 @@ impl Logs {
 impl Test {
     pub fn run(self, inv: &Invocation) -> Result<()> {
         let cx = inv.docker(Needs::Engine)?;
+        if let Some((state, sw)) = swarm_cluster::saved(&cx, self.swarm)? {
+            return swarm_cluster::test(&cx, &state, &sw, &self.pytest_args);
+        }
         let state = ClusterState::load(&cx.ws)?;
         let (spec, project) = saved(&cx)?;
         if existing(&cx, &spec).containers(cx.sh)?.is_empty() {
@@ -218,6 +236,19 @@ impl Test {
 impl Down {
     pub fn run(self, inv: &Invocation) -> Result<()> {
         let cx = inv.docker(Needs::Engine)?;
+        // The swarm stack first (its state is removed with the rest below).
+        // Not reaching its manager keeps the state, so that a `down` with
+        // DOCKER_HOST set can still find it. `down` is safe to repeat:
+        // `--swarm` without a stack is no error.
+        if matches!(
+            ClusterState::load(&cx.ws),
+            Ok(Some(ClusterState { swarm: Some(_), .. }))
+        ) {
+            if let Some((state, sw)) = swarm_cluster::saved(&cx, false)? {
+                swarm_cluster::down(&cx, &state, &sw)
+                    .with_context(|| format!("removing the stack {}", sw.stack))?;
+            }
+        }
         // A state it cannot read must not stop `down`: compose's
         // --remove-orphans and the sweep by label remove what it described.
         let spec = match saved(&cx) {

@@ -106,7 +106,10 @@ pub fn distribute_image(cx: &Ctx, image: &str, node_count: usize) -> Result<()> 
 pub struct Stack {
     pub name: String,
     pub docker: PathBuf,
+    /// Every service, the one-off last.
     pub services: Vec<String>,
+    /// The one-off service: `tests`, or `ready` (see [`StackSpec::one_off`]).
+    pub one_off: String,
 }
 
 impl Stack {
@@ -119,7 +122,7 @@ impl Stack {
     ) -> Result<Stack> {
         fs::write(file, spec.text()).with_context(|| format!("writing {}", file.display()))?;
         let mut services = spec.size.services();
-        services.push("tests".into());
+        services.push(spec.one_off().into());
         cmd!(
             sh,
             "{docker} stack deploy --prune --resolve-image never --compose-file {file} {name}"
@@ -132,7 +135,75 @@ impl Stack {
             name: name.to_string(),
             docker: docker.to_path_buf(),
             services,
+            one_off: spec.one_off().into(),
         })
+    }
+
+    /// `docker stack deploy` again with `spec`: services whose definition
+    /// did not change keep running; the one-off becomes `spec`'s.
+    pub fn redeploy(&mut self, sh: &Shell, spec: &StackSpec, file: &Path) -> Result<()> {
+        let name = self.name.clone();
+        *self = Stack::deploy(sh, &self.docker, &name, spec, file)?;
+        Ok(())
+    }
+
+    /// Remove the one-off service (its task has ended), so that the next
+    /// deploy starts it afresh.
+    pub fn remove_one_off(&self, sh: &Shell) -> Result<()> {
+        let (docker, svc) = (&self.docker, self.service(&self.one_off));
+        cmd!(sh, "{docker} service rm {svc}")
+            .quiet()
+            .ignore_stdout()
+            .run()
+            .with_context(|| format!("removing the service {svc}"))
+    }
+
+    /// The output of `probe.py WHAT` in `service`'s container, which runs
+    /// on the manager (scheduler, controller): `None` when it does not answer.
+    pub fn probe(&self, sh: &Shell, service: &str, what: &str) -> Option<String> {
+        let docker = &self.docker;
+        let filter = format!(
+            "label=com.docker.swarm.service.name={}",
+            self.service(service)
+        );
+        let id = cmd!(sh, "{docker} ps --quiet --filter {filter}")
+            .quiet()
+            .read()
+            .ok()?;
+        let id = id.lines().next()?.trim().to_string();
+        cmd!(
+            sh,
+            "{docker} exec {id} python3 /opt/dist-test/probe.py {what}"
+        )
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok()
+    }
+
+    /// Each service's replicas as `docker service ls` shows them
+    /// (`1/1`), by service.
+    pub fn replicas(&self, sh: &Shell) -> BTreeMap<String, String> {
+        let docker = &self.docker;
+        let filter = format!("label=com.docker.stack.namespace={}", self.name);
+        let format = "{{.Name}} {{.Replicas}}";
+        let out = cmd!(
+            sh,
+            "{docker} service ls --filter {filter} --format {format}"
+        )
+        .quiet()
+        .read()
+        .unwrap_or_default();
+        let prefix = format!("{}_", self.name);
+        out.lines()
+            .filter_map(|l| {
+                let (name, replicas) = l.split_once(' ')?;
+                Some((
+                    name.strip_prefix(&prefix)?.to_string(),
+                    replicas.trim().to_string(),
+                ))
+            })
+            .collect()
     }
 
     fn service(&self, s: &str) -> String {
@@ -142,7 +213,7 @@ impl Stack {
     /// The tests task's state and exit code, once it has ended.
     fn tests_ended(&self, sh: &Shell) -> Option<(String, Option<i32>)> {
         let docker = &self.docker;
-        let svc = self.service("tests");
+        let svc = self.service(&self.one_off);
         let format = "{{.ID}} {{.CurrentState}}";
         let out = cmd!(sh, "{docker} service ps --no-trunc --format {format} {svc}")
             .quiet()
@@ -165,7 +236,7 @@ impl Stack {
 
     fn tests_log(&self, sh: &Shell) -> String {
         let docker = &self.docker;
-        let svc = self.service("tests");
+        let svc = self.service(&self.one_off);
         cmd!(sh, "{docker} service logs --raw {svc}")
             .quiet()
             .ignore_stderr()
@@ -215,6 +286,9 @@ impl Stack {
         let text = self.tests_log(sh);
         fs::write(log, &text).with_context(|| format!("writing {}", log.display()))?;
         eprint!("{text}");
+        if !text.is_empty() && !text.ends_with('\n') {
+            eprintln!();
+        }
         Ok(ended)
     }
 

@@ -30,8 +30,10 @@ pub struct StackSpec {
     /// packaging/docker, for the harness plugin (the tests task runs on the
     /// manager, where the xtask runs).
     pub harness: PathBuf,
-    /// The tests task's command after the readiness wait: pytest and its arguments.
-    pub pytest: Vec<String>,
+    /// The tests task's command after the readiness wait: pytest and its
+    /// arguments. Without it (`up --swarm`) the one-off task only waits
+    /// for the cluster, as the service `ready`.
+    pub pytest: Option<Vec<String>>,
     pub ready_timeout_s: u64,
     pub label: String,
 }
@@ -48,6 +50,15 @@ impl StackSpec {
             &self.nodes[..]
         };
         &others[(i as usize - 1) % others.len()]
+    }
+
+    /// The one-off service: `tests`, or `ready` when there is no pytest.
+    pub fn one_off(&self) -> &'static str {
+        if self.pytest.is_some() {
+            "tests"
+        } else {
+            "ready"
+        }
     }
 
     pub fn text(&self) -> String {
@@ -112,9 +123,14 @@ impl StackSpec {
             "python3 /opt/dist-test/probe.py wait {} {} {} {}",
             self.size.workers, self.size.worker_cpus, self.size.engines, self.ready_timeout_s
         );
-        let pytest: Vec<String> = self.pytest.iter().map(|a| shell_quote(a)).collect();
-        let script = format!("{wait} && exec {}", pytest.join(" "));
-        self.service(&mut y, "tests", &manager, &["sh", "-c", &script]);
+        match &self.pytest {
+            Some(pytest) => {
+                let pytest: Vec<String> = pytest.iter().map(|a| shell_quote(a)).collect();
+                let script = format!("{wait} && exec {}", pytest.join(" "));
+                self.service(&mut y, "tests", &manager, &["sh", "-c", &script]);
+            }
+            None => self.service(&mut y, "ready", &manager, &["sh", "-c", &wait]),
+        }
         // Internal: the services reach each other only, and nothing else
         // attaches them to the node's docker_gwbridge, whose address is
         // reachable from that node alone (a Dask worker would advertise it).
@@ -220,12 +236,12 @@ mod tests {
             temp: "/repo/target/dist-test/runs/1/temp_data".into(),
             results: "/repo/target/dist-test/runs/1/pytest".into(),
             harness: "/repo/packaging/docker".into(),
-            pytest: vec![
+            pytest: Some(vec![
                 "pytest".into(),
                 "tests/".into(),
                 "-k".into(),
                 "raw and dist".into(),
-            ],
+            ]),
             ready_timeout_s: 180,
             label: "org.libertem.dist-test.checkout=ltdist-repo-0123abcd".into(),
         }
@@ -265,6 +281,23 @@ mod tests {
         assert_eq!(y.matches("condition: on-failure").count(), 2, "{y}");
         // Nothing published.
         assert!(!y.contains("ports"), "{y}");
+    }
+
+    #[test]
+    fn without_pytest_the_one_off_only_waits() {
+        let mut s = spec(&["m", "a"]);
+        s.pytest = None;
+        assert_eq!(s.one_off(), "ready");
+        let y = s.text();
+        assert!(y.contains("  ready:\n"), "{y}");
+        assert!(!y.contains("  tests:\n"), "{y}");
+        assert!(
+            y.contains(
+                "command: [\"sh\", \"-c\", \"python3 /opt/dist-test/probe.py wait 2 1 2 180\"]"
+            ),
+            "{y}"
+        );
+        assert!(!y.contains("target: /results"), "{y}");
     }
 
     #[test]
