@@ -179,9 +179,64 @@ fn the_cluster_runs_on_the_swarm(manager: &str) {
 fn a_kept_stack_serves_the_lifecycle_commands(manager: &str) {
     let on_manager = [("DOCKER_HOST", manager)];
     let x = |args: &[&str]| xtask_in(&root(), args, &on_manager);
-    let o = x(&["up", "--swarm"]);
+    // The image reaches the nodes through the engines DIST_TEST_SWARM_ENGINES
+    // names, as on a swarm of real machines: node 3 lost its copy first.
+    let node = |n: u32| format!("unix:///run/ltlab/{n}/docker.sock");
+    let image = xtask::workspace::image_tag(&checkout_id(&root()));
+    let id_on = |n: u32| {
+        let id = run(
+            "docker",
+            &[
+                "-H",
+                &node(n),
+                "image",
+                "inspect",
+                "--format",
+                "{{.Id}}",
+                &image,
+            ],
+        );
+        id.trim().to_string()
+    };
+    run(
+        "docker",
+        &["-H", &node(3), "image", "rm", "--force", &image],
+    );
+    assert_eq!(id_on(3), "", "node 3 has no copy");
+    for (engines, says) in [
+        (
+            node(2),
+            "names no engine for 1 of the swarm's 2 other nodes",
+        ),
+        (
+            format!("{},{}", node(1), node(3)),
+            "is not one of this swarm's other nodes",
+        ),
+    ] {
+        let o = xtask_in(
+            &root(),
+            &["up", "--swarm"],
+            &[
+                ("DOCKER_HOST", manager),
+                ("DIST_TEST_SWARM_ENGINES", &engines),
+            ],
+        );
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{engines}: {}", stderr(&o));
+        let _ = x(&["down"]);
+    }
+    let engines = format!("{} {}", node(2), node(3));
+    let o = xtask_in(
+        &root(),
+        &["up", "--swarm"],
+        &[
+            ("DOCKER_HOST", manager),
+            ("DIST_TEST_SWARM_ENGINES", &engines),
+        ],
+    );
     assert!(o.status.success(), "up --swarm: {}", stderr(&o));
     assert!(stderr(&o).contains("is ready on 3 nodes"), "{}", stderr(&o));
+    assert_eq!(id_on(3), id_on(1), "node 3 got the manager's image");
 
     let o = x(&["status"]);
     let out = stdout(&o);

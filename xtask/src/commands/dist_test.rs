@@ -110,7 +110,7 @@ impl DistTest {
         let image = cx.ws.image_tag();
         let built = run.phases.time("build", cx.ui, || {
             build_image(&cx, &project, &reqs, &build_log)?;
-            swarm::distribute_image(&cx, &image, nodes.len())
+            swarm::distribute_image(&cx, &image, &nodes)
         });
         let name = cx.ws.run_project(&run.id);
         let ipython = run.dir.join("ipython");

@@ -103,7 +103,7 @@ pub(super) fn up(cx: &Ctx, up: &Up) -> Result<()> {
     let mut phases = Phases::default();
     phases.time("build", cx.ui, || {
         build_image(cx, &project, &reqs, &dir.join("build.log"))?;
-        swarm::distribute_image(cx, &image, nodes.len())
+        swarm::distribute_image(cx, &image, &nodes)
     })?;
     phases.time("testdata", cx.ui, || {
         plan.prepare(cx, &image, Some(&dir.join("testdata.log")))

@@ -59,22 +59,72 @@ pub fn nodes(sh: &Shell, docker: &Path) -> Result<Vec<String>> {
     Ok(ids.into_iter().map(|(_, id)| id).collect())
 }
 
-/// Images reach the nodes: on the swarm lab, loaded from the manager into
-/// every node whose copy differs. Elsewhere a registry is needed, which is
-/// not done yet: a swarm of one node needs nothing.
-pub fn distribute_image(cx: &Ctx, image: &str, node_count: usize) -> Result<()> {
-    let manager_host = std::env::var("DOCKER_HOST").unwrap_or_default();
-    let lab = Lab::load(&cx.ws.target)?.filter(|l| l.manager().docker_host() == manager_host);
-    let Some(lab) = lab else {
-        if node_count > 1 {
-            bail!(
-                "--swarm: the image has to reach the swarm's other nodes, which needs a registry; \
-                 that is not done yet (only the swarm lab of `cargo xtask swarm-lab up` is supported)"
-            );
-        }
-        return Ok(());
-    };
+/// The variable that names the Docker engines of a swarm's other nodes
+/// (`ssh://user@host`, `tcp://host:2376` with TLS, ...), separated by spaces
+/// or commas: how the image reaches them without a registry.
+pub const ENGINES_VAR: &str = "DIST_TEST_SWARM_ENGINES";
+
+/// The engine addresses in `ENGINES_VAR`'s value.
+pub fn parse_engines(value: &str) -> Vec<String> {
+    value
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Images reach the nodes without a registry: `docker save` on the manager
+/// piped into `docker load` on every other node whose copy differs,
+/// through that node's engine. The engines are [`ENGINES_VAR`]'s, each
+/// checked to be a node of this swarm, together covering every node
+/// besides the manager; without it, the swarm lab's own nodes; a swarm of
+/// one node needs nothing. `nodes` are the swarm's node ids, the manager
+/// first.
+pub fn distribute_image(cx: &Ctx, image: &str, nodes: &[String]) -> Result<()> {
     let docker = &cx.tools.docker.cli;
+    let manager_host = std::env::var("DOCKER_HOST").unwrap_or_default();
+    let engines: Vec<(String, String)> = match std::env::var(ENGINES_VAR) {
+        Ok(v) if !v.trim().is_empty() => {
+            let mut engines = Vec::new();
+            for host in parse_engines(&v) {
+                let id = node_id_of(cx.sh, docker, &host)?;
+                if !nodes[1..].contains(&id) {
+                    bail!(
+                        "{ENGINES_VAR}: the engine at {host} is not one of this swarm's other nodes \
+                         (its node id is {:?}); list the engines of the nodes besides the manager",
+                        id
+                    );
+                }
+                engines.push((host, id));
+            }
+            let missing = nodes[1..]
+                .iter()
+                .filter(|n| !engines.iter().any(|(_, id)| id == *n))
+                .count();
+            if missing > 0 {
+                bail!(
+                    "{ENGINES_VAR} names no engine for {missing} of the swarm's {} other nodes: \
+                     the image must reach every node (see docs/swarm.md)",
+                    nodes.len() - 1
+                );
+            }
+            engines
+        }
+        _ => {
+            match Lab::load(&cx.ws.target)?.filter(|l| l.manager().docker_host() == manager_host) {
+                Some(lab) => lab.nodes[1..]
+                    .iter()
+                    .map(|n| (n.docker_host(), n.name.clone()))
+                    .collect(),
+                None if nodes.len() > 1 => bail!(
+                "--swarm: the image has to reach the swarm's {} other nodes: set {ENGINES_VAR} to \
+                 their Docker engines (e.g. ssh://user@host), see docs/swarm.md",
+                nodes.len() - 1
+            ),
+                None => Vec::new(),
+            }
+        }
+    };
     let id_on = |host: &str| {
         let format = "{{.Id}}";
         cmd!(
@@ -86,20 +136,30 @@ pub fn distribute_image(cx: &Ctx, image: &str, node_count: usize) -> Result<()> 
         .read()
         .ok()
     };
-    let want = id_on(&manager_host);
-    for node in &lab.nodes[1..] {
-        let host = node.docker_host();
-        if id_on(&host) == want {
+    let want = crate::image::image_id(cx.sh, docker, image);
+    for (host, name) in &engines {
+        if id_on(host).map(|s| s.trim().to_string()) == want {
             continue;
         }
-        crate::live::status(format!("loading {image} into {}", node.name), None);
+        crate::live::status(format!("loading {image} into {name}"), None);
         let mut save = Command::new(docker);
-        save.args(["-H", &manager_host, "save", image]);
+        save.args(["save", image]);
         let mut load = Command::new(docker);
-        load.args(["-H", &host, "load", "--quiet"]);
-        exec::pipe(save, load).with_context(|| format!("loading {image} into {}", node.name))?;
+        load.args(["-H", host, "load", "--quiet"]);
+        exec::pipe(save, load).with_context(|| format!("loading {image} into {name} ({host})"))?;
     }
     Ok(())
+}
+
+/// The swarm node id of the engine at `host`.
+fn node_id_of(sh: &Shell, docker: &Path, host: &str) -> Result<String> {
+    let format = "{{.Swarm.NodeID}}";
+    let id = cmd!(sh, "{docker} -H {host} info --format {format}")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .with_context(|| format!("{ENGINES_VAR}: cannot reach the Docker engine at {host}"))?;
+    Ok(id.trim().to_string())
 }
 
 /// One deployed stack.
@@ -410,5 +470,19 @@ impl Stack {
             }
             std::thread::sleep(Duration::from_millis(300));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engines_are_separated_by_spaces_or_commas() {
+        assert_eq!(
+            parse_engines(" ssh://a@n2, ssh://a@n3\ttcp://n4:2376,,"),
+            ["ssh://a@n2", "ssh://a@n3", "tcp://n4:2376"]
+        );
+        assert!(parse_engines(" , ").is_empty());
     }
 }
