@@ -70,20 +70,13 @@ pub fn run_logged(mut command: Command, log: &Path, verbose: bool) -> Result<()>
 /// `--quiet`, to stderr; stopped at `deadline`. `None` when the deadline
 /// stopped it.
 pub fn run_teed(
-    mut command: Command,
+    command: Command,
     log: &Path,
     ui: Ui,
     deadline: Instant,
 ) -> Result<Option<ExitStatus>> {
-    echo_command(ui, &command);
     let file = fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
-    let program = command.get_program().to_string_lossy().into_owned();
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {program}"))?;
+    let mut child = spawn_piped(command, ui)?;
     let out = child.stdout.take().context("the child's output")?;
     let err = child.stderr.take().context("the child's errors")?;
     let f2 = file.try_clone()?;
@@ -150,6 +143,18 @@ impl Drop for Background {
     }
 }
 
+/// Started with no input and its output and errors piped to us.
+fn spawn_piped(mut command: Command, ui: Ui) -> Result<Child> {
+    echo_command(ui, &command);
+    let program = command.get_program().to_string_lossy().into_owned();
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {program}"))
+}
+
 /// A command whose output lines are read as they come (a watcher), with its
 /// stderr kept for when it fails. Killed and reaped when dropped.
 pub struct Lines {
@@ -160,16 +165,9 @@ pub struct Lines {
     stderr: Option<std::thread::JoinHandle<String>>,
 }
 
-pub fn start_lines(mut command: Command, ui: Ui) -> Result<Lines> {
+pub fn start_lines(command: Command, ui: Ui) -> Result<Lines> {
     use std::io::{BufRead, Read};
-    echo_command(ui, &command);
-    let program = command.get_program().to_string_lossy().into_owned();
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {program}"))?;
+    let mut child = spawn_piped(command, ui)?;
     let (out, mut err) = (child.stdout.take(), child.stderr.take());
     let (send, lines) = std::sync::mpsc::channel();
     if let Some(out) = out {

@@ -88,7 +88,8 @@ pub fn ensure(cx: &Ctx, source: &Path) -> Result<()> {
     Ok(())
 }
 
-fn remove_volume(cx: &Ctx, name: &str) -> bool {
+/// `docker volume rm`; `true` when it is gone (`false`: in use, or absent).
+pub(crate) fn remove_volume(cx: &Ctx, name: &str) -> bool {
     let docker = &cx.tools.docker.cli;
     cmd!(cx.sh, "{docker} volume rm {name}")
         .quiet()

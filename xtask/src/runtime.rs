@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use xshell::cmd;
 
 use crate::context::Ctx;
+use crate::numba::remove_volume;
 use crate::workspace::Workspace;
 
 /// Which checkout a runtime volume belongs to.
@@ -83,14 +84,14 @@ pub fn ensure(cx: &Ctx) -> Result<String> {
         write_record(&cx.ws, &record)?;
         if exists {
             // A copy that did not finish.
-            remove(cx, &name);
+            remove_volume(cx, &name);
         }
         crate::live::status(
             format!("copying the image's /venv into volume {name}"),
             None,
         );
         copy(cx, &name).inspect_err(|_| {
-            remove(cx, &name);
+            remove_volume(cx, &name);
         })?;
         record.complete.push(name.clone());
         write_record(&cx.ws, &record)?;
@@ -106,7 +107,7 @@ pub fn ensure(cx: &Ctx) -> Result<String> {
         .map(str::trim)
         .filter(|v| !v.is_empty() && *v != name)
     {
-        if remove(cx, old) {
+        if remove_volume(cx, old) {
             record.complete.retain(|n| n != old);
         }
     }
@@ -132,17 +133,6 @@ fn copy(cx: &Ctx, name: &str) -> Result<()> {
     .ignore_stdout()
     .run()
     .with_context(|| format!("copying the image's /venv into the runtime volume {name}"))
-}
-
-/// `true` when it is gone.
-fn remove(cx: &Ctx, name: &str) -> bool {
-    let docker = &cx.tools.docker.cli;
-    cmd!(cx.sh, "{docker} volume rm {name}")
-        .quiet()
-        .ignore_stdout()
-        .ignore_stderr()
-        .run()
-        .is_ok()
 }
 
 #[cfg(test)]
