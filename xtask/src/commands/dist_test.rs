@@ -31,8 +31,11 @@ impl DistTest {
         let mut run = Run::new(&cx.ws)?;
         ui::group(&format!("dist-test {}: {}", run.id, project.dir.display()));
         let build_log = image::build_log(&run.dir);
+        // The image, and its /venv copied into a volume (runtime.rs; once
+        // per image).
         let built = run.phases.time("build", cx.ui, || {
-            build_image(&cx, &project, &reqs, &build_log)
+            build_image(&cx, &project, &reqs, &build_log)?;
+            crate::runtime::ensure(&cx)
         });
         let spec = Spec::new(&cx.ws, cx.ws.run_project(&run.id), size, self.size.publish);
         let mounts = Mounts {
@@ -44,12 +47,12 @@ impl DistTest {
         let data_log = run.dir.join("testdata.log");
         let mut cluster = Cluster::new(&cx, &spec, &mounts);
         let up_log = run.dir.join("up.log");
-        let outcome = built.and_then(|()| {
+        let outcome = built.and_then(|runtime| {
+            cluster.use_runtime(runtime);
             interrupt::check()?;
             run.phases.time("testdata", cx.ui, || {
                 plan.prepare(&cx, &cx.ws.image_tag(), Some(&data_log))
             })?;
-            cluster.use_runtime(crate::runtime::ensure(&cx)?);
             crate::numba::ensure(&cx, &project.dir)?;
             spec.write_files(&cx.ws)?;
             run.phases

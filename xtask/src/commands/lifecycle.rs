@@ -81,13 +81,14 @@ impl Up {
         let spec = Spec::new(&cx.ws, cx.ws.cluster_project(), size, self.size.publish);
         let mut cluster = Cluster::new(&cx, &spec, &mounts);
         let mut phases = Phases::default();
-        phases.time("build", cx.ui, || {
-            build_image(&cx, &project, &reqs, &dir.join("build.log"))
+        let runtime = phases.time("build", cx.ui, || {
+            build_image(&cx, &project, &reqs, &dir.join("build.log"))?;
+            crate::runtime::ensure(&cx)
         })?;
+        cluster.use_runtime(runtime);
         phases.time("testdata", cx.ui, || {
             plan.prepare(&cx, &cx.ws.image_tag(), Some(&dir.join("testdata.log")))
         })?;
-        cluster.use_runtime(crate::runtime::ensure(&cx)?);
         crate::numba::ensure(&cx, &project.dir)?;
         spec.write_files(&cx.ws)?;
         ClusterState::new(project.dir.clone(), spec.clone(), data).save(&cx.ws)?;
