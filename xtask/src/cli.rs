@@ -35,7 +35,7 @@ pub enum Command {
     Build(Build),
     /// Build what changed and bring this checkout's cluster up, ready.
     Up(Up),
-    /// Every service's state and health, and workers/engines registered.
+    /// Every service's state, and workers/engines registered.
     Status(Status),
     /// Show service logs.
     Logs(Logs),
