@@ -38,12 +38,9 @@ pub fn ensure(cx: &Ctx, source: &Path) -> Result<()> {
     let (sh, docker) = (cx.sh, &cx.tools.docker.cli);
     let name = volume_name(&cx.ws);
     let image = cx.ws.image_tag();
-    let format = "{{.Id}}";
-    let image_id = cmd!(sh, "{docker} image inspect --format {format} {image}")
-        .quiet()
-        .read()
-        .with_context(|| format!("inspecting {image}"))?;
-    let image_id = image_id.trim().trim_start_matches("sha256:");
+    let image_id = crate::image::image_id(sh, docker, &image)
+        .with_context(|| format!("no image {image} to fill the numba cache for"))?;
+    let image_id = image_id.trim_start_matches("sha256:");
     let stamp = crate::project::source_stamp(source)?;
     let compiled_for = format!("{}-{stamp}", &image_id[..image_id.len().min(12)]);
     let format = format!("{{{{index .Labels \"{COMPILED_FOR_LABEL}\"}}}}");

@@ -28,9 +28,14 @@ use crate::workspace::Workspace;
 /// Which checkout a runtime volume belongs to.
 pub const RUNTIME_LABEL: &str = "org.libertem.dist-test.runtime";
 
-/// The volume for the checkout's image as it is now (`…-venv-none` when
-/// there is no image: enough for commands that start nothing).
-pub fn volume_name(cx: &Ctx) -> String {
+/// What a cluster handle names until [`ensure`] has named the real one:
+/// enough for the commands that start nothing (compose only reads the name).
+pub fn unset_name(ws: &Workspace) -> String {
+    name_for(ws, None)
+}
+
+/// The volume for the checkout's image as it is now.
+fn volume_name(cx: &Ctx) -> String {
     let image = cx.ws.image_tag();
     let id = crate::image::image_id(cx.sh, &cx.tools.docker.cli, &image);
     name_for(&cx.ws, id.as_deref())

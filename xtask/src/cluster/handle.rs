@@ -90,10 +90,8 @@ impl Cluster {
             ("LT_ENGINES".to_string(), size.engines.to_string()),
             ("LT_LEGACY_TEMP".to_string(), legacy_temp(&mounts.data)),
             ("LT_NUMBA_VOLUME".to_string(), crate::numba::volume_name(ws)),
-            (
-                "LT_VENV_VOLUME".to_string(),
-                crate::runtime::volume_name(cx),
-            ),
+            // The image's real one is set by `use_runtime` before anything starts.
+            ("LT_VENV_VOLUME".to_string(), crate::runtime::unset_name(ws)),
         ];
         Cluster {
             compose: Compose {

@@ -358,6 +358,8 @@ impl Stack {
         let docker = &self.docker;
         let _ = fs::create_dir_all(dir);
         let mut nodes = BTreeMap::new();
+        // Each node looked up once, however many services ran on it.
+        let mut named_nodes: BTreeMap<String, String> = BTreeMap::new();
         for s in &self.services {
             let svc = self.service(s);
             if let Ok(text) = cmd!(sh, "{docker} service logs --timestamps --raw {svc}")
@@ -389,14 +391,24 @@ impl Stack {
             let Some(node) = node else {
                 continue;
             };
-            let addr_format = "{{.Status.Addr}}";
-            let addr = cmd!(sh, "{docker} node inspect --format {addr_format} {node}")
-                .quiet()
-                .read()
-                .unwrap_or_default();
-            nodes.insert(s.clone(), format!("{node} {}", addr.trim()));
+            let named = named_nodes
+                .entry(node.clone())
+                .or_insert_with(|| self.node_named(sh, &node))
+                .clone();
+            nodes.insert(s.clone(), named);
         }
         nodes
+    }
+
+    /// `<node id> <address>`, as `summary.json` names a node.
+    fn node_named(&self, sh: &Shell, id: &str) -> String {
+        let docker = &self.docker;
+        let format = "{{.Status.Addr}}";
+        let addr = cmd!(sh, "{docker} node inspect --format {format} {id}")
+            .quiet()
+            .read()
+            .unwrap_or_default();
+        format!("{id} {}", addr.trim())
     }
 
     /// Nodes of the swarm that are not Ready now (`<node id> <address>`),
@@ -422,12 +434,7 @@ impl Stack {
             if status.trim() == "Ready" {
                 continue;
             }
-            let addr_format = "{{.Status.Addr}}";
-            let addr = cmd!(sh, "{docker} node inspect --format {addr_format} {id}")
-                .quiet()
-                .read()
-                .unwrap_or_default();
-            let node = format!("{id} {}", addr.trim());
+            let node = self.node_named(sh, id);
             for (service, on) in nodes {
                 if on.split_whitespace().next() == Some(id) {
                     dead_services.push(DeadService {
