@@ -11,8 +11,15 @@ xtask` writes it once its readiness check has seen every worker host and every
 engine, and tears the cluster (and this container) down if they never come.
 A plugin of its own, apart from dist_test_harness, so that a run without that
 one (`-p no:dist_test_harness`) still starts its tests on a ready cluster.
+
+When `DIST_TEST_TIMELINE` names a file, the plugin writes there, as JSON, when
+pytest started, finished collecting and saw the cluster ready (Unix times)
+and the node ids it selected: `cargo xtask` reports where pytest's time went
+(`summary.json`) and may name those tests on the next run instead of
+collecting the whole suite again (see selection.rs).
 """
 
+import json
 import os
 import time
 
@@ -20,6 +27,10 @@ import pytest
 
 READY_FILE = "DIST_TEST_READY_FILE"
 READY_TIMEOUT = "DIST_TEST_READY_TIMEOUT_S"
+TIMELINE = "DIST_TEST_TIMELINE"
+
+# Loaded with `-p`, so imported right after pytest itself.
+_timeline = {"started": time.time()}
 
 
 def wait_for_ready_file(path, timeout):
@@ -33,7 +44,27 @@ def wait_for_ready_file(path, timeout):
         time.sleep(0.05)
 
 
+def write_timeline():
+    path = os.environ.get(TIMELINE, "").strip()
+    if path:
+        tmp = f"{path}.tmp"
+        with open(tmp, "w") as f:
+            json.dump(_timeline, f)
+        os.replace(tmp, path)
+
+
 def pytest_collection_finish(session):
+    _timeline["collected"] = time.time()
+    _timeline["items"] = [item.nodeid for item in session.items]
     path = os.environ.get(READY_FILE, "").strip()
     if path:
         wait_for_ready_file(path, float(os.environ.get(READY_TIMEOUT, "900")))
+    _timeline["ready"] = time.time()
+    write_timeline()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session):
+    if "ready" in _timeline:
+        _timeline["finished"] = time.time()
+        write_timeline()

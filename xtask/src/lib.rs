@@ -23,6 +23,7 @@ pub mod project;
 pub mod reqs;
 pub mod run;
 pub mod runtime;
+pub mod selection;
 pub mod state;
 pub mod summary;
 pub mod swarm;

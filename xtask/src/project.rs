@@ -190,7 +190,12 @@ pub fn skipped(name: &str) -> bool {
 /// and modification time of every `.py` file (as numba and Python's own
 /// byte-code checks see a file). Reads no content, so it costs milliseconds.
 pub fn source_stamp(dir: &Path) -> Result<String> {
-    fn walk(dir: &Path, rel: &Path, out: &mut Vec<String>) -> Result<()> {
+    tree_stamp(dir, |name| name.ends_with(".py"))
+}
+
+/// [`source_stamp`] for the files whose name `keep` accepts.
+pub fn tree_stamp(dir: &Path, keep: fn(&str) -> bool) -> Result<String> {
+    fn walk(dir: &Path, rel: &Path, keep: fn(&str) -> bool, out: &mut Vec<String>) -> Result<()> {
         let mut entries: Vec<_> = fs::read_dir(dir)
             .with_context(|| format!("reading {}", dir.display()))?
             .collect::<std::io::Result<_>>()?;
@@ -202,8 +207,8 @@ pub fn source_stamp(dir: &Path) -> Result<String> {
             }
             let ty = entry.file_type()?;
             if ty.is_dir() {
-                walk(&entry.path(), &rel.join(&name), out)?;
-            } else if ty.is_file() && name.to_string_lossy().ends_with(".py") {
+                walk(&entry.path(), &rel.join(&name), keep, out)?;
+            } else if ty.is_file() && keep(&name.to_string_lossy()) {
                 let meta = entry.metadata()?;
                 let mtime = meta
                     .modified()
@@ -220,7 +225,7 @@ pub fn source_stamp(dir: &Path) -> Result<String> {
         Ok(())
     }
     let mut lines = Vec::new();
-    walk(dir, Path::new(""), &mut lines)?;
+    walk(dir, Path::new(""), keep, &mut lines)?;
     Ok(crate::digest::sha256_bytes(lines.join("\n").as_bytes())[..12].to_string())
 }
 

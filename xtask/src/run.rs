@@ -9,12 +9,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context, Result};
 use xshell::Shell;
 
-use crate::cluster::{declare_ready, Cluster};
+use crate::cluster::Timeline;
+use crate::cluster::{declare_ready, pytest_command, pytest_command_naming, Cluster, Mounts};
 use crate::context::Ctx;
 use crate::exec::Background;
 use crate::gha;
 use crate::interrupt;
 use crate::junit::{read_junit, JunitReport};
+use crate::selection::{self, Choice};
 use crate::summary::{DeadService, Phases, Summary, SCHEMA};
 use crate::testdata::TestData;
 use crate::workspace::Workspace;
@@ -30,6 +32,13 @@ impl std::fmt::Display for ExitCode {
 }
 
 impl std::error::Error for ExitCode {}
+
+/// Now, as Unix seconds (the harness in the container records the same clock).
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
 
 /// The run's exit code: pytest's; 1 when the run failed around it or a
 /// service died (even if pytest passed); 130 after a signal.
@@ -60,6 +69,11 @@ pub struct Run {
     pub nodes: std::collections::BTreeMap<String, String>,
     pub dead_nodes: Vec<String>,
     pub pytest_code: Option<i32>,
+    /// Which tests pytest was told to run (see selection.rs); `None` when
+    /// the user's arguments chose them.
+    pub selection: Option<Choice>,
+    /// When the cluster was declared ready (Unix time).
+    pub declared_ready: Option<f64>,
 }
 
 impl Run {
@@ -76,18 +90,46 @@ impl Run {
             pytest_code: None,
             nodes: Default::default(),
             dead_nodes: Vec::new(),
+            selection: None,
+            declared_ready: None,
         })
     }
 
     /// Start pytest in the tests container: it starts and collects while
     /// the cluster gets ready, and runs no test before [`Run::tests`].
+    /// Without arguments of the user's, it names the remembered selection
+    /// when nothing it was made from has changed (selection.rs).
     pub fn start_tests(
-        &self,
+        &mut self,
         cx: &Ctx,
         cluster: &Cluster,
+        mounts: &Mounts,
         pytest_args: &[String],
     ) -> Result<Background> {
-        cluster.start_tests(cx.sh, pytest_args, &self.dir.join("pytest.log"))
+        let mut command = pytest_command(pytest_args);
+        if pytest_args.is_empty() {
+            let image_id = cluster.image_id(cx.sh)?;
+            let key = selection::Inputs {
+                image_id: &image_id,
+                source: &mounts.source,
+                data: &mounts.data,
+                docker_dir: &cx.ws.docker_dir(),
+                command: &command,
+            }
+            .key()?;
+            let choice = Choice::recall(&cx.ws, key);
+            if let Some(r) = &choice.named {
+                command = pytest_command_naming(&r.items);
+                cx.ui.say(&format!(
+                    "selection: naming the {} dist tests run {} collected (nothing \
+                     they were collected from has changed)",
+                    r.items.len(),
+                    r.run_id
+                ));
+            }
+            self.selection = Some(choice);
+        }
+        cluster.start_tests(cx.sh, &command, &self.dir.join("pytest.log"))
     }
 
     /// The cluster is ready: let pytest run, timed as the `tests` phase,
@@ -96,6 +138,7 @@ impl Run {
         let limit = Duration::from_secs(cx.ws.config.timeouts.tests_s);
         let code = self.phases.time_streaming("tests", cx.ui, || {
             declare_ready(&self.results)?;
+            self.declared_ready = Some(unix_now());
             let status = pytest.follow(cx.ui, Instant::now() + limit)?;
             Ok(status.map(|s| s.code().unwrap_or(128 + 2)))
         })?;
@@ -137,6 +180,19 @@ impl Run {
             JunitReport::default()
         });
         let counts = junit.counts();
+        let timeline = Timeline::read(&self.results);
+        let pytest = timeline.as_ref().and_then(|t| {
+            let how = match self.selection.as_ref().and_then(|c| c.named.as_ref()) {
+                Some(r) => format!("named from run {}", r.run_id),
+                None => "collected".to_string(),
+            };
+            t.times(self.declared_ready, how)
+        });
+        if let (Some(choice), Some(t)) = (&self.selection, &timeline) {
+            if let Some(warning) = choice.settle(&self.id, &t.items, self.pytest_code) {
+                eprintln!("{warning}");
+            }
+        }
         let exit_code = exit_code(
             interrupt::interrupted(),
             outcome.is_ok(),
@@ -152,6 +208,7 @@ impl Run {
             dead_nodes: self.dead_nodes.clone(),
             counts: counts.clone(),
             pytest_s: junit.secs,
+            pytest: pytest.clone(),
             slowest: junit.slow_tests(10),
             exit_code,
             phases: self.phases.clone(),
@@ -176,6 +233,9 @@ impl Run {
             .map(|(n, s)| format!("{n} {s:.1}s"))
             .collect();
         eprintln!("phases: {}", line.join(", "));
+        if let Some(p) = &pytest {
+            eprintln!("pytest: {}", p.describe());
+        }
         eprintln!(
             "result: {} passed, {} failed, {} skipped, {} errors; exit code {exit_code}",
             counts.passed, counts.failed, counts.skipped, counts.errors

@@ -12,6 +12,7 @@ use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::cluster::PytestTimes;
 use crate::junit::{Counts, SlowTest};
 use crate::testdata::TestData;
 use crate::ui::Ui;
@@ -33,6 +34,10 @@ pub struct Summary {
     /// when pytest wrote no results.
     #[serde(default)]
     pub pytest_s: Option<f64>,
+    /// Where pytest's time went, from the harness's timeline; `null` when
+    /// pytest did not get to write one.
+    #[serde(default)]
+    pub pytest: Option<PytestTimes>,
     /// The ten slowest tests that ran, slowest first.
     #[serde(default)]
     pub slowest: Vec<SlowTest>,
@@ -166,6 +171,13 @@ mod tests {
             compose_project: "ltdist-x-ab-r202611251430124242".into(),
             counts: parse_junit(JUNIT).unwrap().counts(),
             pytest_s: Some(40.1),
+            pytest: Some(PytestTimes {
+                collect_s: 6.5,
+                waited_s: 0.0,
+                late_s: 2.5,
+                after_ready_s: Some(20.0),
+                selection: "named from run 20261125-140000-1".into(),
+            }),
             slowest: parse_junit(JUNIT).unwrap().slow_tests(10),
             exit_code: 1,
             phases: Phases(vec![
@@ -204,6 +216,9 @@ mod tests {
         assert_eq!(j["skip_reasons"][0]["reason"], "No K2IS test data");
         assert_eq!(j["skip_reasons"][0]["count"], 2);
         assert_eq!(j["pytest_s"], 40.1);
+        assert_eq!(j["pytest"]["after_ready_s"], 20.0);
+        assert_eq!(j["pytest"]["late_s"], 2.5);
+        assert_eq!(j["pytest"]["selection"], "named from run 20261125-140000-1");
         assert_eq!(j["slowest"][0]["id"], "a::g");
         assert_eq!(j["slowest"][0]["secs"], 12.25);
         assert_eq!(j["slowest"].as_array().unwrap().len(), 10);
@@ -228,6 +243,7 @@ mod tests {
         assert_eq!(back.phases.get("up"), Some(2.0));
         assert_eq!(back.counts, s.counts);
         assert_eq!((back.pytest_s, &back.slowest), (s.pytest_s, &s.slowest));
+        assert_eq!(back.pytest, s.pytest);
         assert_eq!(back.dead_services, s.dead_services);
         assert_eq!(back.error, s.error);
     }

@@ -21,6 +21,8 @@ const PROBE: &str = "/opt/dist-test/probe.py";
 /// Written into the results folder once the cluster is ready: the tests
 /// container's harness runs no test before it exists.
 const READY_FILE: &str = ".cluster-ready";
+/// What the harness writes about pytest's run (see cluster/pytest.rs).
+pub const TIMELINE_FILE: &str = "pytest-timeline.json";
 
 /// Let the tests started by [`Cluster::start_tests`] run: the cluster whose
 /// results folder is `results` is ready.
@@ -198,22 +200,38 @@ impl Cluster {
         }
     }
 
-    /// Start pytest in the tests container, its output going to `log`; no
-    /// test runs before [`declare_ready`] writes the ready file into
-    /// `results` (the harness waits for it), so the container can start
-    /// and collect while the cluster is still coming up.
+    /// Start `pytest` (see [`super::pytest_command`]) in the tests
+    /// container, its output going to `log`; no test runs before
+    /// [`declare_ready`] writes the ready file into `results` (the harness
+    /// waits for it), so the container can start and collect while the
+    /// cluster is still coming up. The harness writes its timeline there too.
     pub fn start_tests(
         &self,
         sh: &Shell,
-        pytest_args: &[String],
+        pytest: &[String],
         log: &Path,
     ) -> Result<exec::Background> {
         let ready = format!("DIST_TEST_READY_FILE=/results/{READY_FILE}");
-        let mut args: Vec<&str> = vec!["run", "--rm", "-T", "--no-deps", "-e", &ready, "tests"];
-        let pytest = super::pytest_command(pytest_args);
+        let timeline = format!("DIST_TEST_TIMELINE=/results/{TIMELINE_FILE}");
+        let mut args: Vec<&str> = vec!["run", "--rm", "-T", "--no-deps"];
+        args.extend(["-e", &ready, "-e", &timeline, "tests"]);
         args.extend(pytest.iter().map(String::as_str));
         let command: Command = self.compose.cmd(sh, &args).into();
         exec::start_logged(command, log, self.ui).context("starting the tests container")
+    }
+
+    /// The id of the image the cluster runs (`test` may find a cluster
+    /// started before the image was last rebuilt).
+    pub fn image_id(&self, sh: &Shell) -> Result<String> {
+        let c = self
+            .service_container(sh, "scheduler")?
+            .context("the cluster has no scheduler container")?;
+        let (docker, id, format) = (&self.docker, &c.id, "{{.Image}}");
+        let out = cmd!(sh, "{docker} container inspect --format {format} {id}")
+            .quiet()
+            .read()
+            .context("inspecting the scheduler's container")?;
+        Ok(out.trim().to_string())
     }
 
     /// Cluster services that are not running, with their exit codes and last lines.

@@ -8,8 +8,10 @@ mod readiness;
 mod spec;
 mod sweep;
 
-pub use handle::{declare_ready, exit_code_of, parse_ps, Cluster, Container, Mounts};
-pub use pytest::pytest_command;
+pub use handle::{
+    declare_ready, exit_code_of, parse_ps, Cluster, Container, Mounts, TIMELINE_FILE,
+};
+pub use pytest::{pytest_command, pytest_command_naming, PytestTimes, Timeline};
 pub use readiness::{ready_hosts, Readiness, Verdict};
 pub use spec::{size_file_text, Size, Spec};
 pub use sweep::{checkout_projects, sweep};

@@ -1,4 +1,9 @@
-//! The tests container's pytest command line.
+//! The tests container's pytest: its command line, and the timeline the
+//! harness writes about its run (dist_test_ready.py).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
 
 /// The tests container's command: LiberTEM's dist suite, `pytest tests/ -m
 /// dist`, with the run's own options and the user's arguments after them.
@@ -29,6 +34,87 @@ pub fn pytest_command(pytest_args: &[String]) -> Vec<String> {
     );
     cmd.extend(pytest_args.iter().cloned());
     cmd
+}
+
+/// [`pytest_command`] without arguments of the user's, naming `ids` (a
+/// remembered selection, see selection.rs) instead of `tests/`.
+pub fn pytest_command_naming(ids: &[String]) -> Vec<String> {
+    let mut cmd = pytest_command(&[]);
+    cmd.splice(1..2, ids.iter().cloned());
+    cmd
+}
+
+/// What the harness records (Unix times): pytest's start, the end of its
+/// collection, when it saw the cluster ready, its end; and the node ids it
+/// selected.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Timeline {
+    pub started: f64,
+    pub collected: Option<f64>,
+    pub ready: Option<f64>,
+    pub finished: Option<f64>,
+    #[serde(default)]
+    pub items: Vec<String>,
+}
+
+impl Timeline {
+    /// The timeline in a results folder, if pytest got far enough to write one.
+    pub fn read(results: &Path) -> Option<Timeline> {
+        let text = std::fs::read_to_string(results.join(super::handle::TIMELINE_FILE)).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// Where pytest's time went, given when the cluster was declared ready
+    /// (Unix time) and how the tests were selected.
+    pub fn times(&self, declared: Option<f64>, selection: String) -> Option<PytestTimes> {
+        let collected = self.collected?;
+        let ready = self.ready.unwrap_or(collected);
+        let r2 = |s: f64| (s.max(0.0) * 100.0).round() / 100.0;
+        Some(PytestTimes {
+            collect_s: r2(collected - self.started),
+            waited_s: r2(ready - collected),
+            late_s: r2(declared.map_or(0.0, |d| collected - d)),
+            after_ready_s: self.finished.map(|f| r2(f - ready)),
+            selection,
+        })
+    }
+}
+
+/// Where the time of pytest's run went, for `summary.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PytestTimes {
+    /// pytest's start to the end of its collection.
+    pub collect_s: f64,
+    /// The end of collection to the cluster being ready: the tests
+    /// container idle, waiting for the cluster.
+    pub waited_s: f64,
+    /// The cluster being ready to the end of collection: the cluster idle,
+    /// waiting for pytest.
+    pub late_s: f64,
+    /// From the first test on a ready cluster to pytest's end.
+    pub after_ready_s: Option<f64>,
+    /// `collected` (pytest collected `tests/`), or `named from run <id>`.
+    pub selection: String,
+}
+
+impl PytestTimes {
+    /// One line for the run's end.
+    pub fn describe(&self) -> String {
+        let after = self
+            .after_ready_s
+            .map_or("did not finish".into(), |s| format!("{s:.1} s"));
+        let mut line = format!(
+            "{} in {:.1} s, waited {:.1} s for the cluster; tests on the ready cluster {after}",
+            self.selection, self.collect_s, self.waited_s
+        );
+        if self.late_s > 0.0 {
+            line.push_str(&format!(
+                " (the cluster waited {:.1} s for the collection)",
+                self.late_s
+            ));
+        }
+        line
+    }
 }
 
 /// pytest's common options that take no value: a path after them is a
@@ -97,5 +183,44 @@ mod tests {
         }
         let c = pytest_command(&strings(&["--ignore=tests/io", "-x", "tests/test_raw.py"]));
         assert!(!c.contains(&"tests/".to_string()), "{c:?}");
+    }
+
+    #[test]
+    fn a_selection_replaces_the_suite() {
+        let ids = strings(&["tests/test_a.py::test_x[1]", "tests/test_b.py::test_y"]);
+        let c = pytest_command_naming(&ids);
+        assert_eq!(c[..4], strings(&["pytest", &ids[0], &ids[1], "-m"])[..]);
+        assert_eq!(c.len(), pytest_command(&[]).len() + 1);
+    }
+
+    #[test]
+    fn where_pytest_time_went() {
+        let t = Timeline {
+            started: 100.0,
+            collected: Some(106.5),
+            ready: Some(106.5),
+            finished: Some(126.5),
+            items: vec![],
+        };
+        // The cluster was ready at 104: it waited 2.5 s for the collection.
+        let p = t.times(Some(104.0), "collected".into()).unwrap();
+        assert_eq!((p.collect_s, p.waited_s, p.late_s), (6.5, 0.0, 2.5));
+        assert_eq!(p.after_ready_s, Some(20.0));
+        // Ready at 110: pytest waited 3.5 s.
+        let t = Timeline {
+            ready: Some(110.0),
+            ..t
+        };
+        let p = t.times(Some(110.0), "collected".into()).unwrap();
+        assert_eq!(
+            (p.waited_s, p.late_s, p.after_ready_s),
+            (3.5, 0.0, Some(16.5))
+        );
+        // No collection, no times.
+        let t = Timeline {
+            collected: None,
+            ..t
+        };
+        assert_eq!(t.times(None, "collected".into()), None);
     }
 }

@@ -59,7 +59,7 @@ impl DistTest {
                 .time("up", cx.ui, || cluster.up(cx.sh, &up_log))?;
             // pytest starts and collects while the workers and engines
             // register; it runs no test before `run.tests` says ready.
-            let pytest = run.start_tests(&cx, &cluster, &self.pytest_args)?;
+            let pytest = run.start_tests(&cx, &cluster, &mounts, &self.pytest_args)?;
             let ready = Duration::from_secs(cx.ws.config.timeouts.ready_s);
             run.phases
                 .time("ready", cx.ui, || cluster.wait_ready(cx.sh, ready))?;

@@ -222,7 +222,7 @@ impl Test {
         cluster.use_runtime(crate::runtime::ensure(&cx)?);
         let ready = Duration::from_secs(cx.ws.config.timeouts.ready_s);
         let outcome = run
-            .start_tests(&cx, &cluster, &self.pytest_args)
+            .start_tests(&cx, &cluster, &mounts, &self.pytest_args)
             .and_then(|pytest| {
                 run.phases
                     .time("ready", cx.ui, || cluster.wait_ready(cx.sh, ready))?;

@@ -1,0 +1,239 @@
+//! Which tests a run names. `pytest tests/ -m dist` imports every test
+//! module of LiberTEM (4,175 tests) to select the few marked `dist`, which
+//! costs the tests container seconds of CPU while the cluster starts on the
+//! same cores. The selection depends only on what pytest collects from, so
+//! after a run the node ids it selected are remembered
+//! (`target/dist-test/selection.json`) with a key over all of that: the
+//! image (pytest, its plugins, every installed package), the project's
+//! Python source and pytest configuration, the test data folder's listing,
+//! and the harness and compose files. The next run with the same key and no
+//! pytest arguments of the user's names those ids instead of `tests/`
+//! (still with `-m dist`), so pytest imports only their modules and runs the
+//! same tests in the same order. Any change to a key input collects the
+//! whole suite again; a run whose selection differs from what it named
+//! forgets it.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::digest::{sha256_bytes, sha256_file};
+use crate::project::{source_stamp, tree_stamp};
+use crate::workspace::Workspace;
+
+/// The files beside the Python source that shape what pytest collects.
+const PYTEST_CONFIG: &[&str] = &["pytest.ini", "pyproject.toml", "setup.cfg", "tox.ini"];
+
+/// What a selection was made from (see the module docs).
+pub struct Inputs<'a> {
+    pub image_id: &'a str,
+    pub source: &'a Path,
+    pub data: &'a Path,
+    /// packaging/docker: the harness plugins and the compose files.
+    pub docker_dir: &'a Path,
+    /// The tests container's pytest command with `tests/`.
+    pub command: &'a [String],
+}
+
+impl Inputs<'_> {
+    pub fn key(&self) -> Result<String> {
+        let mut text = format!(
+            "image {}\nsource {}\ndata {} {}\ncommand {}\n",
+            self.image_id,
+            source_stamp(self.source)?,
+            self.data.display(),
+            tree_stamp(self.data, |_| true)?,
+            self.command.join(" ")
+        );
+        for name in PYTEST_CONFIG {
+            let file = self.source.join(name);
+            if file.is_file() {
+                text.push_str(&format!("{} {name}\n", sha256_file(&file)?));
+            }
+        }
+        for name in [
+            "dist_test_harness.py",
+            "dist_test_ready.py",
+            "docker-compose.yml",
+            "services.yml",
+        ] {
+            let file = self.docker_dir.join(name);
+            text.push_str(&format!("{} {name}\n", sha256_file(&file)?));
+        }
+        Ok(sha256_bytes(text.as_bytes())[..16].to_string())
+    }
+}
+
+/// The node ids a run selected, and what they were selected from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Remembered {
+    pub key: String,
+    /// The run that collected them.
+    pub run_id: String,
+    pub items: Vec<String>,
+}
+
+/// What a run does with its selection: it either names remembered ids or
+/// collects the suite, and either way may remember what pytest selected.
+#[derive(Debug, Clone)]
+pub struct Choice {
+    pub key: String,
+    /// The remembered selection made from `key`, which the run names.
+    pub named: Option<Remembered>,
+    file: PathBuf,
+}
+
+impl Choice {
+    /// The choice for a run whose inputs have `key`: name the remembered
+    /// selection if it was made from the same key.
+    pub fn recall(ws: &Workspace, key: String) -> Choice {
+        let file = ws.target.join("selection.json");
+        let named = fs::read_to_string(&file)
+            .ok()
+            .and_then(|text| serde_json::from_str::<Remembered>(&text).ok())
+            .filter(|r| r.key == key && !r.items.is_empty());
+        Choice { key, named, file }
+    }
+
+    /// After the run: what pytest selected (`items`, from its timeline) is
+    /// remembered when it collected the suite and ran the tests (exit code
+    /// 0 or 1); a named selection that pytest did not select exactly is
+    /// forgotten. Returns a line to print when something is off.
+    pub fn settle(
+        &self,
+        run_id: &str,
+        items: &[String],
+        pytest_code: Option<i32>,
+    ) -> Option<String> {
+        match &self.named {
+            Some(r) if r.items != items => {
+                let _ = fs::remove_file(&self.file);
+                Some(format!(
+                    "warning: pytest selected {} tests where {} were named from run {}; \
+                     the next run collects the whole suite again",
+                    items.len(),
+                    r.items.len(),
+                    r.run_id
+                ))
+            }
+            Some(_) => None,
+            None if matches!(pytest_code, Some(0 | 1)) && !items.is_empty() => {
+                let r = Remembered {
+                    key: self.key.clone(),
+                    run_id: run_id.to_string(),
+                    items: items.to_vec(),
+                };
+                self.remember(&r)
+                    .err()
+                    .map(|e| format!("warning: {e:#}; the next run collects the whole suite"))
+            }
+            None => None,
+        }
+    }
+
+    fn remember(&self, r: &Remembered) -> Result<()> {
+        let tmp = self.file.with_extension("json.tmp");
+        let text = serde_json::to_string_pretty(r).expect("a selection serialises") + "\n";
+        fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+        fs::rename(&tmp, &self.file).with_context(|| format!("writing {}", self.file.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("xtask-selection-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn tree(dir: &Path) {
+        fs::create_dir_all(dir.join("src/pkg")).unwrap();
+        fs::create_dir_all(dir.join("tests")).unwrap();
+        fs::create_dir_all(dir.join("data")).unwrap();
+        fs::create_dir_all(dir.join("docker")).unwrap();
+        fs::write(dir.join("src/pkg/a.py"), "x = 1\n").unwrap();
+        fs::write(dir.join("tests/test_a.py"), "def test_a(): pass\n").unwrap();
+        fs::write(dir.join("pytest.ini"), "[pytest]\n").unwrap();
+        fs::write(dir.join("data/frames.raw"), "0000").unwrap();
+        for f in [
+            "dist_test_harness.py",
+            "dist_test_ready.py",
+            "docker-compose.yml",
+            "services.yml",
+        ] {
+            fs::write(dir.join("docker").join(f), f).unwrap();
+        }
+    }
+
+    #[test]
+    fn every_input_moves_the_key() {
+        let dir = scratch("key");
+        let d = dir.as_path();
+        tree(d);
+        let command = vec!["pytest".to_string(), "tests/".into()];
+        let key = |image: &str, command: &[String]| {
+            Inputs {
+                image_id: image,
+                source: d,
+                data: &d.join("data"),
+                docker_dir: &d.join("docker"),
+                command,
+            }
+            .key()
+            .unwrap()
+        };
+        let k0 = key("sha256:1", &command);
+        assert_eq!(k0, key("sha256:1", &command), "stable");
+        assert_ne!(k0, key("sha256:2", &command), "image");
+        assert_ne!(k0, key("sha256:1", &command[..1]), "command");
+        let mut last = k0;
+        for (path, text) in [
+            ("tests/test_a.py", "def test_a(): assert 1\n"),
+            ("src/pkg/a.py", "x = 22\n"),
+            ("pytest.ini", "[pytest]\nmarkers = dist\n"),
+            ("data/more.raw", "1"),
+            ("docker/dist_test_ready.py", "changed"),
+        ] {
+            fs::write(d.join(path), text).unwrap();
+            let k = key("sha256:1", &command);
+            assert_ne!(k, last, "{path}");
+            last = k;
+        }
+        fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn remembered_only_for_its_key_and_forgotten_when_pytest_disagrees() {
+        let mut ws = crate::workspace::for_tests();
+        ws.target = scratch("remember");
+        let items: Vec<String> = vec!["tests/test_a.py::test_a".into()];
+        let fresh = Choice::recall(&ws, "k1".into());
+        assert_eq!(fresh.named, None);
+        // A run that did not get to run tests remembers nothing.
+        assert_eq!(fresh.settle("r0", &items, Some(4)), None);
+        assert_eq!(Choice::recall(&ws, "k1".into()).named, None);
+        assert_eq!(fresh.settle("r1", &items, Some(1)), None);
+        let named = Choice::recall(&ws, "k1".into());
+        let r = named.named.clone().expect("remembered");
+        assert_eq!((r.run_id.as_str(), &r.items), ("r1", &items));
+        assert_eq!(Choice::recall(&ws, "k2".into()).named, None, "another key");
+        assert_eq!(named.settle("r2", &items, Some(0)), None);
+        assert!(
+            Choice::recall(&ws, "k1".into()).named.is_some(),
+            "kept when pytest agrees"
+        );
+        let warning = named.settle("r3", &[], Some(5)).expect("a warning");
+        assert!(
+            warning.contains("0 tests where 1 were named from run r1"),
+            "{warning}"
+        );
+        assert_eq!(Choice::recall(&ws, "k1".into()).named, None, "forgotten");
+        fs::remove_dir_all(&ws.target).unwrap();
+    }
+}
