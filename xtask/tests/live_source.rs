@@ -1,13 +1,16 @@
 //! The services run the project's live source (an editable install plus a
 //! read-only mount), and the numba cache kept between runs never serves code
 //! compiled from other source: after an edit to a jitted LiberTEM function,
-//! the next run executes the new code, with no image rebuild.
+//! the next run executes the new code, with no image rebuild. And a run
+//! that names the remembered dist selection instead of collecting the suite
+//! does so only while nothing the selection was collected from has changed:
+//! a new dist test is collected and run on the next run.
 
 mod common;
 use common::*;
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A cached jitted function in a module that the edit does not touch, which
 /// calls a cached jitted LiberTEM function in another module. numba's own
@@ -97,5 +100,76 @@ fn an_edited_jitted_function_runs_new_code_on_the_next_run_without_a_rebuild() {
         build < 2.0,
         "an edit needs no image rebuild: build took {build} s"
     );
+    let _ = fs::remove_dir_all(&copy);
+}
+
+/// Remove every test module under `dir` but `keep` (the conftest files and
+/// helpers stay, so the suite still collects).
+fn keep_only(dir: &Path, keep: &str) {
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if path.is_dir() {
+            keep_only(&path, keep);
+        } else if name.starts_with("test_") && name.ends_with(".py") && name != keep {
+            fs::remove_file(&path).unwrap();
+        }
+    }
+}
+
+const ADDED: &str = r#"import pytest
+
+
+@pytest.mark.dist
+def test_added_after_the_selection_was_remembered(dist_ctx):
+    assert dist_ctx.executor.run_function(lambda: 42) == 42
+"#;
+
+#[test]
+fn a_remembered_selection_is_named_until_the_tests_change() {
+    let Some(_alone) = docker_alone() else {
+        return;
+    };
+    let copy = release_copy("selection", true);
+    keep_only(&copy.join("tests"), "test_raw.py");
+    let project = copy.to_str().unwrap();
+    let run = |passed: u64| {
+        // test_raw_on_workers wants two worker hosts.
+        let config = small_config();
+        let o = xtask(&[
+            "-q",
+            "--config",
+            config.to_str().unwrap(),
+            "dist-test",
+            "--workers",
+            "2",
+            "--engines",
+            "1",
+            "--project",
+            project,
+        ]);
+        let err = stderr(&o);
+        let s = summary(&err);
+        assert_eq!(
+            (o.status.code(), s.counts.passed, s.counts.failed),
+            (Some(0), passed, 0),
+            "{err}"
+        );
+        let how = s
+            .pytest
+            .as_ref()
+            .expect("the harness's timeline")
+            .selection
+            .clone();
+        (s.run_id, how)
+    };
+    // test_raw.py has two dist tests.
+    let (first, how) = run(2);
+    assert_eq!(how, "collected");
+    let (_, how) = run(2);
+    assert_eq!(how, format!("named from run {first}"));
+    fs::write(copy.join("tests/test_dist_test_added.py"), ADDED).unwrap();
+    let (_, how) = run(3);
+    assert_eq!(how, "collected", "a new test module changes the key");
     let _ = fs::remove_dir_all(&copy);
 }
