@@ -348,16 +348,39 @@ pub fn status_on_terminal(mut command: Command, ui: Ui) -> Result<ExitStatus> {
         .with_context(|| format!("running {program}"))
 }
 
-/// Run with stdout and stderr into `path`; whether it succeeded.
-pub fn run_to_file(mut command: Command, path: &Path) -> Result<bool> {
-    let file = fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    let program = command.get_program().to_string_lossy().into_owned();
-    let status = command
-        .stdout(file.try_clone()?)
-        .stderr(file)
-        .status()
-        .with_context(|| format!("running {program}"))?;
-    Ok(status.success())
+/// Run the commands at once, each with stdout and stderr into its file;
+/// how many succeeded. One that cannot start fails the whole call, after
+/// the others have been waited for.
+pub fn run_all_to_files(commands: Vec<(Command, PathBuf)>) -> Result<usize> {
+    let mut children = Vec::new();
+    let mut failed = None;
+    for (mut command, path) in commands {
+        let program = command.get_program().to_string_lossy().into_owned();
+        let started = fs::File::create(&path)
+            .with_context(|| format!("creating {}", path.display()))
+            .and_then(|file| {
+                command
+                    .stdout(file.try_clone()?)
+                    .stderr(file)
+                    .spawn()
+                    .with_context(|| format!("running {program}"))
+            });
+        match started {
+            Ok(child) => children.push(child),
+            Err(e) => {
+                failed.get_or_insert(e);
+            }
+        }
+    }
+    let succeeded = children
+        .into_iter()
+        .filter_map(|mut c| c.wait().ok())
+        .filter(ExitStatus::success)
+        .count();
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(succeeded),
+    }
 }
 
 /// `producer | consumer`, both ends checked; the consumer's output is dropped.
@@ -452,6 +475,44 @@ mod tests {
             .unwrap()
             .success();
         assert!(!alive, "dropped unfollowed, it is killed and reaped");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn commands_run_at_once_into_their_files() {
+        let dir = std::env::temp_dir().join(format!("xtask-files-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let sh = |script: &str| {
+            let mut c = Command::new("sh");
+            c.args(["-c", script]);
+            c
+        };
+        let start = Instant::now();
+        let n = run_all_to_files(vec![
+            (sh("sleep 0.5; echo one"), dir.join("1")),
+            (sh("sleep 0.5; echo two >&2; exit 1"), dir.join("2")),
+            (sh("sleep 0.5; echo three"), dir.join("3")),
+        ])
+        .unwrap();
+        assert_eq!(n, 2, "the failed one does not count");
+        assert!(
+            start.elapsed() < Duration::from_millis(1400),
+            "not one after another"
+        );
+        assert_eq!(fs::read_to_string(dir.join("2")).unwrap(), "two\n");
+        let missing = run_all_to_files(vec![
+            (Command::new("/nonexistent/program"), dir.join("4")),
+            (sh("echo five"), dir.join("5")),
+        ]);
+        assert!(missing
+            .unwrap_err()
+            .to_string()
+            .contains("/nonexistent/program"));
+        assert_eq!(
+            fs::read_to_string(dir.join("5")).unwrap(),
+            "five\n",
+            "the others ran"
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 

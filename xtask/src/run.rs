@@ -151,8 +151,9 @@ impl Run {
 
     /// Every service's log, and the services that died.
     pub fn collect(&self, sh: &Shell, cluster: &Cluster) -> Vec<DeadService> {
-        let dead = cluster.dead_services(sh).unwrap_or_default();
-        let _ = cluster.save_logs(sh, &self.dir.join("logs"));
+        let containers = cluster.containers(sh).unwrap_or_default();
+        let dead = cluster.dead_services(sh, &containers);
+        let _ = cluster.save_logs(&containers, &self.dir.join("logs"));
         dead
     }
 

@@ -234,10 +234,11 @@ impl Cluster {
         Ok(out.trim().to_string())
     }
 
-    /// Cluster services that are not running, with their exit codes and last lines.
-    pub fn dead_services(&self, sh: &Shell) -> Result<Vec<DeadService>> {
+    /// The services among `containers` that are not running, with their
+    /// exit codes and last lines.
+    pub fn dead_services(&self, sh: &Shell, containers: &[Container]) -> Vec<DeadService> {
         let mut dead = Vec::new();
-        for c in self.containers(sh)? {
+        for c in containers {
             if c.oneoff || c.state == "running" {
                 continue;
             }
@@ -248,7 +249,7 @@ impl Cluster {
                 last_lines: self.last_lines(sh, &c.id, 20),
             });
         }
-        Ok(dead)
+        dead
     }
 
     /// Host addresses of published ports, as `8786/tcp -> 127.0.0.1:49153`.
@@ -265,24 +266,23 @@ impl Cluster {
         Ok(out.lines().map(String::from).collect())
     }
 
-    /// Every service's log, one file each, in `dir`.
-    pub fn save_logs(&self, sh: &Shell, dir: &Path) -> Result<usize> {
+    /// The log of each of `containers`, one file each, in `dir`, all read at once.
+    pub fn save_logs(&self, containers: &[Container], dir: &Path) -> Result<usize> {
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let mut n = 0;
-        for c in self.containers(sh)? {
-            let name = if c.oneoff {
-                format!("{}-run", c.service)
-            } else {
-                c.service.clone()
-            };
-            let path = dir.join(format!("{name}.log"));
-            let mut logs = Command::new(&self.docker);
-            logs.args(["logs", "--timestamps", &c.id]);
-            if exec::run_to_file(logs, &path)? {
-                n += 1;
-            }
-        }
-        Ok(n)
+        let commands = containers
+            .iter()
+            .map(|c| {
+                let name = if c.oneoff {
+                    format!("{}-run", c.service)
+                } else {
+                    c.service.clone()
+                };
+                let mut logs = Command::new(&self.docker);
+                logs.args(["logs", "--timestamps", &c.id]);
+                (logs, dir.join(format!("{name}.log")))
+            })
+            .collect();
+        exec::run_all_to_files(commands)
     }
 
     /// Remove every container, network and volume of this project. Safe to

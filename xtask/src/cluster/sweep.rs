@@ -26,6 +26,7 @@ pub fn sweep(sh: &Shell, docker: &Path, filter: &str) -> Result<usize> {
             .map(|s| s.split_whitespace().map(String::from).collect())
             .unwrap_or_default()
     };
+    let mut removed = Vec::new();
     for (list, remove) in KINDS {
         let found = ids(list);
         if !found.is_empty() {
@@ -34,9 +35,12 @@ pub fn sweep(sh: &Shell, docker: &Path, filter: &str) -> Result<usize> {
                 .ignore_stdout()
                 .ignore_stderr()
                 .run();
+            removed.push(list);
         }
     }
-    Ok(KINDS.iter().map(|(list, _)| ids(list).len()).sum())
+    // A kind that had nothing matching has nothing left (the usual case,
+    // after compose's own teardown): only the others are listed again.
+    Ok(removed.into_iter().map(|list| ids(list).len()).sum())
 }
 
 /// Compose projects of this checkout that have anything left on the engine.
