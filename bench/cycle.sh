@@ -16,6 +16,8 @@
 # `cargo xtask dist-test` as warm-up (builds the image, generates the test
 # data, fills the numba cache, writes the size file). Both sides run against
 # the same image, the same generated test data and the same cluster size.
+# Before each run, outside its timing, the script waits until the machine is
+# quiet (see settle below), so that no run pays for the one before it.
 #
 # Usage:  bash bench/cycle.sh            # 3 pairs
 #         PAIRS=5 bash bench/cycle.sh
@@ -152,7 +154,7 @@ echo "data: $DATA_DIR; cluster ${WORKERS} workers x ${WORKER_CPUS} cpus, ${ENGIN
 # --- one run of each side ---------------------------------------------------
 # Results go to one line per run in $LOGS/runs.tsv:
 #   A: side pair wall build up sleep tests down pytest passed skipped failed errors load compiled
-#   B: side pair wall pytest passed skipped failed errors load compiled phase=secs...
+#   B: side pair wall pytest passed skipped failed errors load compiled after_ready phase=secs...
 RUNS=$LOGS/runs.tsv
 : >"$RUNS"
 
@@ -160,8 +162,25 @@ RUNS=$LOGS/runs.tsv
 # someone else in the checkout), which then counts in that run's time.
 compiled() { if grep -q '^ *Compiling ' "$1"; then echo yes; else echo no; fi; }
 
+# Wait, outside the timing, until the machine is quiet: under a quarter of
+# one core busy over one second, at most 60 s. What a run leaves behind
+# (container and volume removal, write-back, the engine's own clean-up)
+# would otherwise land in the next run's time, whichever side that is.
+settle() {
+    local start=$SECONDS a b
+    stat_cpu() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat; }
+    while ((SECONDS - start < 60)); do
+        a=$(stat_cpu); sleep 1; b=$(stat_cpu)
+        awk -v a="$a" -v b="$b" -v n="$(nproc)" 'BEGIN { split(a, x, " "); split(b, y, " ")
+            busy = y[1] - x[1]; all = busy + y[2] - x[2]
+            exit !(all > 0 && busy / all * n < 0.25) }' && return 0
+    done
+    echo "settle: the machine stayed busy for 60 s; measuring anyway" >&2
+}
+
 run_plain() {
     local pair=$1 log=$LOGS/plain-$1.log t0 t1 t2 t3 t4 t5 rc line
+    settle
     local load; load=$(load1)
     # The throwaway numba cache, outside the timing (the plain flow has no
     # cache at all; the committed compose file only wants a volume to mount).
@@ -202,6 +221,7 @@ run_plain() {
 
 run_xtask() {
     local pair=$1 log=$LOGS/xtask-$1.log t0 t1 rc dir s
+    settle
     local load; load=$(load1)
     t0=$(now)
     rc=0
@@ -213,8 +233,10 @@ run_xtask() {
     local passed failed errors skipped pytest_s
     passed=$(json_top "$s" passed); failed=$(json_top "$s" failed); errors=$(json_top "$s" errors)
     skipped=$(json_top "$s" skipped); pytest_s=$(json_top "$s" pytest_s)
-    printf 'B\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s' "$pair" "$(secs "$t0" "$t1")" "$pytest_s" \
-        "$passed" "$skipped" "$failed" "$errors" "$load" "$(compiled "$log")" >>"$RUNS"
+    # pytest's own time on the ready cluster (summary.json's pytest.after_ready_s).
+    local after; after=$(sed -nE 's/^ *"after_ready_s": *([0-9.]+).*/\1/p' "$s" | head -n 1)
+    printf 'B\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s' "$pair" "$(secs "$t0" "$t1")" "$pytest_s" \
+        "$passed" "$skipped" "$failed" "$errors" "$load" "$(compiled "$log")" "${after:--}" >>"$RUNS"
     json_phases "$s" | while read -r name v; do printf '\t%s=%s' "$name" "$v"; done >>"$RUNS"
     echo >>"$RUNS"
     [[ $rc -eq 0 && $failed -eq 0 && $errors -eq 0 ]] \
@@ -235,11 +257,11 @@ done
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { print "-"; exit }
     m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2f", m }'; }
 col() { awk -F'\t' -v s="$1" -v c="$2" '$1 == s { print $c }' "$RUNS"; }
-phase() { awk -F'\t' -v k="$1" '$1 == "B" { for (i = 11; i <= NF; i++) { split($i, kv, "=");
+phase() { awk -F'\t' -v k="$1" '$1 == "B" { for (i = 12; i <= NF; i++) { split($i, kv, "=");
     if (kv[1] == k) print kv[2] } }' "$RUNS"; }
-phase_of() { awk -F'\t' -v p="$1" -v k="$2" '$1 == "B" && $2 == p { for (i = 11; i <= NF; i++) {
+phase_of() { awk -F'\t' -v p="$1" -v k="$2" '$1 == "B" && $2 == p { for (i = 12; i <= NF; i++) {
     split($i, kv, "="); if (kv[1] == k) { print kv[2]; exit } } }' "$RUNS"; }
-PHASES=$(awk -F'\t' '$1 == "B" { for (i = 11; i <= NF; i++) { split($i, kv, "="); if (!(kv[1] in seen)) {
+PHASES=$(awk -F'\t' '$1 == "B" { for (i = 12; i <= NF; i++) { split($i, kv, "="); if (!(kv[1] in seen)) {
     seen[kv[1]] = 1; printf "%s ", kv[1] } } }' "$RUNS")
 sub2() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a - b }'; }
 
@@ -260,18 +282,18 @@ echo "## (B) cargo xtask dist-test, seconds (phases from summary.json)"
 echo
 hdr="| run |"; sep="| --- |"
 for ph in $PHASES; do hdr+=" $ph |"; sep+=" ---: |"; done
-echo "$hdr not in a phase | wall | pytest_s | outside pytest | passed | skipped | load (1 min) at start | xtask compiled |"
-echo "$sep ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+echo "$hdr not in a phase | wall | pytest_s | outside pytest | pytest on the ready cluster | outside that | passed | skipped | load (1 min) at start | xtask compiled |"
+echo "$sep ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
 for ((p = 1; p <= PAIRS; p++)); do
     row="| B$p |"; sum=0
     for ph in $PHASES; do v=$(phase_of "$p" "$ph"); row+=" ${v:--} |"; sum=$(awk -v s="$sum" -v v="${v:-0}" 'BEGIN { print s + v }'); done
-    read -r wall pyt passed skipped load comp < <(awk -F'\t' -v p="$p" '$1 == "B" && $2 == p { print $3, $4, $5, $6, $9, $10 }' "$RUNS")
-    echo "$row $(sub2 "$wall" "$sum") | **$wall** | $pyt | $(sub2 "$wall" "$pyt") | $passed | $skipped | $load | $comp |"
+    read -r wall pyt passed skipped load comp after < <(awk -F'\t' -v p="$p" '$1 == "B" && $2 == p { print $3, $4, $5, $6, $9, $10, $11 }' "$RUNS")
+    echo "$row $(sub2 "$wall" "$sum") | **$wall** | $pyt | $(sub2 "$wall" "$pyt") | $after | $(sub2 "$wall" "$after") | $passed | $skipped | $load | $comp |"
 done
 row="| median |"
 for ph in $PHASES; do row+=" $(phase "$ph" | median) |"; done
-rest=$(awk -F'\t' '$1 == "B" { s = 0; for (i = 11; i <= NF; i++) { split($i, kv, "="); s += kv[2] }; print $3 - s }' "$RUNS" | median)
-echo "$row $rest | **$(col B 3 | median)** | $(col B 4 | median) | $(awk -F'\t' '$1 == "B" { print $3 - $4 }' "$RUNS" | median) | | | | |"
+rest=$(awk -F'\t' '$1 == "B" { s = 0; for (i = 12; i <= NF; i++) { split($i, kv, "="); s += kv[2] }; print $3 - s }' "$RUNS" | median)
+echo "$row $rest | **$(col B 3 | median)** | $(col B 4 | median) | $(awk -F'\t' '$1 == "B" { print $3 - $4 }' "$RUNS" | median) | $(col B 11 | median) | $(awk -F'\t' '$1 == "B" { print $3 - $11 }' "$RUNS" | median) | | | | |"
 
 MA=$(col A 3 | median); MB=$(col B 3 | median)
 echo
@@ -279,5 +301,6 @@ echo "median wall: (A) plain compose $MA s, (B) cargo xtask dist-test $MB s;" \
     "ratio median(B)/median(A) = $(awk -v a="$MA" -v b="$MB" 'BEGIN { printf "%.2f", b / a }')"
 echo "median outside pytest: (A) $(awk -F'\t' '$1 == "A" { print $3 - $9 }' "$RUNS" | median) s," \
     "(B) $(awk -F'\t' '$1 == "B" { print $3 - $4 }' "$RUNS" | median) s;" \
-    "median pytest: (A) $(col A 9 | median) s, (B) $(col B 4 | median) s"
+    "median pytest: (A) $(col A 9 | median) s, (B) $(col B 4 | median) s" \
+    "($(col B 11 | median) s of it on the ready cluster, $(awk -F'\t' '$1 == "B" { print $3 - $11 }' "$RUNS" | median) s of the cycle outside that)"
 echo "passed: equal in every pair ($(col B 5 | sort -u | paste -sd' ')); runs and logs: $LOGS"

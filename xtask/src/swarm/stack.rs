@@ -75,8 +75,8 @@ impl StackSpec {
                 "scheduler",
                 "--port",
                 "8786",
-                "--dashboard-address",
-                ":8787",
+                // Nothing is published: no one could see a dashboard.
+                "--no-dashboard",
             ],
         );
         self.service(
