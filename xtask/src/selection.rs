@@ -75,6 +75,17 @@ pub struct Remembered {
     pub items: Vec<String>,
 }
 
+/// `selection.json`: the selections of the last few keys, newest first, so
+/// that switching between projects or data sets (`--no-testdata`) does not
+/// collect every time.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Remembrance {
+    selections: Vec<Remembered>,
+}
+
+/// How many keys' selections are kept.
+const KEPT: usize = 8;
+
 /// What a run does with its selection: it either names remembered ids or
 /// collects the suite, and either way may remember what pytest selected.
 #[derive(Debug, Clone)]
@@ -87,13 +98,13 @@ pub struct Choice {
 
 impl Choice {
     /// The choice for a run whose inputs have `key`: name the remembered
-    /// selection if it was made from the same key.
+    /// selection if one was made from the same key.
     pub fn recall(ws: &Workspace, key: String) -> Choice {
         let file = ws.target.join("selection.json");
-        let named = fs::read_to_string(&file)
-            .ok()
-            .and_then(|text| serde_json::from_str::<Remembered>(&text).ok())
-            .filter(|r| r.key == key && !r.items.is_empty());
+        let named = read(&file)
+            .selections
+            .into_iter()
+            .find(|r| r.key == key && !r.items.is_empty());
         Choice { key, named, file }
     }
 
@@ -107,38 +118,55 @@ impl Choice {
         items: &[String],
         pytest_code: Option<i32>,
     ) -> Option<String> {
-        match &self.named {
+        let update = match &self.named {
             Some(r) if r.items != items => {
-                let _ = fs::remove_file(&self.file);
-                Some(format!(
+                let forgotten = self.update(None).err();
+                let why = forgotten.map_or(String::new(), |e| format!(" ({e:#})"));
+                return Some(format!(
                     "warning: pytest selected {} tests where {} were named from run {}; \
-                     the next run collects the whole suite again",
+                     the next run collects the whole suite again{why}",
                     items.len(),
                     r.items.len(),
                     r.run_id
-                ))
+                ));
             }
-            Some(_) => None,
+            Some(_) => return None,
             None if matches!(pytest_code, Some(0 | 1)) && !items.is_empty() => {
-                let r = Remembered {
+                self.update(Some(Remembered {
                     key: self.key.clone(),
                     run_id: run_id.to_string(),
                     items: items.to_vec(),
-                };
-                self.remember(&r)
-                    .err()
-                    .map(|e| format!("warning: {e:#}; the next run collects the whole suite"))
+                }))
             }
-            None => None,
-        }
+            None => return None,
+        };
+        update
+            .err()
+            .map(|e| format!("warning: {e:#}; the next run collects the whole suite"))
     }
 
-    fn remember(&self, r: &Remembered) -> Result<()> {
+    /// Drop this key's selection and, given one, put it first.
+    fn update(&self, new: Option<Remembered>) -> Result<()> {
+        let mut all = read(&self.file);
+        all.selections.retain(|r| r.key != self.key);
+        if let Some(r) = new {
+            all.selections.insert(0, r);
+        }
+        all.selections.truncate(KEPT);
         let tmp = self.file.with_extension("json.tmp");
-        let text = serde_json::to_string_pretty(r).expect("a selection serialises") + "\n";
+        let text = serde_json::to_string_pretty(&all).expect("selections serialise") + "\n";
         fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
         fs::rename(&tmp, &self.file).with_context(|| format!("writing {}", self.file.display()))
     }
+}
+
+/// The remembered selections; none when the file is missing or unreadable
+/// (an older layout, a cut write): they are made again.
+fn read(file: &Path) -> Remembrance {
+    fs::read_to_string(file)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -223,6 +251,9 @@ mod tests {
         let r = named.named.clone().expect("remembered");
         assert_eq!((r.run_id.as_str(), &r.items), ("r1", &items));
         assert_eq!(Choice::recall(&ws, "k2".into()).named, None, "another key");
+        // A second key's selection is kept beside the first.
+        Choice::recall(&ws, "k2".into()).settle("r9", &items, Some(0));
+        assert!(Choice::recall(&ws, "k2".into()).named.is_some());
         assert_eq!(named.settle("r2", &items, Some(0)), None);
         assert!(
             Choice::recall(&ws, "k1".into()).named.is_some(),
@@ -234,6 +265,18 @@ mod tests {
             "{warning}"
         );
         assert_eq!(Choice::recall(&ws, "k1".into()).named, None, "forgotten");
+        assert!(
+            Choice::recall(&ws, "k2".into()).named.is_some(),
+            "the other stays"
+        );
+        for i in 0..KEPT {
+            Choice::recall(&ws, format!("n{i}")).settle("r", &items, Some(0));
+        }
+        assert_eq!(
+            Choice::recall(&ws, "k2".into()).named,
+            None,
+            "only the newest are kept"
+        );
         fs::remove_dir_all(&ws.target).unwrap();
     }
 }
