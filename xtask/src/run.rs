@@ -189,8 +189,9 @@ impl Run {
             };
             t.times(self.declared_ready, how)
         });
-        if let (Some(choice), Some(t)) = (&self.selection, &timeline) {
-            if let Some(warning) = choice.settle(&self.id, &t.items, self.pytest_code) {
+        if let Some(choice) = &self.selection {
+            let items = timeline.as_ref().map(|t| t.items.as_slice());
+            if let Some(warning) = choice.settle(&self.id, items, self.pytest_code) {
                 eprintln!("{warning}");
             }
         }

@@ -108,37 +108,44 @@ impl Choice {
         Choice { key, named, file }
     }
 
-    /// After the run: what pytest selected (`items`, from its timeline) is
-    /// remembered when it collected the suite and ran the tests (exit code
-    /// 0 or 1); a named selection that pytest did not select exactly is
+    /// After the run: what pytest selected (`items`, from its timeline;
+    /// `None` when pytest wrote none) is remembered when it collected the
+    /// suite and ran the tests (exit code 0 or 1). A named selection that
+    /// pytest did not select exactly, or did not get to select, is
     /// forgotten. Returns a line to print when something is off.
     pub fn settle(
         &self,
         run_id: &str,
-        items: &[String],
+        items: Option<&[String]>,
         pytest_code: Option<i32>,
     ) -> Option<String> {
-        let update = match &self.named {
-            Some(r) if r.items != items => {
-                let forgotten = self.update(None).err();
-                let why = forgotten.map_or(String::new(), |e| format!(" ({e:#})"));
+        let update = match (&self.named, items) {
+            (Some(r), Some(items)) if r.items == items => return None,
+            (Some(r), selected) => {
+                let why = self
+                    .update(None)
+                    .err()
+                    .map_or(String::new(), |e| format!(" ({e:#})"));
+                let what = match (selected, pytest_code) {
+                    (Some(items), _) => format!("pytest selected {} tests where", items.len()),
+                    (None, Some(c)) => format!("pytest ended (exit code {c}) before selecting"),
+                    // Stopped from outside before pytest collected: nothing to say.
+                    (None, None) => return None,
+                };
                 return Some(format!(
-                    "warning: pytest selected {} tests where {} were named from run {}; \
+                    "warning: {what} {} were named from run {}; \
                      the next run collects the whole suite again{why}",
-                    items.len(),
                     r.items.len(),
                     r.run_id
                 ));
             }
-            Some(_) => return None,
-            None if matches!(pytest_code, Some(0 | 1)) && !items.is_empty() => {
-                self.update(Some(Remembered {
+            (None, Some(items)) if matches!(pytest_code, Some(0 | 1)) && !items.is_empty() => self
+                .update(Some(Remembered {
                     key: self.key.clone(),
                     run_id: run_id.to_string(),
                     items: items.to_vec(),
-                }))
-            }
-            None => return None,
+                })),
+            (None, _) => return None,
         };
         update
             .err()
@@ -244,22 +251,22 @@ mod tests {
         let fresh = Choice::recall(&ws, "k1".into());
         assert_eq!(fresh.named, None);
         // A run that did not get to run tests remembers nothing.
-        assert_eq!(fresh.settle("r0", &items, Some(4)), None);
+        assert_eq!(fresh.settle("r0", Some(&items), Some(4)), None);
         assert_eq!(Choice::recall(&ws, "k1".into()).named, None);
-        assert_eq!(fresh.settle("r1", &items, Some(1)), None);
+        assert_eq!(fresh.settle("r1", Some(&items), Some(1)), None);
         let named = Choice::recall(&ws, "k1".into());
         let r = named.named.clone().expect("remembered");
         assert_eq!((r.run_id.as_str(), &r.items), ("r1", &items));
         assert_eq!(Choice::recall(&ws, "k2".into()).named, None, "another key");
         // A second key's selection is kept beside the first.
-        Choice::recall(&ws, "k2".into()).settle("r9", &items, Some(0));
+        Choice::recall(&ws, "k2".into()).settle("r9", Some(&items), Some(0));
         assert!(Choice::recall(&ws, "k2".into()).named.is_some());
-        assert_eq!(named.settle("r2", &items, Some(0)), None);
+        assert_eq!(named.settle("r2", Some(&items), Some(0)), None);
         assert!(
             Choice::recall(&ws, "k1".into()).named.is_some(),
             "kept when pytest agrees"
         );
-        let warning = named.settle("r3", &[], Some(5)).expect("a warning");
+        let warning = named.settle("r3", Some(&[]), Some(5)).expect("a warning");
         assert!(
             warning.contains("0 tests where 1 were named from run r1"),
             "{warning}"
@@ -269,8 +276,28 @@ mod tests {
             Choice::recall(&ws, "k2".into()).named.is_some(),
             "the other stays"
         );
+        // A named run whose pytest never got to select (a node id it could
+        // not find: exit code 4) forgets it too; one stopped from outside
+        // before collecting says nothing, and forgets it all the same.
+        Choice::recall(&ws, "k1".into()).settle("r4", Some(&items), Some(0));
+        let named = Choice::recall(&ws, "k1".into());
+        assert!(named.named.is_some());
+        let warning = named.settle("r5", None, Some(4)).expect("a warning");
+        assert!(
+            warning.contains("exit code 4) before selecting 1 were named"),
+            "{warning}"
+        );
+        assert_eq!(Choice::recall(&ws, "k1".into()).named, None);
+        Choice::recall(&ws, "k1".into()).settle("r6", Some(&items), Some(0));
+        let named = Choice::recall(&ws, "k1".into());
+        assert_eq!(named.settle("r7", None, None), None);
+        assert_eq!(
+            Choice::recall(&ws, "k1".into()).named,
+            None,
+            "forgotten silently"
+        );
         for i in 0..KEPT {
-            Choice::recall(&ws, format!("n{i}")).settle("r", &items, Some(0));
+            Choice::recall(&ws, format!("n{i}")).settle("r", Some(&items), Some(0));
         }
         assert_eq!(
             Choice::recall(&ws, "k2".into()).named,
