@@ -119,10 +119,12 @@ impl Run {
             .key()?;
             let choice = Choice::recall(&cx.ws, key);
             if let Some(r) = &choice.named {
-                command = pytest_command_naming(&r.items);
+                let modules = r.modules();
+                command = pytest_command_naming(&modules);
                 cx.ui.say(&format!(
-                    "selection: naming the {} dist tests run {} collected (nothing \
-                     they were collected from has changed)",
+                    "selection: naming the {} modules of the {} dist tests run {} collected \
+                     (nothing they were collected from has changed)",
+                    modules.len(),
                     r.items.len(),
                     r.run_id
                 ));

@@ -7,9 +7,9 @@
 //! image (pytest, its plugins, every installed package), the project's
 //! Python source and pytest configuration, the test data folder's listing,
 //! and the harness and compose files. The next run with the same key and no
-//! pytest arguments of the user's names those ids instead of `tests/`
-//! (still with `-m dist`), so pytest imports only their modules and runs the
-//! same tests in the same order. Any change to a key input collects the
+//! pytest arguments of the user's names the modules that hold them instead
+//! of `tests/` (still with `-m dist`), so pytest imports only those and
+//! selects the same tests in the same order. Any change to a key input collects the
 //! whole suite again; a run whose selection differs from what it named
 //! forgets it.
 
@@ -73,6 +73,23 @@ pub struct Remembered {
     /// The run that collected them.
     pub run_id: String,
     pub items: Vec<String>,
+}
+
+impl Remembered {
+    /// The test modules that hold the items, in the order pytest met them:
+    /// what a run names. With `-m dist` pytest selects the same items from
+    /// them, and a module path always reads back, where a parametrised
+    /// node id need not (the items are still compared after the run).
+    pub fn modules(&self) -> Vec<String> {
+        let mut modules: Vec<String> = Vec::new();
+        for item in &self.items {
+            let module = item.split("::").next().unwrap_or(item);
+            if !modules.iter().any(|m| m == module) {
+                modules.push(module.to_string());
+            }
+        }
+        modules
+    }
 }
 
 /// `selection.json`: the selections of the last few keys, newest first, so
@@ -204,6 +221,23 @@ mod tests {
         ] {
             fs::write(dir.join("docker").join(f), f).unwrap();
         }
+    }
+
+    #[test]
+    fn a_selection_names_its_modules_in_order() {
+        let r = Remembered {
+            key: "k".into(),
+            run_id: "r".into(),
+            items: [
+                "tests/io/test_b.py::test_x[a::b]",
+                "tests/io/test_b.py::TestC::test_y",
+                "tests/test_a.py::test_z",
+                "tests/io/test_b.py::test_late",
+            ]
+            .map(String::from)
+            .to_vec(),
+        };
+        assert_eq!(r.modules(), ["tests/io/test_b.py", "tests/test_a.py"]);
     }
 
     #[test]

@@ -36,11 +36,11 @@ pub fn pytest_command(pytest_args: &[String]) -> Vec<String> {
     cmd
 }
 
-/// [`pytest_command`] without arguments of the user's, naming `ids` (a
-/// remembered selection, see selection.rs) instead of `tests/`.
-pub fn pytest_command_naming(ids: &[String]) -> Vec<String> {
+/// [`pytest_command`] without arguments of the user's, naming `paths` (the
+/// modules of a remembered selection, see selection.rs) instead of `tests/`.
+pub fn pytest_command_naming(paths: &[String]) -> Vec<String> {
     let mut cmd = pytest_command(&[]);
-    cmd.splice(1..2, ids.iter().cloned());
+    cmd.splice(1..2, paths.iter().cloned());
     cmd
 }
 
