@@ -253,8 +253,8 @@ for ((p = 1; p <= PAIRS; p++)); do
 done
 
 # --- the table ----------------------------------------------------------------
-# median of the numbers on stdin
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { print "-"; exit }
+# median of the numbers on stdin (a "-", a value a run did not have, is left out)
+median() { grep -E '^-?[0-9.]+$' | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { print "-"; exit }
     m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2f", m }'; }
 col() { awk -F'\t' -v s="$1" -v c="$2" '$1 == s { print $c }' "$RUNS"; }
 phase() { awk -F'\t' -v k="$1" '$1 == "B" { for (i = 12; i <= NF; i++) { split($i, kv, "=");
@@ -263,7 +263,7 @@ phase_of() { awk -F'\t' -v p="$1" -v k="$2" '$1 == "B" && $2 == p { for (i = 12;
     split($i, kv, "="); if (kv[1] == k) { print kv[2]; exit } } }' "$RUNS"; }
 PHASES=$(awk -F'\t' '$1 == "B" { for (i = 12; i <= NF; i++) { split($i, kv, "="); if (!(kv[1] in seen)) {
     seen[kv[1]] = 1; printf "%s ", kv[1] } } }' "$RUNS")
-sub2() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a - b }'; }
+sub2() { if [[ $1 == - || $2 == - ]]; then echo -; else awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a - b }'; fi; }
 
 echo
 echo "## (A) plain compose flow, seconds"
@@ -293,7 +293,7 @@ done
 row="| median |"
 for ph in $PHASES; do row+=" $(phase "$ph" | median) |"; done
 rest=$(awk -F'\t' '$1 == "B" { s = 0; for (i = 12; i <= NF; i++) { split($i, kv, "="); s += kv[2] }; print $3 - s }' "$RUNS" | median)
-echo "$row $rest | **$(col B 3 | median)** | $(col B 4 | median) | $(awk -F'\t' '$1 == "B" { print $3 - $4 }' "$RUNS" | median) | $(col B 11 | median) | $(awk -F'\t' '$1 == "B" { print $3 - $11 }' "$RUNS" | median) | | | | |"
+echo "$row $rest | **$(col B 3 | median)** | $(col B 4 | median) | $(awk -F'\t' '$1 == "B" { print $3 - $4 }' "$RUNS" | median) | $(col B 11 | median) | $(awk -F'\t' '$1 == "B" && $11 != "-" { print $3 - $11 }' "$RUNS" | median) | | | | |"
 
 MA=$(col A 3 | median); MB=$(col B 3 | median)
 echo
@@ -302,5 +302,5 @@ echo "median wall: (A) plain compose $MA s, (B) cargo xtask dist-test $MB s;" \
 echo "median outside pytest: (A) $(awk -F'\t' '$1 == "A" { print $3 - $9 }' "$RUNS" | median) s," \
     "(B) $(awk -F'\t' '$1 == "B" { print $3 - $4 }' "$RUNS" | median) s;" \
     "median pytest: (A) $(col A 9 | median) s, (B) $(col B 4 | median) s" \
-    "($(col B 11 | median) s of it on the ready cluster, $(awk -F'\t' '$1 == "B" { print $3 - $11 }' "$RUNS" | median) s of the cycle outside that)"
+    "($(col B 11 | median) s of it on the ready cluster, $(awk -F'\t' '$1 == "B" && $11 != "-" { print $3 - $11 }' "$RUNS" | median) s of the cycle outside that)"
 echo "passed: equal in every pair ($(col B 5 | sort -u | paste -sd' ')); runs and logs: $LOGS"

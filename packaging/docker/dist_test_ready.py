@@ -13,14 +13,16 @@ A plugin of its own, apart from dist_test_harness, so that a run without that
 one (`-p no:dist_test_harness`) still starts its tests on a ready cluster.
 
 When `DIST_TEST_TIMELINE` names a file, the plugin writes there, as JSON, when
-pytest started, finished collecting and saw the cluster ready (Unix times)
-and the node ids it selected: `cargo xtask` reports where pytest's time went
+it was loaded (right after pytest's own import), when pytest finished
+collecting, saw the cluster ready and ended (Unix times), and the node ids it
+selected: `cargo xtask` reports where pytest's time went
 (`summary.json`) and may name those tests on the next run instead of
 collecting the whole suite again (see selection.rs).
 """
 
 import json
 import os
+import sys
 import time
 
 import pytest
@@ -29,7 +31,7 @@ READY_FILE = "DIST_TEST_READY_FILE"
 READY_TIMEOUT = "DIST_TEST_READY_TIMEOUT_S"
 TIMELINE = "DIST_TEST_TIMELINE"
 
-# Loaded with `-p`, so imported right after pytest itself.
+# Loaded with `-p`, so imported right after pytest itself: "started" is that.
 _timeline = {"started": time.time()}
 
 
@@ -45,17 +47,25 @@ def wait_for_ready_file(path, timeout):
 
 
 def write_timeline():
+    """A record, not a test: failing to write it changes no outcome."""
     path = os.environ.get(TIMELINE, "").strip()
-    if path:
+    if not path:
+        return
+    try:
         tmp = f"{path}.tmp"
         with open(tmp, "w") as f:
             json.dump(_timeline, f)
         os.replace(tmp, path)
+    except OSError as e:
+        print(f"dist-test harness: cannot write {path}: {e}", file=sys.stderr)
 
 
 def pytest_collection_finish(session):
     _timeline["collected"] = time.time()
     _timeline["items"] = [item.nodeid for item in session.items]
+    # Written now too: a cluster that never gets ready still leaves what
+    # pytest selected.
+    write_timeline()
     path = os.environ.get(READY_FILE, "").strip()
     if path:
         wait_for_ready_file(path, float(os.environ.get(READY_TIMEOUT, "900")))

@@ -489,14 +489,15 @@ mod tests {
         };
         let start = Instant::now();
         let n = run_all_to_files(vec![
-            (sh("sleep 0.5; echo one"), dir.join("1")),
-            (sh("sleep 0.5; echo two >&2; exit 1"), dir.join("2")),
-            (sh("sleep 0.5; echo three"), dir.join("3")),
+            (sh("sleep 1; echo one"), dir.join("1")),
+            (sh("sleep 1; echo two >&2; exit 1"), dir.join("2")),
+            (sh("sleep 1; echo three"), dir.join("3")),
         ])
         .unwrap();
         assert_eq!(n, 2, "the failed one does not count");
+        // One after another would take 3 s.
         assert!(
-            start.elapsed() < Duration::from_millis(1400),
+            start.elapsed() < Duration::from_millis(2500),
             "not one after another"
         );
         assert_eq!(fs::read_to_string(dir.join("2")).unwrap(), "two\n");

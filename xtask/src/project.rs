@@ -190,12 +190,7 @@ pub fn skipped(name: &str) -> bool {
 /// and modification time of every `.py` file (as numba and Python's own
 /// byte-code checks see a file). Reads no content, so it costs milliseconds.
 pub fn source_stamp(dir: &Path) -> Result<String> {
-    tree_stamp(dir, |name| name.ends_with(".py"))
-}
-
-/// [`source_stamp`] for the files whose name `keep` accepts.
-pub fn tree_stamp(dir: &Path, keep: fn(&str) -> bool) -> Result<String> {
-    fn walk(dir: &Path, rel: &Path, keep: fn(&str) -> bool, out: &mut Vec<String>) -> Result<()> {
+    fn walk(dir: &Path, rel: &Path, out: &mut Vec<String>) -> Result<()> {
         let mut entries: Vec<_> = fs::read_dir(dir)
             .with_context(|| format!("reading {}", dir.display()))?
             .collect::<std::io::Result<_>>()?;
@@ -207,26 +202,75 @@ pub fn tree_stamp(dir: &Path, keep: fn(&str) -> bool) -> Result<String> {
             }
             let ty = entry.file_type()?;
             if ty.is_dir() {
-                walk(&entry.path(), &rel.join(&name), keep, out)?;
-            } else if ty.is_file() && keep(&name.to_string_lossy()) {
+                walk(&entry.path(), &rel.join(&name), out)?;
+            } else if ty.is_file() && name.to_string_lossy().ends_with(".py") {
                 let meta = entry.metadata()?;
-                let mtime = meta
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map_or(0, |d| d.as_nanos());
                 out.push(format!(
-                    "{} {} {mtime}",
+                    "{} {} {}",
                     rel.join(&name).display(),
-                    meta.len()
+                    meta.len(),
+                    mtime_ns(&meta)
                 ));
             }
         }
         Ok(())
     }
     let mut lines = Vec::new();
-    walk(dir, Path::new(""), keep, &mut lines)?;
+    walk(dir, Path::new(""), &mut lines)?;
     Ok(crate::digest::sha256_bytes(lines.join("\n").as_bytes())[..12].to_string())
+}
+
+/// Every file under `dir` (none skipped but `__pycache__` and
+/// `.pytest_cache`, which only caches write), symlinks followed, as a
+/// short digest of paths, sizes and modification times; a missing `dir`
+/// has its own stamp.
+pub fn full_stamp(dir: &Path) -> Result<String> {
+    fn walk(dir: &Path, rel: &Path, depth: usize, out: &mut Vec<String>) -> Result<()> {
+        let mut entries: Vec<_> = fs::read_dir(dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .collect::<std::io::Result<_>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let name = entry.file_name();
+            if name == "__pycache__" || name == ".pytest_cache" {
+                continue;
+            }
+            let path = entry.path();
+            // Follows a symlink; a dangling one is recorded as such.
+            let Ok(meta) = fs::metadata(&path) else {
+                out.push(format!("{} dangling", rel.join(&name).display()));
+                continue;
+            };
+            if meta.is_dir() {
+                // A link cycle must end somewhere.
+                if depth < 32 {
+                    walk(&path, &rel.join(&name), depth + 1, out)?;
+                }
+            } else {
+                out.push(format!(
+                    "{} {} {}",
+                    rel.join(&name).display(),
+                    meta.len(),
+                    mtime_ns(&meta)
+                ));
+            }
+        }
+        Ok(())
+    }
+    let mut lines = Vec::new();
+    if dir.is_dir() {
+        walk(dir, Path::new(""), 0, &mut lines)?;
+    } else {
+        lines.push("missing".into());
+    }
+    Ok(crate::digest::sha256_bytes(lines.join("\n").as_bytes())[..12].to_string())
+}
+
+fn mtime_ns(meta: &fs::Metadata) -> u128 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos())
 }
 
 /// Mirror `src` into `dst`, copying only files whose content differs and

@@ -16,7 +16,7 @@ use crate::exec::Background;
 use crate::gha;
 use crate::interrupt;
 use crate::junit::{read_junit, JunitReport};
-use crate::selection::{self, Choice};
+use crate::selection::{self, Choice, Settled};
 use crate::summary::{DeadService, Phases, Summary, SCHEMA};
 use crate::testdata::TestData;
 use crate::workspace::Workspace;
@@ -33,7 +33,39 @@ impl std::fmt::Display for ExitCode {
 
 impl std::error::Error for ExitCode {}
 
-/// Now, as Unix seconds (the harness in the container records the same clock).
+/// The key of what the tests container's pytest collects from (see
+/// selection.rs): the image it runs, as the tag names it now (`test` runs
+/// it on a cluster that may have started from an older one), the mounts,
+/// the compose variables but the run's own results folder, the command.
+fn selection_key(
+    cx: &Ctx,
+    cluster: &Cluster,
+    mounts: &Mounts,
+    command: &[String],
+) -> Result<String> {
+    let tag = cx.ws.image_tag();
+    let image_id = crate::image::image_id(cx.sh, &cx.tools.docker.cli, &tag)
+        .with_context(|| format!("no image {tag}"))?;
+    let env: Vec<(String, String)> = cluster
+        .compose
+        .env
+        .iter()
+        .filter(|(k, _)| k != "LT_RESULTS_DIR")
+        .cloned()
+        .collect();
+    selection::Inputs {
+        image_id: &image_id,
+        source: &mounts.source,
+        data: &mounts.data,
+        docker_dir: &cx.ws.docker_dir(),
+        command,
+        env: &env,
+    }
+    .key()
+}
+
+/// Now, as Unix seconds: the harness in the container reads the same clock
+/// on a Linux engine (on Docker Desktop the VM's clock may drift a little).
 fn unix_now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -108,28 +140,25 @@ impl Run {
     ) -> Result<Background> {
         let mut command = pytest_command(pytest_args);
         if pytest_args.is_empty() {
-            let image_id = cluster.image_id(cx.sh)?;
-            let key = selection::Inputs {
-                image_id: &image_id,
-                source: &mounts.source,
-                data: &mounts.data,
-                docker_dir: &cx.ws.docker_dir(),
-                command: &command,
+            // Only a shortcut: a key that cannot be made means collecting.
+            match selection_key(cx, cluster, mounts, &command) {
+                Ok(key) => {
+                    let choice = Choice::recall(&cx.ws, key);
+                    if let Some(r) = &choice.named {
+                        let modules = r.modules();
+                        command = pytest_command_naming(&modules);
+                        cx.ui.say(&format!(
+                            "selection: naming the {} modules of the {} dist tests run {} \
+                             collected (nothing they were collected from has changed)",
+                            modules.len(),
+                            r.items.len(),
+                            r.run_id
+                        ));
+                    }
+                    self.selection = Some(choice);
+                }
+                Err(e) => eprintln!("warning: collecting the whole suite: {e:#}"),
             }
-            .key()?;
-            let choice = Choice::recall(&cx.ws, key);
-            if let Some(r) = &choice.named {
-                let modules = r.modules();
-                command = pytest_command_naming(&modules);
-                cx.ui.say(&format!(
-                    "selection: naming the {} modules of the {} dist tests run {} collected \
-                     (nothing they were collected from has changed)",
-                    modules.len(),
-                    r.items.len(),
-                    r.run_id
-                ));
-            }
-            self.selection = Some(choice);
         }
         cluster.start_tests(cx.sh, &command, &self.dir.join("pytest.log"))
     }
@@ -191,18 +220,29 @@ impl Run {
             };
             t.times(self.declared_ready, how)
         });
+        let mut mismatch = None;
         if let Some(choice) = &self.selection {
             let items = timeline.as_ref().map(|t| t.items.as_slice());
-            if let Some(warning) = choice.settle(&self.id, items, self.pytest_code) {
-                eprintln!("{warning}");
+            match choice.settle(&self.id, items, self.pytest_code) {
+                Settled::Quiet => {}
+                Settled::Warning(w) => eprintln!("{w}"),
+                Settled::Mismatch(m) => mismatch = Some(m),
             }
         }
-        let exit_code = exit_code(
+        let mut exit_code = exit_code(
             interrupt::interrupted(),
             outcome.is_ok(),
             self.pytest_code,
             !dead.is_empty(),
         );
+        if mismatch.is_some() && exit_code == 0 {
+            exit_code = 1;
+        }
+        let error = match (&outcome, &mismatch) {
+            (Err(e), _) => Some(format!("{e:#}")),
+            (Ok(()), Some(m)) => Some(m.clone()),
+            (Ok(()), None) => None,
+        };
         let summary = Summary {
             schema: SCHEMA,
             run_id: self.id.clone(),
@@ -217,7 +257,7 @@ impl Run {
             exit_code,
             phases: self.phases.clone(),
             dead_services: dead.clone(),
-            error: outcome.as_ref().err().map(|e| format!("{e:#}")),
+            error,
             data: self.data.clone(),
         };
         let path = self.dir.join("summary.json");
@@ -254,6 +294,9 @@ impl Run {
         gha::report(project, &summary, &junit);
         if let Err(e) = outcome {
             eprintln!("error: {e:#}");
+        }
+        if let Some(m) = mismatch {
+            eprintln!("error: {m}");
         }
         if exit_code != 0 {
             return Err(ExitCode(exit_code).into());

@@ -5,22 +5,23 @@
 //! after a run the node ids it selected are remembered
 //! (`target/dist-test/selection.json`) with a key over all of that: the
 //! image (pytest, its plugins, every installed package), the project's
-//! Python source and pytest configuration, the test data folder's listing,
-//! and the harness and compose files. The next run with the same key and no
-//! pytest arguments of the user's names the modules that hold them instead
-//! of `tests/` (still with `-m dist`), so pytest imports only those and
-//! selects the same tests in the same order. Any change to a key input collects the
-//! whole suite again; a run whose selection differs from what it named
-//! forgets it.
+//! Python source, every file under its `tests/` and its pytest
+//! configuration, the test data folder's listing, the harness and compose
+//! files and the variables compose fills them with. The next run with the
+//! same key and no pytest arguments of the user's names the modules that
+//! hold them instead of `tests/` (still with `-m dist`), so pytest imports
+//! only those and selects the same tests in the same order. Any change to a key input
+//! collects the whole suite again; a run whose selection differs from what
+//! it named fails and forgets it.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::digest::{sha256_bytes, sha256_file};
-use crate::project::{source_stamp, tree_stamp};
+use crate::project::{full_stamp, source_stamp};
 use crate::workspace::Workspace;
 
 /// The files beside the Python source that shape what pytest collects.
@@ -28,6 +29,7 @@ const PYTEST_CONFIG: &[&str] = &["pytest.ini", "pyproject.toml", "setup.cfg", "t
 
 /// What a selection was made from (see the module docs).
 pub struct Inputs<'a> {
+    /// The image the tests container runs.
     pub image_id: &'a str,
     pub source: &'a Path,
     pub data: &'a Path,
@@ -35,18 +37,26 @@ pub struct Inputs<'a> {
     pub docker_dir: &'a Path,
     /// The tests container's pytest command with `tests/`.
     pub command: &'a [String],
+    /// The variables compose fills the files with (the cluster's size among
+    /// them); the run's own results folder is left out by the caller.
+    pub env: &'a [(String, String)],
 }
 
 impl Inputs<'_> {
     pub fn key(&self) -> Result<String> {
         let mut text = format!(
-            "image {}\nsource {}\ndata {} {}\ncommand {}\n",
+            "image {}\nsource {}\ntests {}\ndata {} {}\ncommand {}\n",
             self.image_id,
             source_stamp(self.source)?,
+            // Every file there, not only Python: a conftest may read any.
+            full_stamp(&self.source.join("tests"))?,
             self.data.display(),
-            tree_stamp(self.data, |_| true)?,
+            full_stamp(self.data)?,
             self.command.join(" ")
         );
+        for (k, v) in self.env {
+            text.push_str(&format!("env {k}={v}\n"));
+        }
         for name in PYTEST_CONFIG {
             let file = self.source.join(name);
             if file.is_file() {
@@ -103,14 +113,27 @@ struct Remembrance {
 /// How many keys' selections are kept.
 const KEPT: usize = 8;
 
-/// What a run does with its selection: it either names remembered ids or
-/// collects the suite, and either way may remember what pytest selected.
+/// What a run does with its selection: it either names the modules of a
+/// remembered selection or collects the suite, and either way may remember
+/// what pytest selected.
 #[derive(Debug, Clone)]
 pub struct Choice {
     pub key: String,
-    /// The remembered selection made from `key`, which the run names.
+    /// The remembered selection made from `key`, whose modules the run names.
     pub named: Option<Remembered>,
     file: PathBuf,
+}
+
+/// What [`Choice::settle`] has to say.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Settled {
+    /// All is well: the selection was confirmed, remembered, or left alone.
+    Quiet,
+    /// Something the user should read; the run's result stands.
+    Warning(String),
+    /// pytest selected other tests than the run named: the run did not run
+    /// the suite `pytest tests/ -m dist` would have, and must not pass.
+    Mismatch(String),
 }
 
 impl Choice {
@@ -128,45 +151,57 @@ impl Choice {
     /// After the run: what pytest selected (`items`, from its timeline;
     /// `None` when pytest wrote none) is remembered when it collected the
     /// suite and ran the tests (exit code 0 or 1). A named selection that
-    /// pytest did not select exactly, or did not get to select, is
-    /// forgotten. Returns a line to print when something is off.
+    /// pytest selected otherwise is forgotten and fails the run; one that
+    /// pytest ended before selecting is forgotten with a warning. A run
+    /// stopped before pytest collected anything changes nothing.
     pub fn settle(
         &self,
         run_id: &str,
         items: Option<&[String]>,
         pytest_code: Option<i32>,
-    ) -> Option<String> {
-        let update = match (&self.named, items) {
-            (Some(r), Some(items)) if r.items == items => return None,
-            (Some(r), selected) => {
-                let why = self
-                    .update(None)
-                    .err()
-                    .map_or(String::new(), |e| format!(" ({e:#})"));
-                let what = match (selected, pytest_code) {
-                    (Some(items), _) => format!("pytest selected {} tests where", items.len()),
-                    (None, Some(c)) => format!("pytest ended (exit code {c}) before selecting"),
-                    // Stopped from outside before pytest collected: nothing to say.
-                    (None, None) => return None,
-                };
-                return Some(format!(
-                    "warning: {what} {} were named from run {}; \
-                     the next run collects the whole suite again{why}",
-                    r.items.len(),
-                    r.run_id
-                ));
+    ) -> Settled {
+        let why = |e: anyhow::Error| format!(" ({e:#})");
+        match (&self.named, items) {
+            (Some(r), Some(items)) if r.items == items => Settled::Quiet,
+            (Some(r), Some(items)) => {
+                let failed = self.update(None).err().map_or(String::new(), why);
+                Settled::Mismatch(format!(
+                    "pytest selected {} tests from the modules named from run {}, which \
+                     selected {} there: something pytest collects from changed without \
+                     changing the key, so this run did not run the dist suite; the next \
+                     run collects the whole suite again{failed}",
+                    items.len(),
+                    r.run_id,
+                    r.items.len()
+                ))
             }
-            (None, Some(items)) if matches!(pytest_code, Some(0 | 1)) && !items.is_empty() => self
-                .update(Some(Remembered {
+            (Some(r), None) => match pytest_code {
+                Some(c) => {
+                    let failed = self.update(None).err().map_or(String::new(), why);
+                    Settled::Warning(format!(
+                        "warning: pytest ended (exit code {c}) before selecting the {} tests \
+                         named from run {}; the next run collects the whole suite again{failed}",
+                        r.items.len(),
+                        r.run_id
+                    ))
+                }
+                None => Settled::Quiet,
+            },
+            (None, Some(items)) if matches!(pytest_code, Some(0 | 1)) && !items.is_empty() => {
+                let r = Remembered {
                     key: self.key.clone(),
                     run_id: run_id.to_string(),
                     items: items.to_vec(),
-                })),
-            (None, _) => return None,
-        };
-        update
-            .err()
-            .map(|e| format!("warning: {e:#}; the next run collects the whole suite"))
+                };
+                match self.update(Some(r)) {
+                    Ok(()) => Settled::Quiet,
+                    Err(e) => Settled::Warning(format!(
+                        "warning: {e:#}; the next run collects the whole suite"
+                    )),
+                }
+            }
+            (None, _) => Settled::Quiet,
+        }
     }
 
     /// Drop this key's selection and, given one, put it first.
@@ -177,10 +212,8 @@ impl Choice {
             all.selections.insert(0, r);
         }
         all.selections.truncate(KEPT);
-        let tmp = self.file.with_extension("json.tmp");
         let text = serde_json::to_string_pretty(&all).expect("selections serialise") + "\n";
-        fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-        fs::rename(&tmp, &self.file).with_context(|| format!("writing {}", self.file.display()))
+        crate::reqs::write_atomic(&self.file, text.as_bytes())
     }
 }
 
@@ -206,7 +239,7 @@ mod tests {
 
     fn tree(dir: &Path) {
         fs::create_dir_all(dir.join("src/pkg")).unwrap();
-        fs::create_dir_all(dir.join("tests")).unwrap();
+        fs::create_dir_all(dir.join("tests/dist")).unwrap();
         fs::create_dir_all(dir.join("data")).unwrap();
         fs::create_dir_all(dir.join("docker")).unwrap();
         fs::write(dir.join("src/pkg/a.py"), "x = 1\n").unwrap();
@@ -246,6 +279,7 @@ mod tests {
         let d = dir.as_path();
         tree(d);
         let command = vec!["pytest".to_string(), "tests/".into()];
+        let env = vec![("LT_ENGINES".to_string(), "2".to_string())];
         let key = |image: &str, command: &[String]| {
             Inputs {
                 image_id: image,
@@ -253,6 +287,7 @@ mod tests {
                 data: &d.join("data"),
                 docker_dir: &d.join("docker"),
                 command,
+                env: &env,
             }
             .key()
             .unwrap()
@@ -261,9 +296,24 @@ mod tests {
         assert_eq!(k0, key("sha256:1", &command), "stable");
         assert_ne!(k0, key("sha256:2", &command), "image");
         assert_ne!(k0, key("sha256:1", &command[..1]), "command");
+        let env = vec![("LT_ENGINES".to_string(), "3".to_string())];
+        let other_env = Inputs {
+            image_id: "sha256:1",
+            source: d,
+            data: &d.join("data"),
+            docker_dir: &d.join("docker"),
+            command: &command,
+            env: &env,
+        };
+        assert_ne!(k0, other_env.key().unwrap(), "the compose variables");
         let mut last = k0;
         for (path, text) in [
             ("tests/test_a.py", "def test_a(): assert 1\n"),
+            ("tests/params.json", "[1, 2]"),
+            (
+                "tests/dist/test_in_a_folder_named_dist.py",
+                "def test_b(): pass\n",
+            ),
             ("src/pkg/a.py", "x = 22\n"),
             ("pytest.ini", "[pytest]\nmarkers = dist\n"),
             ("data/more.raw", "1"),
@@ -282,62 +332,51 @@ mod tests {
         let mut ws = crate::workspace::for_tests();
         ws.target = scratch("remember");
         let items: Vec<String> = vec!["tests/test_a.py::test_a".into()];
-        let fresh = Choice::recall(&ws, "k1".into());
+        let recall = |key: &str| Choice::recall(&ws, key.into());
+        let fresh = recall("k1");
         assert_eq!(fresh.named, None);
         // A run that did not get to run tests remembers nothing.
-        assert_eq!(fresh.settle("r0", Some(&items), Some(4)), None);
-        assert_eq!(Choice::recall(&ws, "k1".into()).named, None);
-        assert_eq!(fresh.settle("r1", Some(&items), Some(1)), None);
-        let named = Choice::recall(&ws, "k1".into());
+        assert_eq!(fresh.settle("r0", Some(&items), Some(4)), Settled::Quiet);
+        assert_eq!(recall("k1").named, None);
+        assert_eq!(fresh.settle("r1", Some(&items), Some(1)), Settled::Quiet);
+        let named = recall("k1");
         let r = named.named.clone().expect("remembered");
         assert_eq!((r.run_id.as_str(), &r.items), ("r1", &items));
-        assert_eq!(Choice::recall(&ws, "k2".into()).named, None, "another key");
+        assert_eq!(recall("k2").named, None, "another key");
         // A second key's selection is kept beside the first.
-        Choice::recall(&ws, "k2".into()).settle("r9", Some(&items), Some(0));
-        assert!(Choice::recall(&ws, "k2".into()).named.is_some());
-        assert_eq!(named.settle("r2", Some(&items), Some(0)), None);
+        recall("k2").settle("r9", Some(&items), Some(0));
+        assert!(recall("k2").named.is_some());
+        assert_eq!(named.settle("r2", Some(&items), Some(0)), Settled::Quiet);
+        assert!(recall("k1").named.is_some(), "kept when pytest agrees");
+        // Stopped before pytest collected: kept, nothing said.
+        assert_eq!(named.settle("r3", None, None), Settled::Quiet);
+        assert!(recall("k1").named.is_some());
+        // pytest ended before selecting (a module it could not find: exit
+        // code 4): forgotten, with a warning.
+        let Settled::Warning(w) = named.settle("r4", None, Some(4)) else {
+            panic!("a warning")
+        };
         assert!(
-            Choice::recall(&ws, "k1".into()).named.is_some(),
-            "kept when pytest agrees"
+            w.contains("exit code 4) before selecting the 1 tests named from run r1"),
+            "{w}"
         );
-        let warning = named.settle("r3", Some(&[]), Some(5)).expect("a warning");
+        assert_eq!(recall("k1").named, None);
+        // pytest selected other tests: forgotten, and the run fails.
+        recall("k1").settle("r5", Some(&items), Some(0));
+        let named = recall("k1");
+        let Settled::Mismatch(m) = named.settle("r6", Some(&[]), Some(5)) else {
+            panic!("a mismatch")
+        };
         assert!(
-            warning.contains("0 tests where 1 were named from run r1"),
-            "{warning}"
+            m.contains("selected 0 tests from the modules named from run r5"),
+            "{m}"
         );
-        assert_eq!(Choice::recall(&ws, "k1".into()).named, None, "forgotten");
-        assert!(
-            Choice::recall(&ws, "k2".into()).named.is_some(),
-            "the other stays"
-        );
-        // A named run whose pytest never got to select (a node id it could
-        // not find: exit code 4) forgets it too; one stopped from outside
-        // before collecting says nothing, and forgets it all the same.
-        Choice::recall(&ws, "k1".into()).settle("r4", Some(&items), Some(0));
-        let named = Choice::recall(&ws, "k1".into());
-        assert!(named.named.is_some());
-        let warning = named.settle("r5", None, Some(4)).expect("a warning");
-        assert!(
-            warning.contains("exit code 4) before selecting 1 were named"),
-            "{warning}"
-        );
-        assert_eq!(Choice::recall(&ws, "k1".into()).named, None);
-        Choice::recall(&ws, "k1".into()).settle("r6", Some(&items), Some(0));
-        let named = Choice::recall(&ws, "k1".into());
-        assert_eq!(named.settle("r7", None, None), None);
-        assert_eq!(
-            Choice::recall(&ws, "k1".into()).named,
-            None,
-            "forgotten silently"
-        );
+        assert_eq!(recall("k1").named, None, "forgotten");
+        assert!(recall("k2").named.is_some(), "the other stays");
         for i in 0..KEPT {
-            Choice::recall(&ws, format!("n{i}")).settle("r", Some(&items), Some(0));
+            recall(&format!("n{i}")).settle("r", Some(&items), Some(0));
         }
-        assert_eq!(
-            Choice::recall(&ws, "k2".into()).named,
-            None,
-            "only the newest are kept"
-        );
+        assert_eq!(recall("k2").named, None, "only the newest are kept");
         fs::remove_dir_all(&ws.target).unwrap();
     }
 }

@@ -34,19 +34,11 @@ pub fn detect(sh: &Shell) -> Result<Tools> {
     if clients.is_empty() {
         missing.push("docker: install Docker Engine (https://docs.docker.com/engine/install/)");
     }
-    // docker-compose 1.x takes 0.4 s to say its version: asked beside the
-    // builder's checks, not before them.
-    let (compose, builder) = std::thread::scope(|s| {
-        let compose = s.spawn(|| {
-            let first = clients.first()?;
-            detect_compose(&Shell::new().ok()?, first)
-        });
-        let builder = clients
-            .iter()
-            .find(|c| builds_with_buildkit(sh, c))
-            .cloned();
-        (compose.join().ok().flatten(), builder)
-    });
+    let compose = if clients.is_empty() {
+        None
+    } else {
+        detect_compose(sh, &clients[0])
+    };
     if compose.is_none() {
         missing.push(
             "docker compose: install the compose plugin (docker-compose-plugin) \
@@ -57,6 +49,10 @@ pub fn detect(sh: &Shell) -> Result<Tools> {
         bail!("missing tools: {}", missing.join("; "));
     }
     let cli = clients[0].clone();
+    let builder = clients
+        .iter()
+        .find(|c| builds_with_buildkit(sh, c))
+        .cloned();
     Ok(Tools {
         docker: Docker { cli, builder },
         compose: compose.unwrap(),

@@ -220,20 +220,6 @@ impl Cluster {
         exec::start_logged(command, log, self.ui).context("starting the tests container")
     }
 
-    /// The id of the image the cluster runs (`test` may find a cluster
-    /// started before the image was last rebuilt).
-    pub fn image_id(&self, sh: &Shell) -> Result<String> {
-        let c = self
-            .service_container(sh, "scheduler")?
-            .context("the cluster has no scheduler container")?;
-        let (docker, id, format) = (&self.docker, &c.id, "{{.Image}}");
-        let out = cmd!(sh, "{docker} container inspect --format {format} {id}")
-            .quiet()
-            .read()
-            .context("inspecting the scheduler's container")?;
-        Ok(out.trim().to_string())
-    }
-
     /// The services among `containers` that are not running, with their
     /// exit codes and last lines.
     pub fn dead_services(&self, sh: &Shell, containers: &[Container]) -> Vec<DeadService> {

@@ -83,7 +83,8 @@ impl Timeline {
 /// Where the time of pytest's run went, for `summary.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PytestTimes {
-    /// pytest's start to the end of its collection.
+    /// pytest's start (the harness plugin's load, right after pytest's own
+    /// import) to the end of its collection.
     pub collect_s: f64,
     /// The end of collection to the cluster being ready: the tests
     /// container idle, waiting for the cluster.
@@ -104,8 +105,9 @@ impl PytestTimes {
             .after_ready_s
             .map_or("did not finish".into(), |s| format!("{s:.1} s"));
         let mut line = format!(
-            "{} in {:.1} s, waited {:.1} s for the cluster; tests on the ready cluster {after}",
-            self.selection, self.collect_s, self.waited_s
+            "started and collected in {:.1} s ({}), waited {:.1} s for the cluster; \
+             tests on the ready cluster {after}",
+            self.collect_s, self.selection, self.waited_s
         );
         if self.late_s > 0.0 {
             line.push_str(&format!(
@@ -187,9 +189,12 @@ mod tests {
 
     #[test]
     fn a_selection_replaces_the_suite() {
-        let ids = strings(&["tests/test_a.py::test_x[1]", "tests/test_b.py::test_y"]);
-        let c = pytest_command_naming(&ids);
-        assert_eq!(c[..4], strings(&["pytest", &ids[0], &ids[1], "-m"])[..]);
+        let modules = strings(&["tests/io/test_a.py", "tests/test_b.py"]);
+        let c = pytest_command_naming(&modules);
+        assert_eq!(
+            c[..4],
+            strings(&["pytest", &modules[0], &modules[1], "-m"])[..]
+        );
         assert_eq!(c.len(), pytest_command(&[]).len() + 1);
     }
 
