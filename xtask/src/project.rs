@@ -190,34 +190,7 @@ pub fn skipped(name: &str) -> bool {
 /// and modification time of every `.py` file (as numba and Python's own
 /// byte-code checks see a file). Reads no content, so it costs milliseconds.
 pub fn source_stamp(dir: &Path) -> Result<String> {
-    fn walk(dir: &Path, rel: &Path, out: &mut Vec<String>) -> Result<()> {
-        let mut entries: Vec<_> = fs::read_dir(dir)
-            .with_context(|| format!("reading {}", dir.display()))?
-            .collect::<std::io::Result<_>>()?;
-        entries.sort_by_key(|e| e.file_name());
-        for entry in entries {
-            let name = entry.file_name();
-            if skipped(&name.to_string_lossy()) {
-                continue;
-            }
-            let ty = entry.file_type()?;
-            if ty.is_dir() {
-                walk(&entry.path(), &rel.join(&name), out)?;
-            } else if ty.is_file() && name.to_string_lossy().ends_with(".py") {
-                let meta = entry.metadata()?;
-                out.push(format!(
-                    "{} {} {}",
-                    rel.join(&name).display(),
-                    meta.len(),
-                    mtime_ns(&meta)
-                ));
-            }
-        }
-        Ok(())
-    }
-    let mut lines = Vec::new();
-    walk(dir, Path::new(""), &mut lines)?;
-    Ok(crate::digest::sha256_bytes(lines.join("\n").as_bytes())[..12].to_string())
+    stamp(dir, Stamp::PythonSource)
 }
 
 /// Every file under `dir` (none skipped but `__pycache__` and
@@ -225,52 +198,73 @@ pub fn source_stamp(dir: &Path) -> Result<String> {
 /// short digest of paths, sizes and modification times; a missing `dir`
 /// has its own stamp.
 pub fn full_stamp(dir: &Path) -> Result<String> {
-    fn walk(dir: &Path, rel: &Path, depth: usize, out: &mut Vec<String>) -> Result<()> {
+    if !dir.is_dir() {
+        return Ok("missing".into());
+    }
+    stamp(dir, Stamp::Everything)
+}
+
+/// What a stamp looks at.
+#[derive(Clone, Copy, PartialEq)]
+enum Stamp {
+    /// `.py` files, the names project copies skip left out, links not followed.
+    PythonSource,
+    /// Every file, only caches left out, links followed.
+    Everything,
+}
+
+impl Stamp {
+    fn skips(self, name: &str) -> bool {
+        match self {
+            Stamp::PythonSource => skipped(name),
+            Stamp::Everything => name == "__pycache__" || name == ".pytest_cache",
+        }
+    }
+}
+
+fn stamp(dir: &Path, how: Stamp) -> Result<String> {
+    fn walk(dir: &Path, rel: &Path, how: Stamp, depth: usize, out: &mut Vec<String>) -> Result<()> {
         let mut entries: Vec<_> = fs::read_dir(dir)
             .with_context(|| format!("reading {}", dir.display()))?
             .collect::<std::io::Result<_>>()?;
         entries.sort_by_key(|e| e.file_name());
         for entry in entries {
             let name = entry.file_name();
-            if name == "__pycache__" || name == ".pytest_cache" {
+            let (name_s, rel) = (name.to_string_lossy(), rel.join(&name));
+            if how.skips(&name_s) {
                 continue;
             }
-            let path = entry.path();
-            // Follows a symlink; a dangling one is recorded as such.
-            let Ok(meta) = fs::metadata(&path) else {
-                out.push(format!("{} dangling", rel.join(&name).display()));
-                continue;
+            let meta = match how {
+                Stamp::PythonSource if entry.file_type()?.is_symlink() => continue,
+                Stamp::PythonSource => entry.metadata()?,
+                // A dangling link is recorded as such.
+                Stamp::Everything => match fs::metadata(entry.path()) {
+                    Ok(meta) => meta,
+                    Err(_) => {
+                        out.push(format!("{} dangling", rel.display()));
+                        continue;
+                    }
+                },
             };
             if meta.is_dir() {
-                // A link cycle must end somewhere.
+                // Followed links may make a cycle: it ends somewhere.
                 if depth < 32 {
-                    walk(&path, &rel.join(&name), depth + 1, out)?;
+                    walk(&entry.path(), &rel, how, depth + 1, out)?;
                 }
-            } else {
-                out.push(format!(
-                    "{} {} {}",
-                    rel.join(&name).display(),
-                    meta.len(),
-                    mtime_ns(&meta)
-                ));
+            } else if meta.is_file() && (how == Stamp::Everything || name_s.ends_with(".py")) {
+                let mtime = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos());
+                out.push(format!("{} {} {mtime}", rel.display(), meta.len()));
             }
         }
         Ok(())
     }
     let mut lines = Vec::new();
-    if dir.is_dir() {
-        walk(dir, Path::new(""), 0, &mut lines)?;
-    } else {
-        lines.push("missing".into());
-    }
+    walk(dir, Path::new(""), how, 0, &mut lines)?;
     Ok(crate::digest::sha256_bytes(lines.join("\n").as_bytes())[..12].to_string())
-}
-
-fn mtime_ns(meta: &fs::Metadata) -> u128 {
-    meta.modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos())
 }
 
 /// Mirror `src` into `dst`, copying only files whose content differs and
@@ -334,6 +328,40 @@ mod tests {
         let _ = fs::remove_dir_all(&d);
         fs::create_dir_all(&d).unwrap();
         d
+    }
+
+    #[test]
+    fn stamps_see_what_they_should() {
+        let d = tmp("stamps");
+        fs::create_dir_all(d.join("dist")).unwrap();
+        fs::write(d.join("a.py"), "x = 1\n").unwrap();
+        fs::write(d.join("data.json"), "[]").unwrap();
+        fs::write(d.join("dist/b.py"), "y = 1\n").unwrap();
+        let (source, full) = (source_stamp(&d).unwrap(), full_stamp(&d).unwrap());
+        // Only the full stamp sees other files and folders named like build output.
+        fs::write(d.join("data.json"), "[1]").unwrap();
+        assert_eq!(source_stamp(&d).unwrap(), source);
+        let full2 = full_stamp(&d).unwrap();
+        assert_ne!(full2, full);
+        fs::write(d.join("dist/b.py"), "y = 22\n").unwrap();
+        assert_eq!(source_stamp(&d).unwrap(), source);
+        let full3 = full_stamp(&d).unwrap();
+        assert_ne!(full3, full2);
+        // The full stamp follows links and records dangling ones.
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(d.join("data.json"), d.join("link.json")).unwrap();
+            let linked = full_stamp(&d).unwrap();
+            assert_ne!(linked, full3);
+            fs::write(d.join("data.json"), "[1, 2]").unwrap();
+            assert_ne!(full_stamp(&d).unwrap(), linked, "the target changed");
+            std::os::unix::fs::symlink(d.join("gone"), d.join("dangling")).unwrap();
+            assert!(full_stamp(&d).is_ok());
+        }
+        assert_eq!(full_stamp(&d.join("none")).unwrap(), "missing");
+        fs::write(d.join("a.py"), "x = 22\n").unwrap();
+        assert_ne!(source_stamp(&d).unwrap(), source);
+        fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
