@@ -160,7 +160,8 @@ impl DistTest {
         let mut dead = Vec::new();
         if let Some(s) = &stack {
             run.nodes = s.collect(cx.sh, &run.dir.join("logs"));
-            let (nodes, services) = s.dead_nodes(cx.sh, &run.nodes);
+            let failed = outcome.is_err() || run.pytest_code != Some(0);
+            let (nodes, services) = s.dead_nodes_settled(cx.sh, &run.nodes, failed);
             run.dead_nodes = nodes;
             dead = services;
             if let Err(e) = run.phases.time("teardown", cx.ui, || s.remove(cx.sh)) {

@@ -260,7 +260,8 @@ pub(super) fn test(
         interrupt::check()
     });
     run.nodes = stack.collect(sh, &run.dir.join("logs"));
-    let (nodes, dead) = stack.dead_nodes(sh, &run.nodes);
+    let failed = outcome.is_err() || run.pytest_code != Some(0);
+    let (nodes, dead) = stack.dead_nodes_settled(sh, &run.nodes, failed);
     run.dead_nodes = nodes;
     if let Err(e) = stack.remove_one_off(sh) {
         eprintln!("error: {e:#}");

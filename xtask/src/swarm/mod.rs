@@ -411,6 +411,49 @@ impl Stack {
         format!("{id} {}", addr.trim())
     }
 
+    /// [`Stack::dead_nodes`], once the manager has had time to notice: it
+    /// calls a node Down only after the node has missed its heartbeats for
+    /// three heartbeat periods, and a run whose node died fails sooner than
+    /// that. So after a failed run (`failed`) the node states are read again
+    /// until one is not Ready or that window has passed; a run that passed
+    /// reads them once.
+    pub fn dead_nodes_settled(
+        &self,
+        sh: &Shell,
+        nodes: &BTreeMap<String, String>,
+        failed: bool,
+    ) -> (Vec<String>, Vec<DeadService>) {
+        let window = if failed {
+            self.heartbeat_period(sh) * 3 + Duration::from_secs(1)
+        } else {
+            Duration::ZERO
+        };
+        let deadline = Instant::now() + window;
+        loop {
+            let found = self.dead_nodes(sh, nodes);
+            if !found.0.is_empty() || Instant::now() >= deadline || interrupt::interrupted() {
+                return found;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    /// The swarm's dispatcher heartbeat period (Docker's default, 5 s, if
+    /// the manager does not say).
+    fn heartbeat_period(&self, sh: &Shell) -> Duration {
+        let docker = &self.docker;
+        // In nanoseconds through json; as text a Go duration reads "5s".
+        let format = "{{json .Swarm.Cluster.Spec.Dispatcher.HeartbeatPeriod}}";
+        cmd!(sh, "{docker} info --format {format}")
+            .quiet()
+            .ignore_stderr()
+            .read()
+            .ok()
+            .and_then(|ns| ns.trim().parse::<u64>().ok())
+            .filter(|&ns| ns > 0)
+            .map_or(Duration::from_secs(5), Duration::from_nanos)
+    }
+
     /// Nodes of the swarm that are not Ready now (`<node id> <address>`),
     /// and which of this stack's services ran on them (from `nodes`, what
     /// [`Stack::collect`] found).
