@@ -44,7 +44,13 @@ pub(super) fn start_engine(node: &Node, dir: &Path) -> Result<()> {
         .arg(node.docker_host())
         .args(["--storage-driver", "fuse-overlayfs"])
         .arg("--cgroup-parent")
-        .arg(&node.name);
+        .arg(&node.name)
+        // A node's engine otherwise tries to pull a task's image from its
+        // registry before every start, even with the image at hand: here
+        // that is a lookup of Docker Hub off this machine, and a task
+        // waits in Preparing for as long as the network takes to refuse.
+        // The cluster's image reaches the nodes by `docker load`.
+        .env("DOCKER_SERVICE_PREFER_OFFLINE_IMAGE", "1");
     exec::spawn_detached(command, &node_log(dir, node))
         .with_context(|| format!("starting the Docker engine of {}", node.name))
 }
