@@ -332,6 +332,13 @@ pub fn spawn_detached(command: Command, log: &Path) -> Result<()> {
         .stdin(Stdio::null())
         .stdout(file.try_clone()?)
         .stderr(file);
+    // The daemon's own environment, as `command` set it.
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => detached.env(key, value),
+            None => detached.env_remove(key),
+        };
+    }
     let program = command.get_program().to_string_lossy().into_owned();
     detached
         .spawn()
@@ -475,6 +482,29 @@ mod tests {
             .unwrap()
             .success();
         assert!(!alive, "dropped unfollowed, it is killed and reaped");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_detached_daemon_gets_the_environment_its_command_was_given() {
+        let dir = std::env::temp_dir().join(format!("xtask-detached-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("daemon.log");
+        std::env::set_var("XTASK_DETACHED_REMOVED", "inherited");
+        let mut c = Command::new("sh");
+        c.args([
+            "-c",
+            "echo \"$XTASK_DETACHED_SET:${XTASK_DETACHED_REMOVED:-gone}\"",
+        ])
+        .env("XTASK_DETACHED_SET", "given")
+        .env_remove("XTASK_DETACHED_REMOVED");
+        spawn_detached(c, &log).unwrap();
+        let start = Instant::now();
+        while !fs::read_to_string(&log).unwrap().ends_with('\n') {
+            assert!(start.elapsed() < Duration::from_secs(10), "never wrote");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(fs::read_to_string(&log).unwrap(), "given:gone\n");
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -170,6 +170,17 @@ fn the_cluster_runs_on_the_swarm(manager: &str) {
     assert_ne!(node("worker-1"), node("worker-2"), "{:?}", s.nodes);
     assert_ne!(node("ipy-worker-1"), node("ipy-worker-2"), "{:?}", s.nodes);
     nothing_of_the_stack_left(&s.compose_project, &[1, 2, 3]);
+    // The nodes started every task from the image they hold: none asked a
+    // registry off this machine first (and waited for it to refuse).
+    for n in 1..=3 {
+        let log = root().join(format!("target/dist-test/swarm-lab/ltlab-{n}.log"));
+        let log = fs::read_to_string(&log).unwrap();
+        let pulls: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("pulling image"))
+            .collect();
+        assert!(pulls.is_empty(), "node {n} tried to pull: {pulls:?}");
+    }
 }
 
 /// `up --swarm`, then `status`, `test`, `logs` and `down` address the
