@@ -181,15 +181,16 @@ impl Stack {
                 );
             }
             if Instant::now() > deadline {
-                let mut not_running = self.not_running(sh);
-                if not_running.is_empty() {
-                    not_running.push("none".into());
-                }
+                let not_running = self.not_running(sh);
+                let tasks = if not_running.is_empty() {
+                    "every service's task is running".to_string()
+                } else {
+                    format!("not running: {}", not_running.join(", "))
+                };
                 bail!(
-                    "the cluster was not ready after {} s ({status}); services not running: {}; \
+                    "the cluster was not ready after {} s ({status}); {tasks}; \
                      each service's log is kept with the run",
-                    timeout.as_secs(),
-                    not_running.join(", ")
+                    timeout.as_secs()
                 );
             }
             std::thread::sleep(Duration::from_millis(500));
