@@ -28,9 +28,8 @@ struct TaskLine {
 }
 
 /// The services of `stack` (named without the stack's prefix) whose
-/// newest task is not running: `service: state`,
-/// with the task's error if it has one. `docker stack ps` lists a
-/// service's newest task first.
+/// newest task is not running: `service: state`, with the task's error if
+/// it has one. `docker stack ps` lists a service's newest task first.
 fn not_running(json_lines: &str, stack: &str) -> Vec<String> {
     let prefix = format!("{stack}_");
     let mut seen = Vec::new();
