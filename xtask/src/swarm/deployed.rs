@@ -161,6 +161,7 @@ impl Stack {
     /// Until the tests task says the cluster is ready (its readiness wait
     /// passed), or it ended without.
     pub fn wait_ready(&self, sh: &Shell, timeout: Duration) -> Result<()> {
+        let (docker, svc) = (&self.docker, self.service(&self.one_off));
         let deadline = Instant::now() + timeout;
         loop {
             interrupt::check()?;
@@ -175,9 +176,16 @@ impl Stack {
                 .unwrap_or("no word from the tests task yet");
             crate::live::status(status.to_string(), None);
             if let Some((state, _)) = self.tests_ended(sh) {
+                // Its stderr too: a probe that could not run says why there.
+                let stderr = cmd!(sh, "{docker} service logs --raw {svc}")
+                    .quiet()
+                    .ignore_stdout()
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+                    .unwrap_or_default();
                 bail!(
                     "the cluster was not ready: the tests task ended ({state}); its log:\n{}",
-                    exec::tail(&log, 20)
+                    exec::tail(&format!("{log}{stderr}"), 20)
                 );
             }
             if Instant::now() > deadline {
