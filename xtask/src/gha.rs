@@ -83,7 +83,7 @@ pub fn title(project: &str) -> String {
 mod tests {
     use super::*;
     use crate::junit::tests::sample;
-    use crate::summary::Phases;
+    use crate::phases::Phases;
 
     #[test]
     fn only_under_github_actions_with_a_summary_file() {

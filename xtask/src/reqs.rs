@@ -209,7 +209,7 @@ pub fn update(
     })();
     let _ = fs::remove_dir_all(&work);
     let text = result?;
-    write_atomic(&out_path, text.as_bytes())?;
+    crate::fsx::write_atomic(&out_path, text.as_bytes())?;
     Ok(out_path)
 }
 
@@ -230,19 +230,6 @@ pub fn build_requires(pyproject: &str) -> Result<Vec<String>> {
     Ok(reqs)
 }
 
-pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let dir = path.parent().context("a file path without a folder")?;
-    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    fs::write(&tmp, data).with_context(|| format!("writing {}", tmp.display()))?;
-    fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,16 +246,5 @@ mod tests {
             ["setuptools", "wheel"]
         );
         assert!(build_requires("[[[").is_err());
-    }
-
-    #[test]
-    fn atomic_write_replaces() {
-        let dir = std::env::temp_dir().join(format!("xtask-atomic-{}", std::process::id()));
-        let p = dir.join("r.txt");
-        write_atomic(&p, b"one").unwrap();
-        write_atomic(&p, b"two").unwrap();
-        assert_eq!(fs::read_to_string(&p).unwrap(), "two");
-        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "no temp file left");
-        fs::remove_dir_all(&dir).unwrap();
     }
 }

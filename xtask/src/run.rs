@@ -16,8 +16,9 @@ use crate::exec::Background;
 use crate::gha;
 use crate::interrupt;
 use crate::junit::{read_junit, JunitReport};
+use crate::phases::Phases;
 use crate::selection::{self, Choice, Settled};
-use crate::summary::{DeadService, Phases, Summary, SCHEMA};
+use crate::summary::{DeadService, Summary, SCHEMA};
 use crate::testdata::TestData;
 use crate::workspace::Workspace;
 

@@ -213,7 +213,7 @@ impl Choice {
         }
         all.selections.truncate(KEPT);
         let text = serde_json::to_string_pretty(&all).expect("selections serialise") + "\n";
-        crate::reqs::write_atomic(&self.file, text.as_bytes())
+        crate::fsx::write_atomic(&self.file, text.as_bytes())
     }
 }
 

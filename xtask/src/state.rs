@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::cluster::Spec;
-use crate::reqs::write_atomic;
+use crate::fsx::write_atomic;
 use crate::testdata::TestData;
 use crate::workspace::Workspace;
 

@@ -9,7 +9,7 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::config::ClusterCfg;
-use crate::reqs::write_atomic;
+use crate::fsx::write_atomic;
 use crate::workspace::Workspace;
 
 /// How big a cluster is.

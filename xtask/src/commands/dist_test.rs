@@ -139,8 +139,8 @@ impl DistTest {
             run.phases.time("testdata", cx.ui, || {
                 plan.prepare(&cx, &image, Some(&run.dir.join("testdata.log")))
             })?;
-            super::writable_dir(&ipython)?;
-            super::writable_dir(&temp)?;
+            crate::fsx::writable_dir(&ipython)?;
+            crate::fsx::writable_dir(&temp)?;
             let file = run.dir.join("stack.yml");
             stack = Some(run.phases.time("up", cx.ui, || {
                 swarm::Stack::deploy(cx.sh, &docker, &name, &spec, &file)

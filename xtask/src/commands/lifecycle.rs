@@ -11,10 +11,10 @@ use crate::cli::{Build, Down, Logs, Status, Test, Up};
 use crate::cluster::{self, Cluster, Mounts, Readiness, Size, Spec, Verdict};
 use crate::context::{Ctx, Invocation, Needs};
 use crate::exec;
+use crate::phases::Phases;
 use crate::project::Project;
 use crate::run::{results_dir, ExitCode, Run};
 use crate::state::ClusterState;
-use crate::summary::Phases;
 use crate::testdata::Plan;
 use crate::workspace::CHECKOUT_LABEL;
 

@@ -45,12 +45,3 @@ fn build_image(cx: &Ctx, project: &Project, reqs: &Path, log: &Path) -> Result<(
     interrupt::check()?;
     image::build(cx, project, reqs, &base, log)
 }
-
-/// A folder every service's user (uid 1000) may write: the controller
-/// writes its connection files there.
-fn writable_dir(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777))
-        .with_context(|| format!("opening {} to the services", dir.display()))
-}

@@ -10,15 +10,16 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use super::{build_image, project_and_reqs, writable_dir};
+use super::{build_image, project_and_reqs};
 use crate::cli::Up;
 use crate::cluster::{ready_hosts, Size, Spec};
 use crate::context::Ctx;
 use crate::exec;
+use crate::fsx::writable_dir;
 use crate::interrupt;
+use crate::phases::Phases;
 use crate::run::{results_dir, ExitCode, Run};
 use crate::state::{ClusterState, SwarmState};
-use crate::summary::Phases;
 use crate::swarm::{self, Stack, StackSpec};
 use crate::testdata::Plan;
 

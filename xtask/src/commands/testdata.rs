@@ -6,7 +6,7 @@ use anyhow::Result;
 use super::{build_image, project_and_reqs};
 use crate::cli::Testdata;
 use crate::context::{Invocation, Needs};
-use crate::summary::Phases;
+use crate::phases::Phases;
 use crate::testdata::{self, size_of};
 
 impl Testdata {

@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 
 use super::markdown::{cell, code, excerpt, fenced, first_line, inline};
 use crate::junit::{slowest, Counts, Failure, JunitReport, TestCase};
-use crate::summary::{DeadService, Phases, Summary};
+use crate::phases::Phases;
+use crate::summary::{DeadService, Summary};
 
 /// How much of a failure's text the summary shows.
 pub const EXCERPT_LINES: usize = 30;

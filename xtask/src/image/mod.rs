@@ -19,6 +19,7 @@ use xshell::{cmd, Shell};
 use crate::context::Ctx;
 use crate::downloads;
 use crate::exec::{run_logged, tail_file};
+use crate::fsx::{copy_if_changed, write_if_changed};
 use crate::live;
 use crate::project::{self, Project};
 use crate::tools;
@@ -259,18 +260,6 @@ fn remove_other_tags(sh: &Shell, docker: &Path, repo: &str, keep: &str) {
             .ignore_stderr()
             .run();
     }
-}
-
-fn copy_if_changed(from: &Path, to: &Path) -> Result<()> {
-    let new = fs::read(from).with_context(|| format!("reading {}", from.display()))?;
-    write_if_changed(to, &new)
-}
-
-fn write_if_changed(to: &Path, new: &[u8]) -> Result<()> {
-    if fs::read(to).ok().as_deref() != Some(new) {
-        fs::write(to, new).with_context(|| format!("writing {}", to.display()))?;
-    }
-    Ok(())
 }
 
 /// The path of this image's build log inside a run folder.

@@ -20,7 +20,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use xshell::{cmd, Shell};
 
-use crate::reqs::write_atomic;
+use crate::fsx::write_atomic;
 
 mod engine;
 mod net;
