@@ -1,22 +1,23 @@
-"""Readiness probes for the dist-test cluster, run inside its containers.
+"""What has registered with the dist-test cluster, seen from inside it.
 
-`cargo xtask` counts what has registered with these:
+`cargo xtask` runs this in the scheduler's container and decides from what
+it reports whether the cluster is ready (the rule is the xtask's alone,
+cluster/readiness.rs); this only observes:
 
-  dask-hosts    one line per Dask host: `HOST CPU_WORKERS SERVICE_WORKERS`
-  engines       the number of ipyparallel engines registered
-  watch H C E T until the scheduler has H hosts with C CPU workers (and a
-                service worker) each and the controller E engines, or T
-                seconds passed: a JSON line at every change,
-                {"hosts": {"worker-1": [2, 1]}, "engines": 1}; exits 0 when
-                ready, 3 at the time limit. One process for the whole wait:
-                each `docker exec` costs about 0.3 s of CPU, which the
-                services starting beside it need.
-  wait H C E T  the same, in words, then `dist-test: cluster ready` (the swarm
-                tests task's wait, whose output is its log)
+  observe         one JSON line, {"hosts": {"worker-1": [2, 1]}, "engines": 1}:
+                  each Dask host with its CPU and service workers (from the
+                  names libertem-worker gives them), and the ipyparallel
+                  engines registered with the controller
+  watch SECONDS   the same line at every change, until its input ends (the
+                  xtask holds it open for as long as it wants to hear) or
+                  SECONDS have passed. One process for the whole wait: each
+                  `docker exec` costs about 0.3 s of CPU, which the services
+                  starting beside it need.
 """
 
 import json
 import os
+import select
 import sys
 import time
 import urllib.request
@@ -72,86 +73,48 @@ class Engines:
             self.client = None
 
 
-def count_engines():
-    engines = Engines()
+def observation(engines):
     try:
-        return engines.count()
-    finally:
-        engines.close()
+        hosts = dask_hosts(dask_identity("scheduler"))
+    except (OSError, ValueError):  # the scheduler is not answering yet
+        hosts = {}
+    return {"hosts": hosts, "engines": engines.count()}
 
 
-def observe(hosts_wanted, cpus, engines_wanted, timeout, report):
-    """Poll until ready or `timeout` seconds; `report(hosts, engines)` at
-    every change. 0 when ready, 3 at the time limit."""
-    deadline = time.monotonic() + timeout
+def input_ended(timeout):
+    """Wait up to `timeout` seconds for our input to end; True once it has."""
+    readable, _, _ = select.select([sys.stdin], [], [], timeout)
+    return bool(readable) and not os.read(sys.stdin.fileno(), 4096)
+
+
+def watch(lifetime):
+    deadline = time.monotonic() + lifetime
     engines, last = Engines(), None
-    engine_count = 0
     try:
-        while True:
-            try:
-                hosts = dask_hosts(dask_identity("scheduler"))
-            except (OSError, ValueError):  # the scheduler is not answering yet
-                hosts = {}
-            # Once all have registered they are not asked again: an engine
-            # that goes shows as a container that stopped.
-            if engine_count < engines_wanted:
-                engine_count = engines.count()
-            now = (hosts, engine_count)
+        while time.monotonic() < deadline:
+            now = observation(engines)
             if now != last:
-                report(hosts, engine_count)
+                print(json.dumps(now, sort_keys=True), flush=True)
                 last = now
-            complete = sum(1 for cpu, service in hosts.values() if cpu >= cpus and service >= 1)
-            if complete >= hosts_wanted and engine_count >= engines_wanted:
+            if input_ended(POLL_S):
                 return 0
-            if time.monotonic() > deadline:
-                return 3
-            time.sleep(POLL_S)
+        return 0
     finally:
         engines.close()
-
-
-def watch(hosts_wanted, cpus, engines_wanted, timeout):
-    def report(hosts, engines):
-        print(json.dumps({"hosts": hosts, "engines": engines}), flush=True)
-
-    return observe(hosts_wanted, cpus, engines_wanted, timeout, report)
-
-
-def wait(hosts_wanted, cpus, engines_wanted, timeout):
-    line = ""
-
-    def report(hosts, engines):
-        nonlocal line
-        complete = sum(1 for cpu, service in hosts.values() if cpu >= cpus and service >= 1)
-        now = (
-            f"dask worker hosts {complete}/{hosts_wanted}, "
-            f"ipyparallel engines {engines}/{engines_wanted}"
-        )
-        if now != line:
-            print(f"dist-test: {now}", flush=True)
-            line = now
-
-    code = observe(hosts_wanted, cpus, engines_wanted, timeout, report)
-    if code == 0:
-        print("dist-test: cluster ready", flush=True)
-    else:
-        print(f"dist-test: the cluster was not ready after {timeout} s: {line}", flush=True)
-    return code
 
 
 def main(argv):
     what = argv[1] if len(argv) > 1 else ""
-    if what == "dask-hosts":
-        for host, (cpu, service) in sorted(dask_hosts(dask_identity("localhost")).items()):
-            print(host, cpu, service)
+    if what == "observe" and len(argv) == 2:
+        engines = Engines()
+        try:
+            print(json.dumps(observation(engines), sort_keys=True))
+        finally:
+            engines.close()
         return 0
-    if what == "engines":
-        print(count_engines())
-        return 0
-    if what in ("watch", "wait") and len(argv) == 6:
-        hosts_wanted, cpus, engines_wanted, timeout = (int(a) for a in argv[2:6])
-        return (watch if what == "watch" else wait)(hosts_wanted, cpus, engines_wanted, timeout)
-    print(f"usage: {argv[0]} dask-hosts|engines|watch H C E T|wait H C E T", file=sys.stderr)
+    if what == "watch" and len(argv) == 3:
+        return watch(float(argv[2]))
+    print(f"usage: {argv[0]} observe | watch SECONDS", file=sys.stderr)
     return 2
 
 
@@ -159,5 +122,5 @@ if __name__ == "__main__":
     try:
         sys.exit(main(sys.argv))
     except (OSError, ValueError) as e:
-        print(f"not ready: {e}", file=sys.stderr)
+        print(f"probe: {e}", file=sys.stderr)
         sys.exit(1)

@@ -23,6 +23,10 @@ pub struct Cli {
     /// The config file [default: dist-test.toml at the workspace root].
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Fail at once, naming the holder, when another command of this
+    /// checkout holds a lock this one needs (default: wait for it, saying so).
+    #[arg(long, global = true)]
+    pub no_wait: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -99,7 +103,7 @@ pub struct DistTest {
     /// Deploy the cluster as a stack on the Docker Swarm whose manager
     /// DOCKER_HOST points at (see docs/swarm.md), workers and engines spread
     /// over its nodes.
-    #[arg(long, conflicts_with_all = ["keep", "publish"])]
+    #[arg(long, conflicts_with = "publish")]
     pub swarm: bool,
     /// Extra arguments for pytest, after `--`.
     #[arg(last = true, value_name = "PYTEST_ARGS")]

@@ -5,16 +5,20 @@
 use anyhow::Result;
 use xshell::Shell;
 
-use crate::tools::{self, Tools};
+use crate::compose::Flavour;
+use crate::docker::Docker;
+use crate::tools;
 use crate::ui::Ui;
 use crate::workspace::{Location, Workspace};
 
 /// What `main` knows before any check: the shell (in the workspace root),
-/// where the checkout and its config are, and the verbosity.
+/// where the checkout and its config are, the verbosity, and whether a
+/// command may wait for another command of the checkout (`--no-wait`).
 pub struct Invocation {
     pub sh: Shell,
     pub loc: Location,
     pub ui: Ui,
+    pub wait: bool,
 }
 
 /// Whether a command builds images (and so needs a BuildKit client).
@@ -25,10 +29,10 @@ pub enum Needs {
 }
 
 impl Invocation {
-    pub fn new(loc: Location, ui: Ui) -> Result<Invocation> {
+    pub fn new(loc: Location, ui: Ui, wait: bool) -> Result<Invocation> {
         let sh = Shell::new()?;
         sh.change_dir(&loc.root);
-        Ok(Invocation { sh, loc, ui })
+        Ok(Invocation { sh, loc, ui, wait })
     }
 
     pub fn workspace(&self) -> Result<Workspace> {
@@ -40,15 +44,18 @@ impl Invocation {
     /// missing tool is reported before anything is written.
     pub fn docker(&self, needs: Needs) -> Result<Ctx<'_>> {
         let tools = tools::detect(&self.sh)?;
-        tools.docker.check_engine(&self.sh)?;
+        let docker = Docker::new(&self.sh, tools.docker, self.ui);
+        docker.check_engine()?;
         if needs == Needs::Builder {
-            tools.docker.builder()?;
+            docker.clients.builder()?;
         }
         let ws = self.workspace()?;
         Ok(Ctx {
             sh: &self.sh,
             ui: self.ui,
-            tools,
+            wait: self.wait,
+            docker,
+            compose: tools.compose,
             ws,
         })
     }
@@ -58,6 +65,9 @@ impl Invocation {
 pub struct Ctx<'a> {
     pub sh: &'a Shell,
     pub ui: Ui,
-    pub tools: Tools,
+    /// Wait for another command that holds a lock of the checkout (else fail).
+    pub wait: bool,
+    pub docker: Docker<'a>,
+    pub compose: Flavour,
     pub ws: Workspace,
 }

@@ -2,7 +2,6 @@
 //! the cluster down. Nothing exits from inside the handler, which only sets
 //! a flag (and signals the child `exec::wait` is waiting for).
 
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use anyhow::{bail, Context, Result};
@@ -18,9 +17,7 @@ pub fn install() -> Result<()> {
         if pid != 0 {
             // The child may already have had the terminal's SIGINT; a SIGTERM
             // covers a signal sent to the xtask alone.
-            let _ = Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status();
+            crate::exec::kill(pid, "TERM", crate::ui::Ui::default());
         }
         eprintln!("\ninterrupted: stopping, then tearing down");
     })

@@ -4,6 +4,7 @@
 //! A library with a thin `main.rs`, so that the tests in `xtask/tests/` use
 //! the real types (the label, `Summary`, `ca_bundle`, ...).
 
+pub mod checkout;
 pub mod cli;
 pub mod cluster;
 pub mod commands;
@@ -11,8 +12,10 @@ pub mod compose;
 pub mod config;
 pub mod context;
 pub mod digest;
+pub mod docker;
 pub mod downloads;
 pub mod exec;
+pub mod flow;
 pub mod fsx;
 pub mod gha;
 pub mod image;
@@ -26,9 +29,7 @@ pub mod reqs;
 pub mod run;
 pub mod runtime;
 pub mod selection;
-pub mod state;
 pub mod summary;
-pub mod swarm;
 pub mod swarm_lab;
 pub mod testdata;
 pub mod tools;

@@ -31,7 +31,7 @@ fn try_main() -> Result<()> {
         quiet: cli.quiet,
     };
     interrupt::install()?;
-    let inv = Invocation::new(Location::new(cli.config.as_deref())?, ui)?;
+    let inv = Invocation::new(Location::new(cli.config.as_deref())?, ui, !cli.no_wait)?;
     match cli.command {
         Command::DistTest(c) => c.run(&inv),
         Command::UpdateReqs(c) => c.run(&inv),

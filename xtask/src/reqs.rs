@@ -132,10 +132,8 @@ pub fn update(
 ) -> Result<PathBuf> {
     let out_path = requirements_path(ws, project);
     let uv = crate::downloads::uv(sh, ws, ui)?;
-    let uv_version = cmd!(sh, "{uv} --version")
-        .quiet()
-        .read()
-        .context("running uv --version")?;
+    let uv_version =
+        exec::read(cmd!(sh, "{uv} --version"), exec::QUERY, ui).context("running uv --version")?;
     let uv_version = uv_version
         .split_whitespace()
         .nth(1)
@@ -149,30 +147,7 @@ pub fn update(
     let _ = fs::remove_dir_all(&work);
     fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
     let result = (|| {
-        let mut sources = vec!["pyproject.toml".to_string()];
-        let pyproject = project.pyproject();
-        let text = fs::read_to_string(&pyproject)
-            .with_context(|| format!("reading {}", pyproject.display()))?;
-        let build_requires = build_requires(&text)
-            .with_context(|| format!("{} is not valid TOML", pyproject.display()))?;
-        fs::write(work.join("pyproject.toml"), &text)?;
-        let tests = project.dir.join("test_requirements.txt");
-        if tests.is_file() {
-            fs::copy(&tests, work.join("test_requirements.txt"))?;
-            sources.push("test_requirements.txt".into());
-        }
-        fs::write(
-            work.join("build-system.in"),
-            build_requires.join("\n") + "\n",
-        )?;
-        sources.push("build-system.in".into());
-        fs::copy(ws.docker_dir().join(HARNESS_FILE), work.join(HARNESS_FILE))?;
-        sources.push(HARNESS_FILE.into());
-        // Existing pins are the starting point, unless upgrading.
-        if let Ok(old) = fs::read_to_string(&out_path) {
-            let body = parse(&old).map(|(_, _, b)| b.to_string()).unwrap_or(old);
-            fs::write(work.join("requirements.txt"), body)?;
-        }
+        let sources = lay_out_inputs(ws, project, &work, &out_path)?;
         let upgrade_args: Vec<String> = match upgrade {
             Upgrade::None => vec![],
             Upgrade::All => vec!["--upgrade".into()],
@@ -184,17 +159,13 @@ pub fn update(
         let python = &ws.config.image.python;
         let platform = &ws.config.image.platform;
         let _dir = sh.push_dir(&work);
-        let out = exec::echo(
-            ui,
-            cmd!(
+        let compile = cmd!(
             sh,
             "{uv} pip compile {sources...} --python-version {python} --python-platform {platform}
              --generate-hashes --no-header --quiet {upgrade_args...} --output-file requirements.txt"
-        ),
-        )
-        .ignore_status()
-        .output()
-        .context("running uv pip compile")?;
+        );
+        let out = exec::output(compile, crate::downloads::DOWNLOAD, ui)
+            .context("running uv pip compile")?;
         if !out.status.success() {
             bail!(
                 "resolving the requirements failed; {} is unchanged. uv said:\n{}",
@@ -211,6 +182,42 @@ pub fn update(
     let text = result?;
     crate::fsx::write_atomic(&out_path, text.as_bytes())?;
     Ok(out_path)
+}
+
+/// Copy what uv resolves from into `work` (the project's pyproject.toml and
+/// test requirements, its build requirements, the harness's, and the
+/// current pins as the starting point); the input files' names.
+fn lay_out_inputs(
+    ws: &Workspace,
+    project: &Project,
+    work: &Path,
+    out_path: &Path,
+) -> Result<Vec<String>> {
+    let mut sources = vec!["pyproject.toml".to_string()];
+    let pyproject = project.pyproject();
+    let text = fs::read_to_string(&pyproject)
+        .with_context(|| format!("reading {}", pyproject.display()))?;
+    let build_requires = build_requires(&text)
+        .with_context(|| format!("{} is not valid TOML", pyproject.display()))?;
+    fs::write(work.join("pyproject.toml"), &text)?;
+    let tests = project.dir.join("test_requirements.txt");
+    if tests.is_file() {
+        fs::copy(&tests, work.join("test_requirements.txt"))?;
+        sources.push("test_requirements.txt".into());
+    }
+    fs::write(
+        work.join("build-system.in"),
+        build_requires.join("\n") + "\n",
+    )?;
+    sources.push("build-system.in".into());
+    fs::copy(ws.docker_dir().join(HARNESS_FILE), work.join(HARNESS_FILE))?;
+    sources.push(HARNESS_FILE.into());
+    // Existing pins are the starting point, unless upgrading.
+    if let Ok(old) = fs::read_to_string(out_path) {
+        let body = parse(&old).map(|(_, _, b)| b.to_string()).unwrap_or(old);
+        fs::write(work.join("requirements.txt"), body)?;
+    }
+    Ok(sources)
 }
 
 /// `[build-system].requires`: needed in the image to install the project

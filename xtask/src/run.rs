@@ -1,26 +1,27 @@
-//! One run of the tests container, as `dist-test` and `test` do it: its
-//! folder under `target/dist-test/runs/`, its phases, and how it ends —
-//! logs always kept, `summary.json` written, the exit code decided here.
+//! One run of the tests, as `dist-test` and `test` do it, on either
+//! backend: its folder under `target/dist-test/runs/` (registered as in
+//! progress while it lives), its phases, its tests, and how it ends — logs
+//! always kept, `summary.json` written, the exit code decided here.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
-use xshell::Shell;
 
-use crate::cluster::Timeline;
-use crate::cluster::{declare_ready, pytest_command, pytest_command_naming, Cluster, Mounts};
+use crate::checkout::{self, runs};
+use crate::cluster::readiness::declare_ready;
+use crate::cluster::{
+    pytest_command, pytest_command_naming, Backend, Cluster, Collected, Tests, Timeline,
+};
 use crate::context::Ctx;
-use crate::exec::Background;
 use crate::gha;
 use crate::interrupt;
 use crate::junit::{read_junit, JunitReport};
 use crate::phases::Phases;
 use crate::selection::{self, Choice, Settled};
-use crate::summary::{DeadService, Summary, SCHEMA};
+use crate::summary::{Summary, SCHEMA};
 use crate::testdata::TestData;
-use crate::workspace::Workspace;
 
 /// The exit code a command wants, after it has reported everything itself.
 #[derive(Debug)]
@@ -33,45 +34,6 @@ impl std::fmt::Display for ExitCode {
 }
 
 impl std::error::Error for ExitCode {}
-
-/// The key of what the tests container's pytest collects from (see
-/// selection.rs): the image it runs, as the tag names it now (`test` runs
-/// it on a cluster that may have started from an older one), the mounts,
-/// the compose variables but the run's own results folder, the command.
-fn selection_key(
-    cx: &Ctx,
-    cluster: &Cluster,
-    mounts: &Mounts,
-    command: &[String],
-) -> Result<String> {
-    let tag = cx.ws.image_tag();
-    let image_id = crate::image::image_id(cx.sh, &cx.tools.docker.cli, &tag)
-        .with_context(|| format!("no image {tag}"))?;
-    let env: Vec<(String, String)> = cluster
-        .compose
-        .env
-        .iter()
-        .filter(|(k, _)| k != "LT_RESULTS_DIR")
-        .cloned()
-        .collect();
-    selection::Inputs {
-        image_id: &image_id,
-        source: &mounts.source,
-        data: &mounts.data,
-        docker_dir: &cx.ws.docker_dir(),
-        command,
-        env: &env,
-    }
-    .key()
-}
-
-/// Now, as Unix seconds: the harness in the container reads the same clock
-/// on a Linux engine (on Docker Desktop the VM's clock may drift a little).
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
 
 /// The run's exit code: pytest's; 1 when the run failed around it or a
 /// service died (even if pytest passed); 130 after a signal.
@@ -97,23 +59,24 @@ pub struct Run {
     pub phases: Phases,
     /// The detector data the run mounted, for `summary.json`.
     pub data: Option<TestData>,
-    /// On a swarm: the node each service ran on, and the nodes that were
-    /// not Ready at the end, for `summary.json`.
-    pub nodes: std::collections::BTreeMap<String, String>,
-    pub dead_nodes: Vec<String>,
     pub pytest_code: Option<i32>,
     /// Which tests pytest was told to run (see selection.rs); `None` when
     /// the user's arguments chose them.
     pub selection: Option<Choice>,
     /// When the cluster was declared ready (Unix time).
     pub declared_ready: Option<f64>,
+    /// What the cluster left when the run ended.
+    pub collected: Collected,
+    /// This run, in progress, for the other commands of the checkout.
+    pub registration: runs::Registration,
 }
 
 impl Run {
-    pub fn new(ws: &Workspace) -> Result<Run> {
+    pub fn new(cx: &Ctx) -> Result<Run> {
         let id = new_run_id();
-        let dir = new_run_dir(&ws.target, &id)?;
+        let dir = runs::new_run_dir(&cx.ws.target, &id)?;
         let results = results_dir(&dir)?;
+        let registration = runs::Registration::new(&cx.ws, &id)?;
         Ok(Run {
             id,
             dir,
@@ -121,10 +84,10 @@ impl Run {
             phases: Phases::default(),
             data: None,
             pytest_code: None,
-            nodes: Default::default(),
-            dead_nodes: Vec::new(),
             selection: None,
             declared_ready: None,
+            collected: Collected::default(),
+            registration,
         })
     }
 
@@ -132,17 +95,16 @@ impl Run {
     /// the cluster gets ready, and runs no test before [`Run::tests`].
     /// Without arguments of the user's, it names the remembered selection
     /// when nothing it was made from has changed (selection.rs).
-    pub fn start_tests(
+    pub fn start_tests<'c>(
         &mut self,
         cx: &Ctx,
-        cluster: &Cluster,
-        mounts: &Mounts,
+        cluster: &'c dyn Cluster,
         pytest_args: &[String],
-    ) -> Result<Background> {
+    ) -> Result<Box<dyn Tests + 'c>> {
         let mut command = pytest_command(pytest_args);
         if pytest_args.is_empty() {
             // Only a shortcut: a key that cannot be made means collecting.
-            match selection_key(cx, cluster, mounts, &command) {
+            match selection_key(cx, cluster, &command) {
                 Ok(key) => {
                     let choice = Choice::recall(&cx.ws, key);
                     if let Some(r) = &choice.named {
@@ -161,19 +123,21 @@ impl Run {
                 Err(e) => eprintln!("warning: collecting the whole suite: {e:#}"),
             }
         }
-        cluster.start_tests(cx.sh, &command, &self.dir.join("pytest.log"))
+        cluster.start_tests(&command, &self.dir.join("pytest.log"))
     }
 
     /// The cluster is ready: let pytest run, timed as the `tests` phase,
     /// and keep its exit code. A timeout or a signal is an error.
-    pub fn tests(&mut self, cx: &Ctx, pytest: Background) -> Result<()> {
+    pub fn tests(&mut self, cx: &Ctx, tests: Box<dyn Tests + '_>) -> Result<()> {
         let limit = Duration::from_secs(cx.ws.config.timeouts.tests_s);
+        let results = self.results.clone();
+        let mut declared = None;
         let code = self.phases.time_streaming("tests", cx.ui, || {
-            declare_ready(&self.results)?;
-            self.declared_ready = Some(unix_now());
-            let status = pytest.follow(cx.ui, Instant::now() + limit)?;
-            Ok(status.map(|s| s.code().unwrap_or(128 + 2)))
+            declare_ready(&results)?;
+            declared = Some(unix_now());
+            tests.finish(cx.ui, Instant::now() + limit)
         })?;
+        self.declared_ready = declared;
         self.pytest_code = code;
         match code {
             None => bail!("the tests did not finish within {} s", limit.as_secs()),
@@ -181,117 +145,46 @@ impl Run {
         }
     }
 
-    /// Every service's log, and the services that died.
-    pub fn collect(&self, sh: &Shell, cluster: &Cluster) -> Vec<DeadService> {
-        let containers = cluster.containers(sh).unwrap_or_default();
-        let dead = cluster.dead_services(sh, &containers);
-        let _ = cluster.save_logs(&containers, &self.dir.join("logs"));
-        dead
+    /// Every service's log, and what died.
+    pub fn collect(&mut self, cluster: &dyn Cluster, outcome: &Result<()>) {
+        let failed = outcome.is_err() || self.pytest_code != Some(0);
+        self.collected = cluster.collect(&self.dir.join("logs"), failed);
     }
 
     /// Write summary.json, print the result, and turn it into the exit code.
     pub fn conclude(
-        &self,
+        self,
+        cx: &Ctx,
         project: &str,
-        cluster: &Cluster,
-        dead: Vec<DeadService>,
-        outcome: Result<()>,
-    ) -> Result<()> {
-        self.conclude_as(project, &cluster.compose.project, dead, outcome)
-    }
-
-    /// [`Run::conclude`] for a cluster known by its project (or stack) name.
-    pub fn conclude_as(
-        &self,
-        project: &str,
-        compose_project: &str,
-        dead: Vec<DeadService>,
+        cluster: &str,
         outcome: Result<()>,
     ) -> Result<()> {
         let junit = read_junit(&self.results.join("junit.xml")).unwrap_or_else(|e| {
             eprintln!("warning: {e:#}; counting no tests");
             JunitReport::default()
         });
-        let counts = junit.counts();
         let timeline = Timeline::read(&self.results);
-        let pytest = timeline.as_ref().and_then(|t| {
-            let how = match self.selection.as_ref().and_then(|c| c.named.as_ref()) {
-                Some(r) => format!("named from run {}", r.run_id),
-                None => "collected".to_string(),
-            };
-            t.times(self.declared_ready, how)
-        });
-        let mut mismatch = None;
-        if let Some(choice) = &self.selection {
-            let items = timeline.as_ref().map(|t| t.items.as_slice());
-            match choice.settle(&self.id, items, self.pytest_code) {
-                Settled::Quiet => {}
-                Settled::Warning(w) => eprintln!("{w}"),
-                Settled::Mismatch(m) => mismatch = Some(m),
-            }
-        }
-        let mut exit_code = exit_code(
+        let mismatch = self.settle_selection(cx, timeline.as_ref());
+        let dead = &self.collected.dead;
+        let mut code = exit_code(
             interrupt::interrupted(),
             outcome.is_ok(),
             self.pytest_code,
             !dead.is_empty(),
         );
-        if mismatch.is_some() && exit_code == 0 {
-            exit_code = 1;
+        if mismatch.is_some() && code == 0 {
+            code = 1;
         }
         let error = match (&outcome, &mismatch) {
             (Err(e), _) => Some(format!("{e:#}")),
             (Ok(()), Some(m)) => Some(m.clone()),
             (Ok(()), None) => None,
         };
-        let summary = Summary {
-            schema: SCHEMA,
-            run_id: self.id.clone(),
-            project: project.to_string(),
-            compose_project: compose_project.to_string(),
-            nodes: self.nodes.clone(),
-            dead_nodes: self.dead_nodes.clone(),
-            counts: counts.clone(),
-            pytest_s: junit.secs,
-            pytest: pytest.clone(),
-            slowest: junit.slow_tests(10),
-            exit_code,
-            phases: self.phases.clone(),
-            dead_services: dead.clone(),
-            error,
-            data: self.data.clone(),
-        };
+        let summary = self.summary((project, cluster), &junit, timeline.as_ref(), (code, error));
         let path = self.dir.join("summary.json");
         fs::write(&path, summary.to_json())
             .with_context(|| format!("writing {}", path.display()))?;
-
-        for d in &dead {
-            eprintln!(
-                "error: service {} died during the run ({}); last lines:\n{}",
-                d.service, d.state, d.last_lines
-            );
-        }
-        let line: Vec<String> = self
-            .phases
-            .0
-            .iter()
-            .map(|(n, s)| format!("{n} {s:.1}s"))
-            .collect();
-        eprintln!("phases: {}", line.join(", "));
-        if let Some(p) = &pytest {
-            eprintln!("pytest: {}", p.describe());
-        }
-        eprintln!(
-            "result: {} passed, {} failed, {} skipped, {} errors; exit code {exit_code}",
-            counts.passed, counts.failed, counts.skipped, counts.errors
-        );
-        for m in &counts.skipped_at_collection {
-            eprintln!("  not a dist test: {m}, skipped by pytest while collecting");
-        }
-        for r in &counts.skip_reasons {
-            eprintln!("  skipped {}x: {}", r.count, r.reason);
-        }
-        eprintln!("results and logs: {}", self.dir.display());
+        self.report(&summary);
         gha::report(project, &summary, &junit);
         if let Err(e) = outcome {
             eprintln!("error: {e:#}");
@@ -299,23 +192,137 @@ impl Run {
         if let Some(m) = mismatch {
             eprintln!("error: {m}");
         }
-        if exit_code != 0 {
-            return Err(ExitCode(exit_code).into());
+        if code != 0 {
+            return Err(ExitCode(code).into());
         }
         Ok(())
     }
+
+    /// What the run's selection says, remembered under the checkout lock;
+    /// `Some` when pytest selected other tests than the run named.
+    fn settle_selection(&self, cx: &Ctx, timeline: Option<&Timeline>) -> Option<String> {
+        let choice = self.selection.as_ref()?;
+        let items = timeline.map(|t| t.items.as_slice());
+        let _lock = match checkout::lock(cx, "remembering the selection") {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("warning: the selection is not remembered: {e:#}");
+                return None;
+            }
+        };
+        match choice.settle(&self.id, items, self.pytest_code) {
+            Settled::Quiet => None,
+            Settled::Warning(w) => {
+                eprintln!("{w}");
+                None
+            }
+            Settled::Mismatch(m) => Some(m),
+        }
+    }
+
+    /// `summary.json` of the run of `project` on `cluster`, ended with
+    /// `exit_code` and `error`.
+    fn summary(
+        &self,
+        (project, cluster): (&str, &str),
+        junit: &JunitReport,
+        timeline: Option<&Timeline>,
+        (exit_code, error): (i32, Option<String>),
+    ) -> Summary {
+        let pytest = timeline.and_then(|t| {
+            let how = match self.selection.as_ref().and_then(|c| c.named.as_ref()) {
+                Some(r) => format!("named from run {}", r.run_id),
+                None => "collected".to_string(),
+            };
+            t.times(self.declared_ready, how)
+        });
+        Summary {
+            schema: SCHEMA,
+            run_id: self.id.clone(),
+            project: project.to_string(),
+            compose_project: cluster.to_string(),
+            nodes: self.collected.nodes.clone(),
+            dead_nodes: self.collected.dead_nodes.clone(),
+            counts: junit.counts(),
+            pytest_s: junit.secs,
+            pytest,
+            slowest: junit.slow_tests(10),
+            exit_code,
+            phases: self.phases.clone(),
+            dead_services: self.collected.dead.clone(),
+            error,
+            data: self.data.clone(),
+        }
+    }
+
+    /// The run's last lines.
+    fn report(&self, s: &Summary) {
+        for d in &s.dead_services {
+            eprintln!(
+                "error: service {} died during the run ({}); last lines:\n{}",
+                d.service, d.state, d.last_lines
+            );
+        }
+        let line: Vec<String> = s
+            .phases
+            .0
+            .iter()
+            .map(|(n, secs)| format!("{n} {secs:.1}s"))
+            .collect();
+        eprintln!("phases: {}", line.join(", "));
+        if let Some(p) = &s.pytest {
+            eprintln!("pytest: {}", p.describe());
+        }
+        let c = &s.counts;
+        eprintln!(
+            "result: {} passed, {} failed, {} skipped, {} errors; exit code {}",
+            c.passed, c.failed, c.skipped, c.errors, s.exit_code
+        );
+        for m in &c.skipped_at_collection {
+            eprintln!("  not a dist test: {m}, skipped by pytest while collecting");
+        }
+        for r in &c.skip_reasons {
+            eprintln!("  skipped {}x: {}", r.count, r.reason);
+        }
+        eprintln!("results and logs: {}", self.dir.display());
+    }
+}
+
+/// The key of what the tests container's pytest collects from (see
+/// selection.rs): the image the cluster runs, its mounts, its shape, the
+/// command.
+fn selection_key(cx: &Ctx, cluster: &dyn Cluster, command: &[String]) -> Result<String> {
+    let def = cluster.definition();
+    let backend = match cluster.backend() {
+        Backend::Compose { .. } => "compose",
+        Backend::Swarm { .. } => "swarm",
+    };
+    let s = def.size;
+    let shape = format!("{}x{}x{} {backend}", s.workers, s.engines, s.worker_cpus);
+    selection::Inputs {
+        image_id: &def.image.id,
+        source: &def.mounts.source,
+        data: &def.mounts.data,
+        docker_dir: &cx.ws.docker_dir(),
+        command,
+        shape: &shape,
+    }
+    .key()
+}
+
+/// Now, as Unix seconds: the harness in the container reads the same clock
+/// on a Linux engine (on Docker Desktop the VM's clock may drift a little).
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// The results folder is written by the tests container's user (uid 1000),
 /// which need not be the host user.
 pub fn results_dir(run_dir: &Path) -> Result<PathBuf> {
     let dir = run_dir.join("pytest");
-    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o777))?;
-    }
+    crate::fsx::writable_dir(&dir)?;
     Ok(dir)
 }
 
@@ -348,18 +355,6 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let y = yoe + era * 400 + i64::from(m <= 2);
     (y, m, d)
-}
-
-/// Create `target/dist-test/runs/<id>/` and point `target/dist-test/last` at it.
-pub fn new_run_dir(target: &Path, run_id: &str) -> Result<PathBuf> {
-    let dir = target.join("runs").join(run_id);
-    fs::create_dir_all(dir.join("logs")).with_context(|| format!("creating {}", dir.display()))?;
-    let last = target.join("last");
-    let _ = fs::remove_file(&last);
-    #[cfg(unix)]
-    std::os::unix::fs::symlink(Path::new("runs").join(run_id), &last)
-        .with_context(|| format!("linking {}", last.display()))?;
-    Ok(dir)
 }
 
 #[cfg(test)]

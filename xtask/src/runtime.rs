@@ -9,44 +9,36 @@
 //! between Python and its files, which also makes each import cheaper.
 //!
 //! One volume per checkout and image, `<checkout>-venv-<image id>`: a
-//! rebuilt image gets a new one, so a kept cluster of the old image keeps
-//! its own until it is gone. Older ones of the checkout are removed once
-//! nothing uses them. A copy counts only once it has finished, as recorded
-//! in `target/dist-test/runtime.json`: an interrupted copy is made again.
+//! rebuilt image gets a new one, so a cluster of the old image keeps its own
+//! until it is gone. The checkout's other runtime volumes are removed once
+//! no container and no run in progress uses them. A copy counts only once
+//! it has finished, as recorded in `target/dist-test/runtime.json`: an
+//! interrupted copy is made again. Called with the checkout lock held.
 
 use std::fs;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
-use xshell::cmd;
 
+use crate::checkout::{self, runs};
+use crate::cluster::Image;
 use crate::context::Ctx;
-use crate::numba::remove_volume;
+use crate::docker::{label_filter, OneShot, LONG};
+use crate::fsx;
 use crate::workspace::Workspace;
 
 /// Which checkout a runtime volume belongs to.
 pub const RUNTIME_LABEL: &str = "org.libertem.dist-test.runtime";
 
-/// What a cluster handle names until [`ensure`] has named the real one:
-/// enough for the commands that start nothing (compose only reads the name).
-pub fn unset_name(ws: &Workspace) -> String {
-    name_for(ws, None)
+/// The first 12 hex digits of an image id.
+pub fn short_id(id: &str) -> &str {
+    let id = id.trim_start_matches("sha256:");
+    &id[..id.len().min(12)]
 }
 
-/// The volume for the checkout's image as it is now.
-fn volume_name(cx: &Ctx) -> String {
-    let image = cx.ws.image_tag();
-    let id = crate::image::image_id(cx.sh, &cx.tools.docker.cli, &image);
-    name_for(&cx.ws, id.as_deref())
-}
-
-fn name_for(ws: &Workspace, image_id: Option<&str>) -> String {
-    let id = image_id
-        .map(|id| id.trim_start_matches("sha256:"))
-        .map(|id| id[..id.len().min(12)].to_string())
-        .unwrap_or_else(|| "none".into());
-    format!("{}-venv-{id}", ws.checkout_id)
+fn name_for(ws: &Workspace, image: &Image) -> String {
+    format!("{}-venv-{}", ws.checkout_id, short_id(&image.id))
 }
 
 /// The volumes whose copy finished.
@@ -67,52 +59,38 @@ fn read_record(ws: &Workspace) -> Record {
 }
 
 fn write_record(ws: &Workspace, record: &Record) -> Result<()> {
-    let path = record_path(ws);
-    let text = serde_json::to_string_pretty(record)?;
-    fs::write(&path, text + "\n").with_context(|| format!("writing {}", path.display()))
+    let text = serde_json::to_string_pretty(record)? + "\n";
+    fsx::write_atomic(&record_path(ws), text.as_bytes())
 }
 
-/// Make sure the current image's runtime volume exists and is complete, and
-/// name it; remove the checkout's older ones that nothing uses.
-pub fn ensure(cx: &Ctx) -> Result<String> {
-    let (sh, docker) = (cx.sh, &cx.tools.docker.cli);
-    let name = volume_name(cx);
+/// Make sure `image`'s runtime volume exists and is complete, and name it;
+/// remove the checkout's other ones that nothing uses.
+pub fn ensure(cx: &Ctx, image: &Image) -> Result<String> {
+    let docker = &cx.docker;
+    let name = name_for(&cx.ws, image);
     let mut record = read_record(&cx.ws);
-    let exists = cmd!(sh, "{docker} volume inspect {name}")
-        .quiet()
-        .ignore_stdout()
-        .ignore_stderr()
-        .run()
-        .is_ok();
+    let exists = docker.volume_exists(&name);
     if !(exists && record.complete.contains(&name)) {
         record.complete.retain(|n| n != &name);
         write_record(&cx.ws, &record)?;
         if exists {
             // A copy that did not finish.
-            remove_volume(cx, &name);
+            docker.volume_rm(&name);
         }
         crate::live::status(
             format!("copying the image's /venv into volume {name}"),
             None,
         );
-        copy(cx, &name).inspect_err(|_| {
-            remove_volume(cx, &name);
+        copy(cx, image, &name).inspect_err(|_| {
+            docker.volume_rm(&name);
         })?;
         record.complete.push(name.clone());
-        write_record(&cx.ws, &record)?;
     }
-    // The checkout's older runtimes, unless a kept cluster still uses one.
-    let filter = format!("label={RUNTIME_LABEL}={}", cx.ws.checkout_id);
-    let all = cmd!(sh, "{docker} volume ls --quiet --filter {filter}")
-        .quiet()
-        .read()
-        .unwrap_or_default();
-    for old in all
-        .lines()
-        .map(str::trim)
-        .filter(|v| !v.is_empty() && *v != name)
-    {
-        if remove_volume(cx, old) {
+    let (_, in_use) = runs::in_use(&cx.ws);
+    let all = docker.volumes(&[label_filter(RUNTIME_LABEL, &cx.ws.checkout_id)])?;
+    for old in all.iter().filter(|v| **v != name && !in_use.contains(*v)) {
+        // Refused while a container (a kept cluster) still mounts it.
+        if docker.volume_rm(old) {
             record.complete.retain(|n| n != old);
         }
     }
@@ -120,24 +98,22 @@ pub fn ensure(cx: &Ctx) -> Result<String> {
     Ok(name)
 }
 
-fn copy(cx: &Ctx, name: &str) -> Result<()> {
-    let (sh, docker) = (cx.sh, &cx.tools.docker.cli);
+fn copy(cx: &Ctx, image: &Image, name: &str) -> Result<()> {
     let label = format!("{RUNTIME_LABEL}={}", cx.ws.checkout_id);
-    cmd!(sh, "{docker} volume create --label {label} {name}")
-        .quiet()
-        .ignore_stdout()
-        .run()
-        .with_context(|| format!("creating the runtime volume {name}"))?;
-    let image = cx.ws.image_tag();
-    let mount = format!("{name}:/target");
-    cmd!(
-        sh,
-        "{docker} run --rm --network none --user 0 --volume {mount} {image} cp -a /venv/. /target/"
-    )
-    .quiet()
-    .ignore_stdout()
-    .run()
-    .with_context(|| format!("copying the image's /venv into the runtime volume {name}"))
+    cx.docker.volume_create(name, &[label])?;
+    let one = OneShot {
+        image: &image.id,
+        user: "0",
+        volumes: vec![format!("{name}:/target")],
+        labels: checkout::helper_labels(cx),
+        command: ["cp", "-a", "/venv/.", "/target/"]
+            .map(String::from)
+            .to_vec(),
+    };
+    cx.docker
+        .one_shot(&one, None, LONG)
+        .with_context(|| format!("copying the image's /venv into the runtime volume {name}"))
+        .map(drop)
 }
 
 #[cfg(test)]
@@ -147,9 +123,12 @@ mod tests {
     #[test]
     fn one_volume_per_checkout_and_image() {
         let ws = crate::workspace::for_tests();
-        let a = name_for(&ws, Some("sha256:0123456789abcdef"));
+        let image = |id: &str| Image {
+            id: id.into(),
+            tag: "t".into(),
+        };
+        let a = name_for(&ws, &image("sha256:0123456789abcdef"));
         assert_eq!(a, format!("{}-venv-0123456789ab", ws.checkout_id));
-        assert_ne!(name_for(&ws, Some("sha256:fedcba9876543210")), a);
-        assert_eq!(name_for(&ws, None), format!("{}-venv-none", ws.checkout_id));
+        assert_ne!(name_for(&ws, &image("sha256:fedcba9876543210")), a);
     }
 }

@@ -7,7 +7,7 @@
 //! image (pytest, its plugins, every installed package), the project's
 //! Python source, every file under its `tests/` and its pytest
 //! configuration, the test data folder's listing, the harness and compose
-//! files and the variables compose fills them with. The next run with the
+//! files, and the cluster's shape (size and backend). The next run with the
 //! same key and no pytest arguments of the user's names the modules that
 //! hold them instead of `tests/` (still with `-m dist`), so pytest imports
 //! only those and selects the same tests in the same order. Any change to a key input
@@ -37,9 +37,8 @@ pub struct Inputs<'a> {
     pub docker_dir: &'a Path,
     /// The tests container's pytest command with `tests/`.
     pub command: &'a [String],
-    /// The variables compose fills the files with (the cluster's size among
-    /// them); the run's own results folder is left out by the caller.
-    pub env: &'a [(String, String)],
+    /// The cluster's size and backend, as words.
+    pub shape: &'a str,
 }
 
 impl Inputs<'_> {
@@ -54,9 +53,7 @@ impl Inputs<'_> {
             full_stamp(self.data)?,
             self.command.join(" ")
         );
-        for (k, v) in self.env {
-            text.push_str(&format!("env {k}={v}\n"));
-        }
+        text.push_str(&format!("cluster {}\n", self.shape));
         for name in PYTEST_CONFIG {
             let file = self.source.join(name);
             if file.is_file() {
@@ -279,7 +276,6 @@ mod tests {
         let d = dir.as_path();
         tree(d);
         let command = vec!["pytest".to_string(), "tests/".into()];
-        let env = vec![("LT_ENGINES".to_string(), "2".to_string())];
         let key = |image: &str, command: &[String]| {
             Inputs {
                 image_id: image,
@@ -287,7 +283,7 @@ mod tests {
                 data: &d.join("data"),
                 docker_dir: &d.join("docker"),
                 command,
-                env: &env,
+                shape: "2x2 compose",
             }
             .key()
             .unwrap()
@@ -296,16 +292,15 @@ mod tests {
         assert_eq!(k0, key("sha256:1", &command), "stable");
         assert_ne!(k0, key("sha256:2", &command), "image");
         assert_ne!(k0, key("sha256:1", &command[..1]), "command");
-        let env = vec![("LT_ENGINES".to_string(), "3".to_string())];
-        let other_env = Inputs {
+        let other_shape = Inputs {
             image_id: "sha256:1",
             source: d,
             data: &d.join("data"),
             docker_dir: &d.join("docker"),
             command: &command,
-            env: &env,
+            shape: "2x3 compose",
         };
-        assert_ne!(k0, other_env.key().unwrap(), "the compose variables");
+        assert_ne!(k0, other_shape.key().unwrap(), "the cluster's shape");
         let mut last = k0;
         for (path, text) in [
             ("tests/test_a.py", "def test_a(): assert 1\n"),

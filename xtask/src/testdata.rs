@@ -15,9 +15,11 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use xshell::cmd;
 
+use crate::checkout;
 use crate::context::Ctx;
 use crate::digest::sha256_file;
-use crate::exec;
+use crate::docker::{OneShot, LONG};
+use crate::exec::{self, QUERY};
 use crate::workspace::Workspace;
 
 /// Where the test data of a run comes from; recorded in `summary.json`.
@@ -132,29 +134,30 @@ pub fn generate(cx: &Ctx, image: &str, log: Option<&Path>) -> Result<PathBuf> {
     remove_other_sets(root, &dir)?;
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let sh = cx.sh;
-    let docker = &cx.tools.docker.cli;
     let user = format!(
         "{}:{}",
-        cmd!(sh, "id -u").quiet().read()?.trim(),
-        cmd!(sh, "id -g").quiet().read()?.trim()
+        exec::read(cmd!(sh, "id -u"), QUERY, cx.ui)?.trim(),
+        exec::read(cmd!(sh, "id -g"), QUERY, cx.ui)?.trim()
     );
-    let gen = format!(
-        "{}:/opt/dist-test/testdata:ro",
-        generator_dir(&cx.ws).display()
-    );
-    let out = format!("{}:/out", dir.display());
-    let command = exec::echo(
-        cx.ui,
-        cmd!(
-            sh,
-            "{docker} run --rm --network none --user {user} --volume {gen} --volume {out}
-             {image} python3 /opt/dist-test/testdata/generate.py /out"
-        ),
-    );
-    let made = match log {
-        Some(log) => exec::run_logged(command.into(), log, cx.ui.verbose),
-        None => command.run().map_err(Into::into),
+    let one = OneShot {
+        image,
+        user: &user,
+        volumes: vec![
+            format!(
+                "{}:/opt/dist-test/testdata:ro",
+                generator_dir(&cx.ws).display()
+            ),
+            format!("{}:/out", dir.display()),
+        ],
+        labels: checkout::helper_labels(cx),
+        command: ["python3", "/opt/dist-test/testdata/generate.py", "/out"]
+            .map(String::from)
+            .to_vec(),
     };
+    let made = cx
+        .docker
+        .one_shot(&one, log, LONG)
+        .map(|out| eprint!("{out}"));
     made.with_context(|| format!("generating the test data into {}", dir.display()))?;
     if !dir.join(".complete").is_file() {
         bail!(

@@ -103,17 +103,12 @@ impl Workspace {
         self.docker_dir().join("requirements.txt")
     }
 
-    /// The image every service runs.
-    pub fn image_tag(&self) -> String {
-        image_tag(&self.checkout_id)
-    }
-
-    /// The compose project of the long-lived cluster of `up`/`test`/`down`.
+    /// The compose project (or stack) of the kept cluster of `up`/`test`/`down`.
     pub fn cluster_project(&self) -> String {
         self.checkout_id.clone()
     }
 
-    /// Where `up` keeps the long-lived cluster's state, results and logs.
+    /// Where `up` keeps the kept cluster's state, results and logs.
     pub fn cluster_dir(&self) -> PathBuf {
         self.target.join("cluster")
     }
@@ -123,11 +118,6 @@ impl Workspace {
     pub fn run_project(&self, run_id: &str) -> String {
         run_project(&self.checkout_id, run_id)
     }
-}
-
-/// `<checkout id>:latest`, the image every service of a checkout runs.
-pub fn image_tag(checkout_id: &str) -> String {
-    format!("{checkout_id}:latest")
 }
 
 /// `<checkout id>-r<run id without punctuation>`.
@@ -162,7 +152,6 @@ mod tests {
         let id = checkout_id(Path::new("/nonexistent/My Checkout"));
         assert!(id.starts_with("ltdist-my-checkout-"), "{id}");
         assert!(crate::compose::is_valid_project_name(&id));
-        assert_eq!(image_tag(&id), format!("{id}:latest"));
         assert_eq!(
             run_project("ltdist-x-ab", "20261125-143012-4242"),
             "ltdist-x-ab-r202611251430124242"

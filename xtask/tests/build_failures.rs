@@ -1,25 +1,20 @@
 //! Builds that fail or are stopped, and builds repeated: each stops before
-//! any cluster (or leaves none), says why, and leaves no pile of images.
-//! Checks are scoped to the scenario's own checkout; the two that rebuild
-//! this checkout's image (and count its images) run alone.
+//! any cluster (or leaves none), says why, and leaves no pile of images. A
+//! run killed in its build leaves nothing the next run trips over. Each
+//! scenario checks only its own project's images and its own clusters, so
+//! they run side by side, as commands of one checkout would.
 
 mod common;
 use common::*;
 
 use std::fs;
-use std::path::PathBuf;
 use std::time::Duration;
-
-fn assert_nothing_left(scenario: &str) {
-    let left = leftovers_of_checkout(&root());
-    assert!(left.is_empty(), "{scenario}: left behind {left:?}");
-}
 
 #[test]
 fn an_unresolvable_requirement_stops_before_any_cluster() {
-    let Some(_shared) = docker_shared() else {
+    if !engine_available() {
         return;
-    };
+    }
     let dir = std::env::temp_dir().join(format!("xtask-unresolvable-{}", std::process::id()));
     fs::create_dir_all(dir.join("tests")).unwrap();
     fs::write(
@@ -31,31 +26,17 @@ fn an_unresolvable_requirement_stops_before_any_cluster() {
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("resolving the requirements failed"), "{err}");
+    assert!(!err.contains("==> dist-test"), "no run started: {err}");
     assert!(!err.contains("results and logs"), "no run started: {err}");
-    assert_nothing_left("unresolvable requirement");
     let _ = fs::remove_dir_all(dir);
-}
-
-/// A copy of the pinned release that lives under target/ (so that its
-/// requirements are resolved once, not every test run), with a comment
-/// appended to one of its build files (hatch_build.py, not an input of its
-/// requirements) so that the project stage rebuilds. A source edit would
-/// not: the services mount the source.
-fn edited_release(edit: &str) -> PathBuf {
-    let copy = release_copy("edited-libertem", false);
-    let build_file = copy.join("hatch_build.py");
-    let mut text = fs::read_to_string(&build_file).unwrap();
-    text.push_str(&format!("\n# {edit} {}\n", std::process::id()));
-    fs::write(&build_file, text).unwrap();
-    copy
 }
 
 #[test]
 fn sigint_during_the_build_tears_down() {
-    let Some(_alone) = docker_alone() else {
+    if !engine_available() {
         return;
-    };
-    let copy = edited_release("interrupted build");
+    }
+    let copy = edited_release("interrupted-build", "interrupted build");
     let mut args = vec![
         "dist-test",
         "--workers",
@@ -67,8 +48,9 @@ fn sigint_during_the_build_tears_down() {
     ];
     args.push(copy.to_str().unwrap());
     let mut run = spawn(&args);
+    let project = run.run_project(&root());
     // The project stage has started (its command line is echoed).
-    run.wait_for("DEPS_IMAGE=", Duration::from_secs(400));
+    run.wait_for("DEPS_IMAGE=", Duration::from_secs(600));
     run.signal("INT", true);
     let (code, _, err) = run.finish(Duration::from_secs(60));
     assert_eq!(code, 130, "{err}");
@@ -77,16 +59,67 @@ fn sigint_during_the_build_tears_down() {
         s.phases.get("up").is_none(),
         "no cluster was started: {s:?}"
     );
-    assert_nothing_left("SIGINT during the build");
+    let left = leftovers_of_project(&project);
+    assert!(
+        left.is_empty(),
+        "SIGINT during the build: left behind {left:?}"
+    );
+}
+
+/// `kill -9` of a dist-test while it builds, and at once another: the new
+/// one says it took over the lock from the dead one, stops the helper the
+/// dead one left running, and passes on what it builds itself.
+#[test]
+fn a_run_killed_in_its_build_leaves_nothing_the_next_run_trips_over() {
+    if !engine_available() {
+        return;
+    }
+    let copy = edited_release("killed-build", "killed build");
+    let project = copy.to_str().unwrap();
+    let args = smallest_dist_test(&[
+        "--verbose",
+        "--project",
+        project,
+        "--",
+        "tests/template/test_ring_template.py::test_datadir_inspection",
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut killed = spawn(&args);
+    // The project stage has started: the lock is held, a build is running.
+    killed.wait_for("DEPS_IMAGE=", Duration::from_secs(600));
+    killed.signal("KILL", false);
+    let _ = killed.finish(Duration::from_secs(30));
+    let o = xtask(&args);
+    let err = stderr(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "the run after the killed one: {err}"
+    );
+    let took_over: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("took over this checkout's lock from"))
+        .collect();
+    assert_eq!(took_over.len(), 1, "one line says so: {err}");
+    assert!(
+        took_over[0].contains("which ended without releasing it"),
+        "{err}"
+    );
+    let s = summary(&err);
+    assert_eq!((s.counts.passed, s.counts.failed), (1, 0), "{s:?}");
 }
 
 #[test]
 fn edit_and_rebuild_cycles_do_not_pile_up_images() {
-    let Some(_alone) = docker_alone() else {
+    if !engine_available() {
         return;
-    };
-    let label = format!("label={}={}", xtask::CHECKOUT_LABEL, checkout_id(&root()));
-    // This checkout's images, dangling ones included.
+    }
+    let copy = fs::canonicalize(edited_release("edit-cycles", "edit 0")).unwrap();
+    let label = format!(
+        "label=org.libertem.dist-test.project={}",
+        xtask::image::project_tag(&checkout_id(&root()), &copy)
+    );
+    // The images of this project, dangling ones included.
     let images = || {
         let mut ids: Vec<String> = docker(&[
             "image",
@@ -106,23 +139,24 @@ fn edit_and_rebuild_cycles_do_not_pile_up_images() {
     };
     let mut counts = Vec::new();
     for cycle in 0..3 {
-        let copy = edited_release(&format!("edit {cycle}"));
+        let copy = edited_release("edit-cycles", &format!("edit {cycle}"));
         let o = xtask(&["build", "-q", "--project", copy.to_str().unwrap()]);
         assert!(o.status.success(), "{}", stderr(&o));
         counts.push(images());
     }
-    eprintln!("this checkout's images after each of 3 edit-and-rebuild cycles: {counts:?}");
-    assert!(
-        counts.windows(2).all(|w| w[1] <= w[0]),
-        "images pile up: {counts:?}"
+    eprintln!("the project's images after each of 3 edit-and-rebuild cycles: {counts:?}");
+    assert_eq!(
+        counts,
+        [1, 1, 1],
+        "each rebuild removes the image it replaced"
     );
 }
 
 #[test]
 fn a_broken_dockerfile_line_fails_the_build_and_leaves_nothing() {
-    let Some(_shared) = docker_shared() else {
+    if !engine_available() {
         return;
-    };
+    }
     // The second checkout the concurrency scenario uses (its images are
     // built once), with a project-stage line the image cannot run.
     let copy = other_checkout("second-checkout");

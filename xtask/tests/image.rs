@@ -163,7 +163,7 @@ fn the_ca_bundle_is_in_no_layer() {
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
     let tar = dir.join("image.tar");
-    let image = workspace().image_tag();
+    let image = release_image(&root());
     assert!(run(Command::new("docker")
         .args(["save", "-o"])
         .arg(&tar)

@@ -58,9 +58,9 @@ fn project_copy() -> PathBuf {
 
 #[test]
 fn an_edited_jitted_function_runs_new_code_on_the_next_run_without_a_rebuild() {
-    let Some(_alone) = docker_alone() else {
+    if !engine_available() {
         return;
-    };
+    }
     let copy = project_copy();
     let project = copy.to_str().unwrap();
     let run = || {
@@ -127,9 +127,9 @@ def test_added_after_the_selection_was_remembered(dist_ctx):
 
 #[test]
 fn a_remembered_selection_is_named_until_the_tests_change() {
-    let Some(_alone) = docker_alone() else {
+    if !engine_available() {
         return;
-    };
+    }
     let copy = release_copy("selection", true);
     keep_only(&copy.join("tests"), "test_raw.py");
     let project = copy.to_str().unwrap();

@@ -1,9 +1,9 @@
-//! Runs that fail or are stopped once a cluster is coming up: every run ends
-//! with nothing of it left on the engine and the right exit code, whatever
-//! happened. Each runs on the smallest cluster that proves it, and checks
-//! only its own compose project, so scenarios run two at a time and other
-//! clusters on the engine do not matter; `down --all` runs on a second
-//! checkout, and the timing race runs alone.
+//! Runs that fail or are stopped once a cluster is coming up, and commands
+//! of one checkout that run at once: every run ends with nothing of it left
+//! on the engine and the right exit code, whatever happened. Each runs on
+//! the smallest cluster that proves it, and checks only its own compose
+//! project, so scenarios run side by side and other clusters on the engine
+//! do not matter; `down --all` runs on a second checkout.
 
 mod common;
 use common::*;
@@ -18,16 +18,11 @@ fn smallest(extra: &[&str]) -> Running {
     spawn(&args)
 }
 
-fn assert_nothing_left(scenario: &str) {
-    let left = leftovers_of_checkout(&root());
-    assert!(left.is_empty(), "{scenario}: left behind {left:?}");
-}
-
 #[test]
 fn a_readiness_timeout_names_the_service_and_tears_down() {
-    let Some(_shared) = docker_shared() else {
+    if !engine_available() {
         return;
-    };
+    }
     let cfg = std::env::temp_dir().join(format!("xtask-ready-{}.toml", std::process::id()));
     let text = fs::read_to_string(small_config())
         .unwrap()
@@ -82,9 +77,9 @@ fn signal_during_the_tests(sig: &str, whole_group: bool) -> Duration {
 
 #[test]
 fn sigint_during_the_tests_tears_down() {
-    let Some(_shared) = docker_shared() else {
+    if !engine_available() {
         return;
-    };
+    }
     // As Ctrl-C does: to the whole process group.
     let took = signal_during_the_tests("INT", true);
     eprintln!("SIGINT during tests: exit 130 after {took:?}");
@@ -92,9 +87,9 @@ fn sigint_during_the_tests_tears_down() {
 
 #[test]
 fn sigterm_to_the_xtask_alone_tears_down() {
-    let Some(_shared) = docker_shared() else {
+    if !engine_available() {
         return;
-    };
+    }
     let took = signal_during_the_tests("TERM", false);
     eprintln!("SIGTERM during tests: exit 130 after {took:?}");
 }
@@ -148,9 +143,9 @@ fn with_a_late_engine(mut run: Running, project: &str) -> (i32, String, String) 
 
 #[test]
 fn an_engine_that_joins_dask_late_is_waited_for() {
-    let Some(_alone) = docker_alone() else {
+    if !engine_available() {
         return;
-    };
+    }
     // The control, without the harness plugin, and the plugin, side by
     // side, each with its own late engine.
     let (control, control_project) = start_ipython_test(&["-p", "no:dist_test_harness"]);
@@ -166,7 +161,6 @@ fn an_engine_that_joins_dask_late_is_waited_for() {
     let s = summary(&err);
     assert_eq!(code, 0, "{s:?}\n{out}");
     assert_eq!(s.counts.passed, 1, "{s:?}");
-    assert_nothing_left("late engine");
 }
 
 /// A run killed with SIGKILL cannot tear down; `down --all` must, and
@@ -175,9 +169,9 @@ fn an_engine_that_joins_dask_late_is_waited_for() {
 /// scenario's cluster and this one runs beside them.
 #[test]
 fn a_killed_run_is_removed_by_down_all() {
-    let Some(_shared) = docker_shared() else {
+    if !engine_available() {
         return;
-    };
+    }
     let other = other_checkout("second-checkout");
     let args = smallest_dist_test(&[]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -202,4 +196,79 @@ fn a_killed_run_is_removed_by_down_all() {
     }
     let o = xtask_in(&other, &["down"], &[]);
     assert!(o.status.success(), "down on nothing: {}", stderr(&o));
+}
+
+/// Right after a build of another project, three commands of this checkout
+/// at once, each needing an image of a project not built yet: two
+/// `dist-test`s (one with `--no-testdata`) and `up` followed by `test`.
+/// One builds while the others wait, saying for whom; then they test side
+/// by side, each on what it registered. All pass, and `down` leaves nothing
+/// of any of them.
+#[test]
+fn three_commands_of_one_checkout_at_once_all_pass() {
+    if !engine_available() {
+        return;
+    }
+    let first = edited_release("at-once-first", "built first");
+    let o = xtask(&["build", "-q", "--project", first.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let copy = edited_release("at-once", &format!("run {:?}", Instant::now()));
+    let project = copy.to_str().unwrap();
+    let test = "tests/template/test_ring_template.py::test_datadir_inspection";
+    let config = small_config();
+    let config = config.to_str().unwrap();
+    let small = ["--config", config];
+    let size = ["--workers", "1", "--engines", "1", "--project", project];
+    let dist_test = |extra: &[&str]| {
+        let mut args: Vec<&str> = small.to_vec();
+        args.push("dist-test");
+        args.extend(size);
+        args.extend(extra);
+        args.extend(["--", test]);
+        spawn(&args)
+    };
+    let mut a = dist_test(&[]);
+    let mut b = dist_test(&["--no-testdata"]);
+    let ((up, test), projects, (code_a, err_a), (code_b, err_b)) = std::thread::scope(|scope| {
+        let kept = scope.spawn(|| {
+            let mut up: Vec<&str> = small.to_vec();
+            up.push("up");
+            up.extend(size);
+            let up = xtask(&up);
+            let test = xtask(&["test", "--", test]);
+            (up, test)
+        });
+        let projects = [a.run_project(&root()), b.run_project(&root())];
+        let (code_a, _, err_a) = a.finish(Duration::from_secs(900));
+        let (code_b, _, err_b) = b.finish(Duration::from_secs(900));
+        (
+            kept.join().unwrap(),
+            projects,
+            (code_a, err_a),
+            (code_b, err_b),
+        )
+    });
+    let (err_up, err_test) = (stderr(&up), stderr(&test));
+    assert_eq!(code_a, 0, "dist-test: {err_a}");
+    assert_eq!(code_b, 0, "dist-test --no-testdata: {err_b}");
+    assert!(up.status.success(), "up: {err_up}");
+    assert!(test.status.success(), "test: {err_test}");
+    for err in [&err_a, &err_b, &err_test] {
+        assert_eq!(summary(err).counts.passed, 1, "{err}");
+    }
+    let waited: Vec<&str> = [&err_a, &err_b, &err_up]
+        .iter()
+        .flat_map(|e| e.lines())
+        .filter(|l| l.contains("waiting for this checkout's lock, held by `cargo xtask"))
+        .collect();
+    assert!(
+        !waited.is_empty(),
+        "one built, the others waited and said so:\n{err_a}\n{err_b}\n{err_up}"
+    );
+    let o = xtask(&["down"]);
+    assert!(o.status.success(), "down: {}", stderr(&o));
+    for p in projects.iter().chain([&checkout_id(&root())]) {
+        let left = leftovers_of_project(p);
+        assert!(left.is_empty(), "{p}: left behind {left:?}");
+    }
 }

@@ -5,6 +5,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+/// What the harness writes about pytest's run, in the results folder.
+pub const TIMELINE_FILE: &str = "pytest-timeline.json";
+
 /// The tests container's command: LiberTEM's dist suite, `pytest tests/ -m
 /// dist`, with the run's own options and the user's arguments after them.
 /// When the user names test paths (`tests/io/datasets/test_raw.py`,
@@ -60,7 +63,7 @@ pub struct Timeline {
 impl Timeline {
     /// The timeline in a results folder, if pytest got far enough to write one.
     pub fn read(results: &Path) -> Option<Timeline> {
-        let text = std::fs::read_to_string(results.join(super::handle::TIMELINE_FILE)).ok()?;
+        let text = std::fs::read_to_string(results.join(TIMELINE_FILE)).ok()?;
         serde_json::from_str(&text).ok()
     }
 

@@ -33,17 +33,12 @@ impl CheckCi {
         let zizmor = downloads::zizmor(sh, &ws, ui).context("getting zizmor")?;
         let start = Instant::now();
         // RUST_BACKTRACE would add a backtrace to zizmor's own errors.
-        let out = exec::echo(
-            ui,
-            cmd!(
-                sh,
-                "{zizmor} --offline --no-config --strict-collection --no-progress --color never {path}"
-            ),
+        let zizmor_cmd = cmd!(
+            sh,
+            "{zizmor} --offline --no-config --strict-collection --no-progress --color never {path}"
         )
-        .env_remove("RUST_BACKTRACE")
-        .ignore_status()
-        .output()
-        .context("running zizmor")?;
+        .env_remove("RUST_BACKTRACE");
+        let out = exec::output(zizmor_cmd, exec::QUERY, ui).context("running zizmor")?;
         let report = String::from_utf8_lossy(&out.stdout);
         match out.status.code() {
             Some(0) => {

@@ -7,10 +7,13 @@ use xshell::{cmd, Shell};
 
 use crate::cli::Doctor;
 use crate::context::Invocation;
+use crate::docker::Docker;
 use crate::downloads;
+use crate::exec;
 use crate::image;
 use crate::run::ExitCode;
 use crate::tools;
+use crate::ui::Ui;
 use crate::workspace::{Location, Workspace};
 
 impl Doctor {
@@ -23,112 +26,116 @@ impl Doctor {
     }
 }
 
+/// One line per check, counting the problems that would stop `dist-test`.
+struct Report {
+    problems: usize,
+}
+
+impl Report {
+    fn line(&mut self, ok: bool, what: &str, detail: String) {
+        if !ok {
+            self.problems += 1;
+        }
+        let mark = if ok { "ok     " } else { "PROBLEM" };
+        println!("{mark} {what:<14} {detail}");
+    }
+}
+
 /// Print every check; return how many problems would stop `dist-test`.
 pub fn run(sh: &Shell, loc: &Location) -> usize {
-    let mut problems = 0;
-    let mut line = |ok: bool, what: &str, detail: String| {
-        if !ok {
-            problems += 1;
-        }
-        println!(
-            "{} {what:<14} {detail}",
-            if ok { "ok     " } else { "PROBLEM" }
-        );
-    };
+    let mut r = Report { problems: 0 };
     let ws = match Workspace::load(loc) {
         Ok(ws) => {
-            line(true, "config", loc.config.display().to_string());
+            r.line(true, "config", loc.config.display().to_string());
             Some(ws)
         }
         Err(e) => {
-            line(false, "config", format!("{e:#}"));
+            r.line(false, "config", format!("{e:#}"));
             None
         }
     };
-    let tools = match tools::detect(sh) {
-        Ok(t) => t,
-        Err(e) => {
-            line(false, "tools", format!("{e:#}"));
-            return problems;
-        }
+    let Some(docker) = check_docker(sh, &mut r) else {
+        return r.problems;
     };
-    line(
-        true,
-        "docker client",
-        tools.docker.cli.display().to_string(),
-    );
-    match tools.docker.check_engine(sh) {
-        Ok(()) => {
-            let cli = &tools.docker.cli;
-            let f = "{{.Server.Version}} ({{.Server.Os}}/{{.Server.Arch}})";
-            let v = cmd!(sh, "{cli} version --format {f}")
-                .quiet()
-                .read()
-                .unwrap_or_default();
-            line(true, "engine", v.trim().to_string());
-        }
-        Err(e) => {
-            line(false, "engine", format!("{e:#}"));
-            return problems;
-        }
-    }
-    line(true, "compose", tools.compose.describe());
-    match &tools.docker.builder {
-        Some(b) => line(true, "buildkit", format!("builds with {}", b.display())),
-        None => line(
-            false,
-            "buildkit",
-            format!("{:#}", tools.docker.builder().unwrap_err()),
-        ),
-    }
     if let Some(ws) = &ws {
-        let docker = &tools.docker.cli;
-        let (ok, route) = base_route(sh, ws, docker);
-        line(ok, "base image", route);
-        let free = free_disk_gib(sh, &ws.target);
-        match free {
-            Some(g) if g >= 5.0 => line(true, "disk", format!("{g:.0} GiB free under target/")),
-            Some(g) => line(false, "disk", format!("{g:.1} GiB free under target/; the image needs about 5 GiB while it builds: free some space (`docker system prune`)")),
-            None => line(true, "disk", "free space unknown".into()),
+        let (ok, route) = base_route(&docker, ws);
+        r.line(ok, "base image", route);
+        match free_disk_gib(sh, &ws.target) {
+            Some(g) if g >= 5.0 => r.line(true, "disk", format!("{g:.0} GiB free under target/")),
+            Some(g) => r.line(false, "disk", format!("{g:.1} GiB free under target/; the image needs about 5 GiB while it builds: free some space (`docker system prune`)")),
+            None => r.line(true, "disk", "free space unknown".into()),
         }
     }
     match tools::ca_bundle() {
-        Some(p) => line(
+        Some(p) => r.line(
             true,
             "CA bundle",
             format!("{} (passed to builds as a secret)", p.display()),
         ),
-        None => line(
+        None => r.line(
             true,
             "CA bundle",
             "none found; builds use the image's own".into(),
         ),
     }
-    problems
+    r.problems
+}
+
+/// The tools, the engine, compose and BuildKit; the docker CLI when the
+/// engine answers.
+fn check_docker<'a>(sh: &'a Shell, r: &mut Report) -> Option<Docker<'a>> {
+    let tools = match tools::detect(sh) {
+        Ok(t) => t,
+        Err(e) => {
+            r.line(false, "tools", format!("{e:#}"));
+            return None;
+        }
+    };
+    r.line(
+        true,
+        "docker client",
+        tools.docker.cli.display().to_string(),
+    );
+    let docker = Docker::new(sh, tools.docker.clone(), Ui::default());
+    match docker.server_version() {
+        Some(v) => r.line(true, "engine", v),
+        None => {
+            r.line(
+                false,
+                "engine",
+                format!("{:#}", docker.check_engine().unwrap_err()),
+            );
+            return None;
+        }
+    }
+    r.line(true, "compose", tools.compose.describe());
+    match &tools.docker.builder {
+        Some(b) => r.line(true, "buildkit", format!("builds with {}", b.display())),
+        None => r.line(
+            false,
+            "buildkit",
+            format!("{:#}", tools.docker.builder().unwrap_err()),
+        ),
+    }
+    Some(docker)
 }
 
 /// Which way the build gets its base image, and what that costs: present,
 /// pulled, or built once from Debian's packages with debootstrap (the
 /// installed one, or the project's own, fetched pinned and hash-checked).
-fn base_route(sh: &Shell, ws: &Workspace, docker: &Path) -> (bool, String) {
+fn base_route(docker: &Docker, ws: &Workspace) -> (bool, String) {
     let base = &ws.config.image.base;
     let fallback = image::fallback_tag(ws);
-    if image::image_exists(sh, docker, base) {
+    if docker.image_exists(base) {
         return (true, format!("{base} present"));
     }
-    if image::image_exists(sh, docker, &fallback) {
+    if docker.image_exists(&fallback) {
         return (
             true,
             format!("{base} absent; using {fallback}, built before from Debian's packages"),
         );
     }
-    let pulled = cmd!(sh, "{docker} pull --quiet {base}")
-        .quiet()
-        .ignore_stdout()
-        .ignore_stderr()
-        .run()
-        .is_ok();
-    if pulled {
+    if docker.pull(base) {
         return (true, format!("{base} pulled"));
     }
     let cost = "once, about 45 s and 35 MB of Debian packages";
@@ -152,7 +159,7 @@ fn base_route(sh: &Shell, ws: &Workspace, docker: &Path) -> (bool, String) {
 }
 
 fn free_disk_gib(sh: &Shell, path: &Path) -> Option<f64> {
-    let out = cmd!(sh, "df -Pk {path}").quiet().read().ok()?;
+    let out = exec::read(cmd!(sh, "df -Pk {path}"), exec::QUERY, Ui::default()).ok()?;
     let kb: f64 = out
         .lines()
         .nth(1)?

@@ -1,148 +1,126 @@
-//! The long-lived cluster of this checkout, for debugging: `build`, `up`,
-//! `status`, `logs`, `test` and `down`. `up` saves what it started
-//! ([`ClusterState`]); the others address that same cluster.
-
-use std::time::Duration;
+//! The checkout's kept cluster, for debugging: `build`, `up`, `status`,
+//! `logs`, `test` and `down`, on whichever backend `up` started it (its
+//! saved state says which; flow.rs does the work).
 
 use anyhow::{bail, Context, Result};
 
-use super::{build_image, project_and_reqs, swarm_cluster};
+use crate::checkout::kept::{ClusterState, SCHEMA};
+use crate::checkout::{self, runs};
 use crate::cli::{Build, Down, Logs, Status, Test, Up};
-use crate::cluster::{self, Cluster, Mounts, Readiness, Size, Spec, Verdict};
+use crate::cluster::{
+    self, Backend, Cluster, Image, Kind, Phase, Readiness, Size, Verdict, PROJECT_LABEL,
+    STACK_LABEL,
+};
 use crate::context::{Ctx, Invocation, Needs};
-use crate::exec;
+use crate::docker::label_filter;
+use crate::flow::{self, Request};
 use crate::phases::Phases;
-use crate::project::Project;
-use crate::run::{results_dir, ExitCode, Run};
-use crate::state::ClusterState;
-use crate::testdata::Plan;
+use crate::run::ExitCode;
+use crate::testdata::{Plan, Source, TestData};
 use crate::workspace::CHECKOUT_LABEL;
 
 impl Build {
     pub fn run(self, inv: &Invocation) -> Result<()> {
         let cx = inv.docker(Needs::Builder)?;
-        let (project, reqs) = project_and_reqs(&cx, &self.project)?;
-        let log = cx.ws.target.join("build.log");
-        let mut phases = Phases::default();
-        phases.time("build", cx.ui, || build_image(&cx, &project, &reqs, &log))?;
+        let image = flow::build(&cx, &self.project, &cx.ws.target.join("build.log"))?;
+        cx.ui.say(&format!(
+            "image {} ({})",
+            image.tag,
+            crate::runtime::short_id(&image.id)
+        ));
         Ok(())
     }
-}
-
-/// The checkout's cluster as `up` started it; without a saved state, as
-/// `up` would start it by default. The project, when known.
-fn saved(cx: &Ctx) -> Result<(Spec, Option<String>)> {
-    Ok(match ClusterState::load(&cx.ws)? {
-        Some(state) => (state.spec, Some(state.project.display().to_string())),
-        None => (default_spec(cx), None),
-    })
-}
-
-fn default_spec(cx: &Ctx) -> Spec {
-    let size = Size::from_config(&cx.ws.config.cluster, None, None);
-    Spec::new(&cx.ws, cx.ws.cluster_project(), size, false)
-}
-
-/// A handle for commands that only look at a cluster or remove it (status,
-/// logs, down): the data and results folders it was started with do not
-/// matter to them, so a `TESTDATA_BASE_PATH` gone bad since cannot get in
-/// the way.
-fn existing(cx: &Ctx, spec: &Spec) -> Cluster {
-    let mounts = Mounts {
-        source: cx.ws.target.clone(),
-        data: cx.ws.target.clone(),
-        results: cx.ws.target.clone(),
-    };
-    Cluster::new(cx, spec, &mounts)
 }
 
 impl Up {
     pub fn run(self, inv: &Invocation) -> Result<()> {
         let cx = inv.docker(Needs::Builder)?;
-        if self.swarm {
-            return swarm_cluster::up(&cx, &self);
-        }
-        if let Some(s) = ClusterState::load(&cx.ws)?.and_then(|s| s.swarm) {
-            bail!(
-                "this checkout's cluster is the swarm stack {}: `cargo xtask down` it before `up` on compose",
-                s.stack
-            );
-        }
-        let size = Size::from_config(&cx.ws.config.cluster, self.size.workers, self.size.engines);
-        let (project, reqs) = project_and_reqs(&cx, &self.project)?;
-        let dir = cx.ws.cluster_dir();
-        let plan = Plan::from_env(self.data.no_testdata)?;
-        let data = plan.data(&cx.ws)?;
-        let mounts = Mounts {
-            source: project.dir.clone(),
-            data: data.path.clone(),
-            results: results_dir(&dir)?,
+        let req = Request {
+            project: &self.project,
+            size: Size::from_config(&cx.ws.config.cluster, self.size.workers, self.size.engines),
+            publish: self.size.publish,
+            kind: if self.swarm {
+                Kind::Swarm
+            } else {
+                Kind::Compose
+            },
+            data: Plan::from_env(self.data.no_testdata)?,
         };
-        let spec = Spec::new(&cx.ws, cx.ws.cluster_project(), size, self.size.publish);
-        let mut cluster = Cluster::new(&cx, &spec, &mounts);
-        let mut phases = Phases::default();
-        let runtime = phases.time("build", cx.ui, || {
-            build_image(&cx, &project, &reqs, &dir.join("build.log"))?;
-            crate::runtime::ensure(&cx)
-        })?;
-        cluster.use_runtime(runtime);
-        phases.time("testdata", cx.ui, || {
-            plan.prepare(&cx, &cx.ws.image_tag(), Some(&dir.join("testdata.log")))
-        })?;
-        crate::numba::ensure(&cx, &project.dir)?;
-        spec.write_files(&cx.ws)?;
-        ClusterState::new(project.dir.clone(), spec.clone(), data).save(&cx.ws)?;
-        phases.time("up", cx.ui, || cluster.up(cx.sh, &dir.join("up.log")))?;
-        let ready = Duration::from_secs(cx.ws.config.timeouts.ready_s);
-        phases.time("ready", cx.ui, || cluster.wait_ready(cx.sh, ready))?;
-        cx.ui.say(&format!(
-            "cluster {} is ready: {} workers, {} engines; `cargo xtask test` runs the suite against it",
-            cluster.compose.project, size.workers, size.engines
-        ));
-        for p in cluster.published(cx.sh)? {
-            cx.ui.say(&format!("published: {p}"));
-        }
-        Ok(())
+        flow::up(&cx, req)
     }
+}
+
+/// The state a checkout without a kept cluster would have: the default
+/// size on compose, for the commands that only look or remove.
+fn default_state(cx: &Ctx, name: String) -> ClusterState {
+    let placeholder = format!("{}-none", cx.ws.checkout_id);
+    ClusterState {
+        schema: SCHEMA,
+        project: cx.ws.target.clone(),
+        name,
+        size: Size::from_config(&cx.ws.config.cluster, None, None),
+        publish: false,
+        image: Image {
+            id: placeholder.clone(),
+            tag: placeholder.clone(),
+        },
+        data: TestData {
+            source: Source::None,
+            path: cx.ws.target.clone(),
+        },
+        backend: Backend::Compose {
+            runtime: placeholder.clone(),
+            numba: placeholder,
+        },
+    }
+}
+
+/// The kept cluster as `up` saved it, else the default one (to look at or
+/// remove); `wanted_swarm` (a command's `--swarm`) makes anything else an error.
+fn kept<'a>(cx: &Ctx<'a>, wanted_swarm: bool) -> Result<(ClusterState, Box<dyn Cluster + 'a>)> {
+    let state = ClusterState::load(&cx.ws)?;
+    let swarm = matches!(&state, Some(s) if matches!(s.backend, Backend::Swarm { .. }));
+    if wanted_swarm && !swarm {
+        bail!("no swarm cluster of this checkout is up: `cargo xtask up --swarm` deploys one");
+    }
+    let state = state.unwrap_or_else(|| default_state(cx, cx.ws.cluster_project()));
+    let cluster = cluster::from_state(cx, &state, &cx.ws.cluster_dir().join("pytest"))?;
+    Ok((state, cluster))
 }
 
 impl Status {
     pub fn run(self, inv: &Invocation) -> Result<()> {
         let cx = inv.docker(Needs::Engine)?;
-        if let Some((state, sw)) = swarm_cluster::saved(&cx, self.swarm)? {
-            return swarm_cluster::status(&cx, &state, &sw);
-        }
-        let (spec, _) = saved(&cx)?;
-        let cluster = existing(&cx, &spec);
-        let now = Readiness::probe(&cluster, cx.sh)?;
-        if now.containers.is_empty() {
+        let (state, cluster) = kept(&cx, self.swarm)?;
+        let services = cluster.services()?;
+        if services.is_empty() {
             println!(
                 "cluster {}: not running (`cargo xtask up` starts it)",
-                cluster.compose.project
+                state.name
             );
             return Err(ExitCode(3).into());
         }
-        println!("cluster {}", cluster.compose.project);
-        let order = spec.size.services();
-        let mut shown: Vec<&cluster::Container> = now.containers.iter().collect();
-        shown.sort_by_key(|c| {
-            order
-                .iter()
-                .position(|s| *s == c.service)
-                .unwrap_or(usize::MAX)
-        });
-        for c in shown {
-            println!("  {:<16} {:<9} {}", c.service, c.state, c.status);
+        let on = match &state.backend {
+            Backend::Compose { .. } => "compose".to_string(),
+            Backend::Swarm { nodes, .. } => format!("a swarm of {} nodes", nodes.len()),
+        };
+        println!("cluster {} on {on}", state.name);
+        let now = Readiness {
+            size: state.size,
+            services,
+            seen: cluster.observe().unwrap_or_default(),
+        };
+        for name in state.size.services() {
+            let (phase, status) = match now.service(&name) {
+                Some(s) => (phase_word(s.phase), s.status.as_str()),
+                None => ("missing", ""),
+            };
+            println!("  {name:<16} {phase:<9} {status}");
         }
-        println!(
-            "  dask workers     {}/{} hosts registered",
-            now.hosts.len(),
-            spec.size.workers
-        );
-        println!(
-            "  ipyparallel      {}/{} engines registered",
-            now.engines, spec.size.engines
-        );
+        println!("  {}", now.counts());
+        for p in cluster.published() {
+            println!("  published: {p}");
+        }
         if now.verdict() == Verdict::Ready {
             println!("ready");
             Ok(())
@@ -153,14 +131,19 @@ impl Status {
     }
 }
 
+fn phase_word(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Running => "running",
+        Phase::Starting => "starting",
+        Phase::Ended => "ended",
+    }
+}
+
 impl Logs {
     pub fn run(self, inv: &Invocation) -> Result<()> {
         let cx = inv.docker(Needs::Engine)?;
-        if let Some((state, sw)) = swarm_cluster::saved(&cx, self.swarm)? {
-            return swarm_cluster::logs(&cx, &state, &sw, &self.services, self.follow);
-        }
-        let (spec, _) = saved(&cx)?;
-        let known = spec.size.services();
+        let (state, cluster) = kept(&cx, self.swarm)?;
+        let known = state.size.services();
         if let Some(bad) = self
             .services
             .iter()
@@ -171,18 +154,7 @@ impl Logs {
                 known.join(", ")
             );
         }
-        spec.write_files(&cx.ws)?;
-        let cluster = existing(&cx, &spec);
-        let mut args = vec!["logs", "--timestamps"];
-        if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-            args.push("--no-color");
-        }
-        if self.follow {
-            args.push("--follow");
-        }
-        args.extend(self.services.iter().map(String::as_str));
-        let command = cluster.compose.cmd(cx.sh, &args).into();
-        let status = exec::status_on_terminal(command, cx.ui).context("running compose logs")?;
+        let status = cluster.logs(&self.services, self.follow)?;
         if !status.success() {
             return Err(ExitCode(status.code().unwrap_or(1)).into());
         }
@@ -193,106 +165,78 @@ impl Logs {
 impl Test {
     pub fn run(self, inv: &Invocation) -> Result<()> {
         let cx = inv.docker(Needs::Engine)?;
-        if let Some((state, sw)) = swarm_cluster::saved(&cx, self.swarm)? {
-            return swarm_cluster::test(&cx, &state, &sw, &self.pytest_args);
+        if self.swarm {
+            kept(&cx, true)?;
         }
-        let state = ClusterState::load(&cx.ws)?;
-        let (spec, project) = saved(&cx)?;
-        if existing(&cx, &spec).containers(cx.sh)?.is_empty() {
-            bail!("no cluster is running for this checkout: start one with `cargo xtask up`");
-        }
-        // The tests container mounts the source and data the cluster was
-        // started with (without a saved state: the defaults).
-        let (source, data) = match state {
-            Some(s) => (s.project, s.data),
-            None => (
-                Project::resolve(cx.sh, &cx.ws, cx.ui, None)?.dir,
-                Plan::from_env(false)?.data(&cx.ws)?,
-            ),
-        };
-        let mut run = Run::new(&cx.ws)?;
-        spec.write_files(&cx.ws)?;
-        let mounts = Mounts {
-            source,
-            data: data.path.clone(),
-            results: run.results.clone(),
-        };
-        run.data = Some(data);
-        let mut cluster = Cluster::new(&cx, &spec, &mounts);
-        cluster.use_runtime(crate::runtime::ensure(&cx)?);
-        let ready = Duration::from_secs(cx.ws.config.timeouts.ready_s);
-        let outcome = run
-            .start_tests(&cx, &cluster, &mounts, &self.pytest_args)
-            .and_then(|pytest| {
-                run.phases
-                    .time("ready", cx.ui, || cluster.wait_ready(cx.sh, ready))?;
-                run.tests(&cx, pytest)
-            });
-        let dead = run.collect(cx.sh, &cluster);
-        let project = project.unwrap_or_else(|| "the running cluster".into());
-        run.conclude(&project, &cluster, dead, outcome)
+        flow::test(&cx, &self.pytest_args)
     }
 }
 
 impl Down {
     pub fn run(self, inv: &Invocation) -> Result<()> {
         let cx = inv.docker(Needs::Engine)?;
-        // The swarm stack first (its state is removed with the rest below).
-        // Not reaching its manager keeps the state, so that a `down` with
-        // DOCKER_HOST set can still find it. `down` is safe to repeat:
-        // `--swarm` without a stack is no error.
-        if matches!(
-            ClusterState::load(&cx.ws),
-            Ok(Some(ClusterState { swarm: Some(_), .. }))
-        ) {
-            if let Some((state, sw)) = swarm_cluster::saved(&cx, false)? {
-                swarm_cluster::down(&cx, &state, &sw)
-                    .with_context(|| format!("removing the stack {}", sw.stack))?;
-            }
-        }
+        let _kept = checkout::lock_kept(&cx, "taking the kept cluster down")?;
         // A state it cannot read must not stop `down`: compose's
-        // --remove-orphans and the sweep by label remove what it described.
-        let spec = match saved(&cx) {
-            Ok((spec, _)) => spec,
-            Err(e) => {
+        // --remove-orphans and the removal by label take what it described.
+        let (state, cluster) = match kept(&cx, self.swarm) {
+            Ok(k) => k,
+            Err(e) if !self.swarm => {
                 cx.ui
                     .say(&format!("{e:#}; taking the cluster down without it"));
-                default_spec(&cx)
+                let state = default_state(&cx, cx.ws.cluster_project());
+                let cluster = cluster::from_state(&cx, &state, &cx.ws.cluster_dir())?;
+                (state, cluster)
             }
+            Err(e) => return Err(e),
         };
-        let mut projects = vec![cx.ws.cluster_project()];
-        if self.all {
-            for p in cluster::checkout_projects(cx.sh, &cx.tools.docker.cli, &cx.ws.checkout_id)? {
-                if !projects.contains(&p) {
-                    projects.push(p);
-                }
-            }
-        }
-        spec.write_files(&cx.ws)?;
         let mut phases = Phases::default();
-        for p in projects {
-            let cluster = existing(
-                &cx,
-                &Spec {
-                    compose_project: p.clone(),
-                    ..spec.clone()
-                },
-            );
-            phases.time("teardown", cx.ui, || {
-                cluster.down(cx.sh).with_context(|| format!("removing {p}"))
-            })?;
-        }
+        phases.time("teardown", cx.ui, || {
+            cluster
+                .down()
+                .with_context(|| format!("removing {}", state.name))
+        })?;
         ClusterState::remove(&cx.ws)?;
         if self.all {
-            let left = cluster::sweep(
-                cx.sh,
-                &cx.tools.docker.cli,
-                &format!("label={CHECKOUT_LABEL}={}", cx.ws.checkout_id),
-            )?;
-            if left > 0 {
-                bail!("{left} objects of this checkout could not be removed; see `docker ps -a`");
-            }
+            down_all(&cx)?;
         }
         Ok(())
     }
+}
+
+/// Every other cluster this checkout started (runs killed before their
+/// teardown, `--keep`), but those of runs still in progress, which are
+/// left alone and named.
+fn down_all(cx: &Ctx) -> Result<()> {
+    let live = runs::in_progress(&cx.ws);
+    let running: Vec<&str> = live.iter().filter_map(|r| r.cluster.as_deref()).collect();
+    for r in live.iter().filter(|r| r.cluster.is_some()) {
+        cx.ui.say(&format!(
+            "left alone: {} of `{}` (pid {}), a run still in progress",
+            r.cluster.as_deref().unwrap_or_default(),
+            r.command,
+            r.pid
+        ));
+    }
+    let mine = label_filter(CHECKOUT_LABEL, &cx.ws.checkout_id);
+    let swarm = cx.docker.swarm_info().is_manager();
+    let mut found: Vec<(String, Kind)> = Vec::new();
+    for p in cx.docker.label_values(&mine, PROJECT_LABEL)? {
+        found.push((p, Kind::Compose));
+    }
+    if swarm {
+        for s in cx.docker.label_values(&mine, STACK_LABEL)? {
+            found.push((s, Kind::Swarm));
+        }
+    }
+    for (name, kind) in found {
+        if running.contains(&name.as_str()) || name == cx.ws.cluster_project() {
+            continue;
+        }
+        let state = default_state(cx, name.clone());
+        let def = cluster::definition_of(&state, &cx.ws.cluster_dir());
+        let cluster = cluster::select(cx, kind, def)?;
+        cluster.down().with_context(|| format!("removing {name}"))?;
+        cx.ui.say(&format!("removed {name}"));
+    }
+    Ok(())
 }

@@ -1,11 +1,11 @@
 //! `cargo xtask swarm-lab up|down`: the test swarm on this machine (see
 //! swarm_lab.rs).
 
-use anyhow::Result;
-use xshell::cmd;
+use anyhow::{Context, Result};
 
 use crate::cli::{LabAction, SwarmLab};
 use crate::context::Invocation;
+use crate::docker::{self, Docker};
 use crate::image;
 use crate::swarm_lab::{self, Lab};
 use crate::workspace::Workspace;
@@ -13,37 +13,38 @@ use crate::workspace::Workspace;
 impl SwarmLab {
     pub fn run(self, inv: &Invocation) -> Result<()> {
         let ws = inv.workspace()?;
+        let clients = docker::find_clients(&inv.sh)
+            .context("swarm-lab needs a docker client: install Docker Engine")?;
+        // The lab's own engines are addressed with -H; this machine's engine
+        // (whose images seed the nodes) whatever DOCKER_HOST says.
+        let docker = Docker::new(&inv.sh, clients, inv.ui).local();
         match self.action {
             LabAction::Up { nodes } => {
-                let seed = images_to_seed(inv, &ws);
-                let lab = swarm_lab::up(&inv.sh, &ws.target, nodes, &seed, inv.ui)?;
+                let seed = images_to_seed(&docker, &ws);
+                let lab = swarm_lab::up(&docker, &ws.target, nodes, &seed)?;
                 let env = Lab::dir(&ws.target).join("env");
                 inv.ui.say(&format!(
                     "swarm lab up: {} nodes; for the cluster commands, `source {}`",
                     lab.nodes.len(),
                     env.display()
                 ));
-                print!("{}", swarm_lab::env_file(lab.manager()));
+                print!("{}", swarm_lab::env_file(&lab));
                 Ok(())
             }
-            LabAction::Down => swarm_lab::down(&inv.sh, &ws.target, inv.ui),
+            LabAction::Down => swarm_lab::down(&docker, &ws.target),
         }
     }
 }
 
-/// This checkout's images on the host's engine (the cluster's image, its
-/// dependency image and the base built here), to load into the nodes.
-fn images_to_seed(inv: &Invocation, ws: &Workspace) -> Vec<String> {
-    let sh = &inv.sh;
-    let format = "{{.Repository}}:{{.Tag}}";
-    let all = cmd!(sh, "docker image ls --format {format}")
-        .env_remove("DOCKER_HOST")
-        .quiet()
-        .read()
-        .unwrap_or_default();
+/// This checkout's images on the host's engine (the cluster's images, its
+/// dependency images and the base built here), to load into the nodes.
+fn images_to_seed(docker: &Docker, ws: &Workspace) -> Vec<String> {
     let base = image::fallback_tag(ws);
-    all.lines()
+    docker
+        .images(&[], false)
+        .unwrap_or_default()
+        .iter()
+        .map(|r| r.reference())
         .filter(|i| i.starts_with(&ws.checkout_id) || *i == base || *i == ws.config.image.base)
-        .map(str::to_string)
         .collect()
 }

@@ -3,24 +3,27 @@
 
 use anyhow::Result;
 
-use super::{build_image, project_and_reqs};
+use crate::checkout;
 use crate::cli::Testdata;
 use crate::context::{Invocation, Needs};
+use crate::flow::project_and_reqs;
+use crate::image;
 use crate::phases::Phases;
 use crate::testdata::{self, size_of};
 
 impl Testdata {
     pub fn run(self, inv: &Invocation) -> Result<()> {
         let cx = inv.docker(Needs::Builder)?;
+        let _lock = checkout::lock(&cx, "generating the test data")?;
         let dir = testdata::set_dir(&cx.ws)?;
         if !dir.join(".complete").is_file() {
             // The generator runs in the image: build what changed first.
             let (project, reqs) = project_and_reqs(&cx, &self.project)?;
             let mut phases = Phases::default();
             let log = cx.ws.target.join("build.log");
-            phases.time("build", cx.ui, || build_image(&cx, &project, &reqs, &log))?;
+            let image = phases.time("build", cx.ui, || image::build(&cx, &project, &reqs, &log))?;
             phases.time("testdata", cx.ui, || {
-                testdata::generate(&cx, &cx.ws.image_tag(), None)
+                testdata::generate(&cx, &image.id, None)
             })?;
         }
         let (files, bytes) = size_of(&dir);

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 
+use crate::checkout;
 use crate::cli::UpdateReqs;
 use crate::context::Invocation;
 use crate::project::{self, Project};
@@ -33,6 +34,9 @@ impl UpdateReqs {
             ));
             return Ok(());
         }
+        // The checkout lock, as the build takes it: both write the
+        // requirements and unpack the sdist.
+        let _lock = checkout::lock_files(&ws, "resolving requirements", inv.wait, ui)?;
         let project = Project::resolve(sh, &ws, ui, self.project.project.as_deref())?;
         let upgrade = if self.upgrade {
             Upgrade::All

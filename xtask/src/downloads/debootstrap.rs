@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
-use super::{partial, verify_sha256};
+use super::{move_into_place, partial, verify_sha256, DOWNLOAD};
 use crate::digest::sha256_file;
 use crate::exec;
 use crate::ui::Ui;
@@ -104,7 +104,7 @@ pub fn debootstrap(sh: &Shell, ws: &Workspace, ui: Ui) -> Result<Debootstrap> {
         return Err(e);
     }
     let _ = fs::remove_dir_all(&dir);
-    fs::rename(&tmp, &dir).with_context(|| format!("moving debootstrap into {}", dir.display()))?;
+    move_into_place(&tmp, &dir, "debootstrap")?;
     Ok(Debootstrap::at(&dir))
 }
 
@@ -116,15 +116,18 @@ fn fetch_debootstrap(sh: &Shell, ws: &Workspace, ui: Ui, wget: &Path, into: &Pat
         cfg.debootstrap_version
     ));
     let deb = into.join("debootstrap.deb");
-    exec::echo(ui, cmd!(sh, "{wget} --quiet --output-document {deb} {url}"))
-        .run()
-        .with_context(|| {
-            format!(
-                "downloading {url}: check the network and image.fallback_mirror; if the archive has \
+    exec::run(
+        cmd!(sh, "{wget} --quiet --output-document {deb} {url}"),
+        DOWNLOAD,
+        ui,
+    )
+    .with_context(|| {
+        format!(
+            "downloading {url}: check the network and image.fallback_mirror; if the archive has \
                  a newer debootstrap, set image.debootstrap_version and image.debootstrap_sha256 \
                  (`apt-cache show debootstrap` prints both)"
-            )
-        })?;
+        )
+    })?;
     let got = sha256_file(&deb)?;
     verify_sha256(&got, &cfg.debootstrap_sha256, &url)?;
     let bytes = fs::read(&deb).with_context(|| format!("reading {}", deb.display()))?;
@@ -132,8 +135,7 @@ fn fetch_debootstrap(sh: &Shell, ws: &Workspace, ui: Ui, wget: &Path, into: &Pat
         ar_member(&bytes, "data.tar").with_context(|| format!("{url} is not a Debian package"))?;
     let tarball = into.join(&name);
     fs::write(&tarball, data).with_context(|| format!("writing {}", tarball.display()))?;
-    exec::echo(ui, cmd!(sh, "tar -xf {tarball} -C {into}"))
-        .run()
+    exec::run(cmd!(sh, "tar -xf {tarball} -C {into}"), DOWNLOAD, ui)
         .with_context(|| format!("unpacking {name} of {url}"))?;
     fs::remove_file(&tarball)?;
     fs::remove_file(&deb)?;

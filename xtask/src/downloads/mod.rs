@@ -5,6 +5,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
@@ -97,17 +98,13 @@ pub fn pip_install(sh: &Shell, ui: Ui, python: &Path, wheel: &Wheel, dir: &Path)
     fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
     let reqs = tmp.join(format!("{name}-requirements.txt"));
     fs::write(&reqs, wheel.requirement()).with_context(|| format!("writing {}", reqs.display()))?;
-    let installed = exec::echo(
-        ui,
-        cmd!(
-            sh,
-            "{python} -m pip install --quiet --disable-pip-version-check --no-deps
+    let install = cmd!(
+        sh,
+        "{python} -m pip install --quiet --disable-pip-version-check --no-deps
          --only-binary :all: --require-hashes --target {tmp} --requirement {reqs}"
-        ),
     )
-    .env("PIP_ROOT_USER_ACTION", "ignore")
-    .run()
-    .with_context(|| {
+    .env("PIP_ROOT_USER_ACTION", "ignore");
+    let installed = exec::run(install, DOWNLOAD, ui).with_context(|| {
         format!(
             "installing {name} {version} (hash-checked) from PyPI into target/; {}",
             wheel.fix
@@ -117,8 +114,7 @@ pub fn pip_install(sh: &Shell, ui: Ui, python: &Path, wheel: &Wheel, dir: &Path)
         let _ = fs::remove_dir_all(&tmp);
         return Err(e);
     }
-    let _ = fs::remove_dir_all(dir);
-    fs::rename(&tmp, dir).with_context(|| format!("moving {name} into {}", dir.display()))
+    move_into_place(&tmp, dir, name)
 }
 
 /// The pinned uv for the image's platform (`image.platform`), whatever the
@@ -145,15 +141,14 @@ pub fn uv_for_image(sh: &Shell, ws: &Workspace, ui: Ui) -> Result<PathBuf> {
         fs::write(&reqs, UV.requirement())?;
         let platforms = pip_platforms(platform)?;
         let wheels = tmp.join("wheels");
-        exec::echo(ui, cmd!(
+        let download = cmd!(
             sh,
             "{python} -m pip download --quiet --disable-pip-version-check --no-deps
              --only-binary :all: {platforms...} --require-hashes
              --requirement {reqs} --dest {wheels}"
-        ))
-        .env("PIP_ROOT_USER_ACTION", "ignore")
-        .run()
-        .with_context(|| {
+        )
+        .env("PIP_ROOT_USER_ACTION", "ignore");
+        exec::run(download, DOWNLOAD, ui).with_context(|| {
             format!("fetching uv {UV_VERSION} for {platform} (hash-checked) from PyPI; check the network")
         })?;
         let wheel = fs::read_dir(&wheels)?
@@ -162,9 +157,12 @@ pub fn uv_for_image(sh: &Shell, ws: &Workspace, ui: Ui) -> Result<PathBuf> {
             .find(|p| p.extension().is_some_and(|x| x == "whl"))
             .context("pip fetched no uv wheel")?;
         let unpacked = tmp.join("wheel");
-        exec::echo(ui, cmd!(sh, "{python} -m zipfile -e {wheel} {unpacked}"))
-            .run()
-            .with_context(|| format!("unpacking {}", wheel.display()))?;
+        exec::run(
+            cmd!(sh, "{python} -m zipfile -e {wheel} {unpacked}"),
+            DOWNLOAD,
+            ui,
+        )
+        .with_context(|| format!("unpacking {}", wheel.display()))?;
         let program = unpacked.join(format!("uv-{UV_VERSION}.data/scripts/uv"));
         fs::copy(&program, tmp.join("uv"))
             .with_context(|| format!("{} holds no uv program", wheel.display()))?;
@@ -181,8 +179,7 @@ pub fn uv_for_image(sh: &Shell, ws: &Workspace, ui: Ui) -> Result<PathBuf> {
         let _ = fs::remove_dir_all(&tmp);
         return Err(e);
     }
-    let _ = fs::remove_dir_all(&dir);
-    fs::rename(&tmp, &dir).with_context(|| format!("moving uv into {}", dir.display()))?;
+    move_into_place(&tmp, &dir, "uv")?;
     Ok(uv)
 }
 
@@ -209,12 +206,32 @@ pub fn pip_platforms(uv_platform: &str) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// `DIR.partial` beside `DIR`, where a download is put together before it
-/// is moved into place.
+/// How long a download (and its unpacking) may take.
+pub const DOWNLOAD: Duration = Duration::from_secs(900);
+
+/// `DIR.partial-<pid>` beside `DIR`, where this process puts a download
+/// together before it is moved into place: two processes never share it.
 pub(crate) fn partial(dir: &Path) -> PathBuf {
     let mut name = dir.file_name().unwrap_or_default().to_os_string();
-    name.push(".partial");
+    name.push(format!(".partial-{}", std::process::id()));
     dir.with_file_name(name)
+}
+
+/// Move a finished download from `tmp` to `dir`. Another process that
+/// finished the same download first wins: its copy is as good as ours.
+pub(crate) fn move_into_place(tmp: &Path, dir: &Path, what: &str) -> Result<()> {
+    if dir.exists() {
+        let _ = fs::remove_dir_all(tmp);
+        return Ok(());
+    }
+    match fs::rename(tmp, dir) {
+        Ok(()) => Ok(()),
+        Err(_) if dir.exists() => {
+            let _ = fs::remove_dir_all(tmp);
+            Ok(())
+        }
+        Err(e) => Err(e).with_context(|| format!("moving {what} into {}", dir.display())),
+    }
 }
 
 /// Refuse a download whose sha256 is not the pinned one.
@@ -262,7 +279,10 @@ mod tests {
     fn partial_folders_sit_beside() {
         assert_eq!(
             partial(Path::new("/t/tools/debootstrap-1.0.128+nmu2")),
-            Path::new("/t/tools/debootstrap-1.0.128+nmu2.partial")
+            Path::new(&format!(
+                "/t/tools/debootstrap-1.0.128+nmu2.partial-{}",
+                std::process::id()
+            ))
         );
     }
 

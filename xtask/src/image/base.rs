@@ -3,15 +3,14 @@
 //! installed one, or the project's own, fetched pinned and hash-checked).
 
 use std::fs;
-use std::path::Path;
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
-use xshell::{cmd, Shell};
+use xshell::cmd;
 
-use super::image_exists;
 use crate::context::Ctx;
 use crate::digest::sha256_bytes;
+use crate::docker::{Docker, OneShot, LONG, QUERY_LONG};
 use crate::downloads;
 use crate::exec::{self, run_logged};
 use crate::live;
@@ -25,33 +24,26 @@ const FALLBACK_PACKAGES: &str = "python3";
 /// The base image to build on: the configured one if present or pullable,
 /// else an equivalent one built from Debian's packages (cached by recipe).
 pub fn ensure_base(cx: &Ctx) -> Result<String> {
-    let (sh, tools, ws) = (cx.sh, &cx.tools, &cx.ws);
+    let (docker, ws) = (&cx.docker, &cx.ws);
     let cfg = &ws.config.image;
-    let docker = &tools.docker.cli;
-    if image_exists(sh, docker, &cfg.base) {
-        check_python(sh, docker, &cfg.base, &cfg.python)?;
+    if docker.image_exists(&cfg.base) {
+        check_python(docker, &cfg.base, &cfg.python)?;
         return Ok(cfg.base.clone());
     }
     let fallback = fallback_tag(ws);
-    if image_exists(sh, docker, &fallback) {
+    if docker.image_exists(&fallback) {
         return Ok(fallback);
     }
     let base = &cfg.base;
-    if cmd!(sh, "{docker} pull --quiet {base}")
-        .quiet()
-        .ignore_stdout()
-        .ignore_stderr()
-        .run()
-        .is_ok()
-    {
-        check_python(sh, docker, base, &cfg.python)?;
+    if docker.pull(base) {
+        check_python(docker, base, &cfg.python)?;
         return Ok(base.clone());
     }
     cx.ui.say(&format!(
         "{base} cannot be pulled; building {fallback} from Debian's packages"
     ));
     build_fallback(cx, &fallback)?;
-    check_python(sh, docker, &fallback, &cfg.python)?;
+    check_python(docker, &fallback, &cfg.python)?;
     Ok(fallback)
 }
 
@@ -70,15 +62,18 @@ pub fn fallback_tag(ws: &Workspace) -> String {
     )
 }
 
-fn check_python(sh: &Shell, docker: &Path, image: &str, want: &str) -> Result<()> {
+fn check_python(docker: &Docker, image: &str, want: &str) -> Result<()> {
     let code = "import sys; print('%d.%d' % sys.version_info[:2])";
-    let got = cmd!(
-        sh,
-        "{docker} run --rm --network none --entrypoint python3 {image} -c {code}"
-    )
-    .quiet()
-    .read()
-    .with_context(|| format!("running python3 in the base image {image}"))?;
+    let one = OneShot {
+        image,
+        user: "0",
+        volumes: vec![],
+        labels: vec![],
+        command: ["python3", "-c", code].map(String::from).to_vec(),
+    };
+    let got = docker
+        .one_shot(&one, None, QUERY_LONG)
+        .with_context(|| format!("running python3 in the base image {image}"))?;
     if got.trim() != want {
         bail!(
             "the base image {image} has Python {}, but image.python is {want}: \
@@ -90,9 +85,9 @@ fn check_python(sh: &Shell, docker: &Path, image: &str, want: &str) -> Result<()
 }
 
 fn build_fallback(cx: &Ctx, tag: &str) -> Result<()> {
-    let (sh, tools, ws) = (cx.sh, &cx.tools, &cx.ws);
+    let (sh, ws) = (cx.sh, &cx.ws);
     let cfg = &ws.config.image;
-    let uid = cmd!(sh, "id -u").quiet().read().unwrap_or_default();
+    let uid = exec::read(cmd!(sh, "id -u"), exec::QUERY, cx.ui).unwrap_or_default();
     if uid.trim() != "0" {
         bail!(
             "the base image {} cannot be pulled, and building one with debootstrap needs root: \
@@ -117,7 +112,7 @@ fn build_fallback(cx: &Ctx, tag: &str) -> Result<()> {
     if let Some(scripts) = &debootstrap.scripts {
         debootstrap_cmd = debootstrap_cmd.env("DEBOOTSTRAP_DIR", scripts);
     }
-    let result = run_logged(debootstrap_cmd.into(), &log, false)
+    let result = run_logged(debootstrap_cmd.into(), &log, false, LONG)
         .and_then(|()| {
             // Drop documentation, as slim images do, and apt's caches.
             for sub in [
@@ -138,42 +133,15 @@ fn build_fallback(cx: &Ctx, tag: &str) -> Result<()> {
                     }
                 }
             }
-            let docker = &tools.docker.cli;
             let label = format!("LABEL {CHECKOUT_LABEL}.base={suite}");
             let path_env = "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
             let mut tar = Command::new("tar");
             tar.arg("-C").arg(&rootfs).args(["-c", "."]);
             live::status("base image: importing the root file system", None);
-            import_from(docker, tar, &[path_env, "CMD [\"python3\"]", &label], tag)?;
-            Ok(())
+            cx.docker
+                .import(tar, &[path_env, "CMD [\"python3\"]", &label], tag, LONG)
         })
         .with_context(|| format!("building the base image {tag} (log: {})", log.display()));
     let _ = fs::remove_dir_all(&rootfs);
     result
-}
-
-/// `producer | docker import --change C... - TAG`, both ends checked; a
-/// failure leaves no image.
-pub(crate) fn import_from(
-    docker: &Path,
-    producer: Command,
-    changes: &[&str],
-    tag: &str,
-) -> Result<()> {
-    let mut import = Command::new(docker);
-    import.arg("import");
-    for change in changes {
-        import.args(["--change", change]);
-    }
-    import.args(["-", tag]);
-    let piped = exec::pipe(producer, import).with_context(|| format!("importing into {tag}"));
-    if piped.is_err() {
-        // docker import may have made an image of a cut stream: no half-made image.
-        let _ = Command::new(docker)
-            .args(["image", "rm", tag])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status();
-    }
-    piped
 }

@@ -7,9 +7,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use xshell::{cmd, Shell};
 
 use super::{Lab, Node};
+use crate::docker::{Docker, LONG};
 use crate::exec;
 use crate::ui::Ui;
 
@@ -55,19 +55,12 @@ pub(super) fn start_engine(node: &Node, dir: &Path) -> Result<()> {
         .with_context(|| format!("starting the Docker engine of {}", node.name))
 }
 
-pub(super) fn engine_answers(sh: &Shell, node: &Node) -> bool {
-    let host = node.docker_host();
-    let format = "{{.Server.Version}}";
-    cmd!(sh, "docker -H {host} version --format {format}")
-        .quiet()
-        .ignore_stdout()
-        .ignore_stderr()
-        .run()
-        .is_ok()
+pub(super) fn engine_answers(docker: &Docker, node: &Node) -> bool {
+    docker.on(&node.docker_host()).server_version().is_some()
 }
 
 /// SIGTERM (dockerd stops its containers), then SIGKILL after 30 s.
-pub(super) fn stop_engine(node: &Node) -> Result<()> {
+pub(super) fn stop_engine(node: &Node, ui: Ui) -> Result<()> {
     let Some(pid) = fs::read_to_string(node.pid_file())
         .ok()
         .and_then(|p| p.trim().parse::<u32>().ok())
@@ -75,13 +68,11 @@ pub(super) fn stop_engine(node: &Node) -> Result<()> {
         return Ok(());
     };
     let alive = |pid: u32| Path::new(&format!("/proc/{pid}")).exists();
-    let _ = Command::new("kill").arg(pid.to_string()).status();
+    exec::kill(pid, "TERM", ui);
     let deadline = Instant::now() + Duration::from_secs(30);
     while alive(pid) {
         if Instant::now() > deadline {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
+            exec::kill(pid, "KILL", ui);
             std::thread::sleep(Duration::from_millis(500));
             break;
         }
@@ -108,26 +99,25 @@ pub(super) fn mounts_under(dir: &Path) -> Vec<PathBuf> {
 
 /// `docker save` from the host's engine, `docker load` into every node,
 /// the nodes side by side.
-pub(super) fn seed_images(lab: &Lab, images: &[String], ui: Ui) -> Result<()> {
+pub(super) fn seed_images(docker: &Docker, lab: &Lab, images: &[String]) -> Result<()> {
     if images.is_empty() {
         return Ok(());
     }
-    ui.say(&format!(
+    docker.ui().say(&format!(
         "loading {} into the {} nodes",
         images.join(", "),
         lab.nodes.len()
     ));
+    let host = docker.local();
     let loads: Vec<_> = lab
         .nodes
         .iter()
         .map(|node| {
-            let mut save = Command::new("docker");
-            save.env_remove("DOCKER_HOST").arg("save").args(images);
-            let mut load = Command::new("docker");
-            load.args(["-H", &node.docker_host(), "load", "--quiet"]);
+            let (save, load) = host.send_commands(images, &docker.on(&node.docker_host()));
             let name = node.name.clone();
             std::thread::spawn(move || {
-                exec::pipe(save, load).with_context(|| format!("loading the images into {name}"))
+                exec::pipe(save, load, LONG)
+                    .with_context(|| format!("loading the images into {name}"))
             })
         })
         .collect();
@@ -138,44 +128,29 @@ pub(super) fn seed_images(lab: &Lab, images: &[String], ui: Ui) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn join_swarm(sh: &Shell, lab: &Lab) -> Result<()> {
+pub(super) fn join_swarm(docker: &Docker, lab: &Lab) -> Result<()> {
     let manager = lab.manager();
-    let host = manager.docker_host();
+    let on_manager = docker.on(&manager.docker_host());
     let addr = &manager.address;
     let listen = format!("{addr}:2377");
-    cmd!(
-        sh,
-        "docker -H {host} swarm init --advertise-addr {addr} --listen-addr {listen}"
-    )
-    .quiet()
-    .ignore_stdout()
-    .run()
-    .context("making node 1 the swarm's manager")?;
-    let token = cmd!(sh, "docker -H {host} swarm join-token --quiet worker")
-        .quiet()
-        .read()?;
+    on_manager
+        .swarm_init(addr, &listen)
+        .context("making node 1 the swarm's manager")?;
+    let token = on_manager.swarm_join_token()?;
     for node in &lab.nodes[1..] {
-        let h = node.docker_host();
-        let a = &node.address;
-        cmd!(
-            sh,
-            "docker -H {h} swarm join --token {token} --advertise-addr {a} {listen}"
-        )
-        .quiet()
-        .ignore_stdout()
-        .run()
-        .with_context(|| format!("joining {} to the swarm", node.name))?;
+        docker
+            .on(&node.docker_host())
+            .swarm_join(&token, &node.address, &listen)
+            .with_context(|| format!("joining {} to the swarm", node.name))?;
     }
     // Every node ready in the manager's view.
     let deadline = Instant::now() + Duration::from_secs(60);
-    let format = "{{.Status}}";
     loop {
-        let ready = cmd!(sh, "docker -H {host} node ls --format {format}")
-            .quiet()
-            .read()
+        let ready = on_manager
+            .nodes()
             .unwrap_or_default()
-            .lines()
-            .filter(|s| s.trim() == "Ready")
+            .iter()
+            .filter(|n| n.status == "Ready")
             .count();
         if ready == lab.nodes.len() {
             return Ok(());

@@ -13,19 +13,20 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use xshell::{cmd, Shell};
+use xshell::cmd;
 
+use crate::cluster::swarm_stack::ENGINES_VAR;
+use crate::docker::Docker;
+use crate::exec::{self, QUERY};
 use crate::fsx::write_atomic;
 
 mod engine;
 mod net;
 
-use crate::ui::Ui;
 use engine::{
     engine_answers, join_swarm, mounts_under, node_log, seed_images, start_engine, stop_engine,
 };
@@ -120,13 +121,19 @@ impl Lab {
         let dir = Lab::dir(target);
         let json = serde_json::to_string_pretty(self).expect("the lab serialises") + "\n";
         write_atomic(&dir.join("lab.json"), json.as_bytes())?;
-        write_atomic(&dir.join("env"), env_file(self.manager()).as_bytes())
+        write_atomic(&dir.join("env"), env_file(self).as_bytes())
     }
 }
 
-/// What `source target/dist-test/swarm-lab/env` sets.
-pub fn env_file(manager: &Node) -> String {
-    format!("export DOCKER_HOST={}\n", manager.docker_host())
+/// What `source target/dist-test/swarm-lab/env` sets: the manager, and
+/// the other nodes' engines that the image is loaded into.
+pub fn env_file(lab: &Lab) -> String {
+    let others: Vec<String> = lab.nodes[1..].iter().map(Node::docker_host).collect();
+    format!(
+        "export DOCKER_HOST={}\nexport {ENGINES_VAR}='{}'\n",
+        lab.manager().docker_host(),
+        others.join(" ")
+    )
 }
 
 /// Linux, root, and the machine's own `dockerd`, `ip` and `nsenter`.
@@ -156,10 +163,11 @@ fn check_host() -> Result<()> {
 /// Bring a lab of `nodes` up, or find it up already. `seed`: images of the
 /// host's engine to load into every node, so that the cluster's image is
 /// not built again on the swarm.
-pub fn up(sh: &Shell, target: &Path, nodes: u32, seed: &[String], ui: Ui) -> Result<Lab> {
+pub fn up(docker: &Docker, target: &Path, nodes: u32, seed: &[String]) -> Result<Lab> {
     check_host()?;
+    let ui = docker.ui();
     if let Some(lab) = Lab::load(target)? {
-        if lab.nodes.len() as u32 == nodes && lab.nodes.iter().all(|n| engine_answers(sh, n)) {
+        if lab.nodes.len() as u32 == nodes && lab.nodes.iter().all(|n| engine_answers(docker, n)) {
             ui.say("the swarm lab is already up");
             return Ok(lab);
         }
@@ -171,10 +179,10 @@ pub fn up(sh: &Shell, target: &Path, nodes: u32, seed: &[String], ui: Ui) -> Res
     let lab = Lab::new(nodes);
     // Saved first: whatever fails from here on, `down` finds every piece.
     lab.save(target)?;
-    let made = make(sh, target, &lab, ui).and_then(|()| seed_images(&lab, seed, ui));
+    let made = make(docker, target, &lab).and_then(|()| seed_images(docker, &lab, seed));
     if let Err(e) = made {
         ui.say("bringing the swarm lab up failed: removing what was made");
-        if let Err(d) = down(sh, target, ui) {
+        if let Err(d) = down(docker, target) {
             eprintln!("error: removing the half-made lab: {d:#}");
         }
         return Err(e);
@@ -182,29 +190,30 @@ pub fn up(sh: &Shell, target: &Path, nodes: u32, seed: &[String], ui: Ui) -> Res
     Ok(lab)
 }
 
-fn make(sh: &Shell, target: &Path, lab: &Lab, ui: Ui) -> Result<()> {
+fn make(docker: &Docker, target: &Path, lab: &Lab) -> Result<()> {
+    let (sh, ui) = (docker.shell(), docker.ui());
     let bridge_addr = format!("{SUBNET}.1/24");
-    cmd!(sh, "ip link add {BRIDGE} type bridge")
-        .quiet()
-        .run()
+    exec::run(cmd!(sh, "ip link add {BRIDGE} type bridge"), QUERY, ui)
         .context("making the lab's bridge")?;
-    cmd!(sh, "ip addr add {bridge_addr} dev {BRIDGE}")
-        .quiet()
-        .run()?;
-    cmd!(sh, "ip link set {BRIDGE} up").quiet().run()?;
+    exec::run(
+        cmd!(sh, "ip addr add {bridge_addr} dev {BRIDGE}"),
+        QUERY,
+        ui,
+    )?;
+    exec::run(cmd!(sh, "ip link set {BRIDGE} up"), QUERY, ui)?;
     // The host's Docker sets FORWARD's policy to DROP, and bridged packets
     // pass through it: let the nodes talk to each other on the bridge, and
     // out (a node builds images as a host does), masqueraded.
     for rule in rules() {
-        iptables(sh, "-I", &rule)?;
+        iptables(sh, ui, "-I", &rule)?;
     }
     for node in &lab.nodes {
-        wire(sh, node).with_context(|| format!("wiring {}", node.name))?;
+        wire(sh, ui, node).with_context(|| format!("wiring {}", node.name))?;
         start_engine(node, &Lab::dir(target))?;
     }
     let deadline = Instant::now() + Duration::from_secs(90);
     for node in &lab.nodes {
-        while !engine_answers(sh, node) {
+        while !engine_answers(docker, node) {
             if Instant::now() > deadline {
                 bail!(
                     "the Docker engine of {} did not answer within 90 s; see {}",
@@ -219,37 +228,32 @@ fn make(sh: &Shell, target: &Path, lab: &Lab, ui: Ui) -> Result<()> {
         "{} Docker engines answer; making the swarm",
         lab.nodes.len()
     ));
-    join_swarm(sh, lab)
+    join_swarm(docker, lab)
 }
 
 /// Remove the lab: every node's engine (its containers with it), state,
 /// namespace and veth, the bridge, the rule and the files. Safe to repeat;
 /// finds the pieces by name even without the saved lab.
-pub fn down(sh: &Shell, target: &Path, ui: Ui) -> Result<()> {
+pub fn down(docker: &Docker, target: &Path) -> Result<()> {
+    let (sh, ui) = (docker.shell(), docker.ui());
     let saved = Lab::load(target).unwrap_or(None);
     let mut nodes: Vec<Node> = saved.map(|l| l.nodes).unwrap_or_default();
-    for index in existing_indices(sh) {
+    for index in existing_indices(sh, ui) {
         if !nodes.iter().any(|n| n.index == index) {
             nodes.push(Node::new(index));
         }
     }
     let mut problems = Vec::new();
     for node in &nodes {
-        if let Err(e) = remove_node(sh, node) {
+        if let Err(e) = remove_node(docker, node) {
             problems.push(format!("{}: {e:#}", node.name));
         }
     }
-    let bridge_here = cmd!(sh, "ip link show {BRIDGE}")
-        .quiet()
-        .ignore_stdout()
-        .ignore_stderr()
-        .run()
-        .is_ok();
-    if bridge_here {
-        let _ = cmd!(sh, "ip link del {BRIDGE}").quiet().run();
+    if exec::succeeds(cmd!(sh, "ip link show {BRIDGE}"), QUERY, ui) {
+        let _ = exec::run(cmd!(sh, "ip link del {BRIDGE}"), QUERY, ui);
     }
     for rule in rules() {
-        while iptables(sh, "-D", &rule).is_ok() {}
+        while iptables(sh, ui, "-D", &rule).is_ok() {}
     }
     let _ = fs::remove_file(Lab::dir(target).join("lab.json"));
     let _ = fs::remove_file(Lab::dir(target).join("env"));
@@ -260,20 +264,16 @@ pub fn down(sh: &Shell, target: &Path, ui: Ui) -> Result<()> {
     Ok(())
 }
 
-fn remove_node(sh: &Shell, node: &Node) -> Result<()> {
-    if engine_answers(sh, node) {
-        let host = node.docker_host();
-        let _ = cmd!(sh, "docker -H {host} swarm leave --force")
-            .quiet()
-            .ignore_stdout()
-            .ignore_stderr()
-            .run();
+fn remove_node(docker: &Docker, node: &Node) -> Result<()> {
+    let (sh, ui) = (docker.shell(), docker.ui());
+    if engine_answers(docker, node) {
+        docker.on(&node.docker_host()).swarm_leave();
     }
-    stop_engine(node)?;
+    stop_engine(node, ui)?;
     // What a killed engine may have left mounted beneath its state.
     for dir in [node.data_root(), node.run_dir()] {
         for mount in mounts_under(&dir) {
-            let _ = Command::new("umount").arg("-l").arg(&mount).status();
+            let _ = exec::run(cmd!(sh, "umount -l {mount}"), QUERY, ui);
         }
         if dir.exists() {
             fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
@@ -283,21 +283,11 @@ fn remove_node(sh: &Shell, node: &Node) -> Result<()> {
     // The host's end of the veth first: deleting it takes its peer along at
     // once, where the namespace, once deleted, may linger (and its veth with
     // it) until the last process in it has gone.
-    let link_here = cmd!(sh, "ip link show {ns}")
-        .quiet()
-        .ignore_stdout()
-        .ignore_stderr()
-        .run()
-        .is_ok();
-    if link_here {
-        cmd!(sh, "ip link del {ns}").quiet().run()?;
+    if exec::succeeds(cmd!(sh, "ip link show {ns}"), QUERY, ui) {
+        exec::run(cmd!(sh, "ip link del {ns}"), QUERY, ui)?;
     }
-    let here = cmd!(sh, "ip netns list").quiet().read().unwrap_or_default();
-    if here
-        .lines()
-        .any(|l| l.split_whitespace().next() == Some(ns.as_str()))
-    {
-        cmd!(sh, "ip netns del {ns}").quiet().run()?;
+    if existing_indices(sh, ui).contains(&node.index) {
+        exec::run(cmd!(sh, "ip netns del {ns}"), QUERY, ui)?;
     }
     Ok(())
 }
@@ -325,8 +315,9 @@ mod tests {
     fn the_env_file_points_at_the_manager() {
         let lab = Lab::new(2);
         assert_eq!(
-            env_file(lab.manager()),
-            "export DOCKER_HOST=unix:///run/ltlab/1/docker.sock\n"
+            env_file(&lab),
+            "export DOCKER_HOST=unix:///run/ltlab/1/docker.sock\n\
+             export DIST_TEST_SWARM_ENGINES='unix:///run/ltlab/2/docker.sock'\n"
         );
         let json = serde_json::to_string(&lab).unwrap();
         let back: Lab = serde_json::from_str(&json).unwrap();

@@ -5,26 +5,24 @@ use anyhow::{Context, Result};
 use xshell::{cmd, Shell};
 
 use super::{Node, BRIDGE, SUBNET};
+use crate::exec::{self, QUERY};
+use crate::ui::Ui;
 
 /// The netns, the veth pair into it, its address, loopback and route.
-pub(super) fn wire(sh: &Shell, node: &Node) -> Result<()> {
+pub(super) fn wire(sh: &Shell, ui: Ui, node: &Node) -> Result<()> {
     let (ns, addr) = (&node.name, format!("{}/24", node.address));
     let gateway = format!("{SUBNET}.1");
-    cmd!(sh, "ip netns add {ns}").quiet().run()?;
-    cmd!(sh, "ip link add {ns} type veth peer name eth0 netns {ns}")
-        .quiet()
-        .run()?;
-    cmd!(sh, "ip link set {ns} master {BRIDGE} up")
-        .quiet()
-        .run()?;
-    cmd!(sh, "ip -n {ns} addr add {addr} dev eth0")
-        .quiet()
-        .run()?;
-    cmd!(sh, "ip -n {ns} link set eth0 up").quiet().run()?;
-    cmd!(sh, "ip -n {ns} link set lo up").quiet().run()?;
-    cmd!(sh, "ip -n {ns} route add default via {gateway}")
-        .quiet()
-        .run()?;
+    for step in [
+        cmd!(sh, "ip netns add {ns}"),
+        cmd!(sh, "ip link add {ns} type veth peer name eth0 netns {ns}"),
+        cmd!(sh, "ip link set {ns} master {BRIDGE} up"),
+        cmd!(sh, "ip -n {ns} addr add {addr} dev eth0"),
+        cmd!(sh, "ip -n {ns} link set eth0 up"),
+        cmd!(sh, "ip -n {ns} link set lo up"),
+        cmd!(sh, "ip -n {ns} route add default via {gateway}"),
+    ] {
+        exec::run(step, QUERY, ui)?;
+    }
     Ok(())
 }
 
@@ -49,22 +47,22 @@ pub(super) fn rules() -> Vec<(&'static str, &'static str, String)> {
 /// `iptables -t TABLE {op} CHAIN RULE...`
 pub(super) fn iptables(
     sh: &Shell,
+    ui: Ui,
     op: &str,
     (table, chain, rule): &(&str, &str, String),
 ) -> Result<()> {
     let words: Vec<&str> = rule.split_whitespace().collect();
-    cmd!(sh, "iptables -t {table} {op} {chain} {words...}")
-        .quiet()
-        .ignore_stderr()
-        .run()
-        .with_context(|| format!("iptables {op} {chain} {rule}"))
+    exec::run(
+        cmd!(sh, "iptables -t {table} {op} {chain} {words...}"),
+        QUERY,
+        ui,
+    )
+    .with_context(|| format!("iptables {op} {chain} {rule}"))
 }
 
 /// The node numbers of `ltlab-<n>` network namespaces on the machine.
-pub(super) fn existing_indices(sh: &Shell) -> Vec<u32> {
-    cmd!(sh, "ip netns list")
-        .quiet()
-        .read()
+pub(super) fn existing_indices(sh: &Shell, ui: Ui) -> Vec<u32> {
+    exec::read(cmd!(sh, "ip netns list"), QUERY, ui)
         .unwrap_or_default()
         .lines()
         .filter_map(|l| l.split_whitespace().next())

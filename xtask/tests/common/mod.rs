@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc::{channel, Receiver};
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use xtask::cluster::PROJECT_LABEL;
@@ -81,23 +81,10 @@ pub fn engine_available() -> bool {
     up
 }
 
-static ENGINE: RwLock<()> = RwLock::new(());
-
-/// A Docker scenario whose checks are scoped to its own compose project (or
-/// checkout), so it may run beside the other shared scenarios of its test
-/// binary: two at a time on two cores. `None` (after saying so) without an
-/// engine.
-pub fn docker_shared() -> Option<RwLockReadGuard<'static, ()>> {
-    let guard = ENGINE.read().unwrap_or_else(|e| e.into_inner());
-    engine_available().then_some(guard)
-}
-
-/// A Docker scenario that needs the checkout to itself: it removes every
-/// cluster of the checkout, counts its images, or measures timing that a
-/// second cluster beside it would disturb.
-pub fn docker_alone() -> Option<RwLockWriteGuard<'static, ()>> {
-    let guard = ENGINE.write().unwrap_or_else(|e| e.into_inner());
-    engine_available().then_some(guard)
+/// The image the xtask builds for the pinned release in the checkout `root`.
+pub fn release_image(checkout: &Path) -> String {
+    let sdist = checkout.join("target/dist-test/sdist/libertem-0.16.0");
+    xtask::image::project_tag(&checkout_id(checkout), &sdist)
 }
 
 /// `docker ARGS...`, its stdout; panics when docker fails.
@@ -199,6 +186,20 @@ pub fn release_copy(name: &str, fresh: bool) -> PathBuf {
     copy
 }
 
+/// A copy of the pinned release under target/xtask-tests/NAME (kept, so
+/// that its requirements are resolved once, not every test run), with a
+/// comment appended to one of its build files (hatch_build.py, not an input
+/// of its requirements) so that the project stage rebuilds. A source edit
+/// would not: the services mount the source.
+pub fn edited_release(name: &str, edit: &str) -> PathBuf {
+    let copy = release_copy(name, false);
+    let build_file = copy.join("hatch_build.py");
+    let mut text = fs::read_to_string(&build_file).unwrap();
+    text.push_str(&format!("\n# {edit} {}\n", std::process::id()));
+    fs::write(&build_file, text).unwrap();
+    copy
+}
+
 /// A checkout that lives as long as the main one, under its target/: the
 /// files the xtask reads, copied fresh; its own target/ (sdist, images) is
 /// kept between test runs so that it is built once, not every time.
@@ -254,6 +255,17 @@ pub fn small_dist_test(engines: u32, extra: &[&str]) -> Vec<String> {
             .map(|a| a.to_string()),
     );
     args
+}
+
+/// The compose project of a `dist-test` run, from its heading line
+/// (`==> dist-test <run id>: …`).
+pub fn run_project_of(line: &str, checkout: &Path) -> String {
+    let run_id = line
+        .split("==> dist-test ")
+        .nth(1)
+        .and_then(|r| r.split(':').next())
+        .unwrap_or_else(|| panic!("no run id in {line:?}"));
+    xtask::workspace::run_project(&checkout_id(checkout), run_id)
 }
 
 /// A running xtask whose stderr is read line by line as it comes.
@@ -317,13 +329,10 @@ impl Running {
 
     /// The compose project of the `dist-test` run, from its heading.
     pub fn run_project(&mut self, checkout: &Path) -> String {
-        let line = self.wait_for("==> dist-test ", Duration::from_secs(300));
-        let run_id = line
-            .split("==> dist-test ")
-            .nth(1)
-            .and_then(|r| r.split(':').next())
-            .unwrap_or_else(|| panic!("no run id in {line:?}"));
-        xtask::workspace::run_project(&checkout_id(checkout), run_id)
+        run_project_of(
+            &self.wait_for("==> dist-test ", Duration::from_secs(600)),
+            checkout,
+        )
     }
 
     pub fn output(&self) -> String {

@@ -1,165 +1,10 @@
-//! The project under test: the pinned LiberTEM sdist, or a local checkout.
+//! A project's tree: the stamps that tell whether its source changed, and
+//! its copy into the build context.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::{bail, Context, Result};
-use xshell::{cmd, Shell};
-
-use crate::digest::sha256_file;
-use crate::exec;
-use crate::ui::Ui;
-use crate::workspace::Workspace;
-
-/// Where the project's source is, and whether it is the pinned default.
-#[derive(Debug, Clone)]
-pub struct Project {
-    pub dir: PathBuf,
-    pub default: bool,
-}
-
-impl Project {
-    /// Resolve `--project PATH`, or fetch and unpack the pinned sdist.
-    pub fn resolve(sh: &Shell, ws: &Workspace, ui: Ui, path: Option<&Path>) -> Result<Project> {
-        match path {
-            Some(p) => Ok(Project {
-                dir: checkout(p)?,
-                default: false,
-            }),
-            None => Ok(Project {
-                dir: pinned_sdist(sh, ws, ui)?,
-                default: true,
-            }),
-        }
-    }
-
-    /// The project's requirements inputs that exist: pyproject.toml first.
-    pub fn pyproject(&self) -> PathBuf {
-        self.dir.join("pyproject.toml")
-    }
-}
-
-/// Check that PATH is a LiberTEM-like checkout: a Python project with tests/.
-pub fn checkout(path: &Path) -> Result<PathBuf> {
-    let dir = fs::canonicalize(path).map_err(|_| {
-        anyhow::anyhow!(
-            "--project {}: no such directory; pass a LiberTEM checkout",
-            path.display()
-        )
-    })?;
-    if !dir.is_dir() {
-        bail!(
-            "--project {}: not a directory; pass a LiberTEM checkout",
-            path.display()
-        );
-    }
-    if !dir.join("pyproject.toml").is_file() {
-        bail!(
-            "--project {}: no pyproject.toml, so not a Python project; pass the root of a LiberTEM checkout",
-            path.display()
-        );
-    }
-    if !dir.join("tests").is_dir() {
-        bail!(
-            "--project {}: no tests/ folder; the dist suite lives in tests/",
-            path.display()
-        );
-    }
-    Ok(dir)
-}
-
-/// Download the sdist once into target/, check its sha256, unpack it.
-fn pinned_sdist(sh: &Shell, ws: &Workspace, ui: Ui) -> Result<PathBuf> {
-    let cfg = &ws.config;
-    let name = &cfg.project.name;
-    let version = &cfg.project.version;
-    let cache = ws.target.join("sdist");
-    let unpacked = cache.join(format!("{name}-{version}"));
-    let stamp = unpacked.join(".dist-test-sha256");
-    if fs::read_to_string(&stamp).ok().as_deref() == Some(cfg.project.sdist_sha256.as_str()) {
-        return Ok(unpacked);
-    }
-    let archive = cache.join(format!(
-        "{}-{version}.tar.gz",
-        name.replace('-', "_").to_lowercase()
-    ));
-    let archive_alt = cache.join(format!("{name}-{version}.tar.gz"));
-    let have = [&archive, &archive_alt]
-        .into_iter()
-        .find(|p| p.is_file())
-        .cloned();
-    let archive = match have {
-        Some(a) if sha256_file(&a)? == cfg.project.sdist_sha256 => a,
-        _ => download_sdist(sh, ui, &cache, name, version)?,
-    };
-    let got = sha256_file(&archive)?;
-    if got != cfg.project.sdist_sha256 {
-        bail!(
-            "{} has sha256 {got}, but {} pins {}; if the new release is intended, update \
-             project.sdist_sha256, else delete {} and retry",
-            archive.display(),
-            crate::config::FILE_NAME,
-            cfg.project.sdist_sha256,
-            archive.display()
-        );
-    }
-    let tmp = cache.join(".unpack");
-    let _ = fs::remove_dir_all(&tmp);
-    fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    cmd!(sh, "tar -xzf {archive} -C {tmp}")
-        .quiet()
-        .run()
-        .with_context(|| format!("unpacking {}", archive.display()))?;
-    let top = fs::read_dir(&tmp)?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .find(|p| p.is_dir())
-        .with_context(|| format!("{} holds no folder", archive.display()))?;
-    let _ = fs::remove_dir_all(&unpacked);
-    fs::rename(&top, &unpacked).with_context(|| format!("moving into {}", unpacked.display()))?;
-    let _ = fs::remove_dir_all(&tmp);
-    for needed in ["pyproject.toml", "tests", "conftest.py", "pytest.ini"] {
-        if !unpacked.join(needed).exists() {
-            bail!("the sdist of {name} {version} has no {needed}: it cannot run the dist suite");
-        }
-    }
-    fs::write(&stamp, &cfg.project.sdist_sha256)?;
-    Ok(unpacked)
-}
-
-fn download_sdist(sh: &Shell, ui: Ui, cache: &Path, name: &str, version: &str) -> Result<PathBuf> {
-    let python = which::which("python3").context(
-        "python3 (with pip) is needed once, to download the pinned sdist from PyPI: install it",
-    )?;
-    fs::create_dir_all(cache).with_context(|| format!("creating {}", cache.display()))?;
-    let spec = format!("{name}=={version}");
-    eprintln!("    downloading {spec} (sdist) from PyPI");
-    exec::echo(
-        ui,
-        cmd!(
-            sh,
-            "{python} -m pip download --quiet --no-deps --no-binary :all: --dest {cache} {spec}"
-        ),
-    )
-    .env("PIP_ROOT_USER_ACTION", "ignore")
-    .run()
-    .with_context(|| format!("downloading the sdist of {spec}; check your network and proxy"))?;
-    let prefix_a = format!("{name}-{version}.");
-    let prefix_b = format!("{}-{version}.", name.replace('-', "_").to_lowercase());
-    fs::read_dir(cache)?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .find(|p| {
-            let f = p
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .to_lowercase();
-            (f.starts_with(&prefix_a.to_lowercase()) || f.starts_with(&prefix_b))
-                && f.ends_with(".tar.gz")
-        })
-        .with_context(|| format!("pip downloaded no .tar.gz for {spec}"))
-}
+use anyhow::{Context, Result};
 
 /// Names never copied into the build context: VCS data, caches, build output,
 /// virtualenvs and the JS client's node_modules.
@@ -322,6 +167,7 @@ pub fn sync_tree(src: &Path, dst: &Path) -> Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn tmp(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("xtask-test-{name}-{}", std::process::id()));
@@ -405,21 +251,6 @@ mod tests {
         assert_ne!(edited, first, "an edit");
         fs::write(root.join("src/pkg/b.py"), "").unwrap();
         assert_ne!(source_stamp(&root).unwrap(), edited, "a new module");
-        fs::remove_dir_all(&root).unwrap();
-    }
-
-    #[test]
-    fn checkout_errors_say_what_is_missing() {
-        let root = tmp("checkout");
-        let err = checkout(&root.join("nope")).unwrap_err().to_string();
-        assert!(err.contains("no such directory"), "{err}");
-        let err = checkout(&root).unwrap_err().to_string();
-        assert!(err.contains("no pyproject.toml"), "{err}");
-        fs::write(root.join("pyproject.toml"), "[project]\n").unwrap();
-        let err = checkout(&root).unwrap_err().to_string();
-        assert!(err.contains("no tests/"), "{err}");
-        fs::create_dir(root.join("tests")).unwrap();
-        assert!(checkout(&root).is_ok());
         fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -1,0 +1,390 @@
+//! How the compose cluster comes up: the services as one compose project
+//! on this engine (`packaging/docker/docker-compose.yml`, the generated
+//! size file, and `publish.yml` with `--publish`), its `/venv` and numba
+//! cache from volumes, the tests as a one-off `compose run`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+mod size_file;
+
+pub use size_file::size_file_text;
+
+use super::readiness::READY_FILE;
+use super::{
+    Backend, Cluster, Collected, Definition, Observation, Phase, ServiceState, Tests,
+    PROJECT_LABEL, TIMELINE_FILE,
+};
+use crate::compose::Compose;
+use crate::context::Ctx;
+use crate::docker::{label_filter, Container, Docker};
+use crate::exec::{self, tail};
+use crate::fsx;
+use crate::summary::DeadService;
+use crate::ui::Ui;
+
+/// The readiness probe, in the image (the Dockerfile's project stage).
+pub const PROBE: &str = "/opt/dist-test/probe.py";
+
+/// How long `compose up` and `compose down` may take.
+const COMPOSE_LIMIT: Duration = Duration::from_secs(600);
+
+pub struct ComposeCluster<'a> {
+    def: Definition,
+    docker: Docker<'a>,
+    compose: Compose,
+    /// The runtime and numba volumes, once made or as saved.
+    volumes: Option<(String, String)>,
+    /// The generated size file, written before the first compose call.
+    size_file: (PathBuf, String),
+    ui: Ui,
+}
+
+/// Where the temp volume goes a second time: over `/data/temp_data` when
+/// the data folder has it (LiberTEM before 0.16 writes there), else to a
+/// path nothing reads.
+fn legacy_temp(data: &Path) -> String {
+    if data.join(crate::testdata::LEGACY_TEMP).is_dir() {
+        format!("/data/{}", crate::testdata::LEGACY_TEMP)
+    } else {
+        "/opt/dist-test/unused-temp".to_string()
+    }
+}
+
+impl<'a> ComposeCluster<'a> {
+    /// Pure: the compose command line for `def`; nothing is written or run.
+    pub fn new(cx: &Ctx<'a>, def: Definition, saved: Option<Backend>) -> ComposeCluster<'a> {
+        let ws = &cx.ws;
+        let volumes = match saved {
+            Some(Backend::Compose { runtime, numba }) => Some((runtime, numba)),
+            _ => None,
+        };
+        let size_path = ws.target.join(format!(
+            "size-{}x{}.yml",
+            def.size.workers, def.size.engines
+        ));
+        let size_text = size_file_text(def.size, &ws.docker_dir().join("services.yml"));
+        let mut files = vec![ws.compose_file(), size_path.clone()];
+        if def.publish {
+            files.push(ws.docker_dir().join("publish.yml"));
+        }
+        let (runtime, numba) = volumes.clone().unwrap_or_else(|| {
+            let unset = format!("{}-unset", ws.checkout_id);
+            (unset.clone(), unset)
+        });
+        let m = &def.mounts;
+        let env = [
+            ("LT_IMAGE", def.image.id.clone()),
+            ("LT_SOURCE_DIR", m.source.display().to_string()),
+            ("LT_DATA_DIR", m.data.display().to_string()),
+            ("LT_RESULTS_DIR", m.results.display().to_string()),
+            ("LT_CHECKOUT", ws.checkout_id.clone()),
+            ("LT_WORKER_CPUS", def.size.worker_cpus.to_string()),
+            ("LT_ENGINES", def.size.engines.to_string()),
+            ("LT_LEGACY_TEMP", legacy_temp(&m.data)),
+            ("LT_VENV_VOLUME", runtime),
+            ("LT_NUMBA_VOLUME", numba),
+        ]
+        .map(|(k, v)| (k.to_string(), v))
+        .to_vec();
+        ComposeCluster {
+            compose: Compose {
+                flavour: cx.compose.clone(),
+                files,
+                project: def.name.clone(),
+                env,
+            },
+            def,
+            docker: cx.docker.clone(),
+            volumes,
+            size_file: (size_path, size_text),
+            ui: cx.ui,
+        }
+    }
+
+    pub fn compose(&self) -> &Compose {
+        &self.compose
+    }
+
+    fn set_env(&mut self, key: &str, value: &str) {
+        for (k, v) in &mut self.compose.env {
+            if k == key {
+                *v = value.to_string();
+            }
+        }
+    }
+
+    /// `compose ARGS...` as a command to run; the size file is written first.
+    fn command(&self, args: &[&str]) -> Result<Command> {
+        let (path, text) = &self.size_file;
+        fsx::write_if_changed(path, text.as_bytes())?;
+        Ok(self.compose.cmd(self.docker_shell(), args).into())
+    }
+
+    fn docker_shell(&self) -> &xshell::Shell {
+        self.docker.shell()
+    }
+
+    fn containers(&self) -> Result<Vec<Container>> {
+        self.docker
+            .containers(&[label_filter(PROJECT_LABEL, &self.def.name)])
+    }
+
+    /// The running long-lived container of `service`.
+    fn container_of(&self, service: &str) -> Option<Container> {
+        self.containers()
+            .ok()?
+            .into_iter()
+            .find(|c| c.service == service && !c.oneoff)
+    }
+
+    fn scheduler(&self) -> Option<Container> {
+        self.container_of("scheduler").filter(Container::running)
+    }
+}
+
+/// The tests as a one-off `compose run`, followed to their end.
+struct ComposeTests(exec::Background);
+
+impl Tests for ComposeTests {
+    fn finish(self: Box<Self>, ui: Ui, deadline: Instant) -> Result<Option<i32>> {
+        let status = self.0.follow(ui, deadline)?;
+        Ok(status.map(|s| s.code().unwrap_or(128 + 2)))
+    }
+}
+
+fn service_state(c: &Container) -> ServiceState {
+    let phase = match c.state.as_str() {
+        "running" => Phase::Running,
+        "created" | "restarting" => Phase::Starting,
+        _ => Phase::Ended,
+    };
+    ServiceState {
+        service: c.service.clone(),
+        phase,
+        status: format!("{} ({})", c.state, c.status),
+        exit_code: c.exit_code(),
+    }
+}
+
+impl Cluster for ComposeCluster<'_> {
+    fn definition(&self) -> &Definition {
+        &self.def
+    }
+
+    fn prepare(&mut self, cx: &Ctx) -> Result<Vec<String>> {
+        let runtime = crate::runtime::ensure(cx, &self.def.image)?;
+        let numba = crate::numba::ensure(cx, &self.def.image, &self.def.mounts.source)?;
+        self.set_env("LT_VENV_VOLUME", &runtime);
+        self.set_env("LT_NUMBA_VOLUME", &numba);
+        self.volumes = Some((runtime.clone(), numba.clone()));
+        Ok(vec![runtime, numba])
+    }
+
+    fn backend(&self) -> Backend {
+        let (runtime, numba) = self.volumes.clone().unwrap_or_default();
+        Backend::Compose { runtime, numba }
+    }
+
+    fn up(&self, log: &Path) -> Result<()> {
+        let command = self.command(&["up", "--detach", "--remove-orphans"])?;
+        crate::live::status("starting services", Some(log));
+        exec::run_logged(command, log, self.ui.verbose, COMPOSE_LIMIT)
+            .context("starting the cluster")
+    }
+
+    fn start_tests(&self, command: &[String], log: &Path) -> Result<Box<dyn Tests + '_>> {
+        let ready = format!("DIST_TEST_READY_FILE=/results/{READY_FILE}");
+        let timeline = format!("DIST_TEST_TIMELINE=/results/{TIMELINE_FILE}");
+        let mut args: Vec<&str> = vec!["run", "--rm", "-T", "--no-deps"];
+        args.extend(["-e", &ready, "-e", &timeline, "tests"]);
+        args.extend(command.iter().map(String::as_str));
+        let bg = exec::start_logged(self.command(&args)?, log, self.ui)
+            .context("starting the tests container")?;
+        Ok(Box::new(ComposeTests(bg)))
+    }
+
+    fn services(&self) -> Result<Vec<ServiceState>> {
+        Ok(self
+            .containers()?
+            .iter()
+            .filter(|c| !c.oneoff)
+            .map(service_state)
+            .collect())
+    }
+
+    fn watch(&self, lifetime: Duration) -> Result<Option<exec::Lines>> {
+        let Some(s) = self.scheduler() else {
+            return Ok(None);
+        };
+        let secs = lifetime.as_secs().to_string();
+        self.docker
+            .exec_lines(&s.id, &["python3", PROBE, "watch", &secs])
+            .map(Some)
+            .context("starting the readiness probe")
+    }
+
+    fn observe(&self) -> Option<Observation> {
+        let s = self.scheduler()?;
+        let out = self
+            .docker
+            .exec_read(&s.id, &["python3", PROBE, "observe"])
+            .ok()?;
+        serde_json::from_str(out.trim()).ok()
+    }
+
+    fn last_lines(&self, service: &str, n: usize) -> String {
+        match self.container_of(service) {
+            Some(c) => self.docker.last_lines(&c.id, n),
+            None => String::new(),
+        }
+    }
+
+    fn collect(&self, dir: &Path, _failed: bool) -> Collected {
+        let containers = self.containers().unwrap_or_default();
+        let dead = containers
+            .iter()
+            .filter(|c| !c.oneoff && !c.running())
+            .map(|c| DeadService {
+                service: c.service.clone(),
+                state: c.status.clone(),
+                exit_code: c.exit_code(),
+                last_lines: self.docker.last_lines(&c.id, 20),
+            })
+            .collect();
+        let logs: Vec<(String, PathBuf)> = containers
+            .iter()
+            .map(|c| {
+                let name = if c.oneoff {
+                    format!("{}-run", c.service)
+                } else {
+                    c.service.clone()
+                };
+                (c.id.clone(), dir.join(format!("{name}.log")))
+            })
+            .collect();
+        let saved = std::fs::create_dir_all(dir)
+            .map_err(anyhow::Error::from)
+            .and_then(|()| self.docker.save_logs(&logs));
+        if let Err(e) = saved {
+            eprintln!("warning: saving the services' logs: {e:#}");
+        }
+        Collected {
+            dead,
+            ..Collected::default()
+        }
+    }
+
+    fn published(&self) -> Vec<String> {
+        match self.container_of("scheduler") {
+            Some(c) => self.docker.published_ports(&c.id).unwrap_or_default(),
+            None => Vec::new(),
+        }
+    }
+
+    fn logs(&self, services: &[String], follow: bool) -> Result<ExitStatus> {
+        let mut args = vec!["logs", "--timestamps"];
+        if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            args.push("--no-color");
+        }
+        if follow {
+            args.push("--follow");
+        }
+        args.extend(services.iter().map(String::as_str));
+        exec::status_on_terminal(self.command(&args)?, self.ui).context("running compose logs")
+    }
+
+    fn down(&self) -> Result<()> {
+        let command = self.command(&["down", "--volumes", "--remove-orphans", "--timeout", "5"])?;
+        let out = exec::output_in_own_group(command, COMPOSE_LIMIT, self.ui)
+            .context("running compose down")?;
+        // Whatever compose missed (a one-off container, a half-created
+        // network), remove by label.
+        let left = self
+            .docker
+            .sweep(&label_filter(PROJECT_LABEL, &self.def.name))?;
+        if left > 0 {
+            bail!(
+                "{left} objects of {} are left after compose down: {}",
+                self.def.name,
+                tail(&String::from_utf8_lossy(&out.stderr), 5)
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::{Image, Mounts, Size};
+    use crate::compose::Flavour;
+    use crate::docker::Clients;
+
+    #[test]
+    fn a_cluster_is_its_definition_on_the_command_line() {
+        let sh = xshell::Shell::new().unwrap();
+        let clients = Clients {
+            cli: "/usr/bin/docker".into(),
+            builder: None,
+        };
+        let cx = Ctx {
+            sh: &sh,
+            ui: Ui::default(),
+            wait: true,
+            docker: Docker::new(&sh, clients, Ui::default()),
+            compose: Flavour::Standalone {
+                bin: "/usr/bin/docker-compose".into(),
+                version: "1.29.2".into(),
+            },
+            ws: crate::workspace::for_tests(),
+        };
+        let def = Definition {
+            name: "ltdist-repo-0123abcd-r1".into(),
+            size: Size {
+                workers: 3,
+                engines: 1,
+                worker_cpus: 2,
+            },
+            publish: true,
+            image: Image {
+                id: "sha256:0123".into(),
+                tag: "ltdist-repo-0123abcd:p1".into(),
+            },
+            mounts: Mounts {
+                source: "/src/LiberTEM".into(),
+                data: "/data/lt".into(),
+                results: "/repo/target/dist-test/runs/1/pytest".into(),
+            },
+        };
+        let saved = Backend::Compose {
+            runtime: "rt".into(),
+            numba: "nb".into(),
+        };
+        let cluster = ComposeCluster::new(&cx, def, Some(saved.clone()));
+        assert_eq!(
+            cluster.compose.cmd(&sh, &["up", "--detach"]).to_string(),
+            "/usr/bin/docker-compose --file /repo/packaging/docker/docker-compose.yml \
+             --file /repo/target/dist-test/size-3x1.yml --file /repo/packaging/docker/publish.yml \
+             --project-name ltdist-repo-0123abcd-r1 up --detach"
+        );
+        let env = &cluster.compose.env;
+        for (k, v) in [
+            ("LT_IMAGE", "sha256:0123"),
+            ("LT_SOURCE_DIR", "/src/LiberTEM"),
+            ("LT_DATA_DIR", "/data/lt"),
+            ("LT_RESULTS_DIR", "/repo/target/dist-test/runs/1/pytest"),
+            ("LT_CHECKOUT", "ltdist-repo-0123abcd"),
+            ("LT_ENGINES", "1"),
+            ("LT_VENV_VOLUME", "rt"),
+            ("LT_NUMBA_VOLUME", "nb"),
+        ] {
+            assert!(env.contains(&(k.into(), v.into())), "{k}={v} in {env:?}");
+        }
+        assert_eq!(cluster.backend(), saved);
+        assert!(!Path::new("/repo").exists(), "nothing was written");
+    }
+}

@@ -1,0 +1,339 @@
+//! The stack file `docker stack deploy` reads: the same services as the
+//! compose cluster, written out whole (a stack file has neither `extends`
+//! nor `depends_on`), each worker and engine pinned to a node. Pure: serde
+//! types written as JSON, which is YAML, from a [`StackSpec`].
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::cluster::readiness::READY_FILE;
+use crate::cluster::{Size, TIMELINE_FILE};
+
+/// Everything the stack file says.
+#[derive(Debug, Clone)]
+pub struct StackSpec {
+    pub image: String,
+    pub size: Size,
+    /// The swarm's nodes by id, the manager first: worker-N and
+    /// ipy-worker-N go round the others, one per node while there are enough.
+    pub nodes: Vec<String>,
+    /// Host paths every node must have (the same on each, shared storage
+    /// for the writable ones): the project's source, the detector data, the
+    /// folder the controller writes its connection files to, LiberTEM's
+    /// shared scratch folder, and (on the manager) the results folder.
+    pub source: PathBuf,
+    pub data: PathBuf,
+    pub ipython: PathBuf,
+    pub temp: PathBuf,
+    pub results: PathBuf,
+    /// packaging/docker, for the harness plugins (the tests run on the
+    /// manager, where the xtask runs).
+    pub harness: PathBuf,
+    /// The tests' command (pytest and its arguments), when the stack runs them.
+    pub pytest: Option<Vec<String>>,
+    /// `KEY=VALUE` of the checkout label.
+    pub label: String,
+}
+
+#[derive(Serialize)]
+struct File {
+    version: &'static str,
+    services: BTreeMap<String, Service>,
+    networks: BTreeMap<&'static str, Network>,
+}
+
+#[derive(Serialize)]
+struct Network {
+    driver: &'static str,
+    internal: bool,
+    labels: BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+struct Service {
+    image: String,
+    hostname: String,
+    init: bool,
+    command: Vec<String>,
+    environment: BTreeMap<&'static str, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    working_dir: Option<&'static str>,
+    volumes: Vec<Bind>,
+    deploy: Deploy,
+}
+
+#[derive(Serialize)]
+struct Bind {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    source: String,
+    target: &'static str,
+    read_only: bool,
+}
+
+#[derive(Serialize)]
+struct Deploy {
+    endpoint_mode: &'static str,
+    labels: BTreeMap<String, String>,
+    placement: Placement,
+    restart_policy: Restart,
+}
+
+#[derive(Serialize)]
+struct Placement {
+    constraints: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Restart {
+    condition: &'static str,
+}
+
+/// An engine starts once the controller has written its connection file,
+/// as in the compose cluster (services.yml).
+const ENGINE: &str = "until [ -s /ipython/profile_default/security/ipcontroller-engine.json ]; \
+                      do sleep 0.1; done; \
+                      exec ipengine --file=/ipython/profile_default/security/ipcontroller-engine.json";
+
+impl StackSpec {
+    /// The node a worker or engine with this 1-based number runs on: the
+    /// nodes other than the manager in turn (the manager runs the
+    /// scheduler, the controller and the tests), the manager only on a
+    /// swarm of one.
+    pub fn node_for(&self, i: u32) -> &str {
+        let others = if self.nodes.len() > 1 {
+            &self.nodes[1..]
+        } else {
+            &self.nodes[..]
+        };
+        &others[(i as usize - 1) % others.len()]
+    }
+
+    fn label(&self) -> BTreeMap<String, String> {
+        let (k, v) = self.label.split_once('=').unwrap_or((&self.label, ""));
+        BTreeMap::from([(k.to_string(), v.to_string())])
+    }
+
+    fn service(&self, name: &str, node: &str, command: &[&str]) -> Service {
+        let bind = |from: &PathBuf, target: &'static str, read_only: bool| Bind {
+            kind: "bind",
+            source: from.display().to_string(),
+            target,
+            read_only,
+        };
+        let mut volumes = vec![
+            bind(&self.source, "/src", true),
+            bind(&self.data, "/data", true),
+            bind(&self.ipython, "/ipython", false),
+            bind(&self.temp, "/temp_data", false),
+        ];
+        let mut environment = BTreeMap::from([
+            ("TESTDATA_BASE_PATH", "/data".to_string()),
+            ("TMP_TESTDATA_PATH", "/temp_data".to_string()),
+        ]);
+        let tests = name == "tests";
+        if tests {
+            volumes.push(bind(&self.results, "/results", false));
+            volumes.push(bind(&self.harness, "/opt/dist-test-harness", true));
+            environment.extend([
+                ("DASK_SCHEDULER_ADDRESS", "tcp://scheduler:8786".to_string()),
+                ("DIST_TEST_ENGINES", self.size.engines.to_string()),
+                ("PYTHONPATH", "/opt/dist-test-harness".to_string()),
+                ("DIST_TEST_READY_FILE", format!("/results/{READY_FILE}")),
+                ("DIST_TEST_TIMELINE", format!("/results/{TIMELINE_FILE}")),
+            ]);
+        }
+        Service {
+            image: self.image.clone(),
+            hostname: name.to_string(),
+            init: true,
+            command: command.iter().map(|s| s.to_string()).collect(),
+            environment,
+            working_dir: tests.then_some("/src"),
+            volumes,
+            // Names resolve to the tasks themselves, not to a virtual IP:
+            // Dask and ZeroMQ connect to many ports of one service. Nothing
+            // restarts: a service that ended is a broken cluster.
+            deploy: Deploy {
+                endpoint_mode: "dnsrr",
+                labels: self.label(),
+                placement: Placement {
+                    constraints: vec![format!("node.id == {node}")],
+                },
+                restart_policy: Restart { condition: "none" },
+            },
+        }
+    }
+
+    /// The stack file's text.
+    pub fn text(&self) -> String {
+        let manager = self.nodes[0].as_str();
+        let mut services = BTreeMap::new();
+        let mut add = |name: &str, node: &str, command: &[&str]| {
+            services.insert(name.to_string(), self.service(name, node, command));
+        };
+        // Nothing is published: no one could see a dashboard.
+        add(
+            "scheduler",
+            manager,
+            &["dask", "scheduler", "--port", "8786", "--no-dashboard"],
+        );
+        add(
+            "ipy-controller",
+            manager,
+            &[
+                "ipcontroller",
+                "--ip=0.0.0.0",
+                "--location=ipy-controller",
+                "--ping=1000",
+            ],
+        );
+        let cpus = self.size.worker_cpus.to_string();
+        for i in 1..=self.size.workers {
+            let cmd = [
+                "libertem-worker",
+                "tcp://scheduler:8786",
+                "--n-cpus",
+                &cpus,
+                "--cudas",
+                "",
+            ];
+            add(&format!("worker-{i}"), self.node_for(i), &cmd);
+        }
+        for i in 1..=self.size.engines {
+            add(
+                &format!("ipy-worker-{i}"),
+                self.node_for(i),
+                &["sh", "-c", ENGINE],
+            );
+        }
+        if let Some(pytest) = &self.pytest {
+            let pytest: Vec<&str> = pytest.iter().map(String::as_str).collect();
+            add("tests", manager, &pytest);
+        }
+        // Internal: the services reach each other only, and nothing else
+        // attaches them to the node's docker_gwbridge, whose address is
+        // reachable from that node alone (a Dask worker would advertise it).
+        let network = Network {
+            driver: "overlay",
+            internal: true,
+            labels: self.label(),
+        };
+        let file = File {
+            version: "3.8",
+            services,
+            networks: BTreeMap::from([("default", network)]),
+        };
+        let json = serde_json::to_string_pretty(&file).expect("the stack file serialises");
+        format!("# Generated by cargo xtask for `docker stack deploy`; not committed.\n{json}\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(nodes: &[&str]) -> StackSpec {
+        StackSpec {
+            image: "ltdist-repo-0123abcd:p1".into(),
+            size: Size {
+                workers: 2,
+                engines: 2,
+                worker_cpus: 1,
+            },
+            nodes: nodes.iter().map(|n| n.to_string()).collect(),
+            source: "/src/LiberTEM".into(),
+            data: "/data/lt".into(),
+            ipython: "/repo/target/dist-test/runs/1/ipython".into(),
+            temp: "/repo/target/dist-test/runs/1/temp_data".into(),
+            results: "/repo/target/dist-test/runs/1/pytest".into(),
+            harness: "/repo/packaging/docker".into(),
+            pytest: Some(vec![
+                "pytest".into(),
+                "tests/".into(),
+                "-k".into(),
+                "raw and dist".into(),
+            ]),
+            label: "org.libertem.dist-test.checkout=ltdist-repo-0123abcd".into(),
+        }
+    }
+
+    fn parsed(s: &StackSpec) -> serde_json::Value {
+        let text = s.text();
+        serde_json::from_str(text.split_once('\n').unwrap().1).unwrap()
+    }
+
+    #[test]
+    fn workers_and_engines_go_one_per_node() {
+        let s = spec(&["m", "a", "b"]);
+        assert_eq!(
+            (s.node_for(1), s.node_for(2), s.node_for(3)),
+            ("a", "b", "a")
+        );
+        let y = parsed(&s);
+        let services = y["services"].as_object().unwrap();
+        let names: Vec<&str> = services.keys().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            [
+                "ipy-controller",
+                "ipy-worker-1",
+                "ipy-worker-2",
+                "scheduler",
+                "tests",
+                "worker-1",
+                "worker-2"
+            ]
+        );
+        let on = |svc: &str| services[svc]["deploy"]["placement"]["constraints"][0].clone();
+        assert_eq!(on("worker-1"), "node.id == a");
+        assert_eq!(on("ipy-worker-2"), "node.id == b");
+        assert_eq!(on("scheduler"), "node.id == m");
+        let one = spec(&["m"]);
+        assert_eq!((one.node_for(1), one.node_for(2)), ("m", "m"));
+    }
+
+    #[test]
+    fn the_tests_wait_for_the_ready_file_and_nothing_is_published() {
+        let y = parsed(&spec(&["m"]));
+        let tests = &y["services"]["tests"];
+        assert_eq!(
+            tests["command"][3], "raw and dist",
+            "one argument, no shell"
+        );
+        assert_eq!(
+            tests["environment"]["DIST_TEST_READY_FILE"],
+            "/results/.cluster-ready"
+        );
+        assert_eq!(tests["working_dir"], "/src");
+        assert!(tests["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["target"] == "/results"));
+        let worker = &y["services"]["worker-1"];
+        assert!(worker["working_dir"].is_null());
+        assert!(!worker["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["target"] == "/results"));
+        assert_eq!(y["networks"]["default"]["internal"], true);
+        assert_eq!(
+            y["networks"]["default"]["labels"]["org.libertem.dist-test.checkout"],
+            "ltdist-repo-0123abcd"
+        );
+        assert!(!y.to_string().contains("ports"));
+    }
+
+    #[test]
+    fn without_pytest_there_are_no_tests() {
+        let mut s = spec(&["m", "a"]);
+        s.pytest = None;
+        let y = parsed(&s);
+        assert!(y["services"]["tests"].is_null());
+        assert_eq!(y["services"].as_object().unwrap().len(), 6);
+    }
+}

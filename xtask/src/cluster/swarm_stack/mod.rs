@@ -1,0 +1,326 @@
+//! How the swarm cluster comes up: the same services as a stack on the
+//! Docker Swarm whose manager `DOCKER_HOST` points at, workers and engines
+//! spread over its nodes, the image brought to every node without a
+//! registry, the tests as a one-off service on the manager that waits for
+//! the same ready file as the compose cluster's tests, every service's log
+//! through the manager. `cargo xtask swarm-lab up` makes a test swarm here.
+
+mod file;
+mod nodes;
+mod tasks;
+
+pub use file::StackSpec;
+pub use nodes::{check_manager, parse_engines, ready_nodes, ENGINES_VAR};
+
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use super::compose_cluster::PROBE;
+use super::{
+    Backend, Cluster, Collected, Definition, Observation, Phase, ServiceState, Tests, STACK_LABEL,
+};
+use crate::context::Ctx;
+use crate::docker::{label_filter, Docker};
+use crate::exec::{self, tail};
+use crate::fsx;
+use crate::summary::DeadService;
+use crate::ui::Ui;
+use crate::workspace::CHECKOUT_LABEL;
+
+/// How long `docker stack rm` may take to remove everything on every node.
+const REMOVAL: Duration = Duration::from_secs(120);
+
+pub struct SwarmStack<'a> {
+    def: Definition,
+    docker: Docker<'a>,
+    /// The nodes (the manager first) and the shared folders, once chosen.
+    nodes: Vec<String>,
+    ipython: PathBuf,
+    temp: PathBuf,
+    harness: PathBuf,
+    label: String,
+    ui: Ui,
+}
+
+impl<'a> SwarmStack<'a> {
+    /// A stack for `def`, on the swarm `DOCKER_HOST`'s engine manages (one
+    /// line if it manages none); `saved`, for the kept cluster.
+    pub fn new(cx: &Ctx<'a>, def: Definition, saved: Option<Backend>) -> Result<SwarmStack<'a>> {
+        check_manager(&cx.docker)
+            .with_context(|| format!("the cluster {} is a swarm stack", def.name))?;
+        // A new stack's shared folders sit beside its results.
+        let beside = def
+            .mounts
+            .results
+            .parent()
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        let (nodes, ipython, temp) = match saved {
+            Some(Backend::Swarm {
+                nodes,
+                ipython,
+                temp,
+            }) => (nodes, ipython, temp),
+            _ => (Vec::new(), beside.join("ipython"), beside.join("temp_data")),
+        };
+        Ok(SwarmStack {
+            def,
+            docker: cx.docker.clone(),
+            nodes,
+            ipython,
+            temp,
+            harness: cx.ws.docker_dir(),
+            label: format!("{CHECKOUT_LABEL}={}", cx.ws.checkout_id),
+            ui: cx.ui,
+        })
+    }
+
+    fn service(&self, s: &str) -> String {
+        format!("{}_{s}", self.def.name)
+    }
+
+    fn spec(&self, pytest: Option<Vec<String>>) -> StackSpec {
+        let m = &self.def.mounts;
+        StackSpec {
+            image: self.def.image.tag.clone(),
+            size: self.def.size,
+            nodes: self.nodes.clone(),
+            source: m.source.clone(),
+            data: m.data.clone(),
+            ipython: self.ipython.clone(),
+            temp: self.temp.clone(),
+            results: m.results.clone(),
+            harness: self.harness.clone(),
+            pytest,
+            label: self.label.clone(),
+        }
+    }
+
+    /// `docker stack deploy` of the stack, with the tests when given:
+    /// services whose definition did not change keep running.
+    fn deploy(&self, pytest: Option<Vec<String>>) -> Result<()> {
+        if self.nodes.is_empty() {
+            bail!(
+                "the stack {} has no nodes: it was not prepared",
+                self.def.name
+            );
+        }
+        let dir = self.def.mounts.results.parent().unwrap_or(Path::new("."));
+        let file = dir.join("stack.yml");
+        fsx::write_atomic(&file, self.spec(pytest).text().as_bytes())?;
+        self.docker.stack_deploy(&file, &self.def.name)
+    }
+
+    /// The scheduler's container: it runs on the manager, this engine.
+    fn scheduler(&self) -> Option<String> {
+        let filter = label_filter("com.docker.swarm.service.name", &self.service("scheduler"));
+        self.docker
+            .containers(&[filter])
+            .ok()?
+            .into_iter()
+            .find(|c| c.running())
+            .map(|c| c.id)
+    }
+
+    /// Every service, the tests last when they exist.
+    fn all_services(&self) -> Vec<String> {
+        let mut all = self.def.size.services();
+        let tests = self.service("tests");
+        if !self.docker.service_tasks(&tests).is_empty() {
+            all.push("tests".into());
+        }
+        all
+    }
+}
+
+/// The tests as the stack's one-off service, followed to their end; the
+/// service is removed afterwards, so that the next deploy starts it afresh
+/// while the others keep running.
+struct SwarmTests<'s, 'a> {
+    stack: &'s SwarmStack<'a>,
+    log: PathBuf,
+}
+
+impl Tests for SwarmTests<'_, '_> {
+    fn finish(self: Box<Self>, ui: Ui, deadline: Instant) -> Result<Option<i32>> {
+        let (docker, svc) = (&self.stack.docker, self.stack.service("tests"));
+        let ended = loop {
+            crate::interrupt::check()?;
+            let newest = docker.service_tasks(&svc).into_iter().next();
+            if let Some(t) = newest.filter(|t| t.ended()) {
+                break Some(docker.task_detail(&t.id).and_then(|d| d.exit_code));
+            }
+            if Instant::now() > deadline {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        };
+        // Both streams, as they came: pytest's report and whatever Python
+        // said on stderr.
+        docker.save_service_logs(&[(svc.clone(), self.log.clone())], false)?;
+        let text =
+            String::from_utf8_lossy(&std::fs::read(&self.log).unwrap_or_default()).into_owned();
+        if !ui.quiet {
+            eprint!("{text}");
+            if !text.is_empty() && !text.ends_with('\n') {
+                eprintln!();
+            }
+        }
+        if let Err(e) = docker.service_rm(&svc) {
+            eprintln!("error: {e:#}");
+        }
+        Ok(ended.map(|code| code.unwrap_or(1)))
+    }
+}
+
+impl Cluster for SwarmStack<'_> {
+    fn definition(&self) -> &Definition {
+        &self.def
+    }
+
+    fn prepare(&mut self, _cx: &Ctx) -> Result<Vec<String>> {
+        self.nodes = ready_nodes(&self.docker)?;
+        nodes::distribute_image(&self.docker, &self.def.image.tag, &self.nodes)?;
+        fsx::writable_dir(&self.ipython)?;
+        fsx::writable_dir(&self.temp)?;
+        Ok(Vec::new())
+    }
+
+    fn backend(&self) -> Backend {
+        Backend::Swarm {
+            nodes: self.nodes.clone(),
+            ipython: self.ipython.clone(),
+            temp: self.temp.clone(),
+        }
+    }
+
+    fn up(&self, _log: &Path) -> Result<()> {
+        crate::live::status("deploying the stack", None);
+        self.deploy(None)
+    }
+
+    fn start_tests(&self, command: &[String], log: &Path) -> Result<Box<dyn Tests + '_>> {
+        self.deploy(Some(command.to_vec()))?;
+        Ok(Box::new(SwarmTests {
+            stack: self,
+            log: log.to_path_buf(),
+        }))
+    }
+
+    fn services(&self) -> Result<Vec<ServiceState>> {
+        let tasks = self.docker.stack_tasks(&self.def.name);
+        let mut states = tasks::service_states(&tasks, &self.def.name);
+        states.retain(|s| s.service != "tests");
+        Ok(states)
+    }
+
+    fn watch(&self, lifetime: Duration) -> Result<Option<exec::Lines>> {
+        let Some(id) = self.scheduler() else {
+            return Ok(None);
+        };
+        let secs = lifetime.as_secs().to_string();
+        self.docker
+            .exec_lines(&id, &["python3", PROBE, "watch", &secs])
+            .map(Some)
+            .context("starting the readiness probe")
+    }
+
+    fn observe(&self) -> Option<Observation> {
+        let id = self.scheduler()?;
+        let out = self
+            .docker
+            .exec_read(&id, &["python3", PROBE, "observe"])
+            .ok()?;
+        serde_json::from_str(out.trim()).ok()
+    }
+
+    fn last_lines(&self, service: &str, n: usize) -> String {
+        tail(&self.docker.service_log(&self.service(service)), n)
+    }
+
+    fn collect(&self, dir: &Path, failed: bool) -> Collected {
+        let services = self.all_services();
+        let _ = std::fs::create_dir_all(dir);
+        let logs: Vec<(String, PathBuf)> = services
+            .iter()
+            .map(|s| (self.service(s), dir.join(format!("{s}.log"))))
+            .collect();
+        // Both streams: Dask and ipyparallel log to stderr. All at once.
+        if let Err(e) = self.docker.save_service_logs(&logs, true) {
+            eprintln!("warning: saving the services' logs: {e:#}");
+        }
+        let nodes = tasks::nodes_of(&self.docker, &self.def.name, &services);
+        let (dead_nodes, mut dead) = tasks::dead_nodes_settled(&self.docker, &nodes, failed);
+        for s in self.services().unwrap_or_default() {
+            if s.phase == Phase::Ended && !dead.iter().any(|d| d.service == s.service) {
+                dead.push(DeadService {
+                    last_lines: self.last_lines(&s.service, 20),
+                    service: s.service,
+                    state: s.status,
+                    exit_code: s.exit_code,
+                });
+            }
+        }
+        Collected {
+            dead,
+            nodes,
+            dead_nodes,
+        }
+    }
+
+    fn published(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn logs(&self, services: &[String], follow: bool) -> Result<ExitStatus> {
+        let services = if services.is_empty() {
+            self.def.size.services()
+        } else {
+            services.to_vec()
+        };
+        if follow && services.len() > 1 {
+            bail!("on a swarm, --follow shows one service: name it (`cargo xtask logs --follow worker-1`)");
+        }
+        let mut last = None;
+        for s in &services {
+            if services.len() > 1 {
+                println!("==> {s} <==");
+            }
+            let command = self.docker.service_logs_command(&self.service(s), follow);
+            let status = exec::status_on_terminal(command, self.ui)
+                .with_context(|| format!("running docker service logs for {s}"))?;
+            if !status.success() {
+                return Ok(status);
+            }
+            last = Some(status);
+        }
+        last.context("no service to show")
+    }
+
+    /// `stack rm`, then wait until its services, tasks and network are gone
+    /// on every node; the folders its services shared go too.
+    fn down(&self) -> Result<()> {
+        let name = &self.def.name;
+        let filter = label_filter(STACK_LABEL, name);
+        if self.docker.swarm_objects_left(&filter) {
+            self.docker.stack_rm(name)?;
+        }
+        let deadline = Instant::now() + REMOVAL;
+        while self.docker.swarm_objects_left(&filter) {
+            if Instant::now() > deadline {
+                bail!(
+                    "the stack {name} was not gone {} s after `stack rm`",
+                    REMOVAL.as_secs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        for dir in [&self.ipython, &self.temp] {
+            fsx::remove_dir(dir)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,117 @@
+//! The swarm's nodes as its manager sees them, and the image brought to
+//! every one of them without a registry.
+
+use anyhow::{bail, Context, Result};
+
+use crate::docker::{Docker, LONG};
+
+/// Is the engine `DOCKER_HOST` points at a swarm manager? One clear line if not.
+pub fn check_manager(docker: &Docker) -> Result<()> {
+    let info = docker.swarm_info();
+    if !info.is_manager() {
+        bail!(
+            "--swarm needs DOCKER_HOST to point at a swarm manager, and this engine is not one \
+             (its swarm state: {}): `cargo xtask swarm-lab up` makes a test swarm here",
+            if info.local_node_state.is_empty() {
+                "none"
+            } else {
+                &info.local_node_state
+            }
+        );
+    }
+    Ok(())
+}
+
+/// The swarm's ready, active nodes by id, the manager (this engine) first.
+pub fn ready_nodes(docker: &Docker) -> Result<Vec<String>> {
+    let mut ids: Vec<(bool, String)> = docker
+        .nodes()?
+        .into_iter()
+        .filter(|n| n.status == "Ready" && n.availability == "Active")
+        .map(|n| (!n.is_self, n.id))
+        .collect();
+    ids.sort();
+    Ok(ids.into_iter().map(|(_, id)| id).collect())
+}
+
+/// The variable that names the Docker engines of a swarm's other nodes
+/// (`ssh://user@host`, `tcp://host:2376` with TLS, …), separated by spaces
+/// or commas: how the image reaches them without a registry. `cargo xtask
+/// swarm-lab up` sets it for its nodes in the file it writes.
+pub const ENGINES_VAR: &str = "DIST_TEST_SWARM_ENGINES";
+
+/// The engine addresses in `ENGINES_VAR`'s value.
+pub fn parse_engines(value: &str) -> Vec<String> {
+    value
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Images reach the nodes without a registry: `docker save` on the manager
+/// piped into `docker load` on every other node whose copy differs, through
+/// that node's engine. The engines are [`ENGINES_VAR`]'s, each checked to
+/// be a node of this swarm, together covering every node besides the
+/// manager; a swarm of one node needs nothing. `nodes`: the manager first.
+pub fn distribute_image(docker: &Docker, image: &str, nodes: &[String]) -> Result<()> {
+    let others = &nodes[1..];
+    let value = std::env::var(ENGINES_VAR).unwrap_or_default();
+    let hosts = parse_engines(&value);
+    if hosts.is_empty() {
+        if others.is_empty() {
+            return Ok(());
+        }
+        bail!(
+            "--swarm: the image has to reach the swarm's {} other nodes: set {ENGINES_VAR} to \
+             their Docker engines (e.g. ssh://user@host), see docs/swarm.md",
+            others.len()
+        );
+    }
+    let mut covered = Vec::new();
+    for host in &hosts {
+        let node = docker.on(host);
+        let id = node.swarm_info().node_id;
+        if !others.contains(&id) {
+            bail!(
+                "{ENGINES_VAR}: the engine at {host} is not one of this swarm's other nodes \
+                 (its node id is {id:?}); list the engines of the nodes besides the manager"
+            );
+        }
+        covered.push(id);
+    }
+    let missing = others.iter().filter(|n| !covered.contains(n)).count();
+    if missing > 0 {
+        bail!(
+            "{ENGINES_VAR} names no engine for {missing} of the swarm's {} other nodes: \
+             the image must reach every node (see docs/swarm.md)",
+            others.len()
+        );
+    }
+    let want = docker.image_id(image);
+    for host in &hosts {
+        let node = docker.on(host);
+        if node.image_id(image).is_some() && node.image_id(image) == want {
+            continue;
+        }
+        crate::live::status(format!("loading {image} into {host}"), None);
+        docker
+            .send_image(&[image.to_string()], &node, LONG)
+            .with_context(|| format!("loading {image} into the node at {host}"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engines_are_separated_by_spaces_or_commas() {
+        assert_eq!(
+            parse_engines(" ssh://a@n2, ssh://a@n3\ttcp://n4:2376,,"),
+            ["ssh://a@n2", "ssh://a@n3", "tcp://n4:2376"]
+        );
+        assert!(parse_engines(" , ").is_empty());
+    }
+}

@@ -1,0 +1,189 @@
+//! Containers: listed with the labels the harness reads, their logs, their
+//! published ports, a command run inside one, and one-shot helper
+//! containers (`docker run --rm`).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+use super::Docker;
+use crate::exec::{self, tail, QUERY};
+
+/// A container as `docker ps` lists it, with its compose service.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Container {
+    #[serde(rename = "ID")]
+    pub id: String,
+    /// The compose service (`com.docker.compose.service`), or empty.
+    #[serde(rename = "Service")]
+    pub service: String,
+    /// `running`, `exited`, `created`, …
+    #[serde(rename = "State")]
+    pub state: String,
+    /// `Up 5 seconds`, `Exited (137) 2 seconds ago`
+    #[serde(rename = "Status")]
+    pub status: String,
+    #[serde(rename = "OneOff", deserialize_with = "truthy")]
+    pub oneoff: bool,
+}
+
+fn truthy<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    let s = String::deserialize(d)?;
+    Ok(s.eq_ignore_ascii_case("true"))
+}
+
+impl Container {
+    pub fn running(&self) -> bool {
+        self.state == "running"
+    }
+
+    /// `Exited (137) 5 seconds ago` -> 137.
+    pub fn exit_code(&self) -> Option<i64> {
+        let rest = self.status.strip_prefix("Exited (")?;
+        rest[..rest.find(')')?].parse().ok()
+    }
+}
+
+/// The fields of [`Container`], each printed as JSON by Docker's template.
+const PS_FORMAT: &str = r#"{"ID":{{json .ID}},"Service":{{json (.Label "com.docker.compose.service")}},"State":{{json .State}},"Status":{{json .Status}},"OneOff":{{json (.Label "com.docker.compose.oneoff")}}}"#;
+
+/// A helper container run once and removed: no network, as `user`, with
+/// `volumes` (`name:/path` or `/host:/path:ro`), `labels` on it so that a
+/// run that took over from a dead one can find and stop it.
+pub struct OneShot<'s> {
+    pub image: &'s str,
+    pub user: &'s str,
+    pub volumes: Vec<String>,
+    pub labels: Vec<String>,
+    pub command: Vec<String>,
+}
+
+impl OneShot<'_> {
+    fn args(&self) -> Vec<&str> {
+        let mut args = vec!["run", "--rm", "--network", "none", "--user", self.user];
+        for v in &self.volumes {
+            args.extend(["--volume", v]);
+        }
+        for l in &self.labels {
+            args.extend(["--label", l]);
+        }
+        args.push(self.image);
+        args.extend(self.command.iter().map(String::as_str));
+        args
+    }
+}
+
+impl Docker<'_> {
+    /// Every container matching `filters` (`label=…`), stopped ones too.
+    pub fn containers(&self, filters: &[String]) -> Result<Vec<Container>> {
+        let mut args = vec!["ps", "--all", "--no-trunc", "--format", PS_FORMAT];
+        for f in filters {
+            args.extend(["--filter", f]);
+        }
+        self.rows(&args).context("listing containers")
+    }
+
+    /// The last `n` lines a container wrote, both streams.
+    pub fn last_lines(&self, id: &str, n: usize) -> String {
+        let n_s = n.to_string();
+        match exec::output(self.cmd(&["logs", "--tail", &n_s, id]), QUERY, self.ui) {
+            Ok(o) => {
+                let mut text = String::from_utf8_lossy(&o.stdout).into_owned();
+                text.push_str(&String::from_utf8_lossy(&o.stderr));
+                tail(&text, n)
+            }
+            Err(e) => format!("(no logs: {e:#})"),
+        }
+    }
+
+    /// Each container's whole log (`--timestamps`) into its file, all at
+    /// once; how many were saved.
+    pub fn save_logs(&self, logs: &[(String, PathBuf)]) -> Result<usize> {
+        let commands = logs
+            .iter()
+            .map(|(id, path)| (self.command(&["logs", "--timestamps", id]), path.clone()))
+            .collect();
+        exec::run_all_to_files(commands, QUERY)
+    }
+
+    /// Host addresses of a container's published ports, as
+    /// `8786/tcp -> 127.0.0.1:49153`.
+    pub fn published_ports(&self, id: &str) -> Result<Vec<String>> {
+        let out = self
+            .read(&["port", id])
+            .context("reading published ports")?;
+        Ok(out.lines().map(String::from).collect())
+    }
+
+    /// Run `command` in container `id`; its output.
+    pub fn exec_read(&self, id: &str, command: &[&str]) -> Result<String> {
+        let mut args = vec!["exec", id];
+        args.extend(command);
+        self.read(&args)
+    }
+
+    /// Run `command` in container `id` with our pipe as its input and its
+    /// output lines read as they come: it sees its input end when the
+    /// returned [`exec::Lines`] is dropped.
+    pub fn exec_lines(&self, id: &str, command: &[&str]) -> Result<exec::Lines> {
+        let mut args = vec!["exec", "--interactive", id];
+        args.extend(command);
+        exec::start_lines(self.command(&args), self.ui)
+    }
+
+    /// Stop and remove containers at once.
+    pub fn rm_force(&self, ids: &[String]) -> bool {
+        if ids.is_empty() {
+            return true;
+        }
+        let mut args = vec!["rm", "--force", "--volumes"];
+        args.extend(ids.iter().map(String::as_str));
+        self.succeeds(&args)
+    }
+
+    /// Run a one-shot container to its end within `limit`: its output
+    /// into `log` when given, else returned.
+    pub fn one_shot(&self, one: &OneShot, log: Option<&Path>, limit: Duration) -> Result<String> {
+        let args = one.args();
+        match log {
+            Some(log) => exec::run_logged(self.command(&args), log, self.ui.verbose, limit)
+                .map(|()| String::new()),
+            None => exec::read(self.cmd(&args), limit, self.ui),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ps_rows_read_with_their_service_and_kind() {
+        let out = r#"{"ID":"abc","Service":"scheduler","State":"running","Status":"Up 5 seconds","OneOff":"False"}
+{"ID":"def","Service":"tests","State":"exited","Status":"Exited (1) 2 seconds ago","OneOff":"True"}
+"#;
+        let c: Vec<Container> = super::super::parse_rows(out).unwrap();
+        assert_eq!(c.len(), 2);
+        assert!(c[0].running() && !c[0].oneoff);
+        assert!(c[1].oneoff);
+        assert_eq!(c[1].exit_code(), Some(1));
+        assert_eq!(c[0].exit_code(), None);
+    }
+
+    #[test]
+    fn a_one_shot_is_closed_and_labelled() {
+        let one = OneShot {
+            image: "img",
+            user: "0",
+            volumes: vec!["v:/target".into()],
+            labels: vec!["k=v".into()],
+            command: vec!["cp".into(), "-a".into()],
+        };
+        assert_eq!(
+            one.args().join(" "),
+            "run --rm --network none --user 0 --volume v:/target --label k=v img cp -a"
+        );
+    }
+}

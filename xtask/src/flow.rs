@@ -1,0 +1,280 @@
+//! The one flow, over either backend: what `dist-test`, `up`, `test` and
+//! `build` do, step by step, with the checkout lock held exactly while they
+//! change what the checkout's commands share (see checkout/mod.rs). Nothing
+//! here asks which backend a cluster runs on.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use crate::checkout::kept::{ClusterState, SCHEMA};
+use crate::checkout::lock::Lock;
+use crate::checkout::runs::Registration;
+use crate::checkout::{self};
+use crate::cli::ProjectArg;
+use crate::cluster::{self, Backend, Cluster, Definition, Image, Kind, Mounts, Size};
+use crate::context::Ctx;
+use crate::image;
+use crate::interrupt;
+use crate::phases::Phases;
+use crate::project::Project;
+use crate::reqs::{self, Upgrade};
+use crate::run::{results_dir, Run};
+use crate::testdata::{Plan, TestData};
+use crate::ui;
+
+/// What a command asks of the flow.
+pub struct Request<'r> {
+    pub project: &'r ProjectArg,
+    pub size: Size,
+    pub publish: bool,
+    pub kind: Kind,
+    pub data: Plan,
+}
+
+/// The project under test and its current requirements file. For the pinned
+/// default a stale file is an error (it is committed); for a checkout it is
+/// regenerated. With the checkout lock held.
+pub fn project_and_reqs(cx: &Ctx, arg: &ProjectArg) -> Result<(Project, PathBuf)> {
+    let (sh, ws) = (cx.sh, &cx.ws);
+    let project = Project::resolve(sh, ws, cx.ui, arg.project.as_deref())?;
+    if project.default {
+        reqs::check(ws, &project)?;
+    } else if reqs::check(ws, &project).is_err() {
+        cx.ui
+            .say("requirements of the checkout changed: resolving them again");
+        reqs::update(sh, ws, cx.ui, &project, &Upgrade::None)
+            .context("resolving the checkout's requirements")?;
+    }
+    let path = reqs::requirements_path(ws, &project);
+    Ok((project, path))
+}
+
+/// A waited-for lock shows in the run's phases, so that no phase hides it.
+fn note_wait(phases: &mut Phases, lock: &Lock) {
+    if lock.waited > Duration::from_millis(100) {
+        phases.0.push(("wait".into(), lock.waited.as_secs_f64()));
+    }
+}
+
+/// The steps that need the checkout lock, for one request.
+struct Flow<'c, 'a> {
+    cx: &'c Ctx<'a>,
+    req: Request<'c>,
+    project: Project,
+    reqs: PathBuf,
+    data: TestData,
+}
+
+impl<'c, 'a> Flow<'c, 'a> {
+    /// Decided before anything is built: the project, its requirements,
+    /// the data (a bad `--project` or `TESTDATA_BASE_PATH` fails here).
+    fn start(cx: &'c Ctx<'a>, req: Request<'c>) -> Result<Flow<'c, 'a>> {
+        let (project, reqs) = project_and_reqs(cx, req.project)?;
+        let data = req.data.data(&cx.ws)?;
+        Ok(Flow {
+            cx,
+            req,
+            project,
+            reqs,
+            data,
+        })
+    }
+
+    /// The `build` phase (the image, then what the backend needs besides
+    /// it) and the `testdata` phase, for the cluster `name` whose results
+    /// go to `results`; logs in `dir`. What the cluster uses is registered
+    /// with the run in progress before the caller lets the lock go.
+    fn build(
+        &self,
+        phases: &mut Phases,
+        (name, results): (String, PathBuf),
+        dir: &Path,
+        registration: &mut Registration,
+    ) -> Result<Box<dyn Cluster + 'a>> {
+        let cx = self.cx;
+        let (cluster, volumes) = phases.time("build", cx.ui, || {
+            let image = image::build(cx, &self.project, &self.reqs, &dir.join("build.log"))?;
+            let mut cluster =
+                cluster::select(cx, self.req.kind, self.definition(name, image, results))?;
+            interrupt::check()?;
+            let volumes = cluster.prepare(cx)?;
+            Ok((cluster, volumes))
+        })?;
+        let def = cluster.definition();
+        registration.uses(&def.name, std::slice::from_ref(&def.image.id), &volumes)?;
+        phases.time("testdata", cx.ui, || {
+            self.req
+                .data
+                .prepare(cx, &def.image.id, Some(&dir.join("testdata.log")))
+        })?;
+        Ok(cluster)
+    }
+
+    fn definition(&self, name: String, image: Image, results: PathBuf) -> Definition {
+        Definition {
+            name,
+            size: self.req.size,
+            publish: self.req.publish,
+            image,
+            mounts: Mounts {
+                source: self.project.dir.clone(),
+                data: self.data.path.clone(),
+                results,
+            },
+        }
+    }
+}
+
+/// The `up` and `ready` phases; the published addresses said.
+fn up_and_ready(cx: &Ctx, cluster: &dyn Cluster, phases: &mut Phases, dir: &Path) -> Result<()> {
+    phases.time("up", cx.ui, || cluster.up(&dir.join("up.log")))?;
+    let ready = Duration::from_secs(cx.ws.config.timeouts.ready_s);
+    phases.time("ready", cx.ui, || cluster::wait_ready(cluster, ready))?;
+    for p in cluster.published() {
+        cx.ui.say(&format!("published: {p}"));
+    }
+    Ok(())
+}
+
+/// `dist-test`: build, test data, up, ready, tests, logs, teardown — one
+/// outcome chain, then logs always kept, teardown always run, the result
+/// concluded.
+pub fn dist_test(cx: &Ctx, req: Request, pytest_args: &[String], keep: bool) -> Result<()> {
+    let lock = checkout::lock(cx, "building")?;
+    let flow = Flow::start(cx, req)?;
+    let mut run = Run::new(cx)?;
+    run.data = Some(flow.data.clone());
+    note_wait(&mut run.phases, &lock);
+    ui::group(&format!(
+        "dist-test {}: {}",
+        run.id,
+        flow.project.dir.display()
+    ));
+    let name = cx.ws.run_project(&run.id);
+    let mut slot: Option<Box<dyn Cluster>> = None;
+    let outcome = (|| {
+        let target = (name.clone(), run.results.clone());
+        let cluster =
+            slot.insert(flow.build(&mut run.phases, target, &run.dir, &mut run.registration)?);
+        drop(lock);
+        interrupt::check()?;
+        run.phases
+            .time("up", cx.ui, || cluster.up(&run.dir.join("up.log")))?;
+        // pytest starts and collects while the workers and engines
+        // register; it runs no test before the cluster is declared ready.
+        let tests = run.start_tests(cx, cluster.as_ref(), pytest_args)?;
+        let ready = Duration::from_secs(cx.ws.config.timeouts.ready_s);
+        run.phases.time("ready", cx.ui, || {
+            cluster::wait_ready(cluster.as_ref(), ready)
+        })?;
+        for p in cluster.published() {
+            cx.ui.say(&format!("published: {p}"));
+        }
+        interrupt::check()?;
+        run.tests(cx, tests)
+    })();
+    // Whatever happened: keep every service's log, see what died, tear down.
+    if let Some(cluster) = &slot {
+        run.collect(cluster.as_ref(), &outcome);
+        if keep {
+            cx.ui.say(&format!(
+                "--keep: cluster {name} left running (`cargo xtask down --all` removes it)"
+            ));
+        } else if let Err(e) = run.phases.time("teardown", cx.ui, || cluster.down()) {
+            eprintln!("error: tearing down: {e:#}");
+        }
+    }
+    ui::end_group();
+    let project = flow.project.dir.display().to_string();
+    run.conclude(cx, &project, &name, outcome)
+}
+
+/// `up`: the checkout's kept cluster, built, started and ready; its state
+/// saved for `status`, `logs`, `test` and `down`.
+pub fn up(cx: &Ctx, req: Request) -> Result<()> {
+    let _kept = checkout::lock_kept(cx, "bringing the kept cluster up")?;
+    if let Some(state) = ClusterState::load(&cx.ws)? {
+        let theirs = matches!(state.backend, Backend::Swarm { .. });
+        if theirs != (req.kind == Kind::Swarm) {
+            bail!(
+                "this checkout's kept cluster {} runs on {}: `cargo xtask down` it first",
+                state.name,
+                if theirs { "a swarm" } else { "compose" }
+            );
+        }
+    }
+    let lock = checkout::lock(cx, "building")?;
+    let flow = Flow::start(cx, req)?;
+    let dir = cx.ws.cluster_dir();
+    let target = (cx.ws.cluster_project(), results_dir(&dir)?);
+    let mut registration = Registration::new(&cx.ws, &crate::run::new_run_id())?;
+    let mut phases = Phases::default();
+    note_wait(&mut phases, &lock);
+    let cluster = flow.build(&mut phases, target, &dir, &mut registration)?;
+    let def = cluster.definition();
+    ClusterState {
+        schema: SCHEMA,
+        project: flow.project.dir.clone(),
+        name: def.name.clone(),
+        size: def.size,
+        publish: def.publish,
+        image: def.image.clone(),
+        data: flow.data.clone(),
+        backend: cluster.backend(),
+    }
+    .save(&cx.ws)?;
+    drop(lock);
+    up_and_ready(cx, cluster.as_ref(), &mut phases, &dir)?;
+    let size = def.size;
+    cx.ui.say(&format!(
+        "cluster {} is ready: {} workers, {} engines; `cargo xtask test` runs the suite against it",
+        def.name, size.workers, size.engines
+    ));
+    Ok(())
+}
+
+/// `test`: the suite against the kept cluster, as a run of its own.
+pub fn test(cx: &Ctx, pytest_args: &[String]) -> Result<()> {
+    let _kept = checkout::lock_kept(cx, "testing on the kept cluster")?;
+    let state = ClusterState::load(&cx.ws)?
+        .context("no cluster is running for this checkout: start one with `cargo xtask up`")?;
+    let looking = cluster::from_state(cx, &state, &cx.ws.cluster_dir().join("pytest"))?;
+    if looking.services()?.is_empty() {
+        bail!(
+            "the cluster {} is not running: start it with `cargo xtask up`",
+            state.name
+        );
+    }
+    let mut run = Run::new(cx)?;
+    run.data = Some(state.data.clone());
+    let cluster = cluster::from_state(cx, &state, &run.results)?;
+    let volumes = match &state.backend {
+        Backend::Compose { runtime, numba } => vec![runtime.clone(), numba.clone()],
+        Backend::Swarm { .. } => vec![],
+    };
+    run.registration
+        .uses(&state.name, std::slice::from_ref(&state.image.id), &volumes)?;
+    let outcome = run
+        .start_tests(cx, cluster.as_ref(), pytest_args)
+        .and_then(|tests| {
+            let ready = Duration::from_secs(cx.ws.config.timeouts.ready_s);
+            run.phases.time("ready", cx.ui, || {
+                cluster::wait_ready(cluster.as_ref(), ready)
+            })?;
+            run.tests(cx, tests)
+        });
+    run.collect(cluster.as_ref(), &outcome);
+    let project = state.project.display().to_string();
+    run.conclude(cx, &project, &state.name, outcome)
+}
+
+/// `build`: the image only (and the test data generated in it, for
+/// `testdata`), with the checkout lock held.
+pub fn build(cx: &Ctx, project: &ProjectArg, log: &Path) -> Result<Image> {
+    let _lock = checkout::lock(cx, "building")?;
+    let (project, reqs) = project_and_reqs(cx, project)?;
+    let mut phases = Phases::default();
+    phases.time("build", cx.ui, || image::build(cx, &project, &reqs, log))
+}
