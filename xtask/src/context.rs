@@ -5,7 +5,7 @@
 use anyhow::Result;
 use xshell::Shell;
 
-use crate::compose::Flavour;
+use crate::docker::compose::Flavour;
 use crate::docker::Docker;
 use crate::tools;
 use crate::ui::Ui;

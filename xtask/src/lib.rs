@@ -8,7 +8,6 @@ pub mod checkout;
 pub mod cli;
 pub mod cluster;
 pub mod commands;
-pub mod compose;
 pub mod config;
 pub mod context;
 pub mod digest;

@@ -13,8 +13,10 @@
 //! cache compiled from other code, and a cluster still running on the old
 //! one keeps it. numba's own checks would not be enough: they look at a
 //! function's own file or bytecode, not at the jitted functions it calls.
-//! The checkout's other cache volumes are removed once no container and no
-//! run in progress uses them. Called with the checkout lock held.
+//! An image's older cache volumes (of source states before an edit), and
+//! those of images that are gone, are removed once no container and no run
+//! in progress uses them; each project's image keeps its own. Called with
+//! the checkout lock held.
 
 use std::path::Path;
 
@@ -71,9 +73,17 @@ pub fn ensure(cx: &Ctx, image: &Image, source: &Path) -> Result<String> {
             format!("handing the numba cache volume {name} to the services' user")
         })?;
     }
+    let images = crate::runtime::image_ids(cx);
     let (_, in_use) = runs::in_use(&cx.ws);
+    let this_image = format!("{}-numba-{}-", cx.ws.checkout_id, short_id(&image.id));
     let all = docker.volumes(&[label_filter(CACHE_LABEL, &cx.ws.checkout_id)])?;
-    for old in all.iter().filter(|v| **v != name && !in_use.contains(*v)) {
+    let stale = |v: &str| {
+        let of_image = images
+            .iter()
+            .any(|id| v.starts_with(&format!("{}-numba-{id}-", cx.ws.checkout_id)));
+        v != name && (!of_image || v.starts_with(&this_image))
+    };
+    for old in all.iter().filter(|v| stale(v) && !in_use.contains(*v)) {
         // Refused while a container still mounts it.
         docker.volume_rm(old);
     }

@@ -10,10 +10,11 @@
 //!
 //! One volume per checkout and image, `<checkout>-venv-<image id>`: a
 //! rebuilt image gets a new one, so a cluster of the old image keeps its own
-//! until it is gone. The checkout's other runtime volumes are removed once
-//! no container and no run in progress uses them. A copy counts only once
-//! it has finished, as recorded in `target/dist-test/runtime.json`: an
-//! interrupted copy is made again. Called with the checkout lock held.
+//! until it is gone, and each project's image (a checkout may hold several)
+//! keeps its own. A volume whose image is gone is removed once no container
+//! and no run in progress uses it. A copy counts only once it has finished,
+//! as recorded in `target/dist-test/runtime.json`: an interrupted copy is
+//! made again. Called with the checkout lock held.
 
 use std::fs;
 use std::path::PathBuf;
@@ -86,9 +87,11 @@ pub fn ensure(cx: &Ctx, image: &Image) -> Result<String> {
         })?;
         record.complete.push(name.clone());
     }
+    let images = image_ids(cx);
     let (_, in_use) = runs::in_use(&cx.ws);
     let all = docker.volumes(&[label_filter(RUNTIME_LABEL, &cx.ws.checkout_id)])?;
-    for old in all.iter().filter(|v| **v != name && !in_use.contains(*v)) {
+    let gone = |v: &str| !images.iter().any(|id| v.ends_with(&format!("-{id}")));
+    for old in all.iter().filter(|v| gone(v) && !in_use.contains(*v)) {
         // Refused while a container (a kept cluster) still mounts it.
         if docker.volume_rm(old) {
             record.complete.retain(|n| n != old);
@@ -96,6 +99,18 @@ pub fn ensure(cx: &Ctx, image: &Image) -> Result<String> {
     }
     write_record(&cx.ws, &record)?;
     Ok(name)
+}
+
+/// The short ids of the checkout's images (dangling ones too: a cluster may
+/// still run one).
+pub fn image_ids(cx: &Ctx) -> Vec<String> {
+    let label = label_filter(crate::workspace::CHECKOUT_LABEL, &cx.ws.checkout_id);
+    cx.docker
+        .images(&[label], true)
+        .unwrap_or_default()
+        .iter()
+        .map(|r| short_id(&r.id).to_string())
+        .collect()
 }
 
 fn copy(cx: &Ctx, image: &Image, name: &str) -> Result<()> {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use xshell::Shell;
 
-use crate::compose::Flavour;
+use crate::docker::compose::Flavour;
 use crate::docker::{self, Clients};
 
 #[derive(Debug, Clone)]

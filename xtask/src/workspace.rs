@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::compose::project_name;
 use crate::config::{self, Config};
 use crate::digest::sha256_bytes;
+use crate::docker::compose::project_name;
 
 /// The label that ties every container, network, volume and image to the
 /// checkout that made it; its value is the checkout id.
@@ -82,7 +82,7 @@ impl Workspace {
         })?;
         let _ = fs::remove_file(probe);
         let checkout_id = checkout_id(root);
-        debug_assert!(crate::compose::is_valid_project_name(&checkout_id));
+        debug_assert!(crate::docker::compose::is_valid_project_name(&checkout_id));
         Ok(Workspace {
             root: root.to_path_buf(),
             target,
@@ -151,7 +151,7 @@ mod tests {
     fn names_of_a_checkout() {
         let id = checkout_id(Path::new("/nonexistent/My Checkout"));
         assert!(id.starts_with("ltdist-my-checkout-"), "{id}");
-        assert!(crate::compose::is_valid_project_name(&id));
+        assert!(crate::docker::compose::is_valid_project_name(&id));
         assert_eq!(
             run_project("ltdist-x-ab", "20261125-143012-4242"),
             "ltdist-x-ab-r202611251430124242"

@@ -80,7 +80,7 @@ fn an_edited_jitted_function_runs_new_code_on_the_next_run_without_a_rebuild() {
             (Some(0), 1, 0),
             "{err}"
         );
-        s
+        (s, run_dir(&err))
     };
     // Fills the numba cache with the caller compiled against the original.
     run();
@@ -94,10 +94,19 @@ fn an_edited_jitted_function_runs_new_code_on_the_next_run_without_a_rebuild() {
     );
     assert_ne!(edited, text, "get_bbox_2d's signature is as expected");
     fs::write(&buffers, edited).unwrap();
-    let s = run();
+    let (s, dir) = run();
+    // No stage of the image was built: each writes its log into the run
+    // folder. The build phase still makes the edited source's new, empty
+    // numba cache volume (a second or so).
+    for log in ["build.log", "build.project.log"] {
+        assert!(
+            !dir.join(log).exists(),
+            "an edit needs no image rebuild: {log} was written"
+        );
+    }
     let build = s.phases.get("build").expect("a build phase");
     assert!(
-        build < 2.0,
+        build < 5.0,
         "an edit needs no image rebuild: build took {build} s"
     );
     let _ = fs::remove_dir_all(&copy);

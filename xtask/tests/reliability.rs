@@ -9,7 +9,6 @@ mod common;
 use common::*;
 
 use std::fs;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn smallest(extra: &[&str]) -> Running {
@@ -92,75 +91,6 @@ fn sigterm_to_the_xtask_alone_tears_down() {
     }
     let took = signal_during_the_tests("TERM", false);
     eprintln!("SIGTERM during tests: exit 130 after {took:?}");
-}
-
-/// Start the ipyparallel test on 1 worker x 2 engines (one worker is
-/// enough; two engines are the point).
-fn start_ipython_test(extra: &[&str]) -> (Running, String) {
-    let mut args = vec!["--", "tests/test_ipython.py"];
-    args.extend(extra);
-    let args = small_dist_test(2, &args);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut run = spawn(&args);
-    let project = run.run_project(&root());
-    (run, project)
-}
-
-/// Hold ipy-worker-2 to 5% of a CPU from the moment the cluster is ready
-/// until its Dask worker has started, so that it joins seconds after
-/// LiberTEM's `ipy_ctx` fixture has handed out its Context. Returns the
-/// xtask's exit code, the run's pytest output and its stderr.
-fn with_a_late_engine(mut run: Running, project: &str) -> (i32, String, String) {
-    run.wait_for("  ready", Duration::from_secs(400));
-    let engine = running(project, "ipy-worker-2").expect("ipy-worker-2 running");
-    docker(&["update", "--cpus", "0.05", &engine]);
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let logs = Command::new("docker")
-            .args(["logs", &engine])
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&logs.stderr) + String::from_utf8_lossy(&logs.stdout);
-        // ipyparallel logs this once the engine's Dask worker has started.
-        if text.contains("dask start finished") || Instant::now() > deadline {
-            break;
-        }
-        if run.child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let _ = Command::new("docker")
-        .args(["update", "--cpus", &cores.to_string(), &engine])
-        .output();
-    let (code, _, err) = run.finish(Duration::from_secs(600));
-    let out = fs::read_to_string(run_dir(&err).join("pytest.log")).unwrap_or_default();
-    let left = leftovers_of_project(project);
-    assert!(left.is_empty(), "late engine: left behind {left:?}");
-    (code, out, err)
-}
-
-#[test]
-fn an_engine_that_joins_dask_late_is_waited_for() {
-    if !engine_available() {
-        return;
-    }
-    // The control, without the harness plugin, and the plugin, side by
-    // side, each with its own late engine.
-    let (control, control_project) = start_ipython_test(&["-p", "no:dist_test_harness"]);
-    let (fixed, fixed_project) = start_ipython_test(&[]);
-    let control = std::thread::spawn(move || with_a_late_engine(control, &control_project));
-    let (code, out, err) = with_a_late_engine(fixed, &fixed_project);
-    let (control_code, control_out, _) = control.join().expect("the control half");
-
-    // The control: the late engine never got the fixture's data file, so
-    // the scenario does reproduce the race.
-    assert_eq!(control_code, 1, "{control_out}");
-    assert!(control_out.contains("FileNotFoundError"), "{control_out}");
-    let s = summary(&err);
-    assert_eq!(code, 0, "{s:?}\n{out}");
-    assert_eq!(s.counts.passed, 1, "{s:?}");
 }
 
 /// A run killed with SIGKILL cannot tear down; `down --all` must, and

@@ -9,7 +9,7 @@ use std::time::Duration;
 use xshell::{cmd, Shell};
 
 use super::Clients;
-use crate::compose::Flavour;
+use crate::docker::compose::Flavour;
 use crate::exec;
 use crate::ui::Ui;
 

@@ -1,10 +1,11 @@
 //! The one module that speaks to the docker CLI: every `docker …` command
 //! of the crate is built here and its output read here, as JSON through
 //! serde wherever Docker can print it (`--format '{{json .}}'`, `inspect`).
-//! Everything runs through `exec`, each wait bounded. Compose has its own
-//! module (compose.rs); what a command means for the cluster is the
-//! caller's business.
+//! Everything runs through `exec`, each wait bounded. Compose, the other
+//! CLI of Docker's, has its submodule ([`compose`]); what a command means
+//! for the cluster is the caller's business.
 
+pub mod compose;
 mod containers;
 mod detect;
 mod images;

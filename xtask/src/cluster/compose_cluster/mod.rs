@@ -18,8 +18,8 @@ use super::{
     Backend, Cluster, Collected, Definition, Observation, Phase, ServiceState, Tests,
     PROJECT_LABEL, TIMELINE_FILE,
 };
-use crate::compose::Compose;
 use crate::context::Ctx;
+use crate::docker::compose::Compose;
 use crate::docker::{label_filter, Container, Docker};
 use crate::exec::{self, tail};
 use crate::fsx;
@@ -321,7 +321,7 @@ impl Cluster for ComposeCluster<'_> {
 mod tests {
     use super::*;
     use crate::cluster::{Image, Mounts, Size};
-    use crate::compose::Flavour;
+    use crate::docker::compose::Flavour;
     use crate::docker::Clients;
 
     #[test]
