@@ -229,8 +229,11 @@ pub fn up(cx: &Ctx, req: Request) -> Result<()> {
     up_and_ready(cx, cluster.as_ref(), &mut phases, &dir)?;
     let size = def.size;
     cx.ui.say(&format!(
-        "cluster {} is ready: {} workers, {} engines; `cargo xtask test` runs the suite against it",
-        def.name, size.workers, size.engines
+        "cluster {} is ready on {}: {} workers, {} engines; `cargo xtask test` runs the suite against it",
+        def.name,
+        cluster.backend().describe(),
+        size.workers,
+        size.engines
     ));
     Ok(())
 }

@@ -128,6 +128,16 @@ pub enum Backend {
     },
 }
 
+impl Backend {
+    /// `compose`, or `a swarm of 3 nodes`.
+    pub fn describe(&self) -> String {
+        match self {
+            Backend::Compose { .. } => "compose".into(),
+            Backend::Swarm { nodes, .. } => format!("a swarm of {} nodes", nodes.len()),
+        }
+    }
+}
+
 /// Where a service is in its life.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Phase {

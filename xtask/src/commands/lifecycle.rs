@@ -100,11 +100,7 @@ impl Status {
             );
             return Err(ExitCode(3).into());
         }
-        let on = match &state.backend {
-            Backend::Compose { .. } => "compose".to_string(),
-            Backend::Swarm { nodes, .. } => format!("a swarm of {} nodes", nodes.len()),
-        };
-        println!("cluster {} on {on}", state.name);
+        println!("cluster {} on {}", state.name, state.backend.describe());
         let now = Readiness {
             size: state.size,
             services,

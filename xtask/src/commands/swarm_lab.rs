@@ -7,6 +7,7 @@ use crate::cli::{LabAction, SwarmLab};
 use crate::context::Invocation;
 use crate::docker::{self, Docker};
 use crate::image;
+use crate::project;
 use crate::swarm_lab::{self, Lab};
 use crate::workspace::Workspace;
 
@@ -36,15 +37,23 @@ impl SwarmLab {
     }
 }
 
-/// This checkout's images on the host's engine (the cluster's images, its
-/// dependency images and the base built here), to load into the nodes.
+/// What a build on the lab's manager would otherwise make again, as it is
+/// on the host's engine: the base, this checkout's dependency images and
+/// the pinned release's image (not those of other projects).
 fn images_to_seed(docker: &Docker, ws: &Workspace) -> Vec<String> {
     let base = image::fallback_tag(ws);
+    let deps = format!("{}-deps-flat", ws.checkout_id);
+    let release = image::project_tag(&ws.checkout_id, &project::pinned_dir(ws));
     docker
         .images(&[], false)
         .unwrap_or_default()
         .iter()
+        .filter(|r| {
+            r.repository == deps
+                || r.reference() == release
+                || r.reference() == base
+                || r.reference() == ws.config.image.base
+        })
         .map(|r| r.reference())
-        .filter(|i| i.starts_with(&ws.checkout_id) || *i == base || *i == ws.config.image.base)
         .collect()
 }

@@ -12,6 +12,7 @@ use crate::workspace::Workspace;
 mod sdist;
 mod tree;
 
+pub use sdist::pinned_dir;
 use sdist::pinned_sdist;
 pub use tree::{full_stamp, skipped, source_stamp, sync_tree};
 

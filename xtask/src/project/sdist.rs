@@ -13,12 +13,20 @@ use crate::ui::Ui;
 use crate::workspace::Workspace;
 
 /// Download the sdist once into target/, check its sha256, unpack it.
+/// Where the pinned release's sdist is unpacked.
+pub fn pinned_dir(ws: &Workspace) -> PathBuf {
+    let p = &ws.config.project;
+    ws.target
+        .join("sdist")
+        .join(format!("{}-{}", p.name, p.version))
+}
+
 pub(super) fn pinned_sdist(sh: &Shell, ws: &Workspace, ui: Ui) -> Result<PathBuf> {
     let cfg = &ws.config;
     let name = &cfg.project.name;
     let version = &cfg.project.version;
     let cache = ws.target.join("sdist");
-    let unpacked = cache.join(format!("{name}-{version}"));
+    let unpacked = pinned_dir(ws);
     let stamp = unpacked.join(".dist-test-sha256");
     if fs::read_to_string(&stamp).ok().as_deref() == Some(cfg.project.sdist_sha256.as_str()) {
         return Ok(unpacked);
