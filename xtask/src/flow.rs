@@ -12,7 +12,7 @@ use crate::checkout::kept::{ClusterState, SCHEMA};
 use crate::checkout::lock::Lock;
 use crate::checkout::runs::Registration;
 use crate::checkout::{self};
-use crate::cli::ProjectArg;
+use crate::cli::{DataArgs, ProjectArg, SizeArgs};
 use crate::cluster::{self, Backend, Cluster, Definition, Image, Kind, Mounts, Size};
 use crate::context::Ctx;
 use crate::image;
@@ -31,6 +31,25 @@ pub struct Request<'r> {
     pub publish: bool,
     pub kind: Kind,
     pub data: Plan,
+}
+
+impl<'r> Request<'r> {
+    /// What `dist-test` and `up` ask for, from their arguments.
+    pub fn from_args(
+        cx: &Ctx,
+        project: &'r ProjectArg,
+        size: &SizeArgs,
+        data: &DataArgs,
+        swarm: bool,
+    ) -> Result<Request<'r>> {
+        Ok(Request {
+            project,
+            size: Size::from_config(&cx.ws.config.cluster, size.workers, size.engines),
+            publish: size.publish,
+            kind: if swarm { Kind::Swarm } else { Kind::Compose },
+            data: Plan::from_env(data.no_testdata)?,
+        })
+    }
 }
 
 /// The project under test and its current requirements file. For the pinned

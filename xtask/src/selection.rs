@@ -228,10 +228,7 @@ mod tests {
     use super::*;
 
     fn scratch(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("xtask-selection-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&d);
-        fs::create_dir_all(&d).unwrap();
-        d
+        crate::fsx::scratch(&format!("selection-{name}"))
     }
 
     fn tree(dir: &Path) {

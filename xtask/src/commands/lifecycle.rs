@@ -16,7 +16,7 @@ use crate::docker::label_filter;
 use crate::flow::{self, Request};
 use crate::phases::Phases;
 use crate::run::ExitCode;
-use crate::testdata::{Plan, Source, TestData};
+use crate::testdata::{Source, TestData};
 use crate::workspace::CHECKOUT_LABEL;
 
 impl Build {
@@ -35,17 +35,7 @@ impl Build {
 impl Up {
     pub fn run(self, inv: &Invocation) -> Result<()> {
         let cx = inv.docker(Needs::Builder)?;
-        let req = Request {
-            project: &self.project,
-            size: Size::from_config(&cx.ws.config.cluster, self.size.workers, self.size.engines),
-            publish: self.size.publish,
-            kind: if self.swarm {
-                Kind::Swarm
-            } else {
-                Kind::Compose
-            },
-            data: Plan::from_env(self.data.no_testdata)?,
-        };
+        let req = Request::from_args(&cx, &self.project, &self.size, &self.data, self.swarm)?;
         flow::up(&cx, req)
     }
 }

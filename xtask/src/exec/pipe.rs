@@ -1,6 +1,7 @@
 //! `producer | consumer`: two programs joined by a pipe, each end checked,
 //! neither left waiting on the other.
 
+use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -8,6 +9,9 @@ use anyhow::{bail, Context, Result};
 
 use super::{describe, tail};
 use crate::interrupt;
+
+/// The signal a process gets when it writes into a pipe nobody reads.
+const SIGPIPE: i32 = 13;
 
 /// How long a producer may go on once the consumer of its output has gone.
 const PIPE_GRACE: Duration = Duration::from_secs(5);
@@ -55,22 +59,29 @@ pub fn pipe(mut producer: Command, mut consumer: Command, limit: Duration) -> Re
         .map(|t| tail(t.trim(), 3))
         .unwrap_or_default();
     let (produced, consumed) = ended?;
+    let early = |c: &ExitStatus| {
+        let said = if said.is_empty() {
+            String::new()
+        } else {
+            format!(": {said}")
+        };
+        format!(
+            "{c_name} exited ({c}) before {p_name} had sent everything; {p_name} was stopped{said}"
+        )
+    };
     match (produced, consumed) {
         (Ended::Exited(p), Ended::Exited(c)) if p.success() && c.success() => Ok(()),
+        // The producer wrote into a pipe nobody read any more.
+        (Ended::Exited(p), Ended::Exited(c)) if p.signal() == Some(SIGPIPE) => {
+            bail!("{}", early(&c))
+        }
+        (Ended::Stopped, Ended::Exited(c)) => bail!("{}", early(&c)),
         (Ended::Exited(p), Ended::Exited(c)) if c.success() => {
-            bail!("{p_name} failed ({p}); {c_name} read all it sent")
+            bail!("{p_name} failed ({p}); {c_name} read what it sent")
         }
         (Ended::Exited(_), Ended::Exited(c)) => {
             bail!("{c_name} failed ({c}) reading from {p_name}: {said}")
         }
-        (Ended::Stopped, Ended::Exited(c)) => bail!(
-            "{c_name} exited ({c}) before {p_name} had sent everything; {p_name} was stopped{}",
-            if said.is_empty() {
-                String::new()
-            } else {
-                format!(": {said}")
-            }
-        ),
         _ => bail!(
             "{p_name} | {c_name} did not finish within {} s, or was interrupted; both were stopped",
             limit.as_secs()
@@ -136,10 +147,18 @@ mod tests {
         assert!(pipe(ok, Command::new("cat"), LIMIT).is_ok());
         let err = pipe(Command::new("false"), Command::new("cat"), LIMIT).unwrap_err();
         assert!(err.to_string().contains("false failed"), "{err}");
+        // A consumer that fails: whether it went before the producer wrote
+        // (which then dies of SIGPIPE) or after, it is the one named.
         let mut ok = Command::new("printf");
         ok.arg("x");
-        let err = pipe(ok, Command::new("false"), LIMIT).unwrap_err();
-        assert!(err.to_string().contains("false failed"), "{err}");
+        let err = pipe(ok, Command::new("false"), LIMIT)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("false failed")
+                || err.contains("false exited (exit status: 1) before printf"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -160,7 +179,7 @@ mod tests {
         // A writer that goes quiet instead of writing is stopped after the grace.
         let start = Instant::now();
         let mut quiet = Command::new("sh");
-        quiet.args(["-c", "echo x; exec sleep 60"]);
+        quiet.args(["-c", "exec sleep 60"]);
         let mut reader = Command::new("sh");
         reader.args(["-c", "echo gone >&2; exit 3"]);
         let err = pipe(quiet, reader, LIMIT).unwrap_err();
