@@ -104,13 +104,9 @@ json_phases() {
 
 WARM_DIR=$(run_dir_of "$LOGS/warmup.log")
 [[ -f $WARM_DIR/summary.json ]] || die "no summary.json after the warm-up"
-# The checkout id names the image: compose_project is "<checkout>-r<run id, alphanumerics>".
-RUN_ID=$(json_top "$WARM_DIR/summary.json" run_id)
-COMPACT=$(printf '%s' "$RUN_ID" | tr -cd '[:alnum:]' | tr '[:upper:]' '[:lower:]')
-COMPOSE_PROJECT=$(json_top "$WARM_DIR/summary.json" compose_project)
-CHECKOUT=${COMPOSE_PROJECT%-r"$COMPACT"}
-[[ -n $CHECKOUT && $CHECKOUT != "$COMPOSE_PROJECT" ]] || die "cannot tell the checkout id from $COMPOSE_PROJECT"
-IMAGE=$CHECKOUT:latest
+# The image the warm-up ran, as its summary.json names it.
+IMAGE=$(json_top "$WARM_DIR/summary.json" image)
+[[ -n $IMAGE ]] || die "no image in the warm-up's summary.json"
 # The project's source, which the image's editable install expects at /src.
 SOURCE_DIR=$(json_top "$WARM_DIR/summary.json" project)
 [[ -d $SOURCE_DIR ]] || die "no project folder '$SOURCE_DIR' in the warm-up's summary.json"

@@ -177,6 +177,7 @@ pub fn dist_test(cx: &Ctx, req: Request, pytest_args: &[String], keep: bool) -> 
         let target = (name.clone(), run.results.clone());
         let cluster =
             slot.insert(flow.build(&mut run.phases, target, &run.dir, &mut run.registration)?);
+        run.image = Some(cluster.definition().image.tag.clone());
         drop(lock);
         interrupt::check()?;
         run.phases
@@ -271,6 +272,7 @@ pub fn test(cx: &Ctx, pytest_args: &[String]) -> Result<()> {
     }
     let mut run = Run::new(cx)?;
     run.data = Some(state.data.clone());
+    run.image = Some(state.image.tag.clone());
     let cluster = cluster::from_state(cx, &state, &run.results)?;
     let volumes = match &state.backend {
         Backend::Compose { runtime, numba } => vec![runtime.clone(), numba.clone()],

@@ -59,6 +59,8 @@ pub struct Run {
     pub phases: Phases,
     /// The detector data the run mounted, for `summary.json`.
     pub data: Option<TestData>,
+    /// The image's tag, for `summary.json`.
+    pub image: Option<String>,
     pub pytest_code: Option<i32>,
     /// Which tests pytest was told to run (see selection.rs); `None` when
     /// the user's arguments chose them.
@@ -83,6 +85,7 @@ impl Run {
             results,
             phases: Phases::default(),
             data: None,
+            image: None,
             pytest_code: None,
             selection: None,
             declared_ready: None,
@@ -252,6 +255,7 @@ impl Run {
             dead_services: self.collected.dead.clone(),
             error,
             data: self.data.clone(),
+            image: self.image.clone(),
         }
     }
 

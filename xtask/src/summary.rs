@@ -44,6 +44,9 @@ pub struct Summary {
     /// Where `/data` came from: `TESTDATA_BASE_PATH`, the generated set, or none.
     #[serde(default)]
     pub data: Option<TestData>,
+    /// The image the cluster ran, by its tag (`<checkout>:p<project hash>`).
+    #[serde(default)]
+    pub image: Option<String>,
     /// On a swarm: the node each service ran on (`<node id> <address>`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub nodes: BTreeMap<String, String>,
@@ -117,6 +120,7 @@ mod tests {
             }),
             nodes: BTreeMap::new(),
             dead_nodes: vec![],
+            image: Some("ltdist-x-ab:p0123".into()),
         }
     }
 
@@ -140,6 +144,7 @@ mod tests {
         assert_eq!(j["slowest"].as_array().unwrap().len(), 10);
         assert_eq!(j["dead_services"][0]["exit_code"], 137);
         assert_eq!(j["error"], "line1\n\"q\"");
+        assert_eq!(j["image"], "ltdist-x-ab:p0123");
         let phases = j["phases"].as_object().unwrap();
         assert_eq!(phases["up_s"], 2.0);
         // Every phase that ran, not only the ones known in advance.

@@ -12,10 +12,15 @@ use std::sync::OnceLock;
 
 const FORMATS: [&str; 8] = ["mrc", "dm", "k2is", "frms6", "mib", "blo", "empad", "tvips"];
 
-/// `cargo xtask testdata` once for this test binary: the image and the set.
+/// `cargo xtask build` and `testdata` once for this test binary: the image
+/// and the set.
 fn generated_set() -> &'static PathBuf {
     static SET: OnceLock<PathBuf> = OnceLock::new();
     SET.get_or_init(|| {
+        // The image the checks run in (`testdata` builds none when the set
+        // is there already).
+        let o = xtask(&["build", "-q"]);
+        assert!(o.status.success(), "cargo xtask build:\n{}", stderr(&o));
         let o = xtask(&["testdata"]);
         assert!(o.status.success(), "cargo xtask testdata:\n{}", stderr(&o));
         // "test data: 23 files, 238 MB in /…/target/dist-test/testdata/<digest>"
@@ -48,7 +53,7 @@ fn numba_cache() -> PathBuf {
 
 /// check.py over `data` in the checkout's image, as the services' user.
 fn check(data: &Path) -> Output {
-    let image = format!("{}:latest", checkout_id(&root()));
+    let image = release_image(&root());
     let gen = root().join("packaging/docker/testdata");
     Command::new("docker")
         .args(["run", "--rm", "--network", "none", "--volume"])
