@@ -23,14 +23,14 @@ fn start_ipython_test(extra: &[&str]) -> (Running, String) {
     (run, project)
 }
 
-/// Hold ipy-worker-2 to 5% of a CPU from the moment the cluster is ready
+/// Hold ipy-worker-2 to 1% of a CPU (Docker's least) from the moment the cluster is ready
 /// until its Dask worker has started, so that it joins seconds after
 /// LiberTEM's `ipy_ctx` fixture has handed out its Context. Returns the
 /// xtask's exit code, the run's pytest output and its stderr.
 fn with_a_late_engine(mut run: Running, project: &str) -> (i32, String, String) {
     run.wait_for("  ready", Duration::from_secs(400));
     let engine = running(project, "ipy-worker-2").expect("ipy-worker-2 running");
-    docker(&["update", "--cpus", "0.05", &engine]);
+    docker(&["update", "--cpus", "0.01", &engine]);
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let logs = Command::new("docker")
@@ -58,24 +58,39 @@ fn with_a_late_engine(mut run: Running, project: &str) -> (i32, String, String) 
     (code, out, err)
 }
 
+/// How many times the pair may run before the control must have reproduced
+/// the race: how late an engine joins depends on the load, and one round on
+/// a busy machine may let it join in time.
+const ROUNDS: usize = 3;
+
 #[test]
 fn an_engine_that_joins_dask_late_is_waited_for() {
     if !engine_available() {
         return;
     }
-    // The control, without the harness plugin, and the plugin, side by
-    // side, each with its own late engine.
-    let (control, control_project) = start_ipython_test(&["-p", "no:dist_test_harness"]);
-    let (fixed, fixed_project) = start_ipython_test(&[]);
-    let control = std::thread::spawn(move || with_a_late_engine(control, &control_project));
-    let (code, out, err) = with_a_late_engine(fixed, &fixed_project);
-    let (control_code, control_out, _) = control.join().expect("the control half");
+    let mut controls = Vec::new();
+    for _ in 0..ROUNDS {
+        // The control, without the harness plugin, and the plugin, side by
+        // side, each with its own late engine.
+        let (control, control_project) = start_ipython_test(&["-p", "no:dist_test_harness"]);
+        let (fixed, fixed_project) = start_ipython_test(&[]);
+        let control = std::thread::spawn(move || with_a_late_engine(control, &control_project));
+        let (code, out, err) = with_a_late_engine(fixed, &fixed_project);
+        let (control_code, control_out, _) = control.join().expect("the control half");
 
-    // The control: the late engine never got the fixture's data file, so
-    // the scenario does reproduce the race.
-    assert_eq!(control_code, 1, "{control_out}");
-    assert!(control_out.contains("FileNotFoundError"), "{control_out}");
-    let s = summary(&err);
-    assert_eq!(code, 0, "{s:?}\n{out}");
-    assert_eq!(s.counts.passed, 1, "{s:?}");
+        // With the plugin the late engine is waited for, every round.
+        let s = summary(&err);
+        assert_eq!(code, 0, "{s:?}\n{out}");
+        assert_eq!(s.counts.passed, 1, "{s:?}");
+        // The control: the late engine never got the fixture's data file,
+        // so the scenario did reproduce the race.
+        if control_code == 1 && control_out.contains("FileNotFoundError") {
+            return;
+        }
+        controls.push(format!("exit {control_code}:\n{control_out}"));
+    }
+    panic!(
+        "the control never reproduced the race in {ROUNDS} rounds, so the scenario proves nothing:\n{}",
+        controls.join("\n---\n")
+    );
 }
