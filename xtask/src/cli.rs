@@ -62,8 +62,21 @@ pub enum Command {
 #[derive(Debug, Args, Clone, Default)]
 pub struct ProjectArg {
     /// A LiberTEM checkout to test instead of the pinned release.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "libertem")]
     pub project: Option<PathBuf>,
+    /// A LiberTEM release from PyPI to test instead of the pinned one: its
+    /// sdist, checked against the sha256 PyPI publishes, its dependencies
+    /// resolved as of its upload.
+    #[arg(long, value_name = "VERSION")]
+    pub libertem: Option<String>,
+    /// Resolve a `--libertem` release's dependencies as of this date
+    /// (RFC 3339 or YYYY-MM-DD) instead of its upload time.
+    #[arg(long, value_name = "DATE", requires = "libertem")]
+    pub resolve_date: Option<String>,
+    /// The Python to test on, like 3.13 [default: the project's own image's,
+    /// else the newest the project and this machine support].
+    #[arg(long, value_name = "X.Y")]
+    pub python: Option<String>,
 }
 
 #[derive(Debug, Args, Clone, Default)]

@@ -1,5 +1,6 @@
 //! `dist-test.toml`: what is tested and how the cluster is built.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -27,15 +28,30 @@ pub struct ProjectCfg {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImageCfg {
+    /// The Python when neither `--python` nor the project names one.
     pub python: String,
     pub platform: String,
+    /// The pullable base, with `{python}` for the Python's version.
     pub base: String,
-    pub fallback_suite: String,
     pub fallback_mirror: String,
     /// The debootstrap package fetched from `fallback_mirror` when none is
     /// installed, and its sha256 (`apt-cache show debootstrap` prints both).
     pub debootstrap_version: String,
     pub debootstrap_sha256: String,
+    /// Python version -> the Debian suite whose `python3` it is.
+    pub suites: BTreeMap<String, String>,
+}
+
+impl ImageCfg {
+    /// The pullable base image of `python`.
+    pub fn base_for(&self, python: &str) -> String {
+        self.base.replace("{python}", python)
+    }
+
+    /// The Debian suite that ships `python`, if any.
+    pub fn suite_for(&self, python: &str) -> Option<&str> {
+        self.suites.get(python).map(String::as_str)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -106,6 +122,15 @@ impl Config {
             );
         }
         python_minor(&self.image.python)?;
+        for (python, suite) in &self.image.suites {
+            python_minor(python).context("a key of [image.suites]")?;
+            if suite.is_empty() || !suite.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
+                bail!("image.suites.\"{python}\" = {suite:?} is not a Debian suite name");
+            }
+        }
+        if !self.image.base.contains("{python}") {
+            bail!("image.base {:?} must contain {{python}}, like \"python:{{python}}-slim\"", self.image.base);
+        }
         if !self.image.platform.contains("linux") {
             bail!("image.platform must be a Linux target for uv, like \"x86_64-manylinux_2_36\", got {:?}", self.image.platform);
         }
@@ -140,7 +165,7 @@ pub fn python_minor(v: &str) -> Result<(u32, u32)> {
         .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)));
     match parsed {
         Some((3, minor)) => Ok((3, minor)),
-        _ => bail!("image.python must look like \"3.11\", got {v:?}"),
+        _ => bail!("a Python version must look like \"3.14\", got {v:?}"),
     }
 }
 
@@ -166,7 +191,9 @@ mod tests {
         let cfg = Config::parse(&repo_config()).unwrap();
         assert_eq!(cfg.project.name, "libertem");
         assert_eq!(cfg.cluster.workers, 2);
-        assert_eq!(python_minor(&cfg.image.python).unwrap(), (3, 11));
+        assert_eq!(python_minor(&cfg.image.python).unwrap(), (3, 14));
+        assert_eq!(cfg.image.suite_for("3.14"), Some("forky"));
+        assert_eq!(cfg.image.base_for("3.13"), "python:3.13-slim");
     }
 
     #[test]
@@ -183,9 +210,13 @@ mod tests {
         let err = format!("{:#}", Config::parse(&text).unwrap_err());
         assert!(err.contains("cluster.workers"), "{err}");
 
-        let text = repo_config().replace("python = \"3.11\"", "python = \"eleven\"");
+        let text = repo_config().replace("python = \"3.14\"", "python = \"eleven\"");
         let err = format!("{:#}", Config::parse(&text).unwrap_err());
-        assert!(err.contains("image.python"), "{err}");
+        assert!(err.contains("Python version"), "{err}");
+
+        let text = repo_config().replace("\"3.13\" = \"trixie\"", "\"3.13\" = \"Trixie!\"");
+        let err = format!("{:#}", Config::parse(&text).unwrap_err());
+        assert!(err.contains("image.suites"), "{err}");
 
         let text = repo_config().replace("sdist_sha256 = \"ca42", "sdist_sha256 = \"zz42");
         let err = format!("{:#}", Config::parse(&text).unwrap_err());

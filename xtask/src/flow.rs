@@ -19,6 +19,7 @@ use crate::image;
 use crate::interrupt;
 use crate::phases::Phases;
 use crate::project::Project;
+use crate::python;
 use crate::reqs::{self, Upgrade};
 use crate::run::{results_dir, Run};
 use crate::testdata::{Plan, TestData};
@@ -52,19 +53,26 @@ impl<'r> Request<'r> {
     }
 }
 
-/// The project under test and its current requirements file. For the pinned
-/// default a stale file is an error (it is committed); for a checkout it is
-/// regenerated. With the checkout lock held.
+/// The project under test, its Python and its current requirements file.
+/// For the pinned release a stale file is an error (it is committed); for
+/// another release or a checkout it is resolved again. A Python with no
+/// route to a base fails here, before anything is built. With the checkout
+/// lock held.
 pub fn project_and_reqs(cx: &Ctx, arg: &ProjectArg) -> Result<(Project, PathBuf)> {
     let (sh, ws) = (cx.sh, &cx.ws);
-    let project = Project::resolve(sh, ws, cx.ui, arg.project.as_deref())?;
-    if project.default {
+    let routes = python::routes(ws, |image| cx.docker.image_exists(image));
+    let project = Project::resolve(sh, ws, cx.ui, arg, &routes)?;
+    image::check_route(cx, &project.python.version)?;
+    if project.is_pinned() {
         reqs::check(ws, &project)?;
     } else if reqs::check(ws, &project).is_err() {
-        cx.ui
-            .say("requirements of the checkout changed: resolving them again");
+        cx.ui.say(&format!(
+            "requirements of {} for Python {} changed or are new: resolving them",
+            project.dir.display(),
+            project.python.version
+        ));
         reqs::update(sh, ws, cx.ui, &project, &Upgrade::None)
-            .context("resolving the checkout's requirements")?;
+            .context("resolving the project's requirements")?;
     }
     let path = reqs::requirements_path(ws, &project);
     Ok((project, path))
@@ -171,6 +179,8 @@ pub fn dist_test(cx: &Ctx, req: Request, pytest_args: &[String], keep: bool) -> 
         run.id,
         flow.project.dir.display()
     ));
+    cx.ui.say(&flow.project.python.describe());
+    run.python = Some(flow.project.python.version.clone());
     let name = cx.ws.run_project(&run.id);
     let mut slot: Option<Box<dyn Cluster>> = None;
     let outcome = (|| {
@@ -227,6 +237,7 @@ pub fn up(cx: &Ctx, req: Request) -> Result<()> {
     }
     let lock = checkout::lock(cx, "building")?;
     let flow = Flow::start(cx, req)?;
+    cx.ui.say(&flow.project.python.describe());
     let dir = cx.ws.cluster_dir();
     let target = (cx.ws.cluster_project(), results_dir(&dir)?);
     let mut registration = Registration::new(&cx.ws, &crate::run::new_run_id())?;
@@ -241,6 +252,7 @@ pub fn up(cx: &Ctx, req: Request) -> Result<()> {
         size: def.size,
         publish: def.publish,
         image: def.image.clone(),
+        python: Some(flow.project.python.version.clone()),
         data: flow.data.clone(),
         backend: cluster.backend(),
     }
@@ -273,6 +285,7 @@ pub fn test(cx: &Ctx, pytest_args: &[String]) -> Result<()> {
     let mut run = Run::new(cx)?;
     run.data = Some(state.data.clone());
     run.image = Some(state.image.tag.clone());
+    run.python = state.python.clone();
     let cluster = cluster::from_state(cx, &state, &run.results)?;
     let volumes = match &state.backend {
         Backend::Compose { runtime, numba } => vec![runtime.clone(), numba.clone()],

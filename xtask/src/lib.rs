@@ -24,6 +24,7 @@ pub mod live;
 pub mod numba;
 pub mod phases;
 pub mod project;
+pub mod python;
 pub mod reqs;
 pub mod run;
 pub mod runtime;

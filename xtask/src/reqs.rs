@@ -14,7 +14,7 @@ use xshell::{cmd, Shell};
 
 use crate::digest::{sha256_bytes, sha256_file};
 use crate::exec;
-use crate::project::Project;
+use crate::project::{Project, Source};
 use crate::ui::Ui;
 use crate::workspace::Workspace;
 
@@ -25,39 +25,62 @@ pub use header::{body, check_text, header, Input};
 
 const HARNESS_FILE: &str = "harness-requirements.in";
 
-/// Where the requirements of `project` live: the committed file for the
-/// pinned default, a file under target/ for a checkout.
+/// Where the requirements of `project` on its Python live: the committed
+/// file for the pinned release, a file under target/ for another release or
+/// a checkout.
 pub fn requirements_path(ws: &Workspace, project: &Project) -> PathBuf {
-    if project.default {
-        ws.requirements()
-    } else {
-        let key = &sha256_bytes(project.dir.to_string_lossy().as_bytes())[..12];
-        ws.target.join("reqs").join(key).join("requirements.txt")
+    let python = &project.python.version;
+    let file = format!("requirements-py{python}.txt");
+    match &project.source {
+        Source::Pinned => ws.requirements(python),
+        Source::Release { release, .. } => ws
+            .target
+            .join("reqs")
+            .join(format!("{}-{}", release.name, release.version))
+            .join(file),
+        Source::Checkout => {
+            let key = &sha256_bytes(project.dir.to_string_lossy().as_bytes())[..12];
+            ws.target.join("reqs").join(key).join(file)
+        }
     }
 }
 
-/// What the file is made from. For the pinned default the sdist's sha256
-/// stands for its pyproject.toml and test requirements, so `--check` needs
-/// neither the sdist nor the network.
+/// What the file is made from. For a release the sdist's sha256 stands for
+/// its pyproject.toml and test requirements, so `--check` of the pinned
+/// one needs neither the sdist nor the network.
 pub fn inputs(ws: &Workspace, project: &Project) -> Result<Vec<Input>> {
     let cfg = &ws.config;
     let mut out = Vec::new();
-    if project.default {
-        out.push(Input {
+    match &project.source {
+        Source::Pinned => out.push(Input {
             name: format!(
                 "{}=={} (sdist, dist-test.toml [project])",
                 cfg.project.name, cfg.project.version
             ),
             value: format!("sha256:{}", cfg.project.sdist_sha256),
-        });
-    } else {
-        for f in ["pyproject.toml", "test_requirements.txt"] {
-            let p = project.dir.join(f);
-            if p.is_file() {
-                out.push(Input {
-                    name: f.to_string(),
-                    value: format!("sha256:{}", sha256_file(&p)?),
-                });
+        }),
+        Source::Release {
+            release,
+            resolve_date,
+        } => {
+            out.push(Input {
+                name: format!("{}=={} (sdist from PyPI)", release.name, release.version),
+                value: format!("sha256:{}", release.sha256),
+            });
+            out.push(Input {
+                name: "resolved as of (uv --exclude-newer)".into(),
+                value: resolve_date.clone(),
+            });
+        }
+        Source::Checkout => {
+            for f in ["pyproject.toml", "setup.py", "test_requirements.txt"] {
+                let p = project.dir.join(f);
+                if p.is_file() {
+                    out.push(Input {
+                        name: f.to_string(),
+                        value: format!("sha256:{}", sha256_file(&p)?),
+                    });
+                }
             }
         }
     }
@@ -67,8 +90,8 @@ pub fn inputs(ws: &Workspace, project: &Project) -> Result<Vec<Input>> {
         value: format!("sha256:{}", sha256_file(&harness)?),
     });
     out.push(Input {
-        name: "target (dist-test.toml [image])".into(),
-        value: format!("python-{}-{}", cfg.image.python, cfg.image.platform),
+        name: "target (--python, dist-test.toml [image])".into(),
+        value: format!("python-{}-{}", project.python.version, cfg.image.platform),
     });
     Ok(out)
 }
@@ -89,7 +112,7 @@ pub fn check(ws: &Workspace, project: &Project) -> Result<()> {
             "{} is stale: {why}; run `{}`{}",
             rel(ws, &path),
             update_command(project),
-            if project.default {
+            if project.is_pinned() {
                 " and commit the result"
             } else {
                 ""
@@ -99,13 +122,17 @@ pub fn check(ws: &Workspace, project: &Project) -> Result<()> {
 }
 
 fn update_command(project: &Project) -> String {
-    if project.default {
-        "cargo xtask update-reqs".into()
-    } else {
-        format!(
-            "cargo xtask update-reqs --project {}",
+    let python = &project.python.version;
+    match &project.source {
+        Source::Pinned => format!("cargo xtask update-reqs --python {python}"),
+        Source::Release { release, .. } => format!(
+            "cargo xtask update-reqs --libertem {} --python {python}",
+            release.version
+        ),
+        Source::Checkout => format!(
+            "cargo xtask update-reqs --project {} --python {python}",
             project.dir.display()
-        )
+        ),
     }
 }
 
@@ -156,13 +183,20 @@ pub fn update(
                 .flat_map(|n| ["--upgrade-package".into(), n.clone()])
                 .collect(),
         };
-        let python = &ws.config.image.python;
+        let python = &project.python.version;
         let platform = &ws.config.image.platform;
+        let as_of: Vec<String> = match &project.source {
+            Source::Release { resolve_date, .. } => {
+                vec!["--exclude-newer".into(), resolve_date.clone()]
+            }
+            _ => vec![],
+        };
         let _dir = sh.push_dir(&work);
         let compile = cmd!(
             sh,
             "{uv} pip compile {sources...} --python-version {python} --python-platform {platform}
-             --generate-hashes --no-header --quiet {upgrade_args...} --output-file requirements.txt"
+             --generate-hashes --no-header --quiet {as_of...} {upgrade_args...}
+             --output-file requirements.txt"
         );
         let out = exec::output(compile, crate::downloads::DOWNLOAD, ui)
             .context("running uv pip compile")?;
@@ -193,13 +227,26 @@ fn lay_out_inputs(
     work: &Path,
     out_path: &Path,
 ) -> Result<Vec<String>> {
-    let mut sources = vec!["pyproject.toml".to_string()];
     let pyproject = project.pyproject();
     let text = fs::read_to_string(&pyproject)
         .with_context(|| format!("reading {}", pyproject.display()))?;
     let build_requires = build_requires(&text)
         .with_context(|| format!("{} is not valid TOML", pyproject.display()))?;
-    fs::write(work.join("pyproject.toml"), &text)?;
+    let mut sources = vec![];
+    if has_project_table(&text) {
+        fs::write(work.join("pyproject.toml"), &text)?;
+        sources.push("pyproject.toml".to_string());
+    } else {
+        // Dependencies declared in setup.py (LiberTEM 0.14 and before):
+        // the sdist's PKG-INFO lists them, else uv asks setup.py itself.
+        match fs::read_to_string(project.dir.join("PKG-INFO")) {
+            Ok(info) => {
+                fs::write(work.join("project-requires.in"), requires_dist(&info))?;
+                sources.push("project-requires.in".into());
+            }
+            Err(_) => sources.push(project.dir.join("setup.py").display().to_string()),
+        }
+    }
     let tests = project.dir.join("test_requirements.txt");
     if tests.is_file() {
         fs::copy(&tests, work.join("test_requirements.txt"))?;
@@ -218,6 +265,23 @@ fn lay_out_inputs(
         fs::write(work.join("requirements.txt"), body)?;
     }
     Ok(sources)
+}
+
+fn has_project_table(pyproject: &str) -> bool {
+    toml::from_str::<toml::Table>(pyproject).is_ok_and(|d| d.contains_key("project"))
+}
+
+/// The `Requires-Dist` lines of a PKG-INFO, without those of extras, as a
+/// requirements file.
+pub fn requires_dist(pkg_info: &str) -> String {
+    pkg_info
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.strip_prefix("Requires-Dist:"))
+        .map(str::trim)
+        .filter(|r| !r.contains("extra =="))
+        .map(|r| format!("{r}\n"))
+        .collect()
 }
 
 /// `[build-system].requires`: needed in the image to install the project
@@ -240,6 +304,19 @@ pub fn build_requires(pyproject: &str) -> Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dependencies_from_pkg_info() {
+        let info = "Metadata-Version: 2.1\nName: libertem\nRequires-Dist: numpy\n\
+            Requires-Dist: pywin32!=226; platform_system == \"Windows\"\n\
+            Requires-Dist: torch<1.12; extra == \"torch\"\n\nRequires-Dist: not-metadata\n";
+        assert_eq!(
+            requires_dist(info),
+            "numpy\npywin32!=226; platform_system == \"Windows\"\n"
+        );
+        assert!(has_project_table("[project]\nname = \"x\"\n"));
+        assert!(!has_project_table("# a stub\n"));
+    }
 
     #[test]
     fn build_requires_from_pyproject() {

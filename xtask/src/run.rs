@@ -61,6 +61,8 @@ pub struct Run {
     pub data: Option<TestData>,
     /// The image's tag, for `summary.json`.
     pub image: Option<String>,
+    /// The Python the cluster runs, for `summary.json`.
+    pub python: Option<String>,
     pub pytest_code: Option<i32>,
     /// Which tests pytest was told to run (see selection.rs); `None` when
     /// the user's arguments chose them.
@@ -86,6 +88,7 @@ impl Run {
             phases: Phases::default(),
             data: None,
             image: None,
+            python: None,
             pytest_code: None,
             selection: None,
             declared_ready: None,
@@ -256,6 +259,7 @@ impl Run {
             error,
             data: self.data.clone(),
             image: self.image.clone(),
+            python: self.python.clone(),
         }
     }
 

@@ -44,9 +44,13 @@ pub struct Summary {
     /// Where `/data` came from: `TESTDATA_BASE_PATH`, the generated set, or none.
     #[serde(default)]
     pub data: Option<TestData>,
-    /// The image the cluster ran, by its tag (`<checkout>:p<project hash>`).
+    /// The image the cluster ran, by its tag (`<checkout>:py<X.Y>-p<project hash>`).
     #[serde(default)]
     pub image: Option<String>,
+    /// The Python the cluster ran (`3.14`); absent in summaries of runs
+    /// before it was recorded.
+    #[serde(default)]
+    pub python: Option<String>,
     /// On a swarm: the node each service ran on (`<node id> <address>`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub nodes: BTreeMap<String, String>,
@@ -120,7 +124,8 @@ mod tests {
             }),
             nodes: BTreeMap::new(),
             dead_nodes: vec![],
-            image: Some("ltdist-x-ab:p0123".into()),
+            image: Some("ltdist-x-ab:py3.14-p0123".into()),
+            python: Some("3.14".into()),
         }
     }
 
@@ -144,7 +149,8 @@ mod tests {
         assert_eq!(j["slowest"].as_array().unwrap().len(), 10);
         assert_eq!(j["dead_services"][0]["exit_code"], 137);
         assert_eq!(j["error"], "line1\n\"q\"");
-        assert_eq!(j["image"], "ltdist-x-ab:p0123");
+        assert_eq!(j["image"], "ltdist-x-ab:py3.14-p0123");
+        assert_eq!(j["python"], "3.14");
         let phases = j["phases"].as_object().unwrap();
         assert_eq!(phases["up_s"], 2.0);
         // Every phase that ran, not only the ones known in advance.

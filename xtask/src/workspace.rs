@@ -99,8 +99,9 @@ impl Workspace {
         self.docker_dir().join("docker-compose.yml")
     }
 
-    pub fn requirements(&self) -> PathBuf {
-        self.docker_dir().join("requirements.txt")
+    /// The pinned release's committed requirements for `python`.
+    pub fn requirements(&self, python: &str) -> PathBuf {
+        self.docker_dir().join(format!("requirements-py{python}.txt"))
     }
 
     /// The compose project (or stack) of the kept cluster of `up`/`test`/`down`.

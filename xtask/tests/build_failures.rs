@@ -73,7 +73,7 @@ fn edit_and_rebuild_cycles_do_not_pile_up_images() {
     let copy = fs::canonicalize(edited_release("edit-cycles", "edit 0")).unwrap();
     let label = format!(
         "label=org.libertem.dist-test.project={}",
-        xtask::image::project_tag(&checkout_id(&root()), &copy)
+        xtask::image::project_tag(&checkout_id(&root()), &copy, DEFAULT_PYTHON)
     );
     // The images of this project, dangling ones included.
     let images = || {

@@ -88,13 +88,10 @@ fn no_base_image_reports_the_debootstrap_route() {
     let text = fs::read_to_string(common::root().join("dist-test.toml")).unwrap();
     let text = text
         .replace(
-            "base = \"python:3.11-slim-bookworm\"",
-            "base = \"libertem-dist-test/absent:0\"",
+            "base = \"python:{python}-slim\"",
+            "base = \"libertem-dist-test/absent:{python}\"",
         )
-        .replace(
-            "fallback_suite = \"bookworm\"",
-            "fallback_suite = \"no-such-suite\"",
-        );
+        .replace("\"3.14\" = \"forky\"", "\"3.14\" = \"nosuchsuite\"");
     fs::write(&cfg, text).unwrap();
     let o = doctor(
         path.to_str().unwrap(),
@@ -104,12 +101,12 @@ fn no_base_image_reports_the_debootstrap_route() {
     let out = stdout(&o);
     let route = out
         .lines()
-        .find(|l| l.contains("base image"))
-        .unwrap_or_else(|| panic!("no base image line:\n{out}"));
+        .find(|l| l.contains("base, Python 3.14"))
+        .unwrap_or_else(|| panic!("no base line for Python 3.14:\n{out}"));
     assert!(route.starts_with("ok "), "{out}");
     assert!(
-        route.contains("libertem-dist-test/absent:0 cannot be pulled")
-            && route.contains(":no-such-suite-py")
+        route.contains("libertem-dist-test/absent:3.14 cannot be pulled")
+            && route.contains(":nosuchsuite-py3.14-")
             && route.contains("will be built from Debian's packages with")
             && (route.contains("debootstrap 1.0") || route.contains("(fetched, verified)")),
         "{out}"

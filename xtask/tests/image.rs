@@ -36,14 +36,14 @@ fn base_image() -> String {
     let o = xtask(&["build", "-q"]);
     assert!(o.status.success(), "cargo xtask build: {}", stderr(&o));
     let ws = workspace();
-    let configured = &ws.config.image.base;
-    if run(Command::new("docker").args(["image", "inspect", configured]))
+    let configured = ws.config.image.base_for(DEFAULT_PYTHON);
+    if run(Command::new("docker").args(["image", "inspect", &configured]))
         .status
         .success()
     {
-        return configured.clone();
+        return configured;
     }
-    xtask::image::fallback_tag(&ws)
+    xtask::image::fallback_tag(&ws, DEFAULT_PYTHON).expect("a suite for the default Python")
 }
 
 /// Build the deps stage with `requirements` as requirements.txt.
@@ -82,7 +82,7 @@ fn build_deps(requirements: &str, name: &str) -> Output {
 
 /// One real pinned line of the committed requirements (package, hashes).
 fn committed_entry(package: &str) -> String {
-    let text = fs::read_to_string(root().join("packaging/docker/requirements.txt")).unwrap();
+    let text = fs::read_to_string(root().join(format!("packaging/docker/requirements-py{DEFAULT_PYTHON}.txt"))).unwrap();
     let start = text
         .find(&format!("\n{package}=="))
         .expect("package in requirements")
@@ -124,7 +124,7 @@ fn tampered_and_unhashed_lines_fail_the_build() {
     assert!(!o.status.success(), "a tampered hash built:\n{log}");
     assert!(log.contains("Hash mismatch"), "{log}");
     assert!(
-        log.contains("dist-test: installing packaging/docker/requirements.txt failed"),
+        log.contains("dist-test: installing the pinned requirements failed"),
         "{log}"
     );
 
@@ -140,7 +140,7 @@ fn tampered_and_unhashed_lines_fail_the_build() {
     assert!(!o.status.success(), "an unhashed line built:\n{log}");
     assert!(log.contains("hash"), "{log}");
     assert!(
-        log.contains("dist-test: installing packaging/docker/requirements.txt failed"),
+        log.contains("dist-test: installing the pinned requirements failed"),
         "{log}"
     );
 }

@@ -28,6 +28,9 @@ pub struct ClusterState {
     #[serde(default)]
     pub publish: bool,
     pub image: Image,
+    /// The Python the image runs (absent in states saved before it was).
+    #[serde(default)]
+    pub python: Option<String>,
     /// The detector data mounted at `/data` (`test` mounts the same).
     pub data: TestData,
     /// What its backend made for it (volumes, or the swarm's nodes).
@@ -96,6 +99,7 @@ mod tests {
                 worker_cpus: 2,
             },
             publish: true,
+            python: Some("3.14".into()),
             image: Image {
                 id: "sha256:0123".into(),
                 tag: "ltdist-x-0123abcd:p0123".into(),

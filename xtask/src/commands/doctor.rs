@@ -58,8 +58,10 @@ pub fn run(sh: &Shell, loc: &Location) -> usize {
         return r.problems;
     };
     if let Some(ws) = &ws {
-        let (ok, route) = base_route(&docker, ws);
-        r.line(ok, "base image", route);
+        for python in ws.config.image.suites.keys() {
+            let (ok, route) = base_route(&docker, ws, python);
+            r.line(ok, &format!("base, Python {python}"), route);
+        }
         match free_disk_gib(sh, &ws.target) {
             Some(g) if g >= 5.0 => r.line(true, "disk", format!("{g:.0} GiB free under target/")),
             Some(g) => r.line(false, "disk", format!("{g:.1} GiB free under target/; the image needs about 5 GiB while it builds: free some space (`docker system prune`)")),
@@ -123,10 +125,10 @@ fn check_docker<'a>(sh: &'a Shell, r: &mut Report) -> Option<Docker<'a>> {
 /// Which way the build gets its base image, and what that costs: present,
 /// pulled, or built once from Debian's packages with debootstrap (the
 /// installed one, or the project's own, fetched pinned and hash-checked).
-fn base_route(docker: &Docker, ws: &Workspace) -> (bool, String) {
-    let base = &ws.config.image.base;
-    let fallback = image::fallback_tag(ws);
-    if docker.image_exists(base) {
+fn base_route(docker: &Docker, ws: &Workspace, python: &str) -> (bool, String) {
+    let base = ws.config.image.base_for(python);
+    let fallback = image::fallback_tag(ws, python).unwrap_or_default();
+    if docker.image_exists(&base) {
         return (true, format!("{base} present"));
     }
     if docker.image_exists(&fallback) {
@@ -135,10 +137,10 @@ fn base_route(docker: &Docker, ws: &Workspace) -> (bool, String) {
             format!("{base} absent; using {fallback}, built before from Debian's packages"),
         );
     }
-    if docker.pull(base) {
+    if docker.pull(&base) {
         return (true, format!("{base} pulled"));
     }
-    let cost = "once, about 45 s and 35 MB of Debian packages";
+    let cost = "once, about 40 s and 35 MB of Debian packages";
     if !cfg!(target_os = "linux") {
         return (
             false,

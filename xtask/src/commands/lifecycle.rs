@@ -50,6 +50,7 @@ fn default_state(cx: &Ctx, name: String) -> ClusterState {
         name,
         size: Size::from_config(&cx.ws.config.cluster, None, None),
         publish: false,
+        python: None,
         image: Image {
             id: placeholder.clone(),
             tag: placeholder.clone(),

@@ -41,19 +41,23 @@ impl SwarmLab {
 /// on the host's engine: the base, this checkout's dependency images and
 /// the pinned release's image (not those of other projects).
 fn images_to_seed(docker: &Docker, ws: &Workspace) -> Vec<String> {
-    let base = image::fallback_tag(ws);
+    let cfg = &ws.config.image;
     let deps = format!("{}-deps-flat", ws.checkout_id);
-    let release = image::project_tag(&ws.checkout_id, &project::pinned_dir(ws));
+    let mut wanted = Vec::new();
+    for python in cfg.suites.keys() {
+        wanted.extend(image::fallback_tag(ws, python));
+        wanted.push(cfg.base_for(python));
+        wanted.push(image::project_tag(
+            &ws.checkout_id,
+            &project::pinned_dir(ws),
+            python,
+        ));
+    }
     docker
         .images(&[], false)
         .unwrap_or_default()
         .iter()
-        .filter(|r| {
-            r.repository == deps
-                || r.reference() == release
-                || r.reference() == base
-                || r.reference() == ws.config.image.base
-        })
+        .filter(|r| r.repository == deps || wanted.contains(&r.reference()))
         .map(|r| r.reference())
         .collect()
 }

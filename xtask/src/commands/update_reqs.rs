@@ -1,4 +1,6 @@
-//! `cargo xtask update-reqs`
+//! `cargo xtask update-reqs`: one pinned, hashed file per Python. For the
+//! pinned release, every Python of `[image.suites]` (or `--python`'s);
+//! for another release or a checkout, the Python it is tested on.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -6,38 +8,25 @@ use std::time::Instant;
 use anyhow::Result;
 
 use crate::checkout;
-use crate::cli::UpdateReqs;
+use crate::cli::{ProjectArg, UpdateReqs};
 use crate::context::Invocation;
-use crate::project::{self, Project};
+use crate::project::{Project, Source};
+use crate::python::{self, Python};
 use crate::reqs::{self, Upgrade};
+use crate::workspace::Workspace;
 
 impl UpdateReqs {
     pub fn run(self, inv: &Invocation) -> Result<()> {
-        let (sh, ui) = (&inv.sh, inv.ui);
         let ws = inv.workspace()?;
         if self.check {
-            // Checking needs neither the sdist nor the network.
-            let project = match &self.project.project {
-                Some(p) => Project {
-                    dir: project::checkout(p)?,
-                    default: false,
-                },
-                None => Project {
-                    dir: PathBuf::new(),
-                    default: true,
-                },
-            };
-            reqs::check(&ws, &project)?;
-            ui.say(&format!(
-                "{} is up to date",
-                reqs::requirements_path(&ws, &project).display()
-            ));
-            return Ok(());
+            return self.check(&ws, inv);
         }
         // The checkout lock, as the build takes it: both write the
         // requirements and unpack the sdist.
+        let (sh, ui) = (&inv.sh, inv.ui);
         let _lock = checkout::lock_files(&ws, "resolving requirements", inv.wait, ui)?;
-        let project = Project::resolve(sh, &ws, ui, self.project.project.as_deref())?;
+        let routes = python::routes(&ws, |_| false);
+        let project = Project::resolve(sh, &ws, ui, &self.project, &routes)?;
         let upgrade = if self.upgrade {
             Upgrade::All
         } else if !self.upgrade_package.is_empty() {
@@ -45,13 +34,81 @@ impl UpdateReqs {
         } else {
             Upgrade::None
         };
-        let start = Instant::now();
-        let path = reqs::update(sh, &ws, ui, &project, &upgrade)?;
-        ui.say(&format!(
-            "wrote {} in {:.1} s",
-            path.display(),
-            start.elapsed().as_secs_f64()
-        ));
+        for python in self.pythons(&ws, &project) {
+            let project = Project {
+                python,
+                ..project.clone()
+            };
+            let start = Instant::now();
+            let path = reqs::update(sh, &ws, ui, &project, &upgrade)?;
+            ui.say(&format!(
+                "wrote {} in {:.1} s",
+                path.display(),
+                start.elapsed().as_secs_f64()
+            ));
+        }
         Ok(())
     }
+
+    /// The Pythons to resolve for: `--python`'s, else every suite's for
+    /// the pinned release, else the one the project is tested on.
+    fn pythons(&self, ws: &Workspace, project: &Project) -> Vec<Python> {
+        if self.project.python.is_none() && project.is_pinned() {
+            pinned_pythons(ws)
+        } else {
+            vec![project.python.clone()]
+        }
+    }
+
+    /// Checking needs neither the sdist nor the network.
+    fn check(&self, ws: &Workspace, inv: &Invocation) -> Result<()> {
+        let ProjectArg { project, libertem, python, .. } = &self.project;
+        if libertem.is_some() {
+            anyhow::bail!("--check covers the pinned release and checkouts; a --libertem release's requirements are resolved when it is tested");
+        }
+        let projects: Vec<Project> = match project {
+            Some(p) => {
+                let routes = python::routes(ws, |_| false);
+                let mut arg = self.project.clone();
+                arg.project = Some(p.clone());
+                vec![Project::resolve(&inv.sh, ws, inv.ui, &arg, &routes)?]
+            }
+            None => {
+                let pythons = match python {
+                    Some(v) => vec![Python { version: v.clone(), why: "--python".into() }],
+                    None => pinned_pythons(ws),
+                };
+                pythons
+                    .into_iter()
+                    .map(|python| Project {
+                        dir: PathBuf::new(),
+                        source: Source::Pinned,
+                        python,
+                    })
+                    .collect()
+            }
+        };
+        for project in &projects {
+            reqs::check(ws, project)?;
+            inv.ui.say(&format!(
+                "{} is up to date",
+                reqs::requirements_path(ws, project).display()
+            ));
+        }
+        Ok(())
+    }
+}
+
+
+/// The pinned release's Pythons: one committed file each.
+fn pinned_pythons(ws: &Workspace) -> Vec<Python> {
+    ws.config
+        .image
+        .suites
+        .keys()
+        .map(|v| Python {
+            version: v.clone(),
+            why: "[image.suites]".into(),
+        })
+        .collect()
 }

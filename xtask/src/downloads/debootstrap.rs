@@ -50,6 +50,21 @@ impl Debootstrap {
         }
     }
 
+    /// The script argument for `suite`: none when this debootstrap knows
+    /// the suite, else `sid`'s (a debootstrap older than the suite, like
+    /// bookworm's for forky, still makes it with the unstable script).
+    pub fn script_for(&self, suite: &str) -> Vec<String> {
+        let scripts = match &self.scripts {
+            Some(dir) => dir.join("scripts"),
+            None => PathBuf::from("/usr/share/debootstrap/scripts"),
+        };
+        if scripts.join(suite).exists() || !scripts.join("sid").exists() {
+            vec![]
+        } else {
+            vec![scripts.join("sid").display().to_string()]
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self.scripts {
             None => format!("{} (installed)", self.program.display()),
@@ -87,8 +102,7 @@ pub fn debootstrap(sh: &Shell, ws: &Workspace, ui: Ui) -> Result<Debootstrap> {
     if !cfg!(target_os = "linux") {
         bail!(
             "the base image {} cannot be pulled, and building one from Debian's packages needs Linux: \
-             `docker pull {}` on a machine with registry access and `docker save`/`docker load` it here",
-            cfg.base,
+             `docker pull` it on a machine with registry access and `docker save`/`docker load` it here",
             cfg.base
         );
     }

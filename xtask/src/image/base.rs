@@ -16,50 +16,78 @@ use crate::exec::{self, run_logged};
 use crate::live;
 use crate::workspace::{Workspace, CHECKOUT_LABEL};
 
-const BASE_REPO: &str = "libertem-dist-base";
+pub(super) const BASE_REPO: &str = "libertem-dist-base";
 /// Python alone: uv makes the virtual environment and fetches over the CA
 /// bundle the build is given.
 const FALLBACK_PACKAGES: &str = "python3";
 
-/// The base image to build on: the configured one if present or pullable,
-/// else an equivalent one built from Debian's packages (cached by recipe).
-pub fn ensure_base(cx: &Ctx) -> Result<String> {
+/// The base image of `python` to build on: the configured one if present
+/// or pullable, else an equivalent one built from the packages of the
+/// Debian suite that ships that Python (cached by recipe).
+pub fn ensure_base(cx: &Ctx, python: &str) -> Result<String> {
     let (docker, ws) = (&cx.docker, &cx.ws);
-    let cfg = &ws.config.image;
-    if docker.image_exists(&cfg.base) {
-        check_python(docker, &cfg.base, &cfg.python)?;
-        return Ok(cfg.base.clone());
+    let base = ws.config.image.base_for(python);
+    if docker.image_exists(&base) {
+        check_python(docker, &base, python)?;
+        return Ok(base);
     }
-    let fallback = fallback_tag(ws);
-    if docker.image_exists(&fallback) {
-        return Ok(fallback);
+    let fallback = fallback_tag(ws, python);
+    if let Some(f) = fallback.as_ref().filter(|f| docker.image_exists(f)) {
+        return Ok(f.clone());
     }
-    let base = &cfg.base;
-    if docker.pull(base) {
-        check_python(docker, base, &cfg.python)?;
-        return Ok(base.clone());
+    if docker.pull(&base) {
+        check_python(docker, &base, python)?;
+        return Ok(base);
     }
+    let Some(fallback) = fallback else {
+        bail!("{}", no_route(ws, python));
+    };
     cx.ui.say(&format!(
         "{base} cannot be pulled; building {fallback} from Debian's packages"
     ));
-    build_fallback(cx, &fallback)?;
-    check_python(docker, &fallback, &cfg.python)?;
+    build_fallback(cx, python, &fallback)?;
+    check_python(docker, &fallback, python)?;
     Ok(fallback)
 }
 
-/// `libertem-dist-base:bookworm-py3.11-<recipe hash>`: a new recipe, a new tag.
-pub fn fallback_tag(ws: &Workspace) -> String {
-    let cfg = &ws.config.image;
-    let recipe = format!(
-        "debootstrap --variant=minbase --include={FALLBACK_PACKAGES} {} {}\npython {}\nwithout docs\n",
-        cfg.fallback_suite, cfg.fallback_mirror, cfg.python
-    );
+/// Fail early, before anything is built, when there is no way to a base
+/// for `python`: no Debian suite ships it, it is not on the engine, and it
+/// cannot be pulled (the pull is what a build would do first anyway).
+pub fn check_route(cx: &Ctx, python: &str) -> Result<()> {
+    let ws = &cx.ws;
+    let base = ws.config.image.base_for(python);
+    if ws.config.image.suite_for(python).is_some()
+        || cx.docker.image_exists(&base)
+        || cx.docker.pull(&base)
+    {
+        return Ok(());
+    }
+    bail!("{}", no_route(ws, python))
+}
+
+fn no_route(ws: &Workspace, python: &str) -> String {
+    let have: Vec<&str> = ws.config.image.suites.keys().map(String::as_str).collect();
     format!(
-        "{BASE_REPO}:{}-py{}-{}",
-        cfg.fallback_suite,
-        cfg.python,
-        &sha256_bytes(recipe.as_bytes())[..10]
+        "no base image for Python {python}: {} is neither on this engine nor pullable, and no \
+         Debian suite in dist-test.toml [image.suites] ships it; use --python with one of {}",
+        ws.config.image.base_for(python),
+        have.join(", ")
     )
+}
+
+/// `libertem-dist-base:forky-py3.14-<recipe hash>` (a new recipe, a new
+/// tag), for a Python that a Debian suite ships.
+pub fn fallback_tag(ws: &Workspace, python: &str) -> Option<String> {
+    let cfg = &ws.config.image;
+    let suite = cfg.suite_for(python)?;
+    let recipe = format!(
+        "debootstrap --variant=minbase --include={FALLBACK_PACKAGES} {suite} {}\npython {python}\nwithout docs\n",
+        cfg.fallback_mirror
+    );
+    Some(format!(
+        "{BASE_REPO}:{suite}-py{python}-{}",
+        &sha256_bytes(recipe.as_bytes())[..10]
+    ))
 }
 
 fn check_python(docker: &Docker, image: &str, want: &str) -> Result<()> {
@@ -76,24 +104,25 @@ fn check_python(docker: &Docker, image: &str, want: &str) -> Result<()> {
         .with_context(|| format!("running python3 in the base image {image}"))?;
     if got.trim() != want {
         bail!(
-            "the base image {image} has Python {}, but image.python is {want}: \
-             pick a base with Python {want} or change image.python and run `cargo xtask update-reqs`",
+            "the base image {image} has Python {}, not {want}: fix image.base (or \
+             [image.suites]) in dist-test.toml, or remove that image",
             got.trim()
         );
     }
     Ok(())
 }
 
-fn build_fallback(cx: &Ctx, tag: &str) -> Result<()> {
+fn build_fallback(cx: &Ctx, python: &str, tag: &str) -> Result<()> {
     let (sh, ws) = (cx.sh, &cx.ws);
     let cfg = &ws.config.image;
+    let base = cfg.base_for(python);
+    let suite = cfg.suite_for(python).context("a Debian suite for the Python")?;
     let uid = exec::read(cmd!(sh, "id -u"), exec::QUERY, cx.ui).unwrap_or_default();
     if uid.trim() != "0" {
         bail!(
             "the base image {} cannot be pulled, and building one with debootstrap needs root: \
-             run `sudo cargo xtask build` once, or make {} available (`docker pull` / `docker load`)",
-            cfg.base,
-            cfg.base
+             run `sudo cargo xtask build` once, or make {base} available (`docker pull` / `docker load`)",
+            base
         );
     }
     live::status("base image: getting debootstrap", None);
@@ -101,13 +130,17 @@ fn build_fallback(cx: &Ctx, tag: &str) -> Result<()> {
     let program = &debootstrap.program;
     let rootfs = ws.target.join("base-rootfs");
     let _ = fs::remove_dir_all(&rootfs);
-    let (suite, mirror) = (&cfg.fallback_suite, &cfg.fallback_mirror);
+    let mirror = &cfg.fallback_mirror;
     let include = format!("--include={FALLBACK_PACKAGES}");
-    let log = ws.target.join("base-debootstrap.log");
-    live::status("base image: Debian's packages (debootstrap)", Some(&log));
+    let log = ws.target.join(format!("base-debootstrap-{suite}.log"));
+    live::status(
+        format!("base image: Debian {suite}'s packages (debootstrap)"),
+        Some(&log),
+    );
+    let script = debootstrap.script_for(suite);
     let mut debootstrap_cmd = cmd!(
         sh,
-        "{program} --variant=minbase {include} {suite} {rootfs} {mirror}"
+        "{program} --variant=minbase {include} {suite} {rootfs} {mirror} {script...}"
     );
     if let Some(scripts) = &debootstrap.scripts {
         debootstrap_cmd = debootstrap_cmd.env("DEBOOTSTRAP_DIR", scripts);

@@ -14,7 +14,8 @@
 mod base;
 mod keys;
 
-pub use base::{ensure_base, fallback_tag};
+pub use base::{check_route, ensure_base, fallback_tag};
+use base::BASE_REPO;
 use keys::{
     deps_key, dockerfile_stages, project_key, DEPS_LABEL, PROJECT_KEY_LABEL, PROJECT_LABEL,
 };
@@ -38,17 +39,20 @@ use crate::project::{self, Project};
 use crate::tools;
 use crate::workspace::CHECKOUT_LABEL;
 
-/// The tag of `project`'s image in this checkout.
-pub fn project_tag(checkout_id: &str, project: &Path) -> String {
+/// The tag of `project`'s image on `python` in this checkout:
+/// `<checkout>:py3.14-p<hash of the project's folder>`.
+pub fn project_tag(checkout_id: &str, project: &Path, python: &str) -> String {
     let hash = &sha256_bytes(project.to_string_lossy().as_bytes())[..12];
-    format!("{checkout_id}:p{hash}")
+    format!("{checkout_id}:py{python}-p{hash}")
 }
 
 /// The base image, then the image every service runs: only what changed is
 /// rebuilt (the context is synced file by file, BuildKit caches by content,
 /// and each image is keyed on its inputs).
 pub fn build(cx: &Ctx, project: &Project, requirements: &Path, log: &Path) -> Result<Image> {
-    let base = ensure_base(cx).context("preparing the base image")?;
+    let python = &project.python.version;
+    let base = ensure_base(cx, python)
+        .with_context(|| format!("preparing the base image of Python {python}"))?;
     interrupt::check()?;
     let context = sync_context(cx, requirements)?;
     let flat = ensure_deps(cx, &context, &base, log)?;
@@ -152,7 +156,7 @@ fn ensure_deps(cx: &Ctx, context: &Path, base: &str, log: &Path) -> Result<Strin
 /// from Debian's packages) rules it out. `(buildx args, cache args)`.
 fn cache_builder(cx: &Ctx, base: &str) -> (Vec<String>, Vec<String>) {
     match CacheBuilder::from_env() {
-        Some(c) if base == cx.ws.config.image.base => (c.builder_args(), c.cache_args()),
+        Some(c) if !base.starts_with(BASE_REPO) => (c.builder_args(), c.cache_args()),
         Some(c) => {
             cx.ui.say(&format!(
                 "DIST_TEST_BUILDER={} is set, but the base image {base} exists only on this \
@@ -203,7 +207,7 @@ fn ensure_project(cx: &Ctx, project: &Project, deps: &Deps, log: &Path) -> Resul
     let (docker, ws) = (&cx.docker, &cx.ws);
     let (context, flat) = (&deps.context, &deps.flat);
     let dockerfile = ws.docker_dir().join("Dockerfile");
-    let tag = project_tag(&ws.checkout_id, &project.dir);
+    let tag = project_tag(&ws.checkout_id, &project.dir, &project.python.version);
     let project_stage = dockerfile_stages(&dockerfile)?.1;
     let probe = context.join("probe.py");
     let key = project_key(&project.dir, flat, &project_stage, &[&probe])?;

@@ -1,4 +1,6 @@
-//! The project under test: the pinned LiberTEM sdist, or a local checkout.
+//! The project under test: the pinned LiberTEM release, another release
+//! from PyPI (`--libertem VERSION`), or a local checkout (`--project PATH`);
+//! and the Python it is tested on.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -6,42 +8,113 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Result};
 use xshell::Shell;
 
+use crate::cli::ProjectArg;
+use crate::python::{self, Choice, Python};
 use crate::ui::Ui;
 use crate::workspace::Workspace;
 
+mod pypi;
 mod sdist;
 mod tree;
 
-pub use sdist::pinned_dir;
-use sdist::pinned_sdist;
+pub use pypi::{join_url, version_order, SdistFile};
+pub use sdist::{pinned_dir, release_dir, Release};
 pub use tree::{full_stamp, skipped, source_stamp, sync_tree};
 
-/// Where the project's source is, and whether it is the pinned default.
+/// Where the project comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// dist-test.toml's `[project]`: its requirements are committed.
+    Pinned,
+    /// `--libertem VERSION`: resolved as of `resolve_date`.
+    Release { release: Release, resolve_date: String },
+    /// `--project PATH`.
+    Checkout,
+}
+
+/// Where the project's source is, where it came from, and its Python.
 #[derive(Debug, Clone)]
 pub struct Project {
     pub dir: PathBuf,
-    pub default: bool,
+    pub source: Source,
+    pub python: Python,
 }
 
 impl Project {
-    /// Resolve `--project PATH`, or fetch and unpack the pinned sdist.
-    pub fn resolve(sh: &Shell, ws: &Workspace, ui: Ui, path: Option<&Path>) -> Result<Project> {
-        match path {
-            Some(p) => Ok(Project {
-                dir: checkout(p)?,
-                default: false,
-            }),
-            None => Ok(Project {
-                dir: pinned_sdist(sh, ws, ui)?,
-                default: true,
-            }),
-        }
+    /// Resolve `--project PATH`, `--libertem VERSION` or the pinned
+    /// release (fetched and unpacked), then the Python: `routes` are the
+    /// Pythons this machine can make a base for.
+    pub fn resolve(
+        sh: &Shell,
+        ws: &Workspace,
+        ui: Ui,
+        arg: &ProjectArg,
+        routes: &[String],
+    ) -> Result<Project> {
+        let name = &ws.config.project.name;
+        let (dir, source) = match (&arg.project, &arg.libertem) {
+            (Some(p), _) => (checkout(p)?, Source::Checkout),
+            (None, Some(v)) if *v == ws.config.project.version => pinned(sh, ws, ui)?,
+            (None, Some(v)) => {
+                let (dir, release) = sdist::release(sh, ws, ui, (name, v), None)?;
+                let resolve_date = match (&arg.resolve_date, &release.uploaded) {
+                    (Some(d), _) => check_date(d)?,
+                    (None, Some(up)) => up.clone(),
+                    (None, None) => bail!("PyPI gave no upload time for {name} {v}: pass --resolve-date"),
+                };
+                (dir, Source::Release { release, resolve_date })
+            }
+            (None, None) => pinned(sh, ws, ui)?,
+        };
+        let label = match &source {
+            Source::Checkout => dir.display().to_string(),
+            Source::Pinned => format!("{name} {}", ws.config.project.version),
+            Source::Release { release, .. } => format!("{name} {}", release.version),
+        };
+        let python = python::choose(&Choice {
+            explicit: arg.python.as_deref(),
+            project: &dir,
+            name: &label,
+            routes,
+            configured: &ws.config.image.python,
+        })?;
+        Ok(Project {
+            dir,
+            source,
+            python,
+        })
+    }
+
+    /// Whether this is the pinned release (its requirements are committed).
+    pub fn is_pinned(&self) -> bool {
+        self.source == Source::Pinned
     }
 
     /// The project's requirements inputs that exist: pyproject.toml first.
     pub fn pyproject(&self) -> PathBuf {
         self.dir.join("pyproject.toml")
     }
+}
+
+/// `YYYY-MM-DD` or an RFC 3339 time, as uv's `--exclude-newer` takes it.
+fn check_date(d: &str) -> Result<String> {
+    let b = d.as_bytes();
+    let day = b.len() >= 10
+        && b[..10]
+            .iter()
+            .enumerate()
+            .all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() });
+    let rest_ok = || b.len() == 10 || (b[10] == b'T' && (d.ends_with('Z') || d[10..].contains('+')));
+    if !day || !rest_ok() {
+        bail!("--resolve-date {d:?} is not a date: use YYYY-MM-DD or an RFC 3339 time like 2025-07-14T10:12:09Z");
+    }
+    Ok(d.to_string())
+}
+
+fn pinned(sh: &Shell, ws: &Workspace, ui: Ui) -> Result<(PathBuf, Source)> {
+    let p = &ws.config.project;
+    let (dir, _) = sdist::release(sh, ws, ui, (&p.name, &p.version), Some(&p.sdist_sha256))?;
+    Ok((dir, Source::Pinned))
 }
 
 /// Check that PATH is a LiberTEM-like checkout: a Python project with tests/.
@@ -76,6 +149,14 @@ pub fn checkout(path: &Path) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resolve_dates() {
+        assert!(check_date("2025-07-14").is_ok());
+        assert!(check_date("2025-07-14T10:12:09.5Z").is_ok());
+        assert!(check_date("14.7.2025").is_err());
+        assert!(check_date("2025-07-14 noon").is_err());
+    }
 
     #[test]
     fn checkout_errors_say_what_is_missing() {

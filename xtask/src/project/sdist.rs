@@ -1,110 +1,172 @@
-//! The pinned release's sdist from PyPI: downloaded once into target/,
-//! checked against its sha256, unpacked.
+//! A release's sdist from PyPI: downloaded once into target/, checked
+//! against its sha256 (the one dist-test.toml pins for the pinned release,
+//! else the one PyPI publishes), unpacked. A file whose hash differs is
+//! refused and removed before anything is built.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
 use xshell::{cmd, Shell};
 
+use super::pypi;
 use crate::digest::sha256_file;
 use crate::exec;
 use crate::ui::Ui;
 use crate::workspace::Workspace;
 
-/// Download the sdist once into target/, check its sha256, unpack it.
+/// What was unpacked, recorded beside it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Release {
+    pub name: String,
+    pub version: String,
+    pub sha256: String,
+    /// When PyPI got the sdist (RFC 3339), when it was asked.
+    pub uploaded: Option<String>,
+}
+
+const STAMP: &str = ".dist-test-release.json";
+
+/// Where a release's sdist is unpacked.
+pub fn release_dir(ws: &Workspace, name: &str, version: &str) -> PathBuf {
+    ws.target.join("sdist").join(format!("{name}-{version}"))
+}
+
 /// Where the pinned release's sdist is unpacked.
 pub fn pinned_dir(ws: &Workspace) -> PathBuf {
     let p = &ws.config.project;
-    ws.target
-        .join("sdist")
-        .join(format!("{}-{}", p.name, p.version))
+    release_dir(ws, &p.name, &p.version)
 }
 
-pub(super) fn pinned_sdist(sh: &Shell, ws: &Workspace, ui: Ui) -> Result<PathBuf> {
-    let cfg = &ws.config;
-    let name = &cfg.project.name;
-    let version = &cfg.project.version;
+/// The release unpacked, with its record. `pinned` is the sha256 it must
+/// have (the pinned release); without it, PyPI's is the one, and the
+/// upload time is asked for too.
+pub fn release(
+    sh: &Shell,
+    ws: &Workspace,
+    ui: Ui,
+    (name, version): (&str, &str),
+    pinned: Option<&str>,
+) -> Result<(PathBuf, Release)> {
+    let unpacked = release_dir(ws, name, version);
+    if let Some(r) = read_stamp(&unpacked) {
+        if pinned.is_none_or(|p| p == r.sha256) && (pinned.is_some() || r.uploaded.is_some()) {
+            return Ok((unpacked, r));
+        }
+    }
     let cache = ws.target.join("sdist");
-    let unpacked = pinned_dir(ws);
-    let stamp = unpacked.join(".dist-test-sha256");
-    if fs::read_to_string(&stamp).ok().as_deref() == Some(cfg.project.sdist_sha256.as_str()) {
-        return Ok(unpacked);
-    }
-    let archive = cache.join(format!(
-        "{}-{version}.tar.gz",
-        name.replace('-', "_").to_lowercase()
-    ));
-    let archive_alt = cache.join(format!("{name}-{version}.tar.gz"));
-    let have = [&archive, &archive_alt]
-        .into_iter()
-        .find(|p| p.is_file())
-        .cloned();
-    let archive = match have {
-        Some(a) if sha256_file(&a)? == cfg.project.sdist_sha256 => a,
-        _ => download_sdist(sh, ui, &cache, name, version)?,
+    fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
+    let local = cache.join(format!("{name}-{version}.tar.gz"));
+    let (archive, release) = match pinned {
+        Some(sha) if local.is_file() => {
+            refuse_if_tampered(&local, sha, "dist-test.toml pins")?;
+            let r = Release {
+                name: name.into(),
+                version: version.into(),
+                sha256: sha.into(),
+                uploaded: None,
+            };
+            (local, r)
+        }
+        _ => download(sh, ui, &cache, (name, version), pinned)?,
     };
-    let got = sha256_file(&archive)?;
-    if got != cfg.project.sdist_sha256 {
-        bail!(
-            "{} has sha256 {got}, but {} pins {}; if the new release is intended, update \
-             project.sdist_sha256, else delete {} and retry",
-            archive.display(),
-            crate::config::FILE_NAME,
-            cfg.project.sdist_sha256,
-            archive.display()
-        );
-    }
-    let tmp = cache.join(format!(".unpack-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&tmp);
-    fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    exec::run(cmd!(sh, "tar -xzf {archive} -C {tmp}"), exec::QUERY, ui)
-        .with_context(|| format!("unpacking {}", archive.display()))?;
-    let top = fs::read_dir(&tmp)?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .find(|p| p.is_dir())
-        .with_context(|| format!("{} holds no folder", archive.display()))?;
-    let _ = fs::remove_dir_all(&unpacked);
-    fs::rename(&top, &unpacked).with_context(|| format!("moving into {}", unpacked.display()))?;
-    let _ = fs::remove_dir_all(&tmp);
+    unpack(sh, ui, &archive, &unpacked)?;
     for needed in ["pyproject.toml", "tests", "conftest.py", "pytest.ini"] {
         if !unpacked.join(needed).exists() {
             bail!("the sdist of {name} {version} has no {needed}: it cannot run the dist suite");
         }
     }
-    fs::write(&stamp, &cfg.project.sdist_sha256)?;
-    Ok(unpacked)
+    let text = serde_json::to_string_pretty(&release)?;
+    fs::write(unpacked.join(STAMP), text)?;
+    Ok((unpacked, release))
 }
 
-fn download_sdist(sh: &Shell, ui: Ui, cache: &Path, name: &str, version: &str) -> Result<PathBuf> {
-    let python = which::which("python3").context(
-        "python3 (with pip) is needed once, to download the pinned sdist from PyPI: install it",
-    )?;
-    fs::create_dir_all(cache).with_context(|| format!("creating {}", cache.display()))?;
-    let spec = format!("{name}=={version}");
-    eprintln!("    downloading {spec} (sdist) from PyPI");
-    let download = cmd!(
-        sh,
-        "{python} -m pip download --quiet --no-deps --no-binary :all: --dest {cache} {spec}"
-    )
-    .env("PIP_ROOT_USER_ACTION", "ignore");
-    exec::run(download, crate::downloads::DOWNLOAD, ui).with_context(|| {
-        format!("downloading the sdist of {spec}; check your network and proxy")
-    })?;
-    let prefix_a = format!("{name}-{version}.");
-    let prefix_b = format!("{}-{version}.", name.replace('-', "_").to_lowercase());
-    fs::read_dir(cache)?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .find(|p| {
-            let f = p
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .to_lowercase();
-            (f.starts_with(&prefix_a.to_lowercase()) || f.starts_with(&prefix_b))
-                && f.ends_with(".tar.gz")
-        })
-        .with_context(|| format!("pip downloaded no .tar.gz for {spec}"))
+fn read_stamp(dir: &Path) -> Option<Release> {
+    serde_json::from_str(&fs::read_to_string(dir.join(STAMP)).ok()?).ok()
+}
+
+/// Ask PyPI for the sdist, check what it publishes against `pinned`,
+/// download it (a cached copy first checked), verify it.
+fn download(
+    sh: &Shell,
+    ui: Ui,
+    cache: &Path,
+    (name, version): (&str, &str),
+    pinned: Option<&str>,
+) -> Result<(PathBuf, Release)> {
+    let file = pypi::sdist(sh, ui, cache, name, version)?;
+    if let Some(p) = pinned.filter(|p| *p != file.sha256) {
+        bail!(
+            "PyPI publishes sha256 {} for the sdist of {name} {version}, but dist-test.toml pins {p}: \
+             if the release was replaced on purpose, update project.sdist_sha256",
+            file.sha256
+        );
+    }
+    let archive = cache.join(&file.filename);
+    let who = "PyPI publishes";
+    if archive.is_file() {
+        refuse_if_tampered(&archive, &file.sha256, who)?;
+    } else {
+        let wget = which::which("wget")
+            .context("wget is needed to download a release's sdist: install it")?;
+        let partial = cache.join(format!(".{}.partial-{}", file.filename, std::process::id()));
+        let url = &file.url;
+        ui.say(&format!("downloading {} from PyPI", file.filename));
+        let got = exec::run(
+            cmd!(sh, "{wget} --quiet --output-document {partial} {url}"),
+            crate::downloads::DOWNLOAD,
+            ui,
+        )
+        .with_context(|| format!("downloading {url}; check the network"))
+        .and_then(|()| refuse_if_tampered(&partial, &file.sha256, who))
+        .and_then(|()| Ok(fs::rename(&partial, &archive)?));
+        if got.is_err() {
+            let _ = fs::remove_file(&partial);
+        }
+        got?;
+    }
+    let release = Release {
+        name: name.into(),
+        version: version.into(),
+        sha256: file.sha256,
+        uploaded: Some(file.uploaded),
+    };
+    Ok((archive, release))
+}
+
+/// A file whose sha256 is not `want` is removed, and the error says so.
+fn refuse_if_tampered(file: &Path, want: &str, who: &str) -> Result<()> {
+    let got = sha256_file(file)?;
+    if got != want {
+        let _ = fs::remove_file(file);
+        bail!(
+            "refused {}: its sha256 is {got}, but {who} {want}; removed it (a tampered download \
+             or cache: run again to download it anew)",
+            file.display()
+        );
+    }
+    Ok(())
+}
+
+/// Unpack the archive's one folder into `unpacked` (replacing it).
+fn unpack(sh: &Shell, ui: Ui, archive: &Path, unpacked: &Path) -> Result<()> {
+    let cache = unpacked.parent().context("the sdist folder has a parent")?;
+    let tmp = cache.join(format!(".unpack-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let result = (|| {
+        exec::run(cmd!(sh, "tar -xzf {archive} -C {tmp}"), exec::QUERY, ui)
+            .with_context(|| format!("unpacking {}", archive.display()))?;
+        let top = fs::read_dir(&tmp)?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .find(|p| p.is_dir())
+            .with_context(|| format!("{} holds no folder", archive.display()))?;
+        let _ = fs::remove_dir_all(unpacked);
+        fs::rename(&top, unpacked)
+            .with_context(|| format!("moving into {}", unpacked.display()))
+    })();
+    let _ = fs::remove_dir_all(&tmp);
+    result
 }

@@ -81,10 +81,14 @@ pub fn engine_available() -> bool {
     up
 }
 
+/// The Python a default run uses: the newest both the pinned release and
+/// the Debian suites of dist-test.toml support.
+pub const DEFAULT_PYTHON: &str = "3.14";
+
 /// The image the xtask builds for the pinned release in the checkout `root`.
 pub fn release_image(checkout: &Path) -> String {
     let sdist = checkout.join("target/dist-test/sdist/libertem-0.16.0");
-    xtask::image::project_tag(&checkout_id(checkout), &sdist)
+    xtask::image::project_tag(&checkout_id(checkout), &sdist, DEFAULT_PYTHON)
 }
 
 /// `docker ARGS...`, its stdout; panics when docker fails.
