@@ -124,12 +124,19 @@ impl Config {
         python_minor(&self.image.python)?;
         for (python, suite) in &self.image.suites {
             python_minor(python).context("a key of [image.suites]")?;
-            if suite.is_empty() || !suite.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
+            if suite.is_empty()
+                || !suite
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            {
                 bail!("image.suites.\"{python}\" = {suite:?} is not a Debian suite name");
             }
         }
         if !self.image.base.contains("{python}") {
-            bail!("image.base {:?} must contain {{python}}, like \"python:{{python}}-slim\"", self.image.base);
+            bail!(
+                "image.base {:?} must contain {{python}}, like \"python:{{python}}-slim\"",
+                self.image.base
+            );
         }
         if !self.image.platform.contains("linux") {
             bail!("image.platform must be a Linux target for uv, like \"x86_64-manylinux_2_36\", got {:?}", self.image.platform);

@@ -73,7 +73,10 @@ pub fn choose(c: &Choice) -> Result<Python> {
     {
         return Ok(Python {
             version: v,
-            why: format!("{}'s own image, packaging/docker/Dockerfile, uses it", c.name),
+            why: format!(
+                "{}'s own image, packaging/docker/Dockerfile, uses it",
+                c.name
+            ),
         });
     }
     let supported = supported(c.project);
@@ -300,7 +303,10 @@ mod tests {
             'Programming Language :: Python :: 3.9',\n 'Programming Language :: Python :: 3.12',\n \
             'Programming Language :: Python :: 3.11',\n ])\n";
         let dir = project_with(&[
-            ("pyproject.toml", "[build-system]\nrequires = [\"setuptools\"]\n"),
+            (
+                "pyproject.toml",
+                "[build-system]\nrequires = [\"setuptools\"]\n",
+            ),
             ("setup.py", setup),
         ]);
         assert_eq!(pick(&dir, None).version, "3.11");

@@ -101,7 +101,8 @@ impl Workspace {
 
     /// The pinned release's committed requirements for `python`.
     pub fn requirements(&self, python: &str) -> PathBuf {
-        self.docker_dir().join(format!("requirements-py{python}.txt"))
+        self.docker_dir()
+            .join(format!("requirements-py{python}.txt"))
     }
 
     /// The compose project (or stack) of the kept cluster of `up`/`test`/`down`.

@@ -154,3 +154,47 @@ fn an_unreadable_cluster_state_is_one_line_and_down_still_works() {
     assert!(!state.exists(), "down removes the state it could not read");
     assert!(leftovers_of_checkout(&checkout).is_empty());
 }
+
+/// `--libertem`: an unknown version names the releases there are; a
+/// downloaded sdist whose sha256 is not the one PyPI publishes is refused
+/// and removed. One line each, before anything is built.
+#[test]
+fn a_release_that_does_not_exist_or_was_tampered_with_is_one_line() {
+    if !engine_available() {
+        return;
+    }
+    let copy = std::env::temp_dir().join(format!("xtask-release-{}", std::process::id()));
+    let sdists = copy.join("target/dist-test/sdist");
+    fs::create_dir_all(&sdists).unwrap();
+    fs::copy(root().join("dist-test.toml"), copy.join("dist-test.toml")).unwrap();
+
+    let o = xtask_in(&copy, &["build", "--libertem", "9.9.9"], &[]);
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert!(err.contains("libertem 9.9.9 is not on PyPI"), "{err}");
+    assert!(err.contains("0.15.2, ") && err.contains("0.16.0"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    let tampered = sdists.join("libertem-0.14.2.tar.gz");
+    fs::write(&tampered, b"not the release").unwrap();
+    let o = xtask_in(&copy, &["build", "--libertem", "0.14.2"], &[]);
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("refused")
+            && err.contains("libertem-0.14.2.tar.gz")
+            && err.contains("PyPI publishes"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(!tampered.exists(), "the tampered file is removed");
+    assert!(!sdists.join("libertem-0.14.2").exists(), "nothing unpacked");
+    let label = format!(
+        "label=org.libertem.dist-test.checkout={}",
+        checkout_id(&copy)
+    );
+    let images = docker(&["image", "ls", "--quiet", "--all", "--filter", &label]);
+    assert_eq!(images.trim(), "", "nothing built");
+    assert!(leftovers_of_checkout(&copy).is_empty());
+    let _ = fs::remove_dir_all(&copy);
+}

@@ -82,7 +82,10 @@ fn build_deps(requirements: &str, name: &str) -> Output {
 
 /// One real pinned line of the committed requirements (package, hashes).
 fn committed_entry(package: &str) -> String {
-    let text = fs::read_to_string(root().join(format!("packaging/docker/requirements-py{DEFAULT_PYTHON}.txt"))).unwrap();
+    let text = fs::read_to_string(root().join(format!(
+        "packaging/docker/requirements-py{DEFAULT_PYTHON}.txt"
+    )))
+    .unwrap();
     let start = text
         .find(&format!("\n{package}=="))
         .expect("package in requirements")

@@ -62,7 +62,12 @@ impl UpdateReqs {
 
     /// Checking needs neither the sdist nor the network.
     fn check(&self, ws: &Workspace, inv: &Invocation) -> Result<()> {
-        let ProjectArg { project, libertem, python, .. } = &self.project;
+        let ProjectArg {
+            project,
+            libertem,
+            python,
+            ..
+        } = &self.project;
         if libertem.is_some() {
             anyhow::bail!("--check covers the pinned release and checkouts; a --libertem release's requirements are resolved when it is tested");
         }
@@ -75,7 +80,10 @@ impl UpdateReqs {
             }
             None => {
                 let pythons = match python {
-                    Some(v) => vec![Python { version: v.clone(), why: "--python".into() }],
+                    Some(v) => vec![Python {
+                        version: v.clone(),
+                        why: "--python".into(),
+                    }],
                     None => pinned_pythons(ws),
                 };
                 pythons
@@ -98,7 +106,6 @@ impl UpdateReqs {
         Ok(())
     }
 }
-
 
 /// The pinned release's Pythons: one committed file each.
 fn pinned_pythons(ws: &Workspace) -> Vec<Python> {

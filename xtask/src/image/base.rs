@@ -116,7 +116,9 @@ fn build_fallback(cx: &Ctx, python: &str, tag: &str) -> Result<()> {
     let (sh, ws) = (cx.sh, &cx.ws);
     let cfg = &ws.config.image;
     let base = cfg.base_for(python);
-    let suite = cfg.suite_for(python).context("a Debian suite for the Python")?;
+    let suite = cfg
+        .suite_for(python)
+        .context("a Debian suite for the Python")?;
     let uid = exec::read(cmd!(sh, "id -u"), exec::QUERY, cx.ui).unwrap_or_default();
     if uid.trim() != "0" {
         bail!(

@@ -14,8 +14,8 @@
 mod base;
 mod keys;
 
-pub use base::{check_route, ensure_base, fallback_tag};
 use base::BASE_REPO;
+pub use base::{check_route, ensure_base, fallback_tag};
 use keys::{
     deps_key, dockerfile_stages, project_key, DEPS_LABEL, PROJECT_KEY_LABEL, PROJECT_LABEL,
 };

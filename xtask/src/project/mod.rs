@@ -27,7 +27,10 @@ pub enum Source {
     /// dist-test.toml's `[project]`: its requirements are committed.
     Pinned,
     /// `--libertem VERSION`: resolved as of `resolve_date`.
-    Release { release: Release, resolve_date: String },
+    Release {
+        release: Release,
+        resolve_date: String,
+    },
     /// `--project PATH`.
     Checkout,
 }
@@ -60,9 +63,17 @@ impl Project {
                 let resolve_date = match (&arg.resolve_date, &release.uploaded) {
                     (Some(d), _) => check_date(d)?,
                     (None, Some(up)) => up.clone(),
-                    (None, None) => bail!("PyPI gave no upload time for {name} {v}: pass --resolve-date"),
+                    (None, None) => {
+                        bail!("PyPI gave no upload time for {name} {v}: pass --resolve-date")
+                    }
                 };
-                (dir, Source::Release { release, resolve_date })
+                (
+                    dir,
+                    Source::Release {
+                        release,
+                        resolve_date,
+                    },
+                )
             }
             (None, None) => pinned(sh, ws, ui)?,
         };
@@ -100,11 +111,15 @@ impl Project {
 fn check_date(d: &str) -> Result<String> {
     let b = d.as_bytes();
     let day = b.len() >= 10
-        && b[..10]
-            .iter()
-            .enumerate()
-            .all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() });
-    let rest_ok = || b.len() == 10 || (b[10] == b'T' && (d.ends_with('Z') || d[10..].contains('+')));
+        && b[..10].iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    let rest_ok =
+        || b.len() == 10 || (b[10] == b'T' && (d.ends_with('Z') || d[10..].contains('+')));
     if !day || !rest_ok() {
         bail!("--resolve-date {d:?} is not a date: use YYYY-MM-DD or an RFC 3339 time like 2025-07-14T10:12:09Z");
     }

@@ -46,8 +46,9 @@ struct Digests {
 /// The sdist of `name` `version` on PyPI; an unknown version is one line
 /// that names the versions there are.
 pub fn sdist(sh: &Shell, ui: Ui, work: &Path, name: &str, version: &str) -> Result<SdistFile> {
-    let wget = which::which("wget")
-        .context("wget is needed to ask PyPI about a release, and it is not installed: install it")?;
+    let wget = which::which("wget").context(
+        "wget is needed to ask PyPI about a release, and it is not installed: install it",
+    )?;
     let url = format!("{INDEX}/{name}/json");
     let file = work.join(format!(".{name}-{}.json", std::process::id()));
     let fetched = exec::run(
@@ -152,10 +153,7 @@ mod tests {
     fn a_release_and_its_sdist() {
         let base = "https://pypi.org/pypi/libertem/json";
         let f = sdist_in(JSON, base, "libertem", "0.9.2").unwrap();
-        assert_eq!(
-            f.url,
-            "https://pypi.org/packages/a/b/libertem-0.9.2.tar.gz"
-        );
+        assert_eq!(f.url, "https://pypi.org/packages/a/b/libertem-0.9.2.tar.gz");
         assert_eq!(f.sha256, "ab12");
         assert_eq!(f.uploaded, "2022-01-01T00:00:00Z");
         let f = sdist_in(JSON, base, "libertem", "0.10.0").unwrap();
@@ -164,9 +162,14 @@ mod tests {
 
     #[test]
     fn an_unknown_version_names_the_releases() {
-        let err = sdist_in(JSON, "https://pypi.org/pypi/libertem/json", "libertem", "9.9")
-            .unwrap_err()
-            .to_string();
+        let err = sdist_in(
+            JSON,
+            "https://pypi.org/pypi/libertem/json",
+            "libertem",
+            "9.9",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(!err.contains('\n'), "{err}");
         assert!(err.contains("libertem 9.9 is not on PyPI"), "{err}");
         // Numeric order, and only releases with an sdist.

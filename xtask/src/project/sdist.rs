@@ -164,8 +164,7 @@ fn unpack(sh: &Shell, ui: Ui, archive: &Path, unpacked: &Path) -> Result<()> {
             .find(|p| p.is_dir())
             .with_context(|| format!("{} holds no folder", archive.display()))?;
         let _ = fs::remove_dir_all(unpacked);
-        fs::rename(&top, unpacked)
-            .with_context(|| format!("moving into {}", unpacked.display()))
+        fs::rename(&top, unpacked).with_context(|| format!("moving into {}", unpacked.display()))
     })();
     let _ = fs::remove_dir_all(&tmp);
     result
