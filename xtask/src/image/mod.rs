@@ -269,9 +269,19 @@ fn remove_unused(cx: &Ctx, current: &Image) {
         remove_if_unused(cx, &row.id);
     }
     let repo = format!("{}-deps-flat", cx.ws.checkout_id);
-    let Ok(all) = docker.images(&[label], false) else {
+    let Ok(mut all) = docker.images(&[label], false) else {
         return;
     };
+    // Project images tagged before tags named the Python (`:p<hash>`):
+    // nothing builds or asks for them any more.
+    let (in_use, _) = runs::in_use(&cx.ws);
+    all.retain(|r| {
+        let old = r.repository == cx.ws.checkout_id && !r.tag.starts_with("py");
+        if old && !in_use.contains(&r.id) {
+            docker.image_rm(&r.reference());
+        }
+        !old
+    });
     let wanted: Vec<String> = all
         .iter()
         .filter(|r| r.repository == cx.ws.checkout_id)
