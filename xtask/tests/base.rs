@@ -151,7 +151,7 @@ fn a_tampered_debootstrap_download_is_refused_and_leaves_nothing() {
     let config = config
         .replace(
             &format!("base = \"{}\"", config_value(&config, "base")),
-            "base = \"127.0.0.1:9/no-such/base:never\"",
+            "base = \"127.0.0.1:9/no-such/base:{python}\"",
         )
         .replace(
             &format!(
