@@ -59,11 +59,17 @@ pub struct Choice<'a> {
 }
 
 pub fn choose(c: &Choice) -> Result<Python> {
+    let supported = supported(c.project);
     if let Some(v) = c.explicit {
         let (major, minor) = python_minor(v).context("--python")?;
+        let listed = supported.is_empty() || supported.contains(&(major, minor));
         return Ok(Python {
             version: format!("{major}.{minor}"),
-            why: "--python".into(),
+            why: if listed {
+                "--python".into()
+            } else {
+                format!("--python; {} does not list it among its Pythons", c.name)
+            },
         });
     }
     let dockerfile = c.project.join("packaging/docker/Dockerfile");
@@ -79,7 +85,6 @@ pub fn choose(c: &Choice) -> Result<Python> {
             ),
         });
     }
-    let supported = supported(c.project);
     let newest = c
         .routes
         .iter()
@@ -95,10 +100,21 @@ pub fn choose(c: &Choice) -> Result<Python> {
             ),
         });
     }
+    // The project's own newest: a base for it may still be pullable.
+    if let Some((major, minor)) = supported.iter().max() {
+        return Ok(Python {
+            version: format!("{major}.{minor}"),
+            why: format!(
+                "the newest {} supports; none of it is among this machine's Debian suites ({})",
+                c.name,
+                c.routes.join(", ")
+            ),
+        });
+    }
     Ok(Python {
         version: c.configured.to_string(),
         why: format!(
-            "dist-test.toml's image.python: {} names no Python this machine has",
+            "dist-test.toml's image.python: {} lists no Python versions",
             c.name
         ),
     })
@@ -201,7 +217,6 @@ pub fn allows(spec: &str, (major, minor): (u32, u32)) -> bool {
             return true;
         };
         let patch = parts.next().flatten();
-        let whole_minor = patch.is_none() || v.ends_with(".*");
         let (have, want) = ((major, minor), (a, b));
         match op {
             ">=" | ">" => have >= want,
@@ -210,7 +225,8 @@ pub fn allows(spec: &str, (major, minor): (u32, u32)) -> bool {
             "==" | "===" => have == want,
             "~=" if patch.is_some() => have == want,
             "~=" => have >= want,
-            "!=" => !(have == want && whole_minor),
+            // `!=3.11` is 3.11.0 alone; `!=3.11.*` the whole minor.
+            "!=" => !(have == want && v.ends_with(".*")),
             _ => true,
         }
     })
@@ -243,7 +259,8 @@ mod tests {
         assert!(!allows(">=3.9.3,<3.12", (3, 12)));
         assert!(allows(">=3.9.3,<3.12", (3, 11)));
         assert!(allows("<3.12.1", (3, 12)));
-        assert!(!allows("!=3.11", (3, 11)));
+        assert!(allows("!=3.11", (3, 11)));
+        assert!(!allows("!=3.11.*", (3, 11)));
         assert!(allows("!=3.11.2", (3, 11)));
         assert!(allows("whatever", (3, 7)));
     }
@@ -312,7 +329,16 @@ mod tests {
         assert_eq!(pick(&dir, None).version, "3.11");
         fs::remove_dir_all(&dir).unwrap();
 
-        // Nothing in common: the configured one, saying so.
+        // Nothing in common: the project's newest (it may be pullable).
+        let old = "[project]\nclassifiers = [\"Programming Language :: Python :: 3.9\", \
+            \"Programming Language :: Python :: 3.10\"]\n";
+        let dir = project_with(&[("pyproject.toml", old)]);
+        assert_eq!(pick(&dir, None).version, "3.10");
+        let p = pick(&dir, Some("3.14"));
+        assert!(p.why.contains("does not list it"), "{p:?}");
+        fs::remove_dir_all(&dir).unwrap();
+
+        // No Pythons listed at all: the configured one, saying so.
         let dir = project_with(&[("pyproject.toml", "[project]\nname = \"x\"\n")]);
         let p = pick(&dir, None);
         assert_eq!(p.version, "3.11");

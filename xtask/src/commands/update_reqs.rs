@@ -107,15 +107,30 @@ impl UpdateReqs {
     }
 }
 
-/// The pinned release's Pythons: one committed file each.
+/// The pinned release's Pythons: one committed file each, for every
+/// Python of `[image.suites]` and every other one a file was made for
+/// (`update-reqs --python 3.12` on an engine that can pull its base).
 fn pinned_pythons(ws: &Workspace) -> Vec<Python> {
-    ws.config
-        .image
-        .suites
-        .keys()
-        .map(|v| Python {
-            version: v.clone(),
-            why: "[image.suites]".into(),
+    let mut versions: Vec<String> = ws.config.image.suites.keys().cloned().collect();
+    if let Ok(entries) = std::fs::read_dir(ws.docker_dir()) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let v = name
+                .strip_prefix("requirements-py")
+                .and_then(|r| r.strip_suffix(".txt"));
+            if let Some(v) = v.filter(|v| crate::config::python_minor(v).is_ok()) {
+                if !versions.iter().any(|have| have == v) {
+                    versions.push(v.to_string());
+                }
+            }
+        }
+    }
+    versions.sort_by_key(|v| crate::config::python_minor(v).unwrap_or_default());
+    versions
+        .into_iter()
+        .map(|version| Python {
+            version,
+            why: "a committed requirements file".into(),
         })
         .collect()
 }

@@ -101,8 +101,9 @@ pub fn debootstrap(sh: &Shell, ws: &Workspace, ui: Ui) -> Result<Debootstrap> {
     let cfg = &ws.config.image;
     if !cfg!(target_os = "linux") {
         bail!(
-            "the base image {} cannot be pulled, and building one from Debian's packages needs Linux: \
-             `docker pull` it on a machine with registry access and `docker save`/`docker load` it here",
+            "the base image cannot be pulled, and building one from Debian's packages needs Linux: \
+             `docker pull` {} (with the Python) on a machine with registry access and \
+             `docker save`/`docker load` it here",
             cfg.base
         );
     }

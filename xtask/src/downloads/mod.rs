@@ -209,6 +209,23 @@ pub fn pip_platforms(uv_platform: &str) -> Result<Vec<String>> {
 /// How long a download (and its unpacking) may take.
 pub const DOWNLOAD: Duration = Duration::from_secs(900);
 
+/// `url` into the file `dest`, with wget or else curl (whichever the
+/// machine has); a failure says what to check.
+pub fn fetch_url(sh: &Shell, ui: Ui, url: &str, dest: &Path) -> Result<()> {
+    let download = if let Ok(wget) = which::which("wget") {
+        cmd!(sh, "{wget} --quiet --output-document {dest} {url}")
+    } else if let Ok(curl) = which::which("curl") {
+        cmd!(
+            sh,
+            "{curl} --silent --show-error --fail --location --output {dest} {url}"
+        )
+    } else {
+        bail!("neither wget nor curl is installed, and {url} must be downloaded: install one");
+    };
+    exec::run(download, DOWNLOAD, ui)
+        .with_context(|| format!("downloading {url}; check the network"))
+}
+
 /// `DIR.partial-<pid>` beside `DIR`, where this process puts a download
 /// together before it is moved into place: two processes never share it.
 pub(crate) fn partial(dir: &Path) -> PathBuf {

@@ -57,7 +57,9 @@ impl Project {
         let name = &ws.config.project.name;
         let (dir, source) = match (&arg.project, &arg.libertem) {
             (Some(p), _) => (checkout(p)?, Source::Checkout),
-            (None, Some(v)) if *v == ws.config.project.version => pinned(sh, ws, ui)?,
+            (None, Some(v)) if *v == ws.config.project.version && arg.resolve_date.is_none() => {
+                pinned(sh, ws, ui)?
+            }
             (None, Some(v)) => {
                 let (dir, release) = sdist::release(sh, ws, ui, (name, v), None)?;
                 let resolve_date = match (&arg.resolve_date, &release.uploaded) {
@@ -107,21 +109,38 @@ impl Project {
     }
 }
 
-/// `YYYY-MM-DD` or an RFC 3339 time, as uv's `--exclude-newer` takes it.
+/// `YYYY-MM-DD` (midnight UTC, so that every machine resolves alike) or
+/// an RFC 3339 time, as uv's `--exclude-newer` takes it.
 fn check_date(d: &str) -> Result<String> {
-    let b = d.as_bytes();
-    let day = b.len() >= 10
-        && b[..10].iter().enumerate().all(|(i, c)| {
-            if i == 4 || i == 7 {
-                *c == b'-'
-            } else {
-                c.is_ascii_digit()
-            }
-        });
-    let rest_ok =
-        || b.len() == 10 || (b[10] == b'T' && (d.ends_with('Z') || d[10..].contains('+')));
-    if !day || !rest_ok() {
-        bail!("--resolve-date {d:?} is not a date: use YYYY-MM-DD or an RFC 3339 time like 2025-07-14T10:12:09Z");
+    fn digits(s: &str, pattern: &str) -> bool {
+        s.len() == pattern.len()
+            && s.bytes().zip(pattern.bytes()).all(|(c, p)| {
+                if p == b'9' {
+                    c.is_ascii_digit()
+                } else {
+                    c == p
+                }
+            })
+    }
+    let bad = || {
+        anyhow::anyhow!(
+            "--resolve-date {d:?} is not a date: use YYYY-MM-DD or an RFC 3339 time like 2025-07-14T10:12:09Z"
+        )
+    };
+    let (day, time) = d.split_once('T').unwrap_or((d, ""));
+    if !digits(day, "9999-99-99") {
+        return Err(bad());
+    }
+    if time.is_empty() {
+        return Ok(format!("{day}T00:00:00Z"));
+    }
+    let (clock, zone) = match time.find(['Z', '+', '-']) {
+        Some(i) => time.split_at(i),
+        None => return Err(bad()),
+    };
+    let clock = clock.split('.').next().unwrap_or_default();
+    if !digits(clock, "99:99:99") || !(zone == "Z" || digits(&zone[1..], "99:99")) {
+        return Err(bad());
     }
     Ok(d.to_string())
 }
@@ -167,8 +186,10 @@ mod tests {
 
     #[test]
     fn resolve_dates() {
-        assert!(check_date("2025-07-14").is_ok());
+        assert_eq!(check_date("2025-07-14").unwrap(), "2025-07-14T00:00:00Z");
         assert!(check_date("2025-07-14T10:12:09.5Z").is_ok());
+        assert!(check_date("2025-07-14T10:12:09-05:00").is_ok());
+        assert!(check_date("2025-07-14Tx+").is_err());
         assert!(check_date("14.7.2025").is_err());
         assert!(check_date("2025-07-14 noon").is_err());
     }

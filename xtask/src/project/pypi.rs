@@ -7,9 +7,8 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use xshell::{cmd, Shell};
+use xshell::Shell;
 
-use crate::exec;
 use crate::ui::Ui;
 
 const INDEX: &str = "https://pypi.org/pypi";
@@ -46,19 +45,12 @@ struct Digests {
 /// The sdist of `name` `version` on PyPI; an unknown version is one line
 /// that names the versions there are.
 pub fn sdist(sh: &Shell, ui: Ui, work: &Path, name: &str, version: &str) -> Result<SdistFile> {
-    let wget = which::which("wget").context(
-        "wget is needed to ask PyPI about a release, and it is not installed: install it",
-    )?;
     let url = format!("{INDEX}/{name}/json");
     let file = work.join(format!(".{name}-{}.json", std::process::id()));
-    let fetched = exec::run(
-        cmd!(sh, "{wget} --quiet --output-document {file} {url}"),
-        crate::downloads::DOWNLOAD,
-        ui,
-    );
+    let fetched = crate::downloads::fetch_url(sh, ui, &url, &file);
     let text = std::fs::read_to_string(&file);
     let _ = std::fs::remove_file(&file);
-    fetched.with_context(|| format!("asking PyPI about {name} ({url}); check the network"))?;
+    fetched.with_context(|| format!("asking PyPI about {name}"))?;
     let text = text.with_context(|| format!("reading PyPI's answer for {name}"))?;
     sdist_in(&text, &url, name, version)
 }
@@ -101,6 +93,9 @@ pub fn join_url(base: &str, rel: &str) -> String {
         return rel.to_string();
     }
     let (scheme, rest) = base.split_once("://").unwrap_or(("https", base));
+    if let Some(net) = rel.strip_prefix("//") {
+        return format!("{scheme}://{net}");
+    }
     let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
     if let Some(abs) = rel.strip_prefix('/') {
         return format!("{scheme}://{host}/{abs}");
@@ -182,6 +177,10 @@ mod tests {
     fn urls_and_versions() {
         assert_eq!(join_url("https://h/a/b/c", "/d"), "https://h/d");
         assert_eq!(join_url("https://h/a/b/c", "d/e"), "https://h/a/b/d/e");
+        assert_eq!(
+            join_url("https://h/a/b/c", "//f.example/x"),
+            "https://f.example/x"
+        );
         assert_eq!(version_order("0.16.0rc1", "0.16.0"), Ordering::Less);
         assert_eq!(version_order("0.9.2", "0.10.0"), Ordering::Less);
     }

@@ -50,9 +50,10 @@ pub fn release(
     pinned: Option<&str>,
 ) -> Result<(PathBuf, Release)> {
     let unpacked = release_dir(ws, name, version);
-    if let Some(r) = read_stamp(&unpacked) {
+    let stamp = read_stamp(&unpacked, pinned);
+    if let Some(r) = &stamp {
         if pinned.is_none_or(|p| p == r.sha256) && (pinned.is_some() || r.uploaded.is_some()) {
-            return Ok((unpacked, r));
+            return Ok((unpacked, r.clone()));
         }
     }
     let cache = ws.target.join("sdist");
@@ -71,7 +72,11 @@ pub fn release(
         }
         _ => download(sh, ui, &cache, (name, version), pinned)?,
     };
-    unpack(sh, ui, &archive, &unpacked)?;
+    // The same sdist unpacked before (only its upload time was not asked
+    // for): keep the folder, which a running cluster may mount.
+    if stamp.is_none_or(|s| s.sha256 != release.sha256) {
+        unpack(sh, ui, &archive, &unpacked)?;
+    }
     for needed in ["pyproject.toml", "tests", "conftest.py", "pytest.ini"] {
         if !unpacked.join(needed).exists() {
             bail!("the sdist of {name} {version} has no {needed}: it cannot run the dist suite");
@@ -82,8 +87,22 @@ pub fn release(
     Ok((unpacked, release))
 }
 
-fn read_stamp(dir: &Path) -> Option<Release> {
-    serde_json::from_str(&fs::read_to_string(dir.join(STAMP)).ok()?).ok()
+/// The record of what was unpacked in `dir`; for the pinned release, the
+/// bare sha256 that earlier versions of the xtask wrote counts too (so
+/// that an upgrade does not replace a folder a kept cluster mounts).
+fn read_stamp(dir: &Path, pinned: Option<&str>) -> Option<Release> {
+    if let Ok(text) = fs::read_to_string(dir.join(STAMP)) {
+        return serde_json::from_str(&text).ok();
+    }
+    let old = fs::read_to_string(dir.join(".dist-test-sha256")).ok()?;
+    let pinned = pinned.filter(|p| *p == old.trim())?;
+    let (name, version) = dir.file_name()?.to_str()?.rsplit_once('-')?;
+    Some(Release {
+        name: name.into(),
+        version: version.into(),
+        sha256: pinned.into(),
+        uploaded: None,
+    })
 }
 
 /// Ask PyPI for the sdist, check what it publishes against `pinned`,
@@ -108,19 +127,11 @@ fn download(
     if archive.is_file() {
         refuse_if_tampered(&archive, &file.sha256, who)?;
     } else {
-        let wget = which::which("wget")
-            .context("wget is needed to download a release's sdist: install it")?;
         let partial = cache.join(format!(".{}.partial-{}", file.filename, std::process::id()));
-        let url = &file.url;
         ui.say(&format!("downloading {} from PyPI", file.filename));
-        let got = exec::run(
-            cmd!(sh, "{wget} --quiet --output-document {partial} {url}"),
-            crate::downloads::DOWNLOAD,
-            ui,
-        )
-        .with_context(|| format!("downloading {url}; check the network"))
-        .and_then(|()| refuse_if_tampered(&partial, &file.sha256, who))
-        .and_then(|()| Ok(fs::rename(&partial, &archive)?));
+        let got = crate::downloads::fetch_url(sh, ui, &file.url, &partial)
+            .and_then(|()| refuse_if_tampered(&partial, &file.sha256, who))
+            .and_then(|()| Ok(fs::rename(&partial, &archive)?));
         if got.is_err() {
             let _ = fs::remove_file(&partial);
         }
