@@ -11,10 +11,15 @@ use std::fs;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// Where the race was seen and is reproduced: Python 3.11 and its pins.
+/// On 3.14 (distributed 2026.8) the control's test waited for the late
+/// engine and passed in three rounds of three, so it proves nothing there.
+const PYTHON: &str = "3.11";
+
 /// Start the ipyparallel test on 1 worker x 2 engines (one worker is
 /// enough; two engines are the point).
 fn start_ipython_test(extra: &[&str]) -> (Running, String) {
-    let mut args = vec!["--", "tests/test_ipython.py"];
+    let mut args = vec!["--python", PYTHON, "--", "tests/test_ipython.py"];
     args.extend(extra);
     let args = small_dist_test(2, &args);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();

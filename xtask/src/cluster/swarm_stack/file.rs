@@ -95,7 +95,8 @@ struct Restart {
 /// as in the compose cluster (services.yml).
 const ENGINE: &str = "until [ -s /ipython/profile_default/security/ipcontroller-engine.json ]; \
                       do sleep 0.1; done; \
-                      exec ipengine --file=/ipython/profile_default/security/ipcontroller-engine.json";
+                      exec ipengine --file=/ipython/profile_default/security/ipcontroller-engine.json \
+                      --IPEngine.timeout=60";
 
 impl StackSpec {
     /// The node a worker or engine with this 1-based number runs on: the
