@@ -60,7 +60,12 @@ impl<'r> Request<'r> {
 /// lock held.
 pub fn project_and_reqs(cx: &Ctx, arg: &ProjectArg) -> Result<(Project, PathBuf)> {
     let (sh, ws) = (cx.sh, &cx.ws);
-    let routes = python::routes(ws, |image| cx.docker.image_exists(image));
+    // One listing of the engine's images, not an inspect per Python.
+    let present: Vec<String> = (cx.docker.images(&[], false).unwrap_or_default())
+        .iter()
+        .map(|r| r.reference())
+        .collect();
+    let routes = python::routes(ws, &present);
     let project = Project::resolve(sh, ws, cx.ui, arg, &routes)?;
     image::check_route(cx, &project.python.version)?;
     if project.is_pinned() {

@@ -30,14 +30,15 @@ impl Python {
 
 /// The Pythons this machine has a route to a base for, oldest first: those
 /// of a Debian suite in `[image.suites]` (built with debootstrap), and those
-/// whose pullable base (`image.base`) is already on the engine
-/// (`present`). An engine that can pull has more: `--python` uses them.
-pub fn routes(ws: &Workspace, present: impl Fn(&str) -> bool) -> Vec<String> {
+/// whose pullable base (`image.base`) is among the engine's images
+/// (`present`, their `repo:tag`s). An engine that can pull has more:
+/// `--python` uses them.
+pub fn routes(ws: &Workspace, present: &[String]) -> Vec<String> {
     let cfg = &ws.config.image;
     let mut out: Vec<String> = cfg.suites.keys().cloned().collect();
     for minor in 8..=15 {
         let v = format!("3.{minor}");
-        if !out.contains(&v) && present(&cfg.base_for(&v)) {
+        if !out.contains(&v) && present.contains(&cfg.base_for(&v)) {
             out.push(v);
         }
     }
@@ -105,7 +106,7 @@ pub fn choose(c: &Choice) -> Result<Python> {
         return Ok(Python {
             version: format!("{major}.{minor}"),
             why: format!(
-                "the newest {} supports; none of it is among this machine's Debian suites ({})",
+                "the newest {} supports; it supports none of the Pythons this machine has ({})",
                 c.name,
                 c.routes.join(", ")
             ),
@@ -349,8 +350,8 @@ mod tests {
     #[test]
     fn routes_are_the_suites_and_present_bases() {
         let ws = crate::workspace::for_tests();
-        assert_eq!(routes(&ws, |_| false), ["3.11", "3.13", "3.14"]);
-        let with_312 = routes(&ws, |image| image == "python:3.12-slim");
+        assert_eq!(routes(&ws, &[]), ["3.11", "3.13", "3.14"]);
+        let with_312 = routes(&ws, &["python:3.12-slim".to_string()]);
         assert_eq!(with_312, ["3.11", "3.12", "3.13", "3.14"]);
     }
 

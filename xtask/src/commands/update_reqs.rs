@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::checkout;
 use crate::cli::{ProjectArg, UpdateReqs};
@@ -25,7 +25,7 @@ impl UpdateReqs {
         // requirements and unpack the sdist.
         let (sh, ui) = (&inv.sh, inv.ui);
         let _lock = checkout::lock_files(&ws, "resolving requirements", inv.wait, ui)?;
-        let routes = python::routes(&ws, |_| false);
+        let routes = python::routes(&ws, &[]);
         let project = Project::resolve(sh, &ws, ui, &self.project, &routes)?;
         let upgrade = if self.upgrade {
             Upgrade::All
@@ -71,30 +71,25 @@ impl UpdateReqs {
         if libertem.is_some() {
             anyhow::bail!("--check covers the pinned release and checkouts; a --libertem release's requirements are resolved when it is tested");
         }
-        let projects: Vec<Project> = match project {
-            Some(p) => {
-                let routes = python::routes(ws, |_| false);
-                let mut arg = self.project.clone();
-                arg.project = Some(p.clone());
-                vec![Project::resolve(&inv.sh, ws, inv.ui, &arg, &routes)?]
+        let projects: Vec<Project> = match (project, python) {
+            (Some(_), _) => {
+                let routes = python::routes(ws, &[]);
+                vec![Project::resolve(
+                    &inv.sh,
+                    ws,
+                    inv.ui,
+                    &self.project,
+                    &routes,
+                )?]
             }
-            None => {
-                let pythons = match python {
-                    Some(v) => vec![Python {
-                        version: v.clone(),
-                        why: "--python".into(),
-                    }],
-                    None => pinned_pythons(ws),
-                };
-                pythons
-                    .into_iter()
-                    .map(|python| Project {
-                        dir: PathBuf::new(),
-                        source: Source::Pinned,
-                        python,
-                    })
-                    .collect()
+            (None, Some(v)) => {
+                let (major, minor) = crate::config::python_minor(v).context("--python")?;
+                vec![pinned_on(Python {
+                    version: format!("{major}.{minor}"),
+                    why: "--python".into(),
+                })]
             }
+            (None, None) => pinned_pythons(ws).into_iter().map(pinned_on).collect(),
         };
         for project in &projects {
             reqs::check(ws, project)?;
@@ -104,6 +99,15 @@ impl UpdateReqs {
             ));
         }
         Ok(())
+    }
+}
+
+/// The pinned release on `python`, as far as `--check` needs it (no sdist).
+fn pinned_on(python: Python) -> Project {
+    Project {
+        dir: PathBuf::new(),
+        source: Source::Pinned,
+        python,
     }
 }
 

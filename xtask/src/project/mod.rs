@@ -17,8 +17,7 @@ mod pypi;
 mod sdist;
 mod tree;
 
-pub use pypi::{join_url, version_order, SdistFile};
-pub use sdist::{pinned_dir, release_dir, Release};
+pub use sdist::{pinned_dir, Release};
 pub use tree::{full_stamp, skipped, source_stamp, sync_tree};
 
 /// Where the project comes from.
