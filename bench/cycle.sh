@@ -65,7 +65,7 @@ mkdir -p "$LOGS"
 PLAIN_PROJECT=bench-plain-$$
 PLAIN_UP=""        # set while the plain project may have anything on the engine
 NUMBA_VOL=""       # the current throwaway numba volume, while it exists
-VENV_VOL=""        # the plain flow's copy of the image's /venv, while it exists
+VENV_VOL=""        # the xtask's runtime volume, which the plain flow mounts too
 RESULTS_DIR=$(mktemp -d "${TMPDIR:-/tmp}/bench-plain-results.XXXXXX")
 chmod 777 "$RESULTS_DIR"   # the tests container runs as uid 1000
 
@@ -76,9 +76,6 @@ cleanup() {
     fi
     if [[ -n $NUMBA_VOL ]]; then
         docker volume rm --force "$NUMBA_VOL" >/dev/null 2>&1 || true
-    fi
-    if [[ -n $VENV_VOL ]]; then
-        docker volume rm --force "$VENV_VOL" >/dev/null 2>&1 || true
     fi
     rm -rf "$RESULTS_DIR"
     exit "$rc"
@@ -136,13 +133,12 @@ plain_compose() {
         --project-name "$PLAIN_PROJECT" "$@"
 }
 
-# The compose files mount the image's /venv from a volume (the xtask's
-# runtime.rs); the plain flow copies it once for the sitting, as a developer
-# would once per image, outside the timing like the image build.
-VENV_VOL=$PLAIN_PROJECT-venv
-docker volume create "$VENV_VOL" >/dev/null
-docker run --rm --network none --user 0 --volume "$VENV_VOL:/target" "$IMAGE" cp -a /venv/. /target/ \
-    || die "copying the image's /venv into $VENV_VOL failed"
+# The compose files mount the Python runtime (/venv) from a volume that the
+# xtask made (runtime.rs); the image's label names it. The plain flow mounts
+# the same one, read-only as always, and leaves it alone.
+VENV_VOL=$(docker image inspect --format '{{index .Config.Labels "org.libertem.dist-test.runtime-volume"}}' "$IMAGE") \
+    || die "cannot inspect the image $IMAGE"
+[[ -n $VENV_VOL ]] || die "the image $IMAGE names no runtime volume"
 
 echo "compose: ${COMPOSE[*]} ($("${COMPOSE[@]}" version --short 2>/dev/null || echo '?')); image $IMAGE"
 echo "data: $DATA_DIR; cluster ${WORKERS} workers x ${WORKER_CPUS} cpus, ${ENGINES} engines; logs: $LOGS"

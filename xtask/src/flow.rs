@@ -139,7 +139,7 @@ impl<'c, 'a> Flow<'c, 'a> {
         phases.time("testdata", cx.ui, || {
             self.req
                 .data
-                .prepare(cx, &def.image.id, Some(&dir.join("testdata.log")))
+                .prepare(cx, &def.image, Some(&dir.join("testdata.log")))
         })?;
         Ok(cluster)
     }

@@ -64,6 +64,7 @@ pub fn ensure(cx: &Ctx, image: &Image, source: &Path) -> Result<String> {
             ]
             .map(String::from)
             .to_vec(),
+            ..Default::default()
         };
         let made = docker.one_shot(&one, None, QUERY_LONG);
         if made.is_err() {

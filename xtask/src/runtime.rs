@@ -1,36 +1,43 @@
-//! The image's Python runtime (`/venv`: the packages, the editable install
-//! and the byte-code), served to every service from a volume copied once
-//! from the image, read-only. On fuse-overlayfs (this project's CI machines)
-//! a directory listing can come back incomplete when many processes start at
-//! once: one Dask worker's Python saw 286 of site-packages' 287 entries, so
-//! `import sparseconverter` failed in that process for good (Python lists a
-//! directory once and looks again only when its mtime changes), and the test
-//! hung. A volume is a plain directory of the host's file system: no FUSE
-//! between Python and its files, which also makes each import cheaper.
+//! The Python runtime every service runs (`/venv`: the pinned packages and
+//! their byte-code), made once per set of inputs straight into a volume by
+//! `runtime.sh` in a container of the base image, and mounted read-only by
+//! every service. It is never an image layer: a build neither exports it
+//! nor copies it a second time (before, the dependency stage was streamed
+//! out of BuildKit into `docker import` and then copied into a volume: 30 s
+//! of a cold build's 119 here). A volume is also a plain directory of the
+//! host's file system: on fuse-overlayfs (this project's CI machines) a
+//! directory listing can come back incomplete when many processes start at
+//! once, and a Python that misses a package there never looks again.
 //!
-//! One volume per checkout and image, `<checkout>-venv-<image id>`: a
-//! rebuilt image gets a new one, so a cluster of the old image keeps its own
-//! until it is gone, and each project's image (a checkout may hold several)
-//! keeps its own. A volume whose image is gone is removed once no container
-//! and no run in progress uses it. A copy counts only once it has finished,
-//! as recorded in `target/dist-test/runtime.json`: an interrupted copy is
-//! made again. Called with the checkout lock held.
+//! One volume per checkout and key, `<checkout>-runtime-<key>`, the key
+//! being what the runtime is made from: the base image, the requirements,
+//! `runtime.sh` and uv. A volume whose key no image of the checkout runs on
+//! any more is removed once no container and no run in progress uses it. A
+//! volume counts only once its script finished, as recorded in
+//! `target/dist-test/runtime.json` (and in the volume itself, for a copy
+//! seeded into a swarm lab): an interrupted one is made again. Called with
+//! the checkout lock held.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::checkout::{self, runs};
-use crate::cluster::Image;
 use crate::context::Ctx;
+use crate::digest::{sha256_bytes, sha256_file};
 use crate::docker::{label_filter, OneShot, LONG};
+use crate::downloads;
 use crate::fsx;
+use crate::tools;
 use crate::workspace::Workspace;
 
 /// Which checkout a runtime volume belongs to.
 pub const RUNTIME_LABEL: &str = "org.libertem.dist-test.runtime";
+
+/// The label on a project image that names the runtime volume it runs with.
+pub const IMAGE_RUNTIME_LABEL: &str = "org.libertem.dist-test.runtime-volume";
 
 /// The first 12 hex digits of an image id.
 pub fn short_id(id: &str) -> &str {
@@ -38,11 +45,40 @@ pub fn short_id(id: &str) -> &str {
     &id[..id.len().min(12)]
 }
 
-fn name_for(ws: &Workspace, image: &Image) -> String {
-    format!("{}-venv-{}", ws.checkout_id, short_id(&image.id))
+/// What a runtime is made from.
+pub struct Inputs<'a> {
+    /// The base image's id.
+    pub base_id: &'a str,
+    /// The base image's reference, to run.
+    pub base: &'a str,
+    /// The requirements' body (what uv installs).
+    pub requirements: &'a Path,
+    /// The image's uv.
+    pub uv: &'a Path,
 }
 
-/// The volumes whose copy finished.
+/// The script that makes a runtime.
+fn script(ws: &Workspace) -> PathBuf {
+    ws.docker_dir().join("runtime.sh")
+}
+
+/// What a runtime is made from, as a short digest: the base, the
+/// requirements, the script and uv (by its pin: hashing its 40 MB program
+/// on every build costs more than the rest of a no-change build).
+fn key(script: &Path, inputs: &Inputs) -> Result<String> {
+    let mut text = format!("base {}\n{}", inputs.base_id, downloads::UV.requirement());
+    for file in [inputs.requirements, script] {
+        let name = file.file_name().unwrap_or_default().to_string_lossy();
+        text.push_str(&format!("{} {name}\n", sha256_file(file)?));
+    }
+    Ok(sha256_bytes(text.as_bytes())[..12].to_string())
+}
+
+fn name_for(ws: &Workspace, key: &str) -> String {
+    format!("{}-runtime-{key}", ws.checkout_id)
+}
+
+/// The volumes whose script finished.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Record {
     complete: Vec<String>,
@@ -64,41 +100,136 @@ fn write_record(ws: &Workspace, record: &Record) -> Result<()> {
     fsx::write_atomic(&record_path(ws), text.as_bytes())
 }
 
-/// Make sure `image`'s runtime volume exists and is complete, and name it;
-/// remove the checkout's other ones that nothing uses.
-pub fn ensure(cx: &Ctx, image: &Image) -> Result<String> {
+/// Make sure the runtime of `inputs` exists and is complete, and name its
+/// volume. `log` gets the script's output.
+pub fn ensure(cx: &Ctx, inputs: &Inputs, log: &Path) -> Result<String> {
     let docker = &cx.docker;
-    let name = name_for(&cx.ws, image);
+    let key = key(&script(&cx.ws), inputs)?;
+    let name = name_for(&cx.ws, &key);
     let mut record = read_record(&cx.ws);
     let exists = docker.volume_exists(&name);
-    if !(exists && record.complete.contains(&name)) {
-        record.complete.retain(|n| n != &name);
-        write_record(&cx.ws, &record)?;
-        if exists {
-            // A copy that did not finish.
-            docker.volume_rm(&name);
-        }
-        crate::live::status(
-            format!("copying the image's /venv into volume {name}"),
-            None,
-        );
-        copy(cx, image, &name).inspect_err(|_| {
-            docker.volume_rm(&name);
-        })?;
-        record.complete.push(name.clone());
+    if exists && record.complete.contains(&name) {
+        return Ok(name);
     }
-    let images = image_ids(cx);
+    if exists && marked_complete(cx, inputs.base, &name, &key) {
+        // Seeded whole from another engine.
+        record.complete.push(name.clone());
+        write_record(&cx.ws, &record)?;
+        return Ok(name);
+    }
+    record.complete.retain(|n| n != &name);
+    write_record(&cx.ws, &record)?;
+    if exists {
+        // A runtime whose script did not finish.
+        docker.volume_rm(&name);
+    }
+    let pins = fs::read_to_string(inputs.requirements)?
+        .lines()
+        .filter(|l| l.starts_with(|c: char| c.is_ascii_alphanumeric()))
+        .count();
+    crate::live::status(
+        format!("runtime: {pins} pinned packages (uv) into volume {name}"),
+        Some(log),
+    );
+    make(cx, inputs, &name, &key, log).inspect_err(|_| {
+        docker.volume_rm(&name);
+    })?;
+    record.complete.push(name.clone());
+    write_record(&cx.ws, &record)?;
+    Ok(name)
+}
+
+/// Does the volume say its script finished, for this key?
+fn marked_complete(cx: &Ctx, base: &str, name: &str, key: &str) -> bool {
+    let one = OneShot {
+        image: base,
+        user: "0",
+        volumes: vec![format!("{name}:/venv:ro")],
+        labels: checkout::helper_labels(cx),
+        command: ["cat", "/venv/.dist-test-runtime"].map(String::from).to_vec(),
+        ..Default::default()
+    };
+    cx.docker
+        .one_shot(&one, None, crate::docker::QUERY_LONG)
+        .is_ok_and(|out| out.trim() == key)
+}
+
+fn make(cx: &Ctx, inputs: &Inputs, name: &str, key: &str, log: &Path) -> Result<()> {
+    let label = format!("{RUNTIME_LABEL}={}", cx.ws.checkout_id);
+    cx.docker.volume_create(name, &[label])?;
+    let ro = |from: &Path, to: &str| format!("{}:{to}:ro", from.display());
+    let mut volumes = vec![
+        format!("{name}:/venv"),
+        ro(inputs.uv, "/opt/uv/bin/uv"),
+        ro(inputs.requirements, "/tmp/dist-test/requirements.txt"),
+        ro(&script(&cx.ws), "/tmp/dist-test/runtime.sh"),
+        // uv's download cache: a second runtime (another Python, new
+        // requirements) fetches only what is new.
+        format!("{}:/root/.cache/uv", uv_cache(cx)?),
+    ];
+    // TLS to PyPI may be intercepted: the host's CA bundle, for this
+    // container only.
+    if let Some(bundle) = tools::ca_bundle() {
+        volumes.push(ro(&bundle, "/run/secrets/ca_bundle"));
+    }
+    let one = OneShot {
+        image: inputs.base,
+        user: "0",
+        volumes,
+        env: tools::proxy_env(),
+        labels: checkout::helper_labels(cx),
+        command: ["sh", "/tmp/dist-test/runtime.sh", key]
+            .map(String::from)
+            .to_vec(),
+        online: true,
+    };
+    cx.docker
+        .one_shot(&one, Some(log), LONG)
+        .map(drop)
+        .with_context(|| {
+            format!(
+                "making the Python runtime (volume {name}); last lines of {}:\n{}",
+                log.display(),
+                crate::exec::tail_file(log, 25)
+            )
+        })
+}
+
+/// The checkout's uv download cache, a volume.
+fn uv_cache(cx: &Ctx) -> Result<String> {
+    let name = format!("{}-uv-cache", cx.ws.checkout_id);
+    if !cx.docker.volume_exists(&name) {
+        let label = format!("{RUNTIME_LABEL}={}", cx.ws.checkout_id);
+        cx.docker.volume_create(&name, &[label])?;
+    }
+    Ok(name)
+}
+
+/// Remove the checkout's runtime volumes that no image of it runs with and
+/// nothing uses (Docker refuses one a container mounts).
+pub fn remove_unused(cx: &Ctx) {
+    let docker = &cx.docker;
+    let label = label_filter(crate::workspace::CHECKOUT_LABEL, &cx.ws.checkout_id);
+    let wanted: Vec<String> = docker
+        .images(&[label], true)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|r| docker.image_label(&r.id, IMAGE_RUNTIME_LABEL))
+        .collect();
     let (_, in_use) = runs::in_use(&cx.ws);
-    let all = docker.volumes(&[label_filter(RUNTIME_LABEL, &cx.ws.checkout_id)])?;
-    let gone = |v: &str| !images.iter().any(|id| v.ends_with(&format!("-{id}")));
-    for old in all.iter().filter(|v| gone(v) && !in_use.contains(*v)) {
-        // Refused while a container (a kept cluster) still mounts it.
-        if docker.volume_rm(old) {
+    let mut record = read_record(&cx.ws);
+    // Also the copies of an image's /venv that earlier versions made.
+    let prefixes = [name_for(&cx.ws, ""), format!("{}-venv-", cx.ws.checkout_id)];
+    let all = docker
+        .volumes(&[label_filter(RUNTIME_LABEL, &cx.ws.checkout_id)])
+        .unwrap_or_default();
+    let ours = |v: &&String| prefixes.iter().any(|p| v.starts_with(p.as_str()));
+    for old in all.iter().filter(ours) {
+        if !wanted.contains(old) && !in_use.contains(old) && docker.volume_rm(old) {
             record.complete.retain(|n| n != old);
         }
     }
-    write_record(&cx.ws, &record)?;
-    Ok(name)
+    let _ = write_record(&cx.ws, &record);
 }
 
 /// The short ids of the checkout's images (dangling ones too: a cluster may
@@ -113,37 +244,37 @@ pub fn image_ids(cx: &Ctx) -> Vec<String> {
         .collect()
 }
 
-fn copy(cx: &Ctx, image: &Image, name: &str) -> Result<()> {
-    let label = format!("{RUNTIME_LABEL}={}", cx.ws.checkout_id);
-    cx.docker.volume_create(name, &[label])?;
-    let one = OneShot {
-        image: &image.id,
-        user: "0",
-        volumes: vec![format!("{name}:/target")],
-        labels: checkout::helper_labels(cx),
-        command: ["cp", "-a", "/venv/.", "/target/"]
-            .map(String::from)
-            .to_vec(),
-    };
-    cx.docker
-        .one_shot(&one, None, LONG)
-        .with_context(|| format!("copying the image's /venv into the runtime volume {name}"))
-        .map(drop)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn one_volume_per_checkout_and_image() {
+    fn one_runtime_per_checkout_and_inputs() {
         let ws = crate::workspace::for_tests();
-        let image = |id: &str| Image {
-            id: id.into(),
-            tag: "t".into(),
+        let dir = std::env::temp_dir().join(format!("xtask-runtime-key-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let reqs = dir.join("requirements.txt");
+        let script = dir.join("runtime.sh");
+        fs::write(&script, "set -e\n").unwrap();
+        fs::write(&reqs, "a==1 --hash=sha256:00\n").unwrap();
+        let inputs = |base_id| Inputs {
+            base_id,
+            base: "b",
+            requirements: &reqs,
+            uv: Path::new("/uv"),
         };
-        let a = name_for(&ws, &image("sha256:0123456789abcdef"));
-        assert_eq!(a, format!("{}-venv-0123456789ab", ws.checkout_id));
-        assert_ne!(name_for(&ws, &image("sha256:fedcba9876543210")), a);
+        let a = key(&script, &inputs("sha256:1")).unwrap();
+        assert_eq!(key(&script, &inputs("sha256:1")).unwrap(), a);
+        assert_ne!(key(&script, &inputs("sha256:2")).unwrap(), a, "a new base");
+        fs::write(&reqs, "a==2 --hash=sha256:01\n").unwrap();
+        assert_ne!(key(&script, &inputs("sha256:1")).unwrap(), a, "new pins");
+        assert_eq!(
+            name_for(&ws, &a),
+            format!("{}-runtime-{a}", ws.checkout_id)
+        );
+        let b = key(&script, &inputs("sha256:1")).unwrap();
+        fs::write(&script, "set -ex\n").unwrap();
+        assert_ne!(key(&script, &inputs("sha256:1")).unwrap(), b, "the script edited");
+        fs::remove_dir_all(&dir).unwrap();
     }
 }

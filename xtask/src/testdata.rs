@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use xshell::cmd;
 
 use crate::checkout;
+use crate::cluster::Image;
 use crate::context::Ctx;
 use crate::digest::sha256_file;
 use crate::docker::{OneShot, LONG};
@@ -97,7 +98,7 @@ impl Plan {
 
     /// Make the folder if it is ours: the generated set (in `image`, once),
     /// or the empty one. The user's folder is used as it is.
-    pub fn prepare(&self, cx: &Ctx, image: &str, log: Option<&Path>) -> Result<()> {
+    pub fn prepare(&self, cx: &Ctx, image: &Image, log: Option<&Path>) -> Result<()> {
         match self {
             Plan::Given(_) => Ok(()),
             Plan::Generate => generate(cx, image, log).map(|_| ()),
@@ -125,7 +126,7 @@ pub fn set_dir(ws: &Workspace) -> Result<PathBuf> {
 /// Make the generated set (in the image, as the invoking user, without
 /// network) unless it is complete already; remove older sets. `log` gets
 /// the generator's one line per file; `None` prints them.
-pub fn generate(cx: &Ctx, image: &str, log: Option<&Path>) -> Result<PathBuf> {
+pub fn generate(cx: &Ctx, image: &Image, log: Option<&Path>) -> Result<PathBuf> {
     let dir = set_dir(&cx.ws)?;
     if dir.join(".complete").is_file() {
         return Ok(dir);
@@ -140,9 +141,10 @@ pub fn generate(cx: &Ctx, image: &str, log: Option<&Path>) -> Result<PathBuf> {
         exec::read(cmd!(sh, "id -g"), QUERY, cx.ui)?.trim()
     );
     let one = OneShot {
-        image,
+        image: &image.id,
         user: &user,
         volumes: vec![
+            format!("{}:/venv:ro", image.runtime),
             format!(
                 "{}:/opt/dist-test/testdata:ro",
                 generator_dir(&cx.ws).display()
@@ -153,6 +155,7 @@ pub fn generate(cx: &Ctx, image: &str, log: Option<&Path>) -> Result<PathBuf> {
         command: ["python3", "/opt/dist-test/testdata/generate.py", "/out"]
             .map(String::from)
             .to_vec(),
+        ..Default::default()
     };
     let made = cx
         .docker

@@ -56,21 +56,26 @@ pub fn ca_bundle() -> Option<PathBuf> {
 
 /// Proxy settings to pass to builds; Docker keeps these out of the image history.
 pub fn proxy_build_args() -> Vec<String> {
-    let mut out = Vec::new();
-    for key in [
+    proxy_env()
+        .into_iter()
+        .flat_map(|kv| ["--build-arg".to_string(), kv])
+        .collect()
+}
+
+/// The proxy settings of this environment, as `KEY=value`.
+pub fn proxy_env() -> Vec<String> {
+    [
         "HTTP_PROXY",
         "HTTPS_PROXY",
         "NO_PROXY",
         "http_proxy",
         "https_proxy",
         "no_proxy",
-    ] {
-        if let Ok(v) = std::env::var(key) {
-            if !v.is_empty() {
-                out.push("--build-arg".to_string());
-                out.push(format!("{key}={v}"));
-            }
-        }
-    }
-    out
+    ]
+    .iter()
+    .filter_map(|key| {
+        let v = std::env::var(key).ok().filter(|v| !v.is_empty())?;
+        Some(format!("{key}={v}"))
+    })
+    .collect()
 }

@@ -103,6 +103,7 @@ mod tests {
             image: Image {
                 id: "sha256:0123".into(),
                 tag: "ltdist-x-0123abcd:p0123".into(),
+                runtime: "ltdist-x-runtime-0123".into(),
             },
             data: TestData {
                 source: crate::testdata::Source::Generated,

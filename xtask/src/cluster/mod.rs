@@ -76,11 +76,16 @@ impl Size {
 }
 
 /// The image every service runs: its id (what the cluster runs, whatever
-/// the tag points at later) and the tag it was built as.
+/// the tag points at later), the tag it was built as, and the runtime
+/// volume (`/venv`) it runs with (see runtime.rs).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Image {
     pub id: String,
     pub tag: String,
+    /// Empty in the state of a cluster kept before the runtime was a volume
+    /// of its own.
+    #[serde(default)]
+    pub runtime: String,
 }
 
 /// Host folders the services mount: the project's source at `/src`

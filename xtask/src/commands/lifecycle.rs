@@ -54,6 +54,7 @@ fn default_state(cx: &Ctx, name: String) -> ClusterState {
         image: Image {
             id: placeholder.clone(),
             tag: placeholder.clone(),
+            runtime: placeholder.clone(),
         },
         data: TestData {
             source: Source::None,

@@ -21,7 +21,10 @@ impl SwarmLab {
         let docker = Docker::new(&inv.sh, clients, inv.ui).local();
         match self.action {
             LabAction::Up { nodes } => {
-                let seed = images_to_seed(&docker, &ws);
+                let seed = swarm_lab::Seed {
+                    images: images_to_seed(&docker, &ws),
+                    volumes: runtimes_to_seed(&docker, &ws),
+                };
                 let lab = swarm_lab::up(&docker, &ws.target, nodes, &seed)?;
                 let env = Lab::dir(&ws.target).join("env");
                 inv.ui.say(&format!(
@@ -37,12 +40,24 @@ impl SwarmLab {
     }
 }
 
+/// This checkout's runtime volumes: the lab's manager gets a copy, so that
+/// a build there finds its runtime made (the nodes mount the manager's).
+fn runtimes_to_seed(docker: &Docker, ws: &Workspace) -> Vec<String> {
+    let filter = docker::label_filter(crate::runtime::RUNTIME_LABEL, &ws.checkout_id);
+    let prefix = format!("{}-runtime-", ws.checkout_id);
+    docker
+        .volumes(&[filter])
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|v| v.starts_with(&prefix))
+        .collect()
+}
+
 /// What a build on the lab's manager would otherwise make again, as it is
-/// on the host's engine: the base, this checkout's dependency images and
-/// the pinned release's image (not those of other projects).
+/// on the host's engine: the base and the pinned release's image (not
+/// those of other projects).
 fn images_to_seed(docker: &Docker, ws: &Workspace) -> Vec<String> {
     let cfg = &ws.config.image;
-    let deps = format!("{}-deps-flat", ws.checkout_id);
     let mut wanted = Vec::new();
     for python in cfg.suites.keys() {
         wanted.extend(image::fallback_tag(ws, python));
@@ -57,7 +72,7 @@ fn images_to_seed(docker: &Docker, ws: &Workspace) -> Vec<String> {
         .images(&[], false)
         .unwrap_or_default()
         .iter()
-        .filter(|r| r.repository == deps || wanted.contains(&r.reference()))
+        .filter(|r| wanted.contains(&r.reference()))
         .map(|r| r.reference())
         .collect()
 }

@@ -49,22 +49,33 @@ impl Container {
 /// The fields of [`Container`], each printed as JSON by Docker's template.
 const PS_FORMAT: &str = r#"{"ID":{{json .ID}},"Service":{{json (.Label "com.docker.compose.service")}},"State":{{json .State}},"Status":{{json .Status}},"OneOff":{{json (.Label "com.docker.compose.oneoff")}}}"#;
 
-/// A helper container run once and removed: no network, as `user`, with
-/// `volumes` (`name:/path` or `/host:/path:ro`), `labels` on it so that a
-/// run that took over from a dead one can find and stop it.
+/// A helper container run once and removed: no network unless `online`
+/// (the runtime's install from PyPI), as `user`, with `volumes`
+/// (`name:/path` or `/host:/path:ro`), `env` (`K=V`), `labels` on it so
+/// that a run that took over from a dead one can find and stop it.
+#[derive(Default)]
 pub struct OneShot<'s> {
     pub image: &'s str,
     pub user: &'s str,
     pub volumes: Vec<String>,
+    pub env: Vec<String>,
     pub labels: Vec<String>,
     pub command: Vec<String>,
+    pub online: bool,
 }
 
 impl OneShot<'_> {
     fn args(&self) -> Vec<&str> {
-        let mut args = vec!["run", "--rm", "--network", "none", "--user", self.user];
+        let mut args = vec!["run", "--rm"];
+        if !self.online {
+            args.extend(["--network", "none"]);
+        }
+        args.extend(["--user", self.user]);
         for v in &self.volumes {
             args.extend(["--volume", v]);
+        }
+        for e in &self.env {
+            args.extend(["--env", e]);
         }
         for l in &self.labels {
             args.extend(["--label", l]);
@@ -180,6 +191,7 @@ mod tests {
             volumes: vec!["v:/target".into()],
             labels: vec!["k=v".into()],
             command: vec!["cp".into(), "-a".into()],
+            ..Default::default()
         };
         assert_eq!(
             one.args().join(" "),

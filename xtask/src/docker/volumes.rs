@@ -2,6 +2,7 @@
 //! missed.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
@@ -19,6 +20,14 @@ impl Docker<'_> {
 
     pub fn volume_exists(&self, name: &str) -> bool {
         self.volume_labels(name).is_some()
+    }
+
+    /// Where the engine keeps a volume's files, as a path of its host.
+    pub fn volume_mountpoint(&self, name: &str) -> Result<PathBuf> {
+        let out = self
+            .read(&["volume", "inspect", "--format", "{{.Mountpoint}}", name])
+            .with_context(|| format!("inspecting the volume {name}"))?;
+        Ok(PathBuf::from(out.trim()))
     }
 
     pub fn volume_create(&self, name: &str, labels: &[String]) -> Result<()> {

@@ -98,6 +98,7 @@ fn check_python(docker: &Docker, image: &str, want: &str) -> Result<()> {
         volumes: vec![],
         labels: vec![],
         command: ["python3", "-c", code].map(String::from).to_vec(),
+        ..Default::default()
     };
     let got = docker
         .one_shot(&one, None, QUERY_LONG)

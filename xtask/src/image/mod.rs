@@ -1,11 +1,11 @@
-//! The one image every service runs: its build context, the flat
-//! dependency image (keyed on what it is made from) and the project on top,
-//! tagged for the project it was built from. The base it builds on comes
+//! The one image every service runs: its build context, the Python
+//! runtime it runs with (a volume, see [`crate::runtime`]) and the project
+//! on the base, tagged for the project it was built from. The base comes
 //! from [`base`]. Called with the checkout lock held: the context, the tags
 //! and the removal of replaced images are shared by the checkout's commands.
 //!
 //! Each project (the pinned release, or a `--project` folder) has its own
-//! tag, `<checkout>:p<hash of its folder>`, so that two runs of one
+//! tag, `<checkout>:py<X.Y>-p<hash of its folder>`, so that two runs of one
 //! checkout with different projects never retag each other's image; a run
 //! then uses its image by id, whatever the tag points at later. A rebuild
 //! removes the image its tag pointed at before, and the checkout's untagged
@@ -14,28 +14,26 @@
 mod base;
 mod keys;
 
-use base::BASE_REPO;
 pub use base::{check_route, ensure_base, fallback_tag};
-use keys::{
-    deps_key, dockerfile_stages, project_key, DEPS_LABEL, PROJECT_KEY_LABEL, PROJECT_LABEL,
-};
+use keys::{project_key, PROJECT_KEY_LABEL, PROJECT_LABEL};
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::checkout::runs;
+use crate::checkout::{self, runs};
 use crate::cluster::Image;
 use crate::context::Ctx;
 use crate::digest::sha256_bytes;
-use crate::docker::{label_filter, LONG};
+use crate::docker::{label_filter, OneShot, LONG};
 use crate::downloads;
-use crate::exec::{run_logged, tail_file};
+use crate::exec::run_logged;
 use crate::fsx::{copy_if_changed, write_if_changed};
 use crate::interrupt;
 use crate::live;
 use crate::project::{self, Project};
+use crate::runtime::{self, IMAGE_RUNTIME_LABEL};
 use crate::tools;
 use crate::workspace::CHECKOUT_LABEL;
 
@@ -46,23 +44,35 @@ pub fn project_tag(checkout_id: &str, project: &Path, python: &str) -> String {
     format!("{checkout_id}:py{python}-p{hash}")
 }
 
-/// The base image, then the image every service runs: only what changed is
-/// rebuilt (the context is synced file by file, BuildKit caches by content,
-/// and each image is keyed on its inputs).
+/// The base image, the runtime volume, then the image every service runs:
+/// only what changed is made again (the context is synced file by file,
+/// and the runtime and the image are each keyed on their inputs).
 pub fn build(cx: &Ctx, project: &Project, requirements: &Path, log: &Path) -> Result<Image> {
     let python = &project.python.version;
     let base = ensure_base(cx, python)
         .with_context(|| format!("preparing the base image of Python {python}"))?;
     interrupt::check()?;
     let context = sync_context(cx, requirements)?;
-    let flat = ensure_deps(cx, &context, &base, log)?;
-    let deps = Deps {
+    let base_id = cx
+        .docker
+        .image_id(&base)
+        .context("inspecting the base image")?;
+    let inputs = runtime::Inputs {
+        base_id: &base_id,
+        base: &base,
+        requirements: &context.join("requirements.txt"),
+        uv: &context.join("uv"),
+    };
+    let runtime = runtime::ensure(cx, &inputs, log)?;
+    interrupt::check()?;
+    let on = On {
         context,
         base,
-        flat,
+        runtime,
     };
-    let image = ensure_project(cx, project, &deps, log)?;
+    let image = ensure_project(cx, project, &on, log)?;
     remove_unused(cx, &image);
+    runtime::remove_unused(cx);
     Ok(image)
 }
 
@@ -88,87 +98,6 @@ fn sync_context(cx: &Ctx, requirements: &Path) -> Result<PathBuf> {
     Ok(context)
 }
 
-/// The dependencies as one flat image, made once per set of inputs:
-/// BuildKit runs the deps stage (its RUN cached by content) and streams the
-/// stage's whole file system into `docker import`. The project layer then
-/// sits on a single layer, which keeps its export fast where the storage
-/// driver has no native diff (fuse-overlayfs, overlay2 with redirect_dir).
-/// The import goes to a tag of this process first and is renamed once
-/// whole: a run killed half-way leaves no image under the key.
-fn ensure_deps(cx: &Ctx, context: &Path, base: &str, log: &Path) -> Result<String> {
-    let (docker, ws) = (&cx.docker, &cx.ws);
-    let dockerfile = ws.docker_dir().join("Dockerfile");
-    let base_id = docker.image_id(base).context("inspecting the base image")?;
-    let key = deps_key(context, &dockerfile, &base_id)?;
-    let repo = format!("{}-deps-flat", ws.checkout_id);
-    let flat = format!("{repo}:{key}");
-    if docker.image_exists(&flat) {
-        return Ok(flat);
-    }
-    let reqs = fs::read_to_string(context.join("requirements.txt"))?;
-    let pins = reqs
-        .lines()
-        .filter(|l| l.starts_with(|c: char| c.is_ascii_alphanumeric()))
-        .count();
-    live::status(
-        format!("dependencies: {pins} pinned packages (uv)"),
-        Some(log),
-    );
-    let (buildx, cache) = cache_builder(cx, base);
-    let mut args: Vec<String> = cache;
-    args.extend(
-        [
-            "--progress=plain",
-            "--target",
-            "deps",
-            "--output",
-            "type=tar,dest=-",
-        ]
-        .map(String::from),
-    );
-    args.extend(common_build_args(&dockerfile, base));
-    args.extend(secret_args());
-    args.push(context.display().to_string());
-    let mut build = docker.build_command(&buildx, &args)?;
-    if cx.ui.verbose {
-        eprintln!("$ {build:?}");
-    }
-    let file = fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
-    build.stderr(file);
-    let label_change = format!("LABEL {CHECKOUT_LABEL}={}", ws.checkout_id);
-    let partial = format!("{repo}:partial-{}", std::process::id());
-    let imported = docker
-        .import(build, &[&label_change], &partial, LONG)
-        .and_then(|()| docker.tag(&partial, &flat));
-    docker.image_rm(&partial);
-    imported.with_context(|| {
-        format!(
-            "building the dependency image; last lines of {}:\n{}",
-            log.display(),
-            tail_file(log, 25)
-        )
-    })?;
-    Ok(flat)
-}
-
-/// In CI, a builder that exports its cache can keep the deps stage between
-/// runs; it pulls the base itself, so a local-only base (the one built
-/// from Debian's packages) rules it out. `(buildx args, cache args)`.
-fn cache_builder(cx: &Ctx, base: &str) -> (Vec<String>, Vec<String>) {
-    match CacheBuilder::from_env() {
-        Some(c) if !base.starts_with(BASE_REPO) => (c.builder_args(), c.cache_args()),
-        Some(c) => {
-            cx.ui.say(&format!(
-                "DIST_TEST_BUILDER={} is set, but the base image {base} exists only on this \
-                 engine, where that builder cannot see it: building without its cache",
-                c.name
-            ));
-            (vec![], vec![])
-        }
-        None => (vec![], vec![]),
-    }
-}
-
 fn common_build_args(dockerfile: &Path, base: &str) -> Vec<String> {
     let mut args = vec![
         "--file".to_string(),
@@ -180,45 +109,44 @@ fn common_build_args(dockerfile: &Path, base: &str) -> Vec<String> {
     args
 }
 
-/// The host's CA bundle as a build secret: used by one RUN, in no layer.
-fn secret_args() -> Vec<String> {
-    match tools::ca_bundle() {
-        Some(p) => vec![
-            "--secret".into(),
-            format!("id=ca_bundle,src={}", p.display()),
-        ],
-        None => vec![],
-    }
-}
-
-/// What the project stage builds on.
-struct Deps {
+/// What the project image is built on and runs with.
+struct On {
     context: PathBuf,
     base: String,
-    /// The flat dependency image.
-    flat: String,
+    /// The runtime volume.
+    runtime: String,
 }
 
-/// The project on top of the dependency image: an editable install, which
-/// every service completes by mounting the live source at /src. It depends
-/// on the project's build files only, so it is rebuilt when they (or the
-/// dependencies) change, and a source edit costs no build at all.
-fn ensure_project(cx: &Ctx, project: &Project, deps: &Deps, log: &Path) -> Result<Image> {
+/// The project on the base: an editable install, which every service
+/// completes by mounting the live source at /src, and runs with the
+/// runtime volume. It depends on the project's build files only, so it is
+/// rebuilt when they (or the runtime) change, and a source edit costs no
+/// build at all.
+fn ensure_project(cx: &Ctx, project: &Project, on: &On, log: &Path) -> Result<Image> {
     let (docker, ws) = (&cx.docker, &cx.ws);
-    let (context, flat) = (&deps.context, &deps.flat);
+    let context = &on.context;
     let dockerfile = ws.docker_dir().join("Dockerfile");
     let tag = project_tag(&ws.checkout_id, &project.dir, &project.python.version);
-    let project_stage = dockerfile_stages(&dockerfile)?.1;
+    let stage = fs::read_to_string(&dockerfile)
+        .with_context(|| format!("reading {}", dockerfile.display()))?;
     let probe = context.join("probe.py");
-    let key = project_key(&project.dir, flat, &project_stage, &[&probe])?;
+    let key = project_key(&project.dir, &on.runtime, &stage, &[&probe])?;
+    let image = |id| Image {
+        id,
+        tag: tag.clone(),
+        runtime: on.runtime.clone(),
+    };
     if docker.image_label(&tag, PROJECT_KEY_LABEL).as_deref() == Some(key.as_str()) {
         let id = docker
             .image_id(&tag)
             .with_context(|| format!("inspecting {tag}"))?;
-        return Ok(Image { id, tag });
+        return Ok(image(id));
     }
     project::sync_tree(&project.dir, &context.join("project"))
         .with_context(|| format!("copying {} into the build context", project.dir.display()))?;
+    let project_log = log.with_extension("project.log");
+    live::status("project: installing it (editable)", Some(&project_log));
+    install_project(cx, on, &project_log)?;
     let before = docker.image_id(&tag);
     let mut args: Vec<String> = ["--progress=plain", "--target", "project", "--tag", &tag]
         .map(String::from)
@@ -226,25 +154,78 @@ fn ensure_project(cx: &Ctx, project: &Project, deps: &Deps, log: &Path) -> Resul
     for label in [
         format!("{CHECKOUT_LABEL}={}", ws.checkout_id),
         format!("{PROJECT_KEY_LABEL}={key}"),
-        format!("{DEPS_LABEL}={flat}"),
+        format!("{IMAGE_RUNTIME_LABEL}={}", on.runtime),
         format!("{PROJECT_LABEL}={tag}"),
     ] {
         args.extend(["--label".to_string(), label]);
     }
-    args.extend(common_build_args(&dockerfile, &deps.base));
-    args.extend(["--build-arg".to_string(), format!("DEPS_IMAGE={flat}")]);
+    args.extend(common_build_args(&dockerfile, &on.base));
     args.push(context.display().to_string());
     let build = docker.build_command(&[], &args)?;
-    let project_log = log.with_extension("project.log");
-    live::status("project: installing it (editable)", Some(&project_log));
-    run_logged(build, &project_log, cx.ui.verbose, LONG).context("building the project image")?;
+    let build_log = log.with_extension("image.log");
+    run_logged(build, &build_log, cx.ui.verbose, LONG).context("building the project image")?;
     let id = docker
         .image_id(&tag)
         .with_context(|| format!("inspecting {tag}"))?;
     if let Some(old) = before.filter(|old| *old != id) {
         remove_if_unused(cx, &old);
     }
-    Ok(Image { id, tag })
+    Ok(image(id))
+}
+
+/// The project's editable install into `context/project-site`, made by uv
+/// in a container of the base with the runtime mounted (its build backend
+/// is among the pins, so offline and without build isolation), from the
+/// context's copy of the project mounted at /src, where the install points.
+/// As the owner of the checkout's `target/`, so that the files stay theirs.
+fn install_project(cx: &Ctx, on: &On, log: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let (context, ws) = (&on.context, &cx.ws);
+    let site = context.join("project-site");
+    if site.exists() {
+        fs::remove_dir_all(&site).with_context(|| format!("removing {}", site.display()))?;
+    }
+    fs::create_dir_all(&site).with_context(|| format!("creating {}", site.display()))?;
+    let owner = fs::metadata(&ws.target)?;
+    let user = format!("{}:{}", owner.uid(), owner.gid());
+    let one = OneShot {
+        image: &on.base,
+        user: &user,
+        volumes: vec![
+            format!("{}:/venv:ro", on.runtime),
+            format!("{}:/opt/uv/bin/uv:ro", context.join("uv").display()),
+            format!("{}:/src", context.join("project").display()),
+            format!("{}:/opt/dist-test/project-site", site.display()),
+        ],
+        env: vec!["HOME=/tmp".into()],
+        labels: checkout::helper_labels(cx),
+        command: [
+            "/opt/uv/bin/uv",
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            "/venv/bin/python",
+            "--target",
+            "/opt/dist-test/project-site",
+            "--no-deps",
+            "--no-build-isolation",
+            "--offline",
+            "--no-cache",
+            "--editable",
+            "/src",
+        ]
+        .map(String::from)
+        .to_vec(),
+        online: false,
+    };
+    cx.docker
+        .one_shot(&one, Some(log), LONG)
+        .context("installing the project (editable) against the runtime")?;
+    // uv's lock of the target, and the backend's build folder.
+    let _ = fs::remove_file(site.join(".lock"));
+    let _ = fs::remove_dir_all(context.join("project/build"));
+    Ok(())
 }
 
 /// Remove an image unless a run in progress uses it (Docker itself refuses
@@ -257,8 +238,10 @@ fn remove_if_unused(cx: &Ctx, id: &str) {
 }
 
 /// The checkout's images nothing needs any more: untagged project images
-/// (a rebuild replaced them while a cluster still ran them), and
-/// dependency images no project image of the checkout is built on.
+/// (a rebuild replaced them while a cluster still ran them), and what
+/// earlier versions of this harness made that nothing asks for now:
+/// project images tagged before tags named the Python (`:p<hash>`), and
+/// flattened dependency images (the runtime is a volume now).
 fn remove_unused(cx: &Ctx, current: &Image) {
     let docker = &cx.docker;
     let label = label_filter(CHECKOUT_LABEL, &cx.ws.checkout_id);
@@ -268,93 +251,15 @@ fn remove_unused(cx: &Ctx, current: &Image) {
     for row in dangling.iter().filter(|r| r.id != current.id) {
         remove_if_unused(cx, &row.id);
     }
-    let repo = format!("{}-deps-flat", cx.ws.checkout_id);
-    let Ok(mut all) = docker.images(&[label], false) else {
+    let Ok(all) = docker.images(&[label], false) else {
         return;
     };
-    // Project images tagged before tags named the Python (`:p<hash>`):
-    // nothing builds or asks for them any more.
     let (in_use, _) = runs::in_use(&cx.ws);
-    all.retain(|r| {
-        let old = r.repository == cx.ws.checkout_id && !r.tag.starts_with("py");
-        if old && !in_use.contains(&r.id) {
+    let flat = format!("{}-deps-flat", cx.ws.checkout_id);
+    for r in &all {
+        let untagged_python = r.repository == cx.ws.checkout_id && !r.tag.starts_with("py");
+        if (untagged_python || r.repository == flat) && !in_use.contains(&r.id) {
             docker.image_rm(&r.reference());
         }
-        !old
-    });
-    let wanted: Vec<String> = all
-        .iter()
-        .filter(|r| r.repository == cx.ws.checkout_id)
-        .filter_map(|r| docker.image_label(&r.reference(), DEPS_LABEL))
-        .collect();
-    for row in all.iter().filter(|r| r.repository == repo) {
-        if !wanted.contains(&row.reference()) {
-            docker.image_rm(&row.reference());
-        }
-    }
-}
-
-/// A BuildKit builder that exports its cache, as CI sets it up (see
-/// ci/dist-tests.yml): `DIST_TEST_BUILDER` names it, `DIST_TEST_CACHE_FROM`
-/// and `DIST_TEST_CACHE_TO` are buildx's `--cache-from` / `--cache-to`
-/// values (either may be empty). Used for the deps stage only.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CacheBuilder {
-    pub name: String,
-    pub from: Option<String>,
-    pub to: Option<String>,
-}
-
-impl CacheBuilder {
-    pub fn from_env() -> Option<CacheBuilder> {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-        Some(CacheBuilder {
-            name: var("DIST_TEST_BUILDER")?,
-            from: var("DIST_TEST_CACHE_FROM"),
-            to: var("DIST_TEST_CACHE_TO"),
-        })
-    }
-
-    /// What goes before `build`: `buildx --builder NAME`.
-    pub fn builder_args(&self) -> Vec<String> {
-        vec!["buildx".into(), "--builder".into(), self.name.clone()]
-    }
-
-    /// What goes after `build`: `--cache-from X --cache-to Y`, as set.
-    pub fn cache_args(&self) -> Vec<String> {
-        let mut a = Vec::new();
-        for (flag, v) in [("--cache-from", &self.from), ("--cache-to", &self.to)] {
-            if let Some(v) = v {
-                a.extend([flag.to_string(), v.clone()]);
-            }
-        }
-        a
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_ci_cache_builder_goes_around_build() {
-        let c = CacheBuilder {
-            name: "builder-1".into(),
-            from: None,
-            to: Some("type=local,dest=/c,mode=max".into()),
-        };
-        assert_eq!(c.builder_args(), ["buildx", "--builder", "builder-1"]);
-        assert_eq!(
-            c.cache_args(),
-            ["--cache-to", "type=local,dest=/c,mode=max"]
-        );
-        let both = CacheBuilder {
-            from: Some("type=local,src=/c".into()),
-            ..c
-        };
-        assert_eq!(
-            both.cache_args()[..2],
-            ["--cache-from", "type=local,src=/c"]
-        );
     }
 }

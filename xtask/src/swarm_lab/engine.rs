@@ -128,6 +128,47 @@ pub(super) fn seed_images(docker: &Docker, lab: &Lab, images: &[String]) -> Resu
     Ok(())
 }
 
+/// A copy of each of the host engine's `volumes` (with its labels) on the
+/// lab's manager, made by a container of `image` (one the nodes were
+/// seeded with) that reads the host's copy where the host engine keeps it:
+/// the lab's engines share this machine's file system.
+pub(super) fn seed_volumes(
+    docker: &Docker,
+    lab: &Lab,
+    volumes: &[String],
+    image: Option<&String>,
+) -> Result<()> {
+    let (Some(image), false) = (image, volumes.is_empty()) else {
+        return Ok(());
+    };
+    let host = docker.local();
+    let manager = docker.on(&lab.manager().docker_host());
+    for name in volumes {
+        docker
+            .ui()
+            .say(&format!("copying the volume {name} to the lab's manager"));
+        let from = host.volume_mountpoint(name)?;
+        let labels: Vec<String> = host
+            .volume_labels(name)
+            .unwrap_or_default()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        manager.volume_create(name, &labels)?;
+        let one = crate::docker::OneShot {
+            image,
+            user: "0",
+            volumes: vec![format!("{}:/from:ro", from.display()), format!("{name}:/to")],
+            command: ["cp", "-a", "/from/.", "/to/"].map(String::from).to_vec(),
+            ..Default::default()
+        };
+        manager
+            .one_shot(&one, None, LONG)
+            .with_context(|| format!("copying the volume {name} to the lab's manager"))?;
+    }
+    Ok(())
+}
+
 pub(super) fn join_swarm(docker: &Docker, lab: &Lab) -> Result<()> {
     let manager = lab.manager();
     let on_manager = docker.on(&manager.docker_host());

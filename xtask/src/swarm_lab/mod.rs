@@ -28,7 +28,8 @@ mod engine;
 mod net;
 
 use engine::{
-    engine_answers, join_swarm, mounts_under, node_log, seed_images, start_engine, stop_engine,
+    engine_answers, join_swarm, mounts_under, node_log, seed_images, seed_volumes, start_engine,
+    stop_engine,
 };
 use net::{existing_indices, iptables, rules, wire};
 
@@ -160,10 +161,17 @@ fn check_host() -> Result<()> {
     Ok(())
 }
 
-/// Bring a lab of `nodes` up, or find it up already. `seed`: images of the
-/// host's engine to load into every node, so that the cluster's image is
-/// not built again on the swarm.
-pub fn up(docker: &Docker, target: &Path, nodes: u32, seed: &[String]) -> Result<Lab> {
+/// What of the host's engine a new lab starts with, so that the cluster's
+/// image and runtime are not made again on the swarm: images loaded into
+/// every node, runtime volumes copied to the manager (whose copy every
+/// node mounts).
+pub struct Seed {
+    pub images: Vec<String>,
+    pub volumes: Vec<String>,
+}
+
+/// Bring a lab of `nodes` up, or find it up already, seeded with `seed`.
+pub fn up(docker: &Docker, target: &Path, nodes: u32, seed: &Seed) -> Result<Lab> {
     check_host()?;
     let ui = docker.ui();
     if let Some(lab) = Lab::load(target)? {
@@ -179,7 +187,9 @@ pub fn up(docker: &Docker, target: &Path, nodes: u32, seed: &[String]) -> Result
     let lab = Lab::new(nodes);
     // Saved first: whatever fails from here on, `down` finds every piece.
     lab.save(target)?;
-    let made = make(docker, target, &lab).and_then(|()| seed_images(docker, &lab, seed));
+    let made = make(docker, target, &lab)
+        .and_then(|()| seed_images(docker, &lab, &seed.images))
+        .and_then(|()| seed_volumes(docker, &lab, &seed.volumes, seed.images.first()));
     if let Err(e) = made {
         ui.say("bringing the swarm lab up failed: removing what was made");
         if let Err(d) = down(docker, target) {

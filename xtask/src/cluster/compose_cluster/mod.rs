@@ -176,7 +176,7 @@ impl Cluster for ComposeCluster<'_> {
     }
 
     fn prepare(&mut self, cx: &Ctx) -> Result<Vec<String>> {
-        let runtime = crate::runtime::ensure(cx, &self.def.image)?;
+        let runtime = self.def.image.runtime.clone();
         let numba = crate::numba::ensure(cx, &self.def.image, &self.def.mounts.source)?;
         self.set_env("LT_VENV_VOLUME", &runtime);
         self.set_env("LT_NUMBA_VOLUME", &numba);
@@ -353,6 +353,7 @@ mod tests {
             image: Image {
                 id: "sha256:0123".into(),
                 tag: "ltdist-repo-0123abcd:p1".into(),
+                runtime: "ltdist-x-runtime-0123".into(),
             },
             mounts: Mounts {
                 source: "/src/LiberTEM".into(),

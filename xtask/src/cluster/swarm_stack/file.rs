@@ -31,6 +31,10 @@ pub struct StackSpec {
     /// packaging/docker, for the harness plugins (the tests run on the
     /// manager, where the xtask runs).
     pub harness: PathBuf,
+    /// The runtime volume's folder on the manager's host, which every node
+    /// mounts at /venv read-only (the nodes share the host's file system,
+    /// as for every path here; the volume is made once, on the manager).
+    pub runtime: PathBuf,
     /// The tests' command (pytest and its arguments), when the stack runs them.
     pub pytest: Option<Vec<String>>,
     /// `KEY=VALUE` of the checkout label.
@@ -129,6 +133,7 @@ impl StackSpec {
             bind(&self.data, "/data", true),
             bind(&self.ipython, "/ipython", false),
             bind(&self.temp, "/temp_data", false),
+            bind(&self.runtime, "/venv", true),
         ];
         let mut environment = BTreeMap::from([
             ("TESTDATA_BASE_PATH", "/data".to_string()),
@@ -251,6 +256,7 @@ mod tests {
             temp: "/repo/target/dist-test/runs/1/temp_data".into(),
             results: "/repo/target/dist-test/runs/1/pytest".into(),
             harness: "/repo/packaging/docker".into(),
+            runtime: "/var/lib/docker/volumes/v/_data".into(),
             pytest: Some(vec![
                 "pytest".into(),
                 "tests/".into(),

@@ -82,9 +82,10 @@ impl<'a> SwarmStack<'a> {
         format!("{}_{s}", self.def.name)
     }
 
-    fn spec(&self, pytest: Option<Vec<String>>) -> StackSpec {
+    fn spec(&self, pytest: Option<Vec<String>>) -> Result<StackSpec> {
         let m = &self.def.mounts;
-        StackSpec {
+        let runtime = self.docker.volume_mountpoint(&self.def.image.runtime)?;
+        Ok(StackSpec {
             image: self.def.image.tag.clone(),
             size: self.def.size,
             nodes: self.nodes.clone(),
@@ -94,9 +95,10 @@ impl<'a> SwarmStack<'a> {
             temp: self.temp.clone(),
             results: m.results.clone(),
             harness: self.harness.clone(),
+            runtime,
             pytest,
             label: self.label.clone(),
-        }
+        })
     }
 
     /// `docker stack deploy` of the stack, with the tests when given:
@@ -110,7 +112,7 @@ impl<'a> SwarmStack<'a> {
         }
         let dir = self.def.mounts.results.parent().unwrap_or(Path::new("."));
         let file = dir.join("stack.yml");
-        fsx::write_atomic(&file, self.spec(pytest).text().as_bytes())?;
+        fsx::write_atomic(&file, self.spec(pytest)?.text().as_bytes())?;
         self.docker.stack_deploy(&file, &self.def.name)
     }
 
@@ -186,7 +188,7 @@ impl Cluster for SwarmStack<'_> {
         nodes::distribute_image(&self.docker, &self.def.image.tag, &self.nodes)?;
         fsx::writable_dir(&self.ipython)?;
         fsx::writable_dir(&self.temp)?;
-        Ok(Vec::new())
+        Ok(vec![self.def.image.runtime.clone()])
     }
 
     fn backend(&self) -> Backend {
