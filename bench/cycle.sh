@@ -19,8 +19,24 @@
 # Before each run, outside its timing, the script waits until the machine is
 # quiet (see settle below), so that no run pays for the one before it.
 #
+# MODE=edit (bench/edit.sh) measures the edit loop instead: both sides work
+# on a copy of the pinned release (target/bench/edit-project) and start
+# their cycle with the same one-line edit of a LiberTEM module that the
+# workers import (src/libertem/common/buffers.py, a comment appended): (A)
+# then runs the plain flow as above; (B) runs `cargo xtask test` on the kept
+# cluster, which `cargo xtask up` started before the timing (and `down`
+# removes after it, so that (A) never runs beside it). (B)'s time is edit
+# to result: the restart of the workers and engines the edit needs, and the
+# default selection's tests.
+#
+# DATA=none runs both sides without detector data (`--no-testdata`, an
+# empty folder at /data): the 8 dist tests that make their own data run,
+# the 9 that read detector files skip.
+#
 # Usage:  bash bench/cycle.sh            # 3 pairs
 #         PAIRS=5 bash bench/cycle.sh
+#         DATA=none bash bench/cycle.sh
+#         MODE=edit DATA=none bash bench/cycle.sh   (what bench/edit.sh runs)
 # On a Docker engine shared with other work, hold whatever lock that work
 # uses for the whole run, e.g. `flock /tmp/docker.lock bash bench/cycle.sh`.
 #
@@ -36,9 +52,13 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 PAIRS=${PAIRS:-3}
+MODE=${MODE:-cycle}
+DATA=${DATA:-generated}
 [[ $PAIRS =~ ^[1-9][0-9]*$ ]] || { echo "cycle.sh: PAIRS must be a positive integer, not '$PAIRS'" >&2; exit 2; }
 
 die() { echo "cycle.sh: $*" >&2; exit 1; }
+[[ $MODE == cycle || $MODE == edit ]] || die "MODE must be cycle or edit, not '$MODE'"
+[[ $DATA == generated || $DATA == none ]] || die "DATA must be generated or none, not '$DATA'"
 now() { date +%s.%N; }
 # seconds between two `now` stamps, two decimals
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
@@ -57,6 +77,7 @@ else
     die "neither 'docker compose' nor 'docker-compose' works here"
 fi
 
+if [[ $MODE == edit ]]; then B_NAME="edit + cargo xtask test (kept cluster)"; else B_NAME="cargo xtask dist-test"; fi
 STAMP=$(date -u +%Y%m%d-%H%M%S)
 LOGS=$ROOT/target/bench/cycle-$STAMP
 mkdir -p "$LOGS"
@@ -65,6 +86,7 @@ mkdir -p "$LOGS"
 PLAIN_PROJECT=bench-plain-$$
 PLAIN_UP=""        # set while the plain project may have anything on the engine
 NUMBA_VOL=""       # the current throwaway numba volume, while it exists
+KEPT_UP=""         # set while MODE=edit's kept cluster may be up
 VENV_VOL=""        # the xtask's runtime volume, which the plain flow mounts too
 RESULTS_DIR=$(mktemp -d "${TMPDIR:-/tmp}/bench-plain-results.XXXXXX")
 chmod 777 "$RESULTS_DIR"   # the tests container runs as uid 1000
@@ -77,6 +99,9 @@ cleanup() {
     if [[ -n $NUMBA_VOL ]]; then
         docker volume rm --force "$NUMBA_VOL" >/dev/null 2>&1 || true
     fi
+    if [[ -n $KEPT_UP ]]; then
+        cargo xtask down >/dev/null 2>&1 || true
+    fi
     rm -rf "$RESULTS_DIR"
     exit "$rc"
 }
@@ -84,9 +109,29 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# --- what both sides run ------------------------------------------------------
+XT_ARGS=()                      # for dist-test, up and build
+[[ $DATA == none ]] && XT_ARGS+=(--no-testdata)
+EDIT_PROJECT=$ROOT/target/bench/edit-project
+if [[ $MODE == edit ]]; then
+    # A copy of the pinned release, made from the sdist a build unpacks.
+    cargo xtask build -q >"$LOGS/sdist.log" 2>&1 || die "'cargo xtask build' failed; see $LOGS/sdist.log"
+    sdist=$(find "$ROOT/target/dist-test/sdist" -mindepth 1 -maxdepth 1 -type d -name 'libertem-*' | head -n 1)
+    [[ -d $sdist ]] || die "no unpacked sdist under target/dist-test/sdist after a build"
+    rm -rf "$EDIT_PROJECT"
+    mkdir -p "$(dirname "$EDIT_PROJECT")"
+    cp -r "$sdist" "$EDIT_PROJECT"
+    rm -f "$EDIT_PROJECT/.dist-test-release.json" "$EDIT_PROJECT/.dist-test-sha256"
+    XT_ARGS+=(--project "$EDIT_PROJECT")
+fi
+# The edit that starts each cycle in MODE=edit: one line appended to a module
+# every worker and engine imports.
+EDITED=$EDIT_PROJECT/src/libertem/common/buffers.py
+edit_source() { [[ $MODE == edit ]] && echo "# bench edit $1" >>"$EDITED"; return 0; }
+
 # --- warm-up: image, test data, numba cache, size file ---------------------
-echo "warm-up: cargo xtask dist-test (log: $LOGS/warmup.log)"
-cargo xtask dist-test >"$LOGS/warmup.log" 2>&1 \
+echo "warm-up: cargo xtask dist-test ${XT_ARGS[*]} (log: $LOGS/warmup.log)"
+cargo xtask dist-test "${XT_ARGS[@]}" >"$LOGS/warmup.log" 2>&1 \
     || die "warm-up 'cargo xtask dist-test' failed; see $LOGS/warmup.log"
 
 # The run folder a dist-test printed ("results and logs: DIR").
@@ -108,10 +153,16 @@ IMAGE=$(json_top "$WARM_DIR/summary.json" image)
 SOURCE_DIR=$(json_top "$WARM_DIR/summary.json" project)
 [[ -d $SOURCE_DIR ]] || die "no project folder '$SOURCE_DIR' in the warm-up's summary.json"
 
-# The generated data set, as `cargo xtask testdata` reports it.
-cargo xtask testdata >"$LOGS/testdata.log" 2>&1 || die "'cargo xtask testdata' failed; see $LOGS/testdata.log"
-DATA_DIR=$(sed -n 's/^test data: .* in //p' "$LOGS/testdata.log" | tail -n 1)
-[[ -d $DATA_DIR ]] || die "no test data folder in $LOGS/testdata.log"
+# The generated data set, as `cargo xtask testdata` reports it; or, with
+# DATA=none, an empty folder (what `--no-testdata` mounts).
+if [[ $DATA == generated ]]; then
+    cargo xtask testdata >"$LOGS/testdata.log" 2>&1 || die "'cargo xtask testdata' failed; see $LOGS/testdata.log"
+    DATA_DIR=$(sed -n 's/^test data: .* in //p' "$LOGS/testdata.log" | tail -n 1)
+    [[ -d $DATA_DIR ]] || die "no test data folder in $LOGS/testdata.log"
+else
+    DATA_DIR=$LOGS/no-data
+    mkdir -p "$DATA_DIR"
+fi
 # LiberTEM before 0.16 writes to /data/temp_data; as the xtask does, the temp
 # volume goes over it when the data folder has it, else to a path nothing reads.
 if [[ -d $DATA_DIR/temp_data ]]; then LEGACY_TEMP=/data/temp_data; else LEGACY_TEMP=/opt/dist-test/unused-temp; fi
@@ -180,7 +231,8 @@ run_plain() {
     docker volume create "$NUMBA_VOL" >/dev/null
     PLAIN_UP=yes
     t0=$(now)
-    cargo xtask build -q >"$log" 2>&1 || die "plain run $pair: build failed; see $log"
+    edit_source "A$pair"
+    cargo xtask build -q "${XT_ARGS[@]}" >"$log" 2>&1 || die "plain run $pair: build failed; see $log"
     t1=$(now)
     plain_compose up -d >>"$log" 2>&1 || die "plain run $pair: compose up failed; see $log"
     t2=$(now)
@@ -215,10 +267,24 @@ run_xtask() {
     local pair=$1 log=$LOGS/xtask-$1.log t0 t1 rc dir s
     settle
     local load; load=$(load1)
-    t0=$(now)
     rc=0
-    cargo xtask dist-test >"$log" 2>&1 || rc=$?
-    t1=$(now)
+    if [[ $MODE == edit ]]; then
+        # The kept cluster, up before the timing (and settled), down after.
+        KEPT_UP=yes
+        cargo xtask up "${XT_ARGS[@]}" >"$LOGS/up-$pair.log" 2>&1 || die "xtask run $pair: up failed; see $LOGS/up-$pair.log"
+        settle
+        t0=$(now)
+        edit_source "B$pair"
+        cargo xtask test >"$log" 2>&1 || rc=$?
+        t1=$(now)
+        cargo xtask down >"$LOGS/down-$pair.log" 2>&1 || die "xtask run $pair: down failed; see $LOGS/down-$pair.log"
+        KEPT_UP=""
+        grep -q "the project's source changed" "$log" || die "xtask run $pair: the edit restarted nothing; see $log"
+    else
+        t0=$(now)
+        cargo xtask dist-test "${XT_ARGS[@]}" >"$log" 2>&1 || rc=$?
+        t1=$(now)
+    fi
     dir=$(run_dir_of "$log")
     s=$dir/summary.json
     [[ -f $s ]] || die "xtask run $pair: no summary.json (exit $rc); see $log"
@@ -233,7 +299,7 @@ run_xtask() {
     echo >>"$RUNS"
     [[ $rc -eq 0 && $failed -eq 0 && $errors -eq 0 ]] \
         || die "xtask run $pair failed: $passed passed, $failed failed, $errors errors (exit $rc); see $log"
-    echo "B$pair cargo xtask dist-test: $(secs "$t0" "$t1") s, $passed passed, $skipped skipped, pytest_s $pytest_s"
+    echo "B$pair $B_NAME: $(secs "$t0" "$t1") s, $passed passed, $skipped skipped, pytest_s $pytest_s"
 }
 
 for ((p = 1; p <= PAIRS; p++)); do
@@ -241,7 +307,7 @@ for ((p = 1; p <= PAIRS; p++)); do
     run_xtask "$p"
     a=$(awk -F'\t' -v p="$p" '$1 == "A" && $2 == p { print $10 }' "$RUNS")
     b=$(awk -F'\t' -v p="$p" '$1 == "B" && $2 == p { print $5 }' "$RUNS")
-    [[ $a == "$b" ]] || die "pair $p: the plain flow passed $a tests, cargo xtask dist-test $b"
+    [[ $a == "$b" ]] || die "pair $p: the plain flow passed $a tests, $B_NAME $b"
 done
 
 # --- the table ----------------------------------------------------------------
@@ -270,7 +336,7 @@ printf '| median | %s | %s | %s | %s | %s | **%s** | %s | %s | | | | |\n' \
     "$(awk -F'\t' '$1 == "A" { print $3 - $9 }' "$RUNS" | median)"
 
 echo
-echo "## (B) cargo xtask dist-test, seconds (phases from summary.json)"
+echo "## (B) $B_NAME, seconds (phases from summary.json)"
 echo
 hdr="| run |"; sep="| --- |"
 for ph in $PHASES; do hdr+=" $ph |"; sep+=" ---: |"; done
@@ -289,7 +355,7 @@ echo "$row $rest | **$(col B 3 | median)** | $(col B 4 | median) | $(awk -F'\t' 
 
 MA=$(col A 3 | median); MB=$(col B 3 | median)
 echo
-echo "median wall: (A) plain compose $MA s, (B) cargo xtask dist-test $MB s;" \
+echo "median wall: (A) plain compose $MA s, (B) $B_NAME $MB s;" \
     "ratio median(B)/median(A) = $(awk -v a="$MA" -v b="$MB" 'BEGIN { printf "%.2f", b / a }')"
 echo "median outside pytest: (A) $(awk -F'\t' '$1 == "A" { print $3 - $9 }' "$RUNS" | median) s," \
     "(B) $(awk -F'\t' '$1 == "B" { print $3 - $4 }' "$RUNS" | median) s;" \

@@ -184,6 +184,10 @@ pub struct Test {
     /// Expect the cluster to be a swarm stack (`up --swarm`).
     #[arg(long)]
     pub swarm: bool,
+    /// Run the selection again after each change to the project's source
+    /// (its `.py` files), until Ctrl-C.
+    #[arg(long)]
+    pub watch: bool,
     /// Extra arguments for pytest, after `--`.
     #[arg(last = true, value_name = "PYTEST_ARGS")]
     pub pytest_args: Vec<String>,

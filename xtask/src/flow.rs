@@ -13,11 +13,12 @@ use crate::checkout::lock::Lock;
 use crate::checkout::runs::Registration;
 use crate::checkout::{self};
 use crate::cli::{DataArgs, ProjectArg, SizeArgs};
-use crate::cluster::{self, Backend, Cluster, Definition, Image, Kind, Mounts, Size};
+use crate::cluster::{self, freshness, Backend, Cluster, Definition, Image, Kind, Mounts, Size};
 use crate::context::Ctx;
 use crate::image;
 use crate::interrupt;
 use crate::phases::Phases;
+use crate::project::source_stamp;
 use crate::project::Project;
 use crate::python;
 use crate::reqs::{self, Upgrade};
@@ -250,6 +251,10 @@ pub fn up(cx: &Ctx, req: Request) -> Result<()> {
     note_wait(&mut phases, &lock);
     let cluster = flow.build(&mut phases, target, &dir, &mut registration)?;
     let def = cluster.definition();
+    // Before the services start: an edit from here on is newer than what
+    // they import, and restarts them on the next `test`.
+    let source = source_stamp(&flow.project.dir)
+        .with_context(|| format!("reading the source of {}", flow.project.dir.display()))?;
     ClusterState {
         schema: SCHEMA,
         project: flow.project.dir.clone(),
@@ -260,6 +265,7 @@ pub fn up(cx: &Ctx, req: Request) -> Result<()> {
         python: Some(flow.project.python.version.clone()),
         data: flow.data.clone(),
         backend: cluster.backend(),
+        source: Some(source),
     }
     .save(&cx.ws)?;
     drop(lock);
@@ -275,10 +281,30 @@ pub fn up(cx: &Ctx, req: Request) -> Result<()> {
     Ok(())
 }
 
-/// `test`: the suite against the kept cluster, as a run of its own.
+/// `test --watch`: [`test`], then again after each change to the project's
+/// source, until Ctrl-C; a failed run does not end the loop.
+pub fn test_watch(cx: &Ctx, pytest_args: &[String]) -> Result<()> {
+    loop {
+        match test(cx, pytest_args) {
+            Err(e) if e.downcast_ref::<crate::run::ExitCode>().is_none() => return Err(e),
+            _ => {}
+        }
+        let state = ClusterState::load(&cx.ws)?.context("the kept cluster is gone")?;
+        let stamp = state.source.clone().unwrap_or_default();
+        cx.ui.say(&format!(
+            "--watch: waiting for a change under {} (Ctrl-C ends)",
+            state.project.display()
+        ));
+        freshness::wait_for_change(&state, &stamp)?;
+    }
+}
+
+/// `test`: the suite against the kept cluster, as a run of its own; its
+/// workers and engines restarted first when the project's source changed
+/// since they started (see [`freshness`]).
 pub fn test(cx: &Ctx, pytest_args: &[String]) -> Result<()> {
     let _kept = checkout::lock_kept(cx, "testing on the kept cluster")?;
-    let state = ClusterState::load(&cx.ws)?
+    let mut state = ClusterState::load(&cx.ws)?
         .context("no cluster is running for this checkout: start one with `cargo xtask up`")?;
     let looking = cluster::from_state(cx, &state, &cx.ws.cluster_dir().join("pytest"))?;
     if looking.services()?.is_empty() {
@@ -294,13 +320,19 @@ pub fn test(cx: &Ctx, pytest_args: &[String]) -> Result<()> {
     let cluster = cluster::from_state(cx, &state, &run.results)?;
     let volumes = match &state.backend {
         Backend::Compose { runtime, numba } => vec![runtime.clone(), numba.clone()],
-        Backend::Swarm { .. } => vec![],
+        Backend::Swarm { .. } => vec![state.image.runtime.clone()],
     };
     run.registration
         .uses(&state.name, std::slice::from_ref(&state.image.id), &volumes)?;
+    // pytest starts and collects while the workers and engines restart (if
+    // they must); it runs no test before the cluster is ready again.
     let outcome = run
         .start_tests(cx, cluster.as_ref(), pytest_args)
         .and_then(|tests| {
+            let start = std::time::Instant::now();
+            if freshness::refresh(cx, cluster.as_ref(), &mut state)? {
+                run.phases.record("restart", start.elapsed().as_secs_f64());
+            }
             let ready = Duration::from_secs(cx.ws.config.timeouts.ready_s);
             run.phases.time("ready", cx.ui, || {
                 cluster::wait_ready(cluster.as_ref(), ready)

@@ -55,6 +55,11 @@ impl Phases {
         out
     }
 
+    /// A phase timed by its caller (one that happened only sometimes).
+    pub fn record(&mut self, name: &str, secs: f64) {
+        self.0.push((name.to_string(), secs));
+    }
+
     pub fn get(&self, name: &str) -> Option<f64> {
         self.0.iter().find(|(n, _)| n == name).map(|(_, s)| *s)
     }

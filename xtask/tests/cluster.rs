@@ -12,7 +12,9 @@ use common::*;
 mod gha;
 use gha::a_failing_test_fails_the_run;
 
+use std::fs;
 use std::io::{Read, Write};
+use std::path::Path;
 use std::net::TcpStream;
 use std::time::Duration;
 
@@ -144,10 +146,14 @@ fn a_kept_cluster_serves_every_command() {
     let step = |name: &str| eprintln!("kept cluster: {name} at {:?}", start.elapsed());
 
     let config = small_config();
+    let copy = release_copy("kept", true);
+    fs::write(copy.join("tests").join(FRESH_MODULE), FRESH_TEST).unwrap();
     let o = xtask(&[
         "--config",
         config.to_str().unwrap(),
         "up",
+        "--project",
+        copy.to_str().unwrap(),
         "--publish",
         "--workers",
         "1",
@@ -166,6 +172,8 @@ fn a_kept_cluster_serves_every_command() {
     let o = xtask(&["test", "-q", "--", "--no-such-pytest-option"]);
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
     step("rejected arguments");
+    an_edit_restarts_the_workers_and_engines_once(&copy);
+    step("an edit, then no edit");
     a_service_killed_during_the_tests_fails_the_run(&project);
     step("a killed worker");
     down_leaves_nothing(&project);
@@ -384,4 +392,92 @@ fn a_service_killed_during_the_tests_fails_the_run(project: &str) {
         "{}",
         stdout(&o)
     );
+}
+
+/// Added to the kept cluster's project: what a Dask worker and an engine
+/// compute with a LiberTEM function, against what the tests container (a
+/// new process each run) computes with the source as it is now.
+const FRESH_MODULE: &str = "test_dist_test_fresh.py";
+const FRESH_TEST: &str = r#"import ipyparallel
+import numpy as np
+import pytest
+
+from libertem.common.buffers import get_bbox_2d
+
+
+# Defined in each test, so that it travels by value (this module is not
+# importable on the workers), and imports there what the worker has.
+@pytest.mark.dist
+def test_dask_workers_run_the_current_source(dist_ctx):
+    def bbox_of_eye():
+        import numpy as np
+        from libertem.common.buffers import get_bbox_2d
+
+        return tuple(int(v) for v in get_bbox_2d.py_func(np.eye(4) * 0.5))
+
+    expected = tuple(int(v) for v in get_bbox_2d.py_func(np.eye(4) * 0.5))
+    results = dist_ctx.executor.run_each_worker(bbox_of_eye)
+    assert results and set(results.values()) == {expected}, (results, expected)
+
+
+@pytest.mark.dist
+def test_engines_run_the_current_source():
+    def bbox_of_eye():
+        import numpy as np
+        from libertem.common.buffers import get_bbox_2d
+
+        return tuple(int(v) for v in get_bbox_2d.py_func(np.eye(4) * 0.5))
+
+    # ipyparallel looks a function's globals up by its module's name.
+    bbox_of_eye.__module__ = "__main__"
+    expected = tuple(int(v) for v in get_bbox_2d.py_func(np.eye(4) * 0.5))
+    with ipyparallel.Client() as client:
+        client.wait_for_engines(1, timeout=60)
+        results = client[:].apply_sync(bbox_of_eye)
+    assert results and set(results) == {expected}, (results, expected)
+"#;
+
+/// The kept cluster's workers and engines run the project's source as it
+/// is: after an edit to a LiberTEM function, `test` restarts them (saying
+/// so) and they compute with the edit. Made to look unedited (the saved
+/// stamp set to the edited source), `test` restarts nothing and the check
+/// fails: the workers and engines still run the old code. With no edit
+/// since the last run, `test` restarts nothing.
+fn an_edit_restarts_the_workers_and_engines_once(copy: &Path) {
+    let selection = format!("tests/{FRESH_MODULE}");
+    let test = |passed: u64, failed: u64| {
+        let o = xtask(&["test", "--", &selection]);
+        let err = stderr(&o);
+        let s = summary(&err);
+        assert_eq!(
+            (s.counts.passed, s.counts.failed),
+            (passed, failed),
+            "{err}"
+        );
+        let restarted = err.contains("the project's source changed");
+        assert_eq!(
+            restarted,
+            s.phases.get("restart").is_some(),
+            "a restart said and timed: {err}"
+        );
+        restarted
+    };
+    assert!(!test(2, 0), "nothing changed since up: nothing restarts");
+    let buffers = copy.join("src/libertem/common/buffers.py");
+    let text = fs::read_to_string(&buffers).unwrap();
+    let edited = text.replace(
+        "def get_bbox_2d(arr, eps=1e-8)",
+        "def get_bbox_2d(arr, eps=1.0)",
+    );
+    assert_ne!(edited, text, "get_bbox_2d's signature is as expected");
+    fs::write(&buffers, edited).unwrap();
+    let state = ClusterState::path(&Workspace::load(&Location::new(None).unwrap()).unwrap());
+    let saved = fs::read_to_string(&state).unwrap();
+    let mut pretend: serde_json::Value = serde_json::from_str(&saved).unwrap();
+    pretend["source"] = xtask::project::source_stamp(copy).unwrap().into();
+    fs::write(&state, pretend.to_string()).unwrap();
+    assert!(!test(0, 2), "old code on the workers and engines fails the check");
+    fs::write(&state, saved).unwrap();
+    assert!(test(2, 0), "the edit restarts the workers and engines");
+    assert!(!test(2, 0), "no edit since the last run: nothing restarts");
 }

@@ -35,6 +35,12 @@ pub struct ClusterState {
     pub data: TestData,
     /// What its backend made for it (volumes, or the swarm's nodes).
     pub backend: Backend,
+    /// The project's source as its workers and engines imported it
+    /// ([`crate::project::source_stamp`], taken before they started):
+    /// `test` restarts them when the source no longer matches. Absent in
+    /// states saved before it was kept: `test` then restarts them once.
+    #[serde(default)]
+    pub source: Option<String>,
 }
 
 impl ClusterState {
@@ -110,6 +116,7 @@ mod tests {
                 path: "/x/target/dist-test/testdata/0123456789ab".into(),
             },
             backend,
+            source: Some("0123456789ab".into()),
         }
     }
 

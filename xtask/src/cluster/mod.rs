@@ -10,6 +10,7 @@
 //! When a cluster is ready is decided once, for both, in [`readiness`].
 
 pub mod compose_cluster;
+pub mod freshness;
 mod pytest;
 pub mod readiness;
 pub mod swarm_stack;
@@ -215,6 +216,13 @@ pub trait Cluster {
 
     /// One look at what has registered (`probe.py observe`).
     fn observe(&self) -> Option<Observation>;
+
+    /// `probe.py` with `args` in the scheduler's container: its output.
+    fn probe(&self, args: &[&str]) -> Result<String>;
+
+    /// Start the engines' services again once their processes ended
+    /// (`probe.py restart` stops them).
+    fn start_engines(&self) -> Result<()>;
 
     /// The last lines a service wrote.
     fn last_lines(&self, service: &str, n: usize) -> String;

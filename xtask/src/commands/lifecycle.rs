@@ -64,6 +64,7 @@ fn default_state(cx: &Ctx, name: String) -> ClusterState {
             runtime: placeholder.clone(),
             numba: placeholder,
         },
+        source: None,
     }
 }
 
@@ -156,7 +157,11 @@ impl Test {
         if self.swarm {
             kept(&cx, true)?;
         }
-        flow::test(&cx, &self.pytest_args)
+        if self.watch {
+            flow::test_watch(&cx, &self.pytest_args)
+        } else {
+            flow::test(&cx, &self.pytest_args)
+        }
     }
 }
 

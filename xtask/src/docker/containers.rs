@@ -145,6 +145,16 @@ impl Docker<'_> {
     }
 
     /// Stop and remove containers at once.
+    /// `docker restart` (stopped ones are started).
+    pub fn restart(&self, ids: &[String]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut args = vec!["restart", "--time", "5"];
+        args.extend(ids.iter().map(String::as_str));
+        exec::run(self.cmd(&args), super::QUERY_LONG, self.ui)
+    }
+
     pub fn rm_force(&self, ids: &[String]) -> bool {
         if ids.is_empty() {
             return true;

@@ -227,6 +227,26 @@ impl Cluster for ComposeCluster<'_> {
             .context("starting the readiness probe")
     }
 
+    fn probe(&self, args: &[&str]) -> Result<String> {
+        let s = self
+            .scheduler()
+            .context("the scheduler's container is not running")?;
+        let mut command = vec!["python3", PROBE];
+        command.extend(args);
+        self.docker.exec_read(&s.id, &command)
+    }
+
+    fn start_engines(&self) -> Result<()> {
+        let engines = self.def.size.engine_services();
+        let ids: Vec<String> = self
+            .containers()?
+            .into_iter()
+            .filter(|c| !c.oneoff && engines.contains(&c.service))
+            .map(|c| c.id)
+            .collect();
+        self.docker.restart(&ids).context("starting the engines again")
+    }
+
     fn observe(&self) -> Option<Observation> {
         let s = self.scheduler()?;
         let out = self

@@ -230,6 +230,24 @@ impl Cluster for SwarmStack<'_> {
             .context("starting the readiness probe")
     }
 
+    fn probe(&self, args: &[&str]) -> Result<String> {
+        let id = self
+            .scheduler()
+            .context("the scheduler's task is not running")?;
+        let mut command = vec!["python3", PROBE];
+        command.extend(args);
+        self.docker.exec_read(&id, &command)
+    }
+
+    fn start_engines(&self) -> Result<()> {
+        for engine in self.def.size.engine_services() {
+            self.docker
+                .service_force_update(&self.service(&engine))
+                .with_context(|| format!("starting the engine {engine} again"))?;
+        }
+        Ok(())
+    }
+
     fn observe(&self) -> Option<Observation> {
         let id = self.scheduler()?;
         let out = self
