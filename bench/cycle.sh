@@ -22,7 +22,7 @@
 # MODE=edit (bench/edit.sh) measures the edit loop instead: both sides work
 # on a copy of the pinned release (target/bench/edit-project) and start
 # their cycle with the same one-line edit of a LiberTEM module that the
-# workers import (src/libertem/common/buffers.py, a comment appended): (A)
+# workers import (src/libertem/udf/sum.py, SumUDF's module, a comment appended): (A)
 # then runs the plain flow as above; (B) runs `cargo xtask test` on the kept
 # cluster, which `cargo xtask up` started before the timing (and `down`
 # removes after it, so that (A) never runs beside it). (B)'s time is edit
@@ -110,7 +110,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # --- what both sides run ------------------------------------------------------
-XT_ARGS=()                      # for dist-test, up and build
+XT_ARGS=()                      # for dist-test and up
+BUILD_ARGS=()                   # for build
 [[ $DATA == none ]] && XT_ARGS+=(--no-testdata)
 EDIT_PROJECT=$ROOT/target/bench/edit-project
 if [[ $MODE == edit ]]; then
@@ -123,10 +124,11 @@ if [[ $MODE == edit ]]; then
     cp -r "$sdist" "$EDIT_PROJECT"
     rm -f "$EDIT_PROJECT/.dist-test-release.json" "$EDIT_PROJECT/.dist-test-sha256"
     XT_ARGS+=(--project "$EDIT_PROJECT")
+    BUILD_ARGS+=(--project "$EDIT_PROJECT")
 fi
 # The edit that starts each cycle in MODE=edit: one line appended to a module
 # every worker and engine imports.
-EDITED=$EDIT_PROJECT/src/libertem/common/buffers.py
+EDITED=$EDIT_PROJECT/src/libertem/udf/sum.py
 edit_source() { [[ $MODE == edit ]] && echo "# bench edit $1" >>"$EDITED"; return 0; }
 
 # --- warm-up: image, test data, numba cache, size file ---------------------
@@ -232,7 +234,7 @@ run_plain() {
     PLAIN_UP=yes
     t0=$(now)
     edit_source "A$pair"
-    cargo xtask build -q "${XT_ARGS[@]}" >"$log" 2>&1 || die "plain run $pair: build failed; see $log"
+    cargo xtask build -q "${BUILD_ARGS[@]}" >"$log" 2>&1 || die "plain run $pair: build failed; see $log"
     t1=$(now)
     plain_compose up -d >>"$log" 2>&1 || die "plain run $pair: compose up failed; see $log"
     t2=$(now)

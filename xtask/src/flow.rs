@@ -18,7 +18,6 @@ use crate::context::Ctx;
 use crate::image;
 use crate::interrupt;
 use crate::phases::Phases;
-use crate::project::source_stamp;
 use crate::project::Project;
 use crate::python;
 use crate::reqs::{self, Upgrade};
@@ -253,8 +252,8 @@ pub fn up(cx: &Ctx, req: Request) -> Result<()> {
     let def = cluster.definition();
     // Before the services start: an edit from here on is newer than what
     // they import, and restarts them on the next `test`.
-    let source = source_stamp(&flow.project.dir)
-        .with_context(|| format!("reading the source of {}", flow.project.dir.display()))?;
+    let imported = freshness::Imported::of(&flow.project.dir)?;
+    imported.save(&cx.ws)?;
     ClusterState {
         schema: SCHEMA,
         project: flow.project.dir.clone(),
@@ -265,7 +264,7 @@ pub fn up(cx: &Ctx, req: Request) -> Result<()> {
         python: Some(flow.project.python.version.clone()),
         data: flow.data.clone(),
         backend: cluster.backend(),
-        source: Some(source),
+        source: Some(imported.stamp()),
     }
     .save(&cx.ws)?;
     drop(lock);

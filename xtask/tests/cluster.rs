@@ -19,6 +19,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use xtask::checkout::kept::ClusterState;
+use xtask::cluster::freshness::Imported;
 use xtask::workspace::{Location, Workspace};
 
 #[test]
@@ -148,6 +149,7 @@ fn a_kept_cluster_serves_every_command() {
     let config = small_config();
     let copy = release_copy("kept", true);
     fs::write(copy.join("tests").join(FRESH_MODULE), FRESH_TEST).unwrap();
+    fs::write(copy.join("tests/dist_test_kept_caller.py"), FRESH_CALLER).unwrap();
     let o = xtask(&[
         "--config",
         config.to_str().unwrap(),
@@ -394,9 +396,24 @@ fn a_service_killed_during_the_tests_fails_the_run(project: &str) {
     );
 }
 
+/// A cached jitted function in a module the edit does not touch, which
+/// calls a jitted LiberTEM function in the edited one: numba's own checks
+/// would serve it compiled with the old callee.
+const FRESH_CALLER: &str = r#"import numba
+import numpy as np
+
+from libertem.common.buffers import get_bbox_2d
+
+
+@numba.njit(cache=True)
+def bbox_of_eye():
+    return get_bbox_2d(np.eye(4) * 0.5)
+"#;
+
 /// Added to the kept cluster's project: what a Dask worker and an engine
-/// compute with a LiberTEM function, against what the tests container (a
-/// new process each run) computes with the source as it is now.
+/// compute with a LiberTEM function (in Python, and through the cached
+/// caller above), against what the tests container (a new process each
+/// run) computes with the source as it is now.
 const FRESH_MODULE: &str = "test_dist_test_fresh.py";
 const FRESH_TEST: &str = r#"import ipyparallel
 import numpy as np
@@ -415,9 +432,19 @@ def test_dask_workers_run_the_current_source(dist_ctx):
 
         return tuple(int(v) for v in get_bbox_2d.py_func(np.eye(4) * 0.5))
 
+    def cached_caller():
+        import sys
+
+        sys.path.insert(0, "/src/tests")
+        import dist_test_kept_caller
+
+        return tuple(int(v) for v in dist_test_kept_caller.bbox_of_eye())
+
     expected = tuple(int(v) for v in get_bbox_2d.py_func(np.eye(4) * 0.5))
     results = dist_ctx.executor.run_each_worker(bbox_of_eye)
     assert results and set(results.values()) == {expected}, (results, expected)
+    results = dist_ctx.executor.run_each_worker(cached_caller)
+    assert results and set(results.values()) == {expected}, ("numba", results, expected)
 
 
 @pytest.mark.dist
@@ -474,7 +501,7 @@ fn an_edit_restarts_the_workers_and_engines_once(copy: &Path) {
     let state = ClusterState::path(&Workspace::load(&Location::new(None).unwrap()).unwrap());
     let saved = fs::read_to_string(&state).unwrap();
     let mut pretend: serde_json::Value = serde_json::from_str(&saved).unwrap();
-    pretend["source"] = xtask::project::source_stamp(copy).unwrap().into();
+    pretend["source"] = Imported::of(copy).unwrap().stamp().into();
     fs::write(&state, pretend.to_string()).unwrap();
     assert!(!test(0, 2), "old code on the workers and engines fails the check");
     fs::write(&state, saved).unwrap();

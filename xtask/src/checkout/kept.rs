@@ -36,7 +36,8 @@ pub struct ClusterState {
     /// What its backend made for it (volumes, or the swarm's nodes).
     pub backend: Backend,
     /// The project's source as its workers and engines imported it
-    /// ([`crate::project::source_stamp`], taken before they started):
+    /// ([`crate::cluster::freshness::Imported::stamp`], taken before they
+    /// started):
     /// `test` restarts them when the source no longer matches. Absent in
     /// states saved before it was kept: `test` then restarts them once.
     #[serde(default)]

@@ -9,29 +9,92 @@
 //! processes, the nannies and their containers stay); the engines are shut
 //! down, waited for until the controller has dropped them, and their
 //! services started again, so that readiness counts only engines that
-//! registered anew. numba's cache is emptied first (the project's
-//! byte-code stays): numba checks a cached function against its own file
-//! only, and a caller in an unedited module would come back compiled with
-//! the old callee (a new `dist-test` gets a new cache volume instead, see
-//! numba.rs). The scheduler and the controller run no project code and keep
+//! registered anew. Before that, numba's cache of the edited modules and of
+//! every module that imports one of them (directly or not) goes: numba
+//! checks a cached function against its own file only, and a caller in an
+//! unedited module would come back compiled with the old callee (a new
+//! `dist-test` gets a new cache volume instead, see numba.rs). Which files
+//! changed comes from the listing `up` (and each restart) saved beside the
+//! state. The scheduler and the controller run no project code and keep
 //! running. The stamp is taken before the restart: an edit made
 //! during it restarts them again on the next `test`, never too few times.
 
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::Cluster;
 use crate::checkout::kept::ClusterState;
 use crate::context::Ctx;
-use crate::project::source_stamp;
+use crate::fsx;
+use crate::project::source_listing;
+use crate::workspace::Workspace;
 
 /// What `probe.py restart` reports.
 #[derive(Debug, Deserialize, PartialEq)]
 struct Restarted {
     workers: usize,
     engines_stopped: usize,
+    numba_cache_files_removed: usize,
+}
+
+/// The project's `.py` files as the workers and engines imported them
+/// (path: `size mtime`), beside the kept cluster's state: which files an
+/// edit changed decides which part of numba's cache goes.
+#[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Imported {
+    pub files: BTreeMap<String, String>,
+}
+
+impl Imported {
+    fn path(ws: &Workspace) -> PathBuf {
+        ws.cluster_dir().join("source.json")
+    }
+
+    /// The project's files now.
+    pub fn of(project: &Path) -> Result<Imported> {
+        let files = source_listing(project)
+            .with_context(|| format!("reading the source of {}", project.display()))?;
+        Ok(Imported { files })
+    }
+
+    /// A short digest of every file's path, size and time.
+    pub fn stamp(&self) -> String {
+        let lines: Vec<String> = self.files.iter().map(|(p, s)| format!("{p} {s}")).collect();
+        crate::digest::sha256_bytes(lines.join("\n").as_bytes())[..12].to_string()
+    }
+
+    /// What the running processes imported; `None` when not recorded.
+    fn load(ws: &Workspace) -> Option<Imported> {
+        serde_json::from_str(&fs::read_to_string(Self::path(ws)).ok()?).ok()
+    }
+
+    pub fn save(&self, ws: &Workspace) -> Result<()> {
+        let text = serde_json::to_string(self)? + "\n";
+        fsx::write_atomic(&Self::path(ws), text.as_bytes())
+    }
+
+    /// The files added, removed or changed from `self` to `now`.
+    fn changed(&self, now: &Imported) -> Vec<String> {
+        let mut out: Vec<String> = now
+            .files
+            .iter()
+            .filter(|(path, stamp)| self.files.get(*path) != Some(stamp))
+            .map(|(path, _)| path.clone())
+            .collect();
+        out.extend(
+            self.files
+                .keys()
+                .filter(|path| !now.files.contains_key(*path))
+                .cloned(),
+        );
+        out.sort();
+        out
+    }
 }
 
 /// Did the source change since the workers and engines of `state` started?
@@ -43,42 +106,56 @@ pub fn stale(state: &ClusterState, now: &str) -> bool {
 /// changed since they started, saying so on one line; the new stamp saved
 /// in the state. Readiness is the caller's next step. `true` when it did.
 pub fn refresh(cx: &Ctx, cluster: &dyn Cluster, state: &mut ClusterState) -> Result<bool> {
-    let now = source_stamp(&state.project)
-        .with_context(|| format!("reading the source of {}", state.project.display()))?;
+    let files = Imported::of(&state.project)?;
+    let now = files.stamp();
     if !stale(state, &now) {
         return Ok(false);
     }
-    let size = state.size;
+    // Without a record of what they imported, all of numba's cache goes.
+    let changed = Imported::load(&cx.ws).map(|before| before.changed(&files));
+    let what = match &changed {
+        Some(c) if c.len() == 1 => format!("{} changed", c[0]),
+        Some(c) => format!("{} files changed", c.len()),
+        None => "it changed".into(),
+    };
     cx.ui.say(&format!(
-        "the project's source changed since the workers and engines started: restarting {} Dask worker processes (their nannies) and {} engines",
-        size.workers * 2,
-        size.engines
+        "the project's source changed since the workers and engines started ({what}): restarting the Dask workers (through their nannies) and the {} engines",
+        state.size.engines
     ));
     let start = Instant::now();
-    let limit = Duration::from_secs(cx.ws.config.timeouts.ready_s);
+    let limit = Duration::from_secs(cx.ws.config.timeouts.ready_s).as_secs().to_string();
+    let mut args = vec!["restart", &limit];
+    match &changed {
+        Some(c) => {
+            args.push("--changed");
+            args.extend(c.iter().map(String::as_str));
+        }
+        None => args.push("--all"),
+    }
     let out = cluster
-        .probe(&["restart", &limit.as_secs().to_string()])
+        .probe(&args)
         .context("restarting the workers and stopping the engines")?;
     let done: Restarted = serde_json::from_str(out.trim())
         .with_context(|| format!("reading what the probe restarted: {out}"))?;
     cluster.start_engines()?;
     cx.ui.say(&format!(
-        "restarted {} Dask workers and stopped {} engines in {:.1} s; the engines start again",
+        "restarting {} Dask workers and {} engines ({:.1} s so far); {} numba cache files of the edited modules and their importers removed",
         done.workers,
         done.engines_stopped,
-        start.elapsed().as_secs_f64()
+        start.elapsed().as_secs_f64(),
+        done.numba_cache_files_removed
     ));
     state.source = Some(now);
     state.save(&cx.ws)?;
+    files.save(&cx.ws)?;
     Ok(true)
 }
-
 /// Wait until the project's source differs from `stamp` (polling twice a
 /// second; Ctrl-C ends the wait), for `test --watch`; the new stamp.
 pub fn wait_for_change(state: &ClusterState, stamp: &str) -> Result<String> {
     loop {
         crate::interrupt::check()?;
-        let now = source_stamp(&state.project)?;
+        let now = Imported::of(&state.project)?.stamp();
         if now != stamp {
             return Ok(now);
         }
@@ -92,13 +169,31 @@ mod tests {
 
     #[test]
     fn the_probe_report_reads() {
-        let r: Restarted = serde_json::from_str(r#"{"engines_stopped": 2, "workers": 4}"#).unwrap();
+        let r: Restarted = serde_json::from_str(
+            r#"{"engines_stopped": 2, "numba_cache_files_removed": 3, "workers": 6}"#,
+        )
+        .unwrap();
         assert_eq!(
             r,
             Restarted {
-                workers: 4,
-                engines_stopped: 2
+                workers: 6,
+                engines_stopped: 2,
+                numba_cache_files_removed: 3
             }
         );
+    }
+
+    #[test]
+    fn the_changed_files_are_the_added_removed_and_edited_ones() {
+        let of = |pairs: &[(&str, &str)]| Imported {
+            files: pairs
+                .iter()
+                .map(|(p, s)| (p.to_string(), s.to_string()))
+                .collect(),
+        };
+        let before = of(&[("a.py", "1 1"), ("b.py", "2 2"), ("c.py", "3 3")]);
+        let now = of(&[("a.py", "1 1"), ("b.py", "2 5"), ("d.py", "4 4")]);
+        assert_eq!(before.changed(&now), ["b.py", "c.py", "d.py"]);
+        assert!(now.changed(&now).is_empty());
     }
 }

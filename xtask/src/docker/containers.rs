@@ -144,7 +144,6 @@ impl Docker<'_> {
         exec::start_lines(self.command(&args), self.ui)
     }
 
-    /// Stop and remove containers at once.
     /// `docker restart` (stopped ones are started).
     pub fn restart(&self, ids: &[String]) -> Result<()> {
         if ids.is_empty() {
@@ -155,6 +154,7 @@ impl Docker<'_> {
         exec::run(self.cmd(&args), super::QUERY_LONG, self.ui)
     }
 
+    /// Stop and remove containers at once.
     pub fn rm_force(&self, ids: &[String]) -> bool {
         if ids.is_empty() {
             return true;

@@ -18,7 +18,7 @@ mod sdist;
 mod tree;
 
 pub use sdist::{pinned_dir, Release};
-pub use tree::{full_stamp, skipped, source_stamp, sync_tree};
+pub use tree::{full_stamp, skipped, source_listing, source_stamp, sync_tree};
 
 /// Where the project comes from.
 #[derive(Debug, Clone, PartialEq)]

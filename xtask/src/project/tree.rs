@@ -38,6 +38,19 @@ pub fn source_stamp(dir: &Path) -> Result<String> {
     stamp(dir, Stamp::PythonSource)
 }
 
+/// What [`source_stamp`] digests: each `.py` file's path (relative to
+/// `dir`) with `size mtime`, so that two listings tell which files changed.
+pub fn source_listing(dir: &Path) -> Result<std::collections::BTreeMap<String, String>> {
+    Ok(listing(dir, Stamp::PythonSource)?
+        .into_iter()
+        .filter_map(|line| {
+            let mut parts = line.rsplitn(3, ' ');
+            let (mtime, size, path) = (parts.next()?, parts.next()?, parts.next()?);
+            Some((path.to_string(), format!("{size} {mtime}")))
+        })
+        .collect())
+}
+
 /// Every file under `dir` (none skipped but `__pycache__` and
 /// `.pytest_cache`, which only caches write), symlinks followed, as a
 /// short digest of paths, sizes and modification times; a missing `dir`
@@ -68,6 +81,12 @@ impl Stamp {
 }
 
 fn stamp(dir: &Path, how: Stamp) -> Result<String> {
+    let lines = listing(dir, how)?;
+    Ok(crate::digest::sha256_bytes(lines.join("\n").as_bytes())[..12].to_string())
+}
+
+/// One line per file: `path size mtime` (or `path dangling`), sorted.
+fn listing(dir: &Path, how: Stamp) -> Result<Vec<String>> {
     fn walk(dir: &Path, rel: &Path, how: Stamp, depth: usize, out: &mut Vec<String>) -> Result<()> {
         let mut entries: Vec<_> = fs::read_dir(dir)
             .with_context(|| format!("reading {}", dir.display()))?
@@ -109,7 +128,7 @@ fn stamp(dir: &Path, how: Stamp) -> Result<String> {
     }
     let mut lines = Vec::new();
     walk(dir, Path::new(""), how, 0, &mut lines)?;
-    Ok(crate::digest::sha256_bytes(lines.join("\n").as_bytes())[..12].to_string())
+    Ok(lines)
 }
 
 /// Mirror `src` into `dst`, copying only files whose content differs and
