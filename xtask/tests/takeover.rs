@@ -27,8 +27,9 @@ fn a_run_killed_in_its_build_leaves_nothing_the_next_run_trips_over() {
     ]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut killed = spawn(&args);
-    // The project stage has started: the lock is held, a build is running.
-    killed.wait_for("DEPS_IMAGE=", Duration::from_secs(600));
+    // The project's editable install has started (a helper container):
+    // the lock is held, a build is running.
+    killed.wait_for("/opt/dist-test/project-site", Duration::from_secs(600));
     killed.signal("KILL", false);
     let _ = killed.finish(Duration::from_secs(30));
     let o = xtask(&args);

@@ -91,6 +91,19 @@ pub fn release_image(checkout: &Path) -> String {
     xtask::image::project_tag(&checkout_id(checkout), &sdist, DEFAULT_PYTHON)
 }
 
+/// The runtime volume (`/venv`) an image runs with, as its label names it.
+pub fn runtime_of(image: &str) -> String {
+    docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{index .Config.Labels \"org.libertem.dist-test.runtime-volume\"}}",
+        image,
+    ])
+    .trim()
+    .to_string()
+}
+
 /// `docker ARGS...`, its stdout; panics when docker fails.
 pub fn docker(args: &[&str]) -> String {
     let o = Command::new("docker")

@@ -2,8 +2,7 @@
 //! installed: the xtask fetches debootstrap itself, and refuses a download
 //! whose sha256 is not the pinned one, leaving nothing half-made.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::fs;
 use std::io::{BufRead, BufReader};

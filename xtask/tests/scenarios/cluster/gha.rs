@@ -3,7 +3,7 @@
 
 use std::fs;
 
-use super::common::*;
+use crate::common::*;
 use xtask::summary::Summary;
 
 /// A failing test through `test`, as on GitHub Actions

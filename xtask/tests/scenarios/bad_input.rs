@@ -1,8 +1,7 @@
 //! Bad input: one line saying what to fix, a non-zero exit, nothing written
 //! and no cluster started.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::fs;
 use std::path::Path;

@@ -6,8 +6,7 @@
 //! does so only while nothing the selection was collected from has changed:
 //! a new dist test is collected and run on the next run.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -5,8 +5,7 @@
 //! on a machine without an engine they skip, loudly, unless CI is set,
 //! where a missing engine is a failure.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 #[path = "cluster/gha.rs"]
 mod gha;

@@ -3,8 +3,7 @@
 //! leaving the file as it was, and resolving for the image's Python rather
 //! than the host's. Needs the network (PyPI), as the command itself does.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -2,8 +2,7 @@
 //! image (packaging/docker/testdata/check.py): every format opens with the
 //! shape its dist test expects, and a truncated file of any format fails.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -62,6 +61,8 @@ fn check(data: &Path) -> Output {
         .arg(format!("{}:/numba-cache", numba_cache().display()))
         .arg("--volume")
         .arg(format!("{}:/data:ro", data.display()))
+        .arg("--volume")
+        .arg(format!("{}:/venv:ro", runtime_of(&image)))
         .args([
             &image,
             "python3",

@@ -1,14 +1,13 @@
-//! The image as built: hashes are enforced when installing requirements,
-//! and the host's CA bundle ends up in no layer.
+//! The runtime and the image as built: hashes are enforced when the
+//! runtime installs the requirements, and the host's CA bundle ends up in
+//! no image layer and not in the runtime.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use xshell::Shell;
 use xtask::tools::ca_bundle;
 use xtask::workspace::{Location, Workspace};
 
@@ -17,25 +16,11 @@ fn run(cmd: &mut Command) -> Output {
         .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"))
 }
 
-fn workspace() -> Workspace {
-    Workspace::load(&Location::new(None).unwrap()).unwrap()
-}
-
-/// The docker client that builds with BuildKit, as the xtask picks it.
-fn buildkit_docker() -> PathBuf {
-    let tools = xtask::tools::detect(&Shell::new().unwrap()).unwrap();
-    tools
-        .docker
-        .builder()
-        .expect("a docker client with BuildKit")
-        .to_path_buf()
-}
-
 /// The base the xtask builds on: make sure it exists, then name it.
 fn base_image() -> String {
     let o = xtask(&["build", "-q"]);
     assert!(o.status.success(), "cargo xtask build: {}", stderr(&o));
-    let ws = workspace();
+    let ws = Workspace::load(&Location::new(None).unwrap()).unwrap();
     let configured = ws.config.image.base_for(DEFAULT_PYTHON);
     if run(Command::new("docker").args(["image", "inspect", &configured]))
         .status
@@ -46,37 +31,39 @@ fn base_image() -> String {
     xtask::image::fallback_tag(&ws, DEFAULT_PYTHON).expect("a suite for the default Python")
 }
 
-/// Build the deps stage with `requirements` as requirements.txt.
-fn build_deps(requirements: &str, name: &str) -> Output {
+/// `runtime.sh` on `requirements`, as the xtask runs it (the committed
+/// requirements cannot be edited by hand: the xtask refuses a file whose
+/// body does not match its header), into a volume of its own that is
+/// removed after.
+fn make_runtime(requirements: &str, name: &str) -> Output {
     let base = base_image();
-    let ctx = std::env::temp_dir().join(format!("xtask-image-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&ctx);
-    fs::create_dir_all(ctx.join("project")).unwrap();
-    fs::write(ctx.join("requirements.txt"), requirements).unwrap();
-    fs::copy(
-        root().join("packaging/docker/probe.py"),
-        ctx.join("probe.py"),
-    )
-    .unwrap();
+    let dir = std::env::temp_dir().join(format!("xtask-runtime-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    let reqs = dir.join("requirements.txt");
+    fs::write(&reqs, requirements).unwrap();
+    let volume = format!("xtask-test-runtime-{name}-{}", std::process::id());
+    let ro = |from: &Path, to: &str| format!("{}:{to}:ro", from.display());
+    let mut cmd = Command::new("docker");
+    cmd.args(["run", "--rm", "--volume", &format!("{volume}:/venv")]);
     // The pinned uv for the image, as `cargo xtask build` (run by
-    // base_image() below) left it in its own context.
-    fs::copy(root().join("target/dist-test/context/uv"), ctx.join("uv")).unwrap();
-    let mut cmd = Command::new(buildkit_docker());
-    cmd.env("DOCKER_BUILDKIT", "1").args([
-        "build",
-        "--progress=plain",
-        "--target",
-        "deps",
-        "--file",
-    ]);
-    cmd.arg(root().join("packaging/docker/Dockerfile"));
-    cmd.args(["--build-arg", &format!("BASE_IMAGE={base}")]);
-    if let Some(ca) = ca_bundle() {
-        cmd.args(["--secret", &format!("id=ca_bundle,src={}", ca.display())]);
+    // base_image() above) left it in its context.
+    let uv = root().join("target/dist-test/context/uv");
+    let script = root().join("packaging/docker/runtime.sh");
+    for mount in [
+        ro(&uv, "/opt/uv/bin/uv"),
+        ro(&reqs, "/tmp/dist-test/requirements.txt"),
+        ro(&script, "/tmp/dist-test/runtime.sh"),
+    ] {
+        cmd.args(["--volume", &mount]);
     }
-    cmd.arg(&ctx);
+    if let Some(ca) = ca_bundle() {
+        cmd.args(["--volume", &ro(&ca, "/run/secrets/ca_bundle")]);
+    }
+    cmd.args([&base, "sh", "/tmp/dist-test/runtime.sh", "test"]);
     let out = run(&mut cmd);
-    let _ = fs::remove_dir_all(&ctx);
+    let _ = run(Command::new("docker").args(["volume", "rm", "--force", &volume]));
+    let _ = fs::remove_dir_all(&dir);
     out
 }
 
@@ -99,14 +86,14 @@ fn committed_entry(package: &str) -> String {
 }
 
 #[test]
-fn tampered_and_unhashed_lines_fail_the_build() {
+fn tampered_and_unhashed_lines_fail_the_runtime() {
     if !engine_available() {
         return;
     }
     let good = committed_entry("idna");
     assert!(good.contains("--hash=sha256:"), "{good}");
 
-    // Every hash of the line changed: pip must refuse the download.
+    // Every hash of the line changed: uv must refuse the download.
     let tampered = good
         .lines()
         .map(|l| match l.split_once("--hash=sha256:") {
@@ -122,9 +109,9 @@ fn tampered_and_unhashed_lines_fail_the_build() {
         })
         .collect::<Vec<_>>()
         .join("\n");
-    let o = build_deps(&(tampered + "\n"), "tampered");
-    let log = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success(), "a tampered hash built:\n{log}");
+    let o = make_runtime(&(tampered + "\n"), "tampered");
+    let log = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(!o.status.success(), "a tampered hash installed:\n{log}");
     assert!(log.contains("Hash mismatch"), "{log}");
     assert!(
         log.contains("dist-test: installing the pinned requirements failed"),
@@ -138,9 +125,9 @@ fn tampered_and_unhashed_lines_fail_the_build() {
         .unwrap()
         .trim_end_matches(" \\")
         .to_string();
-    let o = build_deps(&format!("{version}\n"), "unhashed");
-    let log = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success(), "an unhashed line built:\n{log}");
+    let o = make_runtime(&format!("{version}\n"), "unhashed");
+    let log = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(!o.status.success(), "an unhashed line installed:\n{log}");
     assert!(log.contains("hash"), "{log}");
     assert!(
         log.contains("dist-test: installing the pinned requirements failed"),
@@ -149,7 +136,7 @@ fn tampered_and_unhashed_lines_fail_the_build() {
 }
 
 #[test]
-fn the_ca_bundle_is_in_no_layer() {
+fn the_ca_bundle_is_in_no_layer_and_not_in_the_runtime() {
     if !engine_available() {
         return;
     }
@@ -203,6 +190,28 @@ fn the_ca_bundle_is_in_no_layer() {
         }
     }
     assert!(layers >= 2, "looked at {layers} layers");
+    // The runtime read the bundle from a read-only mount: no copy of it
+    // (nor of its host-only certificates) is in the runtime volume.
+    let runtime = runtime_of(&image);
+    let patterns = dir.join("patterns");
+    let mut lines = host_only.join("\n");
+    lines.push_str("\nBEGIN dist-test-no-such-line\n");
+    fs::write(&patterns, lines).unwrap();
+    let found = docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--volume",
+        &format!("{}:/venv:ro", runtime.trim()),
+        "--volume",
+        &format!("{}:/patterns:ro", patterns.display()),
+        &image,
+        "sh",
+        "-c",
+        "find /venv -name 'ca_bundle*'; grep -rlF -f /patterns /venv || true",
+    ]);
+    assert!(found.trim().is_empty(), "the runtime holds: {found}");
     eprintln!(
         "checked {layers} layers for {} host-only certificate(s)",
         host_only.len()

@@ -1,7 +1,6 @@
 //! `cargo xtask doctor` names what would stop `dist-test`, with its fix.
 
-mod common;
-use common::engine_available;
+use crate::common::engine_available;
 
 use std::fs;
 use std::path::PathBuf;
@@ -11,7 +10,7 @@ fn doctor(path: &str, extra_env: &[(&str, &str)], args: &[&str]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_xtask"));
     c.args(args)
         .arg("doctor")
-        .current_dir(common::root())
+        .current_dir(crate::common::root())
         .env("PATH", path);
     for (k, v) in extra_env {
         c.env(k, v);
@@ -85,7 +84,7 @@ fn no_base_image_reports_the_debootstrap_route() {
     // debootstrap on this PATH: the base will be built from Debian's
     // packages with debootstrap the xtask gets itself (or has got before).
     let cfg = path.join("config.toml");
-    let text = fs::read_to_string(common::root().join("dist-test.toml")).unwrap();
+    let text = fs::read_to_string(crate::common::root().join("dist-test.toml")).unwrap();
     let text = text
         .replace(
             "base = \"python:{python}-slim\"",

@@ -2,8 +2,7 @@
 //! once): the committed workflow passes, and one unpinned action fails it
 //! with the audit named. No Docker.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::fs;
 use std::sync::Mutex;

@@ -5,8 +5,7 @@
 //! project, so scenarios run side by side and other clusters on the engine
 //! do not matter; `down --all` runs on a second checkout.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::fs;
 use std::time::{Duration, Instant};

@@ -1,0 +1,26 @@
+//! The xtask's scenarios against a real Docker engine, in one test binary:
+//! libtest runs its tests side by side (one thread per core, or
+//! `RUST_TEST_THREADS`), where one binary per file ran them one file after
+//! another. They can share a checkout because its commands can (the
+//! checkout lock serialises builds, runs register what they use, `down
+//! --all` leaves runs in progress alone); those that need a checkout of
+//! their own make one under `target/xtask-tests/`. Two scenarios stay in
+//! binaries of their own, which cargo runs alone, one after another:
+//! `takeover.rs` (no other command may take the checkout lock first) and
+//! `late_engine.rs` (a timing race no other cluster may change); and
+//! `swarm_lab.rs`, ignored by default (root, three engines).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod bad_input;
+mod base;
+mod build_failures;
+mod check_ci;
+mod cluster;
+mod doctor;
+mod image;
+mod live_source;
+mod reliability;
+mod reqs;
+mod testdata;
