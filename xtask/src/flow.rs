@@ -174,6 +174,8 @@ fn up_and_ready(cx: &Ctx, cluster: &dyn Cluster, phases: &mut Phases, dir: &Path
 /// outcome chain, then logs always kept, teardown always run, the result
 /// concluded.
 pub fn dist_test(cx: &Ctx, req: Request, pytest_args: &[String], keep: bool) -> Result<()> {
+    // A bad `--project` is one line, before any wait for the lock.
+    crate::project::check_arg(req.project)?;
     let lock = checkout::lock(cx, "building")?;
     let flow = Flow::start(cx, req)?;
     let mut run = Run::new(cx)?;
@@ -240,6 +242,8 @@ pub fn up(cx: &Ctx, req: Request) -> Result<()> {
             );
         }
     }
+    // A bad `--project` is one line, before any wait for the lock.
+    crate::project::check_arg(req.project)?;
     let lock = checkout::lock(cx, "building")?;
     let flow = Flow::start(cx, req)?;
     cx.ui.say(&flow.project.python.describe());
@@ -346,6 +350,8 @@ pub fn test(cx: &Ctx, pytest_args: &[String]) -> Result<()> {
 /// `build`: the image only (and the test data generated in it, for
 /// `testdata`), with the checkout lock held.
 pub fn build(cx: &Ctx, project: &ProjectArg, log: &Path) -> Result<Image> {
+    // A bad `--project` is one line, before any wait for the lock.
+    crate::project::check_arg(project)?;
     let _lock = checkout::lock(cx, "building")?;
     let (project, reqs) = project_and_reqs(cx, project)?;
     let mut phases = Phases::default();

@@ -36,6 +36,17 @@ pub fn check() -> Result<()> {
     Ok(())
 }
 
+/// A child that ended by SIGINT or SIGTERM had the signal meant for this
+/// process group too: the run is interrupted, even when the child's end is
+/// seen before the handler's thread has set the flag (a Ctrl-C during a
+/// one-second step otherwise ended as a failure, exit 1, not 130).
+pub(crate) fn note_child_status(status: &std::process::ExitStatus) {
+    use std::os::unix::process::ExitStatusExt;
+    if matches!(status.signal(), Some(2 | 15)) {
+        INTERRUPTED.store(true, Ordering::SeqCst);
+    }
+}
+
 /// The child a signal should stop (`0`: none). Set by `exec::wait` only.
 pub(crate) fn watch_child(pid: u32) {
     CHILD.store(pid, Ordering::SeqCst);

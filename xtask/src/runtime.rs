@@ -146,7 +146,9 @@ fn marked_complete(cx: &Ctx, base: &str, name: &str, key: &str) -> bool {
         user: "0",
         volumes: vec![format!("{name}:/venv:ro")],
         labels: checkout::helper_labels(cx),
-        command: ["cat", "/venv/.dist-test-runtime"].map(String::from).to_vec(),
+        command: ["cat", "/venv/.dist-test-runtime"]
+            .map(String::from)
+            .to_vec(),
         ..Default::default()
     };
     cx.docker
@@ -268,13 +270,14 @@ mod tests {
         assert_ne!(key(&script, &inputs("sha256:2")).unwrap(), a, "a new base");
         fs::write(&reqs, "a==2 --hash=sha256:01\n").unwrap();
         assert_ne!(key(&script, &inputs("sha256:1")).unwrap(), a, "new pins");
-        assert_eq!(
-            name_for(&ws, &a),
-            format!("{}-runtime-{a}", ws.checkout_id)
-        );
+        assert_eq!(name_for(&ws, &a), format!("{}-runtime-{a}", ws.checkout_id));
         let b = key(&script, &inputs("sha256:1")).unwrap();
         fs::write(&script, "set -ex\n").unwrap();
-        assert_ne!(key(&script, &inputs("sha256:1")).unwrap(), b, "the script edited");
+        assert_ne!(
+            key(&script, &inputs("sha256:1")).unwrap(),
+            b,
+            "the script edited"
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -123,7 +123,9 @@ pub fn refresh(cx: &Ctx, cluster: &dyn Cluster, state: &mut ClusterState) -> Res
         state.size.engines
     ));
     let start = Instant::now();
-    let limit = Duration::from_secs(cx.ws.config.timeouts.ready_s).as_secs().to_string();
+    let limit = Duration::from_secs(cx.ws.config.timeouts.ready_s)
+        .as_secs()
+        .to_string();
     let mut args = vec!["restart", &limit];
     match &changed {
         Some(c) => {

@@ -22,9 +22,7 @@ impl Testdata {
             let mut phases = Phases::default();
             let log = cx.ws.target.join("build.log");
             let image = phases.time("build", cx.ui, || image::build(&cx, &project, &reqs, &log))?;
-            phases.time("testdata", cx.ui, || {
-                testdata::generate(&cx, &image, None)
-            })?;
+            phases.time("testdata", cx.ui, || testdata::generate(&cx, &image, None))?;
         }
         let (files, bytes) = size_of(&dir);
         println!(

@@ -139,6 +139,9 @@ pub fn wait(mut child: Child, deadline: Option<Instant>) -> Result<Option<ExitSt
         std::thread::sleep(Duration::from_millis(50));
     };
     interrupt::watch_child(0);
+    if let Some(status) = &out {
+        interrupt::note_child_status(status);
+    }
     Ok(out)
 }
 
@@ -185,6 +188,7 @@ pub fn spawn_detached(command: Command, log: &Path) -> Result<()> {
 fn wait_unwatched(mut child: Child, deadline: Instant) -> Result<Option<ExitStatus>> {
     loop {
         if let Some(status) = child.try_wait()? {
+            interrupt::note_child_status(&status);
             return Ok(Some(status));
         }
         if Instant::now() >= deadline || interrupt::interrupted() {

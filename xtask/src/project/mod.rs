@@ -150,6 +150,14 @@ fn pinned(sh: &Shell, ws: &Workspace, ui: Ui) -> Result<(PathBuf, Source)> {
     Ok((dir, Source::Pinned))
 }
 
+/// A `--project` that is not a checkout, said before anything else runs.
+pub fn check_arg(arg: &crate::cli::ProjectArg) -> Result<()> {
+    match &arg.project {
+        Some(path) => checkout(path).map(drop),
+        None => Ok(()),
+    }
+}
+
 /// Check that PATH is a LiberTEM-like checkout: a Python project with tests/.
 pub fn checkout(path: &Path) -> Result<PathBuf> {
     let dir = fs::canonicalize(path).map_err(|_| {

@@ -158,7 +158,10 @@ pub(super) fn seed_volumes(
         let one = crate::docker::OneShot {
             image,
             user: "0",
-            volumes: vec![format!("{}:/from:ro", from.display()), format!("{name}:/to")],
+            volumes: vec![
+                format!("{}:/from:ro", from.display()),
+                format!("{name}:/to"),
+            ],
             command: ["cp", "-a", "/from/.", "/to/"].map(String::from).to_vec(),
             ..Default::default()
         };

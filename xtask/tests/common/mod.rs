@@ -15,6 +15,13 @@ use xtask::summary::Summary;
 use xtask::CHECKOUT_LABEL;
 
 /// The checkout the xtask under test was built in.
+/// The main checkout has one kept cluster: the scenarios that bring it up
+/// (and kill its services, and take it down) take turns, in one binary.
+pub fn main_kept_cluster() -> std::sync::MutexGuard<'static, ()> {
+    static KEPT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    KEPT.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()

@@ -13,8 +13,8 @@ use gha::a_failing_test_fails_the_run;
 
 use std::fs;
 use std::io::{Read, Write};
-use std::path::Path;
 use std::net::TcpStream;
+use std::path::Path;
 use std::time::Duration;
 
 use xtask::checkout::kept::ClusterState;
@@ -139,6 +139,7 @@ fn a_kept_cluster_serves_every_command() {
     if !engine_available() {
         return;
     }
+    let _kept = main_kept_cluster();
     let project = checkout_id(&root());
     let _ = xtask(&["down"]); // what an interrupted test run may have left
     let _down = DownOnDrop;
@@ -502,7 +503,10 @@ fn an_edit_restarts_the_workers_and_engines_once(copy: &Path) {
     let mut pretend: serde_json::Value = serde_json::from_str(&saved).unwrap();
     pretend["source"] = Imported::of(copy).unwrap().stamp().into();
     fs::write(&state, pretend.to_string()).unwrap();
-    assert!(!test(0, 2), "old code on the workers and engines fails the check");
+    assert!(
+        !test(0, 2),
+        "old code on the workers and engines fails the check"
+    );
     fs::write(&state, saved).unwrap();
     assert!(test(2, 0), "the edit restarts the workers and engines");
     assert!(!test(2, 0), "no edit since the last run: nothing restarts");

@@ -4,11 +4,12 @@
 //! another. They can share a checkout because its commands can (the
 //! checkout lock serialises builds, runs register what they use, `down
 //! --all` leaves runs in progress alone); those that need a checkout of
-//! their own make one under `target/xtask-tests/`. Two scenarios stay in
-//! binaries of their own, which cargo runs alone, one after another:
-//! `takeover.rs` (no other command may take the checkout lock first) and
-//! `late_engine.rs` (a timing race no other cluster may change); and
-//! `swarm_lab.rs`, ignored by default (root, three engines).
+//! their own make one under `target/xtask-tests/`. One scenario keeps a
+//! binary of its own, which cargo runs alone: `takeover.rs` (no other
+//! command may take the checkout lock first); and `swarm_lab.rs`, ignored
+//! by default (root, three engines). `.cargo/config.toml` sets four test
+//! threads (most of a scenario's time is spent waiting on the engine; an
+//! environment's `RUST_TEST_THREADS` wins).
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -20,6 +21,7 @@ mod check_ci;
 mod cluster;
 mod doctor;
 mod image;
+mod late_engine;
 mod live_source;
 mod reliability;
 mod reqs;

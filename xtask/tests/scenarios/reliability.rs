@@ -138,8 +138,14 @@ fn three_commands_of_one_checkout_at_once_all_pass() {
     if !engine_available() {
         return;
     }
+    // A checkout of its own: its kept cluster is nobody else's.
+    let checkout = other_checkout("at-once");
     let first = edited_release("at-once-first", "built first");
-    let o = xtask(&["build", "-q", "--project", first.to_str().unwrap()]);
+    let o = xtask_in(
+        &checkout,
+        &["build", "-q", "--project", first.to_str().unwrap()],
+        &[],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let copy = edited_release("at-once", &format!("run {:?}", Instant::now()));
     let project = copy.to_str().unwrap();
@@ -154,7 +160,7 @@ fn three_commands_of_one_checkout_at_once_all_pass() {
         args.extend(size);
         args.extend(extra);
         args.extend(["--", test]);
-        spawn(&args)
+        spawn_in(&checkout, &args)
     };
     let mut a = dist_test(&[]);
     let mut b = dist_test(&["--no-testdata"]);
@@ -163,11 +169,11 @@ fn three_commands_of_one_checkout_at_once_all_pass() {
             let mut up: Vec<&str> = small.to_vec();
             up.push("up");
             up.extend(size);
-            let up = xtask(&up);
-            let test = xtask(&["test", "--", test]);
+            let up = xtask_in(&checkout, &up, &[]);
+            let test = xtask_in(&checkout, &["test", "--", test], &[]);
             (up, test)
         });
-        let projects = [a.run_project(&root()), b.run_project(&root())];
+        let projects = [a.run_project(&checkout), b.run_project(&checkout)];
         let (code_a, _, err_a) = a.finish(Duration::from_secs(900));
         let (code_b, _, err_b) = b.finish(Duration::from_secs(900));
         (
@@ -194,9 +200,9 @@ fn three_commands_of_one_checkout_at_once_all_pass() {
         !waited.is_empty(),
         "one built, the others waited and said so:\n{err_a}\n{err_b}\n{err_up}"
     );
-    let o = xtask(&["down"]);
+    let o = xtask_in(&checkout, &["down"], &[]);
     assert!(o.status.success(), "down: {}", stderr(&o));
-    for p in projects.iter().chain([&checkout_id(&root())]) {
+    for p in projects.iter().chain([&checkout_id(&checkout)]) {
         let left = leftovers_of_project(p);
         assert!(left.is_empty(), "{p}: left behind {left:?}");
     }

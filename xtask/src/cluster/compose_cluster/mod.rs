@@ -244,7 +244,9 @@ impl Cluster for ComposeCluster<'_> {
             .filter(|c| !c.oneoff && engines.contains(&c.service))
             .map(|c| c.id)
             .collect();
-        self.docker.restart(&ids).context("starting the engines again")
+        self.docker
+            .restart(&ids)
+            .context("starting the engines again")
     }
 
     fn observe(&self) -> Option<Observation> {

@@ -1,11 +1,12 @@
 //! The race that failed CI once on a loaded machine: an ipyparallel engine
 //! that joins Dask seconds after LiberTEM's `ipy_ctx` fixture handed out its
 //! Context. A reproduction of a timing race, with a control that must
-//! reproduce it: in a test binary of its own, so that no other scenario's
-//! cluster changes its timing.
+//! reproduce it. The control's late engine gets its CPU back once the
+//! fixture's data file is on the other engine, not when its own throttled
+//! start happens to finish, so other scenarios running beside it do not
+//! decide whether it reproduces.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::fs;
 use std::process::Command;
@@ -28,23 +29,51 @@ fn start_ipython_test(extra: &[&str]) -> (Running, String) {
     (run, project)
 }
 
-/// Hold ipy-worker-2 to 1% of a CPU (Docker's least) from the moment the cluster is ready
-/// until its Dask worker has started, so that it joins seconds after
+/// When the late engine gets its CPU back.
+#[derive(Clone, Copy, PartialEq)]
+enum Release {
+    /// Once its Dask worker has started (ipyparallel logs "dask start
+    /// finished"): with the plugin, the fixture waits for it to join.
+    WorkerStarted,
+    /// Once the fixture `raw_on_workers_ipy` has written its data file on
+    /// the other engine: the late worker then joins while the test runs,
+    /// after the file went to the hosts the Context knew (the race). Held
+    /// to this, not to its own start, the control does not depend on how
+    /// fast a throttled worker happens to start.
+    DataWritten,
+}
+
+/// Hold ipy-worker-2 to 1% of a CPU (Docker's least) from the moment the
+/// cluster is ready until `release`, so that it joins seconds after
 /// LiberTEM's `ipy_ctx` fixture has handed out its Context. Returns the
 /// xtask's exit code, the run's pytest output and its stderr.
-fn with_a_late_engine(mut run: Running, project: &str) -> (i32, String, String) {
+fn with_a_late_engine(mut run: Running, project: &str, release: Release) -> (i32, String, String) {
     run.wait_for("  ready", Duration::from_secs(400));
     let engine = running(project, "ipy-worker-2").expect("ipy-worker-2 running");
+    let other = running(project, "ipy-worker-1").expect("ipy-worker-1 running");
     docker(&["update", "--cpus", "0.01", &engine]);
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
-        let logs = Command::new("docker")
-            .args(["logs", &engine])
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&logs.stderr) + String::from_utf8_lossy(&logs.stdout);
-        // ipyparallel logs this once the engine's Dask worker has started.
-        if text.contains("dask start finished") || Instant::now() > deadline {
+        let released = match release {
+            Release::WorkerStarted => {
+                let logs = Command::new("docker")
+                    .args(["logs", &engine])
+                    .output()
+                    .unwrap();
+                let text =
+                    String::from_utf8_lossy(&logs.stderr) + String::from_utf8_lossy(&logs.stdout);
+                // ipyparallel logs this once the engine's Dask worker has started.
+                text.contains("dask start finished")
+            }
+            Release::DataWritten => Command::new("docker")
+                .args(["exec", &other, "sh", "-c"])
+                .arg("ls /tmp/pytest-of-*/pytest-*/data*/raw-test-on-workers")
+                .output()
+                .unwrap()
+                .status
+                .success(),
+        };
+        if released || Instant::now() > deadline {
             break;
         }
         if run.child.try_wait().unwrap().is_some() {
@@ -79,8 +108,10 @@ fn an_engine_that_joins_dask_late_is_waited_for() {
         // side, each with its own late engine.
         let (control, control_project) = start_ipython_test(&["-p", "no:dist_test_harness"]);
         let (fixed, fixed_project) = start_ipython_test(&[]);
-        let control = std::thread::spawn(move || with_a_late_engine(control, &control_project));
-        let (code, out, err) = with_a_late_engine(fixed, &fixed_project);
+        let control = std::thread::spawn(move || {
+            with_a_late_engine(control, &control_project, Release::DataWritten)
+        });
+        let (code, out, err) = with_a_late_engine(fixed, &fixed_project, Release::WorkerStarted);
         let (control_code, control_out, _) = control.join().expect("the control half");
 
         // With the plugin the late engine is waited for, every round.
