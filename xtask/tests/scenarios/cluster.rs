@@ -490,14 +490,7 @@ fn an_edit_restarts_the_workers_and_engines_once(copy: &Path) {
         restarted
     };
     assert!(!test(2, 0), "nothing changed since up: nothing restarts");
-    let buffers = copy.join("src/libertem/common/buffers.py");
-    let text = fs::read_to_string(&buffers).unwrap();
-    let edited = text.replace(
-        "def get_bbox_2d(arr, eps=1e-8)",
-        "def get_bbox_2d(arr, eps=1.0)",
-    );
-    assert_ne!(edited, text, "get_bbox_2d's signature is as expected");
-    fs::write(&buffers, edited).unwrap();
+    edit_get_bbox_2d(copy);
     let state = ClusterState::path(&Workspace::load(&Location::new(None).unwrap()).unwrap());
     let saved = fs::read_to_string(&state).unwrap();
     let mut pretend: serde_json::Value = serde_json::from_str(&saved).unwrap();
