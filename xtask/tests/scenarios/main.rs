@@ -4,10 +4,11 @@
 //! another. They can share a checkout because its commands can (the
 //! checkout lock serialises builds, runs register what they use, `down
 //! --all` leaves runs in progress alone); those that need a checkout of
-//! their own make one under `target/xtask-tests/`. One scenario keeps a
-//! binary of its own, which cargo runs alone: `takeover.rs` (no other
-//! command may take the checkout lock first); and `swarm_lab.rs`, ignored
-//! by default (root, three engines). `.cargo/config.toml` sets four test
+//! their own make one under `target/xtask-tests/`. Two scenarios keep a
+//! binary of their own, which cargo runs alone: `takeover.rs` (no other
+//! command may take the checkout lock first) and `late_engine.rs` (a timing
+//! race that other clusters on the machine change); and `swarm_lab.rs`,
+//! ignored by default (root, three engines). `.cargo/config.toml` sets four test
 //! threads (most of a scenario's time is spent waiting on the engine; an
 //! environment's `RUST_TEST_THREADS` wins).
 
@@ -21,7 +22,6 @@ mod check_ci;
 mod cluster;
 mod doctor;
 mod image;
-mod late_engine;
 mod live_source;
 mod reliability;
 mod reqs;

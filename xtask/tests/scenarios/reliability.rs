@@ -139,7 +139,7 @@ fn three_commands_of_one_checkout_at_once_all_pass() {
         return;
     }
     // A checkout of its own: its kept cluster is nobody else's.
-    let checkout = other_checkout("at-once");
+    let checkout = other_checkout("at-once-checkout");
     let first = edited_release("at-once-first", "built first");
     let o = xtask_in(
         &checkout,
