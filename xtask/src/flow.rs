@@ -268,7 +268,6 @@ pub fn up(cx: &Ctx, req: Request) -> Result<()> {
         python: Some(flow.project.python.version.clone()),
         data: flow.data.clone(),
         backend: cluster.backend(),
-        source: Some(imported.stamp()),
     }
     .save(&cx.ws)?;
     drop(lock);
@@ -293,7 +292,9 @@ pub fn test_watch(cx: &Ctx, pytest_args: &[String]) -> Result<()> {
             _ => {}
         }
         let state = ClusterState::load(&cx.ws)?.context("the kept cluster is gone")?;
-        let stamp = state.source.clone().unwrap_or_default();
+        let stamp = freshness::Imported::load(&cx.ws)
+            .map(|imported| imported.stamp())
+            .unwrap_or_default();
         cx.ui.say(&format!(
             "--watch: waiting for a change under {} (Ctrl-C ends)",
             state.project.display()
@@ -307,7 +308,7 @@ pub fn test_watch(cx: &Ctx, pytest_args: &[String]) -> Result<()> {
 /// since they started (see [`freshness`]).
 pub fn test(cx: &Ctx, pytest_args: &[String]) -> Result<()> {
     let _kept = checkout::lock_kept(cx, "testing on the kept cluster")?;
-    let mut state = ClusterState::load(&cx.ws)?
+    let state = ClusterState::load(&cx.ws)?
         .context("no cluster is running for this checkout: start one with `cargo xtask up`")?;
     let looking = cluster::from_state(cx, &state, &cx.ws.cluster_dir().join("pytest"))?;
     if looking.services()?.is_empty() {
@@ -333,7 +334,7 @@ pub fn test(cx: &Ctx, pytest_args: &[String]) -> Result<()> {
         .start_tests(cx, cluster.as_ref(), pytest_args)
         .and_then(|tests| {
             let start = std::time::Instant::now();
-            if freshness::refresh(cx, cluster.as_ref(), &mut state)? {
+            if freshness::refresh(cx, cluster.as_ref(), &state)? {
                 run.phases.record("restart", start.elapsed().as_secs_f64());
             }
             let ready = Duration::from_secs(cx.ws.config.timeouts.ready_s);

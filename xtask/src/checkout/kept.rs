@@ -35,13 +35,6 @@ pub struct ClusterState {
     pub data: TestData,
     /// What its backend made for it (volumes, or the swarm's nodes).
     pub backend: Backend,
-    /// The project's source as its workers and engines imported it
-    /// ([`crate::cluster::freshness::Imported::stamp`], taken before they
-    /// started):
-    /// `test` restarts them when the source no longer matches. Absent in
-    /// states saved before it was kept: `test` then restarts them once.
-    #[serde(default)]
-    pub source: Option<String>,
 }
 
 impl ClusterState {
@@ -117,7 +110,6 @@ mod tests {
                 path: "/x/target/dist-test/testdata/0123456789ab".into(),
             },
             backend,
-            source: Some("0123456789ab".into()),
         }
     }
 

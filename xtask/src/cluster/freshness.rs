@@ -2,8 +2,8 @@
 //! project once, when they start, and keep what they imported: after an
 //! edit, a `test` would run the tests container on the new code and the
 //! workers on the old, and say nothing. So `up` records the project's
-//! source stamp (its `.py` files' paths, sizes and times) before the
-//! services start, and `test` compares it with the source now: when they
+//! `.py` files (their paths, sizes and times, `cluster/source.json`) before
+//! the services start, and `test` compares it with the source now: when they
 //! differ, the processes that imported the project restart before the
 //! tests, and only those. Dask's nannies restart their workers (new
 //! processes, the nannies and their containers stay); the engines are shut
@@ -16,7 +16,7 @@
 //! `dist-test` gets a new cache volume instead, see numba.rs). Which files
 //! changed comes from the listing `up` (and each restart) saved beside the
 //! state. The scheduler and the controller run no project code and keep
-//! running. The stamp is taken before the restart: an edit made
+//! running. The listing is taken before the restart: an edit made
 //! during it restarts them again on the next `test`, never too few times.
 
 use std::collections::BTreeMap;
@@ -51,7 +51,7 @@ pub struct Imported {
 }
 
 impl Imported {
-    fn path(ws: &Workspace) -> PathBuf {
+    pub fn path(ws: &Workspace) -> PathBuf {
         ws.cluster_dir().join("source.json")
     }
 
@@ -69,7 +69,7 @@ impl Imported {
     }
 
     /// What the running processes imported; `None` when not recorded.
-    fn load(ws: &Workspace) -> Option<Imported> {
+    pub fn load(ws: &Workspace) -> Option<Imported> {
         serde_json::from_str(&fs::read_to_string(Self::path(ws)).ok()?).ok()
     }
 
@@ -97,22 +97,17 @@ impl Imported {
     }
 }
 
-/// Did the source change since the workers and engines of `state` started?
-pub fn stale(state: &ClusterState, now: &str) -> bool {
-    state.source.as_deref() != Some(now)
-}
-
 /// Restart the kept cluster's workers and engines when the project's source
-/// changed since they started, saying so on one line; the new stamp saved
-/// in the state. Readiness is the caller's next step. `true` when it did.
-pub fn refresh(cx: &Ctx, cluster: &dyn Cluster, state: &mut ClusterState) -> Result<bool> {
+/// changed since they started, saying so on one line; what they import now
+/// saved. Readiness is the caller's next step. `true` when it did.
+pub fn refresh(cx: &Ctx, cluster: &dyn Cluster, state: &ClusterState) -> Result<bool> {
     let files = Imported::of(&state.project)?;
-    let now = files.stamp();
-    if !stale(state, &now) {
+    let before = Imported::load(&cx.ws);
+    if before.as_ref() == Some(&files) {
         return Ok(false);
     }
     // Without a record of what they imported, all of numba's cache goes.
-    let changed = Imported::load(&cx.ws).map(|before| before.changed(&files));
+    let changed = before.map(|before| before.changed(&files));
     let what = match &changed {
         Some(c) if c.len() == 1 => format!("{} changed", c[0]),
         Some(c) => format!("{} files changed", c.len()),
@@ -147,8 +142,6 @@ pub fn refresh(cx: &Ctx, cluster: &dyn Cluster, state: &mut ClusterState) -> Res
         start.elapsed().as_secs_f64(),
         done.numba_cache_files_removed
     ));
-    state.source = Some(now);
-    state.save(&cx.ws)?;
     files.save(&cx.ws)?;
     Ok(true)
 }

@@ -64,7 +64,6 @@ fn default_state(cx: &Ctx, name: String) -> ClusterState {
             runtime: placeholder.clone(),
             numba: placeholder,
         },
-        source: None,
     }
 }
 

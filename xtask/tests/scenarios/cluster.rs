@@ -467,7 +467,7 @@ def test_engines_run_the_current_source():
 /// The kept cluster's workers and engines run the project's source as it
 /// is: after an edit to a LiberTEM function, `test` restarts them (saying
 /// so) and they compute with the edit. Made to look unedited (the saved
-/// stamp set to the edited source), `test` restarts nothing and the check
+/// listing of what they imported set to the edited source), `test` restarts nothing and the check
 /// fails: the workers and engines still run the old code. With no edit
 /// since the last run, `test` restarts nothing.
 fn an_edit_restarts_the_workers_and_engines_once(copy: &Path) {
@@ -491,16 +491,15 @@ fn an_edit_restarts_the_workers_and_engines_once(copy: &Path) {
     };
     assert!(!test(2, 0), "nothing changed since up: nothing restarts");
     edit_get_bbox_2d(copy);
-    let state = ClusterState::path(&Workspace::load(&Location::new(None).unwrap()).unwrap());
-    let saved = fs::read_to_string(&state).unwrap();
-    let mut pretend: serde_json::Value = serde_json::from_str(&saved).unwrap();
-    pretend["source"] = Imported::of(copy).unwrap().stamp().into();
-    fs::write(&state, pretend.to_string()).unwrap();
+    let ws = Workspace::load(&Location::new(None).unwrap()).unwrap();
+    let imported = Imported::path(&ws);
+    let saved = fs::read_to_string(&imported).unwrap();
+    Imported::of(copy).unwrap().save(&ws).unwrap();
     assert!(
         !test(0, 2),
         "old code on the workers and engines fails the check"
     );
-    fs::write(&state, saved).unwrap();
+    fs::write(&imported, saved).unwrap();
     assert!(test(2, 0), "the edit restarts the workers and engines");
     assert!(!test(2, 0), "no edit since the last run: nothing restarts");
 }
