@@ -13,6 +13,8 @@ uv=/opt/uv/bin/uv
 reqs=/tmp/dist-test/requirements.txt
 if [ -s /run/secrets/ca_bundle ]; then export SSL_CERT_FILE=/run/secrets/ca_bundle; fi
 
+# What a maker that died half-way left in the volume.
+find /venv -mindepth 1 -maxdepth 1 -exec rm -rf {} +
 $uv venv --quiet --python python3 /venv
 echo "dist-test: installing $(grep -c '^[A-Za-z0-9]' $reqs) pinned packages with uv"
 # Every line must carry a hash (--require-hashes).

@@ -49,6 +49,8 @@ pub enum Command {
     Down(Down),
     /// Generate the detector test data set that `dist-test` and `up` mount (cached).
     Testdata(Testdata),
+    /// Remove what the harness made on the engine for this checkout (or all).
+    Clean(Clean),
     /// Check Docker, compose, BuildKit, the base image, CA bundle and disk.
     Doctor(Doctor),
     /// Lint the GitHub Actions workflow with zizmor (pinned, offline); any finding fails.
@@ -207,6 +209,21 @@ pub struct Down {
 pub struct Testdata {
     #[command(flatten)]
     pub project: ProjectArg,
+}
+
+#[derive(Debug, Args)]
+pub struct Clean {
+    /// Every checkout's, including those whose folder is gone, and what
+    /// checkouts share: nothing of the harness stays on the engine.
+    #[arg(long)]
+    pub all: bool,
+    /// List what would be removed, with sizes, and what is kept; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also this checkout's downloads under target/dist-test (the sdist, uv,
+    /// debootstrap, zizmor).
+    #[arg(long)]
+    pub downloads: bool,
 }
 
 #[derive(Debug, Args)]

@@ -40,6 +40,14 @@ pub struct ImageCfg {
     pub debootstrap_sha256: String,
     /// Python version -> the Debian suite whose `python3` it is.
     pub suites: BTreeMap<String, String>,
+    /// The harness's BuildKit cache (every checkout's) is kept under this
+    /// many MB, its oldest records removed after each build.
+    #[serde(default = "default_build_cache_mb")]
+    pub build_cache_mb: u64,
+}
+
+fn default_build_cache_mb() -> u64 {
+    512
 }
 
 impl ImageCfg {

@@ -15,6 +15,7 @@ pub mod docker;
 pub mod downloads;
 pub mod exec;
 pub mod flow;
+pub mod footprint;
 pub mod fsx;
 pub mod gha;
 pub mod image;

@@ -9,14 +9,20 @@
 //! directory listing can come back incomplete when many processes start at
 //! once, and a Python that misses a package there never looks again.
 //!
-//! One volume per checkout and key, `<checkout>-runtime-<key>`, the key
-//! being what the runtime is made from: the base image, the requirements,
-//! `runtime.sh` and uv. A volume whose key no image of the checkout runs on
-//! any more is removed once no container and no run in progress uses it. A
-//! volume counts only once its script finished, as recorded in
-//! `target/dist-test/runtime.json` (and in the volume itself, for a copy
-//! seeded into a swarm lab): an interrupted one is made again. Called with
-//! the checkout lock held.
+//! One volume per key, `libertem-dist-runtime-<key>`, shared by every
+//! checkout on the engine: the key is what the runtime is made from (the
+//! base image, the requirements, `runtime.sh` and uv), so checkouts with the
+//! same dependency set use one volume and a second checkout costs only its
+//! project image. The engine is the owner of what is shared: one process
+//! makes a runtime at a time, the one that created the maker container
+//! `<volume>-make` (a name exists once on an engine), and the others wait for
+//! it to end and use what it made. A volume counts only once its script
+//! finished (its key written last into the volume, checked once per checkout
+//! and then remembered in `target/dist-test/runtime.json`): an interrupted
+//! one is made again. A volume no image of any checkout runs with any more
+//! is removed by the checkout that used it last, once no container uses it
+//! (Docker refuses one a container mounts), and by `clean`. uv's download
+//! cache is one shared volume too. Called with the checkout lock held.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -33,8 +39,15 @@ use crate::fsx;
 use crate::tools;
 use crate::workspace::Workspace;
 
-/// Which checkout a runtime volume belongs to.
+/// Which checkout a runtime volume belonged to, when each had its own
+/// (removed on the way).
 pub const RUNTIME_LABEL: &str = "org.libertem.dist-test.runtime";
+
+/// The shared runtime volumes' names: this and their key.
+pub const PREFIX: &str = "libertem-dist-runtime-";
+
+/// uv's download cache, shared by every runtime made on the engine.
+pub const UV_CACHE: &str = "libertem-dist-uv-cache";
 
 /// The label on a project image that names the runtime volume it runs with.
 pub const IMAGE_RUNTIME_LABEL: &str = "org.libertem.dist-test.runtime-volume";
@@ -74,14 +87,22 @@ fn key(script: &Path, inputs: &Inputs) -> Result<String> {
     Ok(sha256_bytes(text.as_bytes())[..12].to_string())
 }
 
-fn name_for(ws: &Workspace, key: &str) -> String {
-    format!("{}-runtime-{key}", ws.checkout_id)
+fn name_for(key: &str) -> String {
+    format!("{PREFIX}{key}")
 }
 
-/// The volumes whose script finished.
+/// The shared runtimes this checkout has used, each checked complete.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Record {
     complete: Vec<String>,
+}
+
+impl Record {
+    fn add(&mut self, name: &str) {
+        if !self.complete.iter().any(|n| n == name) {
+            self.complete.push(name.to_string());
+        }
+    }
 }
 
 fn record_path(ws: &Workspace) -> PathBuf {
@@ -105,24 +126,49 @@ fn write_record(ws: &Workspace, record: &Record) -> Result<()> {
 pub fn ensure(cx: &Ctx, inputs: &Inputs, log: &Path) -> Result<String> {
     let docker = &cx.docker;
     let key = key(&script(&cx.ws), inputs)?;
-    let name = name_for(&cx.ws, &key);
+    let name = name_for(&key);
     let mut record = read_record(&cx.ws);
-    let exists = docker.volume_exists(&name);
-    if exists && record.complete.contains(&name) {
+    if record.complete.contains(&name) && docker.volume_exists(&name) {
         return Ok(name);
     }
-    if exists && marked_complete(cx, inputs.base, &name, &key) {
-        // Seeded whole from another engine.
-        record.complete.push(name.clone());
-        write_record(&cx.ws, &record)?;
-        return Ok(name);
+    let maker = maker_name(&name);
+    // Each round ends with the runtime complete, or with another process's
+    // maker gone (its runtime complete, or failed: then this one tries).
+    for _ in 0..3 {
+        if docker.volume_exists(&name) && marked_complete(cx, inputs.base, &name, &key) {
+            record.add(&name);
+            write_record(&cx.ws, &record)?;
+            return Ok(name);
+        }
+        if docker.container_exists(&maker) {
+            cx.ui.say(&format!(
+                "runtime {key}: another checkout is making it ({maker}); waiting for it"
+            ));
+            docker.wait_for_exit(&maker, LONG);
+            continue;
+        }
+        say_making(inputs, &name, log)?;
+        match make(cx, inputs, &name, &key, log) {
+            Ok(()) => {
+                record.add(&name);
+                write_record(&cx.ws, &record)?;
+                return Ok(name);
+            }
+            // Another process took the maker's name first.
+            Err(_) if docker.container_exists(&maker) => continue,
+            Err(e) => {
+                docker.volume_rm(&name);
+                return Err(e);
+            }
+        }
     }
-    record.complete.retain(|n| n != &name);
-    write_record(&cx.ws, &record)?;
-    if exists {
-        // A runtime whose script did not finish.
-        docker.volume_rm(&name);
-    }
+    anyhow::bail!(
+        "the runtime {name} was not completed by the processes that made it; see {}",
+        log.display()
+    )
+}
+
+fn say_making(inputs: &Inputs, name: &str, log: &Path) -> Result<()> {
     let pins = fs::read_to_string(inputs.requirements)?
         .lines()
         .filter(|l| l.starts_with(|c: char| c.is_ascii_alphanumeric()))
@@ -131,12 +177,7 @@ pub fn ensure(cx: &Ctx, inputs: &Inputs, log: &Path) -> Result<String> {
         format!("runtime: {pins} pinned packages (uv) into volume {name}"),
         Some(log),
     );
-    make(cx, inputs, &name, &key, log).inspect_err(|_| {
-        docker.volume_rm(&name);
-    })?;
-    record.complete.push(name.clone());
-    write_record(&cx.ws, &record)?;
-    Ok(name)
+    Ok(())
 }
 
 /// Does the volume say its script finished, for this key?
@@ -156,8 +197,16 @@ fn marked_complete(cx: &Ctx, base: &str, name: &str, key: &str) -> bool {
         .is_ok_and(|out| out.trim() == key)
 }
 
+/// The container that makes runtime `name`: its name is the lock.
+fn maker_name(name: &str) -> String {
+    format!("{name}-make")
+}
+
+/// Run `runtime.sh` into the volume `name` (made if missing, emptied by the
+/// script) in its maker container.
 fn make(cx: &Ctx, inputs: &Inputs, name: &str, key: &str, log: &Path) -> Result<()> {
-    let label = format!("{RUNTIME_LABEL}={}", cx.ws.checkout_id);
+    let maker = maker_name(name);
+    let label = format!("{}=runtime", crate::footprint::SHARED_LABEL);
     cx.docker.volume_create(name, &[label])?;
     let ro = |from: &Path, to: &str| format!("{}:{to}:ro", from.display());
     let mut volumes = vec![
@@ -175,6 +224,7 @@ fn make(cx: &Ctx, inputs: &Inputs, name: &str, key: &str, log: &Path) -> Result<
         volumes.push(ro(&bundle, "/run/secrets/ca_bundle"));
     }
     let one = OneShot {
+        name: Some(&maker),
         image: inputs.base,
         user: "0",
         volumes,
@@ -197,39 +247,61 @@ fn make(cx: &Ctx, inputs: &Inputs, name: &str, key: &str, log: &Path) -> Result<
         })
 }
 
-/// The checkout's uv download cache, a volume.
+/// uv's download cache, a volume shared by every checkout.
 fn uv_cache(cx: &Ctx) -> Result<String> {
-    let name = format!("{}-uv-cache", cx.ws.checkout_id);
-    if !cx.docker.volume_exists(&name) {
-        let label = format!("{RUNTIME_LABEL}={}", cx.ws.checkout_id);
-        cx.docker.volume_create(&name, &[label])?;
+    if !cx.docker.volume_exists(UV_CACHE) {
+        let label = format!("{}=uv-cache", crate::footprint::SHARED_LABEL);
+        cx.docker.volume_create(UV_CACHE, &[label])?;
     }
-    Ok(name)
+    Ok(UV_CACHE.to_string())
 }
 
-/// Remove the checkout's runtime volumes that no image of it runs with and
-/// nothing uses (Docker refuses one a container mounts).
-pub fn remove_unused(cx: &Ctx) {
-    let docker = &cx.docker;
-    let label = label_filter(crate::workspace::CHECKOUT_LABEL, &cx.ws.checkout_id);
-    let wanted: Vec<String> = docker
+/// The runtime volumes the images of every checkout run with.
+pub fn wanted(docker: &crate::docker::Docker) -> Vec<String> {
+    let label = format!("label={}", crate::workspace::CHECKOUT_LABEL);
+    docker
         .images(&[label], true)
         .unwrap_or_default()
         .iter()
         .filter_map(|r| docker.image_label(&r.id, IMAGE_RUNTIME_LABEL))
-        .collect();
+        .collect()
+}
+
+/// The runtime volumes the images of checkout `id` run with.
+pub fn of_checkout(docker: &crate::docker::Docker, id: &str) -> Vec<String> {
+    let label = label_filter(crate::workspace::CHECKOUT_LABEL, id);
+    docker
+        .images(&[label], true)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|r| docker.image_label(&r.id, IMAGE_RUNTIME_LABEL))
+        .collect()
+}
+
+/// Remove the shared runtimes this checkout used that no image of any
+/// checkout runs with any more and nothing uses (Docker refuses one a
+/// container mounts), and the per-checkout volumes of earlier versions.
+pub fn remove_unused(cx: &Ctx) {
+    let docker = &cx.docker;
+    let wanted = wanted(docker);
     let (_, in_use) = runs::in_use(&cx.ws);
     let mut record = read_record(&cx.ws);
-    // Also the copies of an image's /venv that earlier versions made.
-    let prefixes = [name_for(&cx.ws, ""), format!("{}-venv-", cx.ws.checkout_id)];
-    let all = docker
-        .volumes(&[label_filter(RUNTIME_LABEL, &cx.ws.checkout_id)])
-        .unwrap_or_default();
-    let ours = |v: &&String| prefixes.iter().any(|p| v.starts_with(p.as_str()));
-    for old in all.iter().filter(ours) {
-        if !wanted.contains(old) && !in_use.contains(old) && docker.volume_rm(old) {
+    let used: Vec<String> = record.complete.clone();
+    for old in used
+        .iter()
+        .filter(|v| !wanted.contains(v) && !in_use.contains(v))
+    {
+        if docker.volume_rm(old) || !docker.volume_exists(old) {
             record.complete.retain(|n| n != old);
         }
+    }
+    // Each checkout's own runtimes, copies of /venv and uv cache, as
+    // earlier versions made them.
+    let legacy = docker
+        .volumes(&[label_filter(RUNTIME_LABEL, &cx.ws.checkout_id)])
+        .unwrap_or_default();
+    for old in legacy.iter().filter(|v| !in_use.contains(*v)) {
+        docker.volume_rm(old);
     }
     let _ = write_record(&cx.ws, &record);
 }
@@ -251,8 +323,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_runtime_per_checkout_and_inputs() {
-        let ws = crate::workspace::for_tests();
+    fn one_runtime_per_set_of_inputs() {
         let dir = std::env::temp_dir().join(format!("xtask-runtime-key-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         let reqs = dir.join("requirements.txt");
@@ -270,7 +341,7 @@ mod tests {
         assert_ne!(key(&script, &inputs("sha256:2")).unwrap(), a, "a new base");
         fs::write(&reqs, "a==2 --hash=sha256:01\n").unwrap();
         assert_ne!(key(&script, &inputs("sha256:1")).unwrap(), a, "new pins");
-        assert_eq!(name_for(&ws, &a), format!("{}-runtime-{a}", ws.checkout_id));
+        assert_eq!(name_for(&a), format!("libertem-dist-runtime-{a}"));
         let b = key(&script, &inputs("sha256:1")).unwrap();
         fs::write(&script, "set -ex\n").unwrap();
         assert_ne!(

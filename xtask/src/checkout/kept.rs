@@ -51,7 +51,12 @@ impl ClusterState {
     /// The state `up` saved; `None` when no cluster was started (or it was
     /// taken down).
     pub fn load(ws: &Workspace) -> Result<Option<ClusterState>> {
-        let path = Self::path(ws);
+        Self::load_in(&ws.target)
+    }
+
+    /// The state under `target` (a checkout's `target/dist-test`).
+    pub fn load_in(target: &std::path::Path) -> Result<Option<ClusterState>> {
+        let path = target.join("cluster").join("state.json");
         let text = match fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

@@ -106,7 +106,13 @@ impl Drop for Registration {
 /// The runs in progress, this process's own included; what killed runs
 /// left is removed on the way.
 pub fn in_progress(ws: &Workspace) -> Vec<LiveRun> {
-    let dir = live_dir(ws);
+    in_progress_in(&ws.target, true)
+}
+
+/// The runs in progress registered under `target` (a checkout's
+/// `target/dist-test`); with `tidy`, what killed runs left is removed.
+pub fn in_progress_in(target: &Path, tidy: bool) -> Vec<LiveRun> {
+    let dir = target.join("live");
     let Ok(entries) = fs::read_dir(&dir) else {
         return Vec::new();
     };
@@ -123,7 +129,7 @@ pub fn in_progress(ws: &Workspace) -> Vec<LiveRun> {
             {
                 live.push(run);
             }
-        } else {
+        } else if tidy {
             let _ = fs::remove_file(&json);
             let _ = fs::remove_file(&path);
         }

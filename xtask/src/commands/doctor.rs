@@ -41,6 +41,44 @@ impl Report {
     }
 }
 
+/// The harness's disk use on the engine: this checkout's, the other
+/// checkouts', what they share, and what `clean` and `clean --all` free.
+fn harness_disk(docker: &Docker, ws: &Workspace) -> String {
+    use crate::docker::human;
+    use crate::footprint::{busy, plan, Footprint, Owner};
+    let Ok(fp) = Footprint::read(docker) else {
+        return "unknown (docker system df failed)".into();
+    };
+    let me = Owner::Checkout(ws.checkout_id.clone());
+    let mine = fp.size(|i| i.owner == me);
+    let shared = fp.size(|i| i.owner == Owner::Shared);
+    let others = fp.size(|i| i.owner != me && i.owner != Owner::Shared);
+    let n_others = fp
+        .checkouts()
+        .iter()
+        .filter(|c| **c != ws.checkout_id)
+        .count();
+    let mut roots: Vec<_> = fp.roots.clone().into_iter().collect();
+    roots.push((ws.checkout_id.clone(), ws.root.clone()));
+    let frees = |all| {
+        let (clusters, b) = busy::read(docker, &roots).unwrap_or_default();
+        let scope = plan::Scope {
+            me: &ws.checkout_id,
+            all,
+        };
+        human(plan::plan(&fp, &clusters, &b, &scope).size())
+    };
+    format!(
+        "this checkout {}, {n_others} other checkout(s) {}, shared {}; `cargo xtask clean` \
+         frees {}, `clean --all` {}",
+        human(mine),
+        human(others),
+        human(shared),
+        frees(false),
+        frees(true)
+    )
+}
+
 /// Print every check; return how many problems would stop `dist-test`.
 pub fn run(sh: &Shell, loc: &Location) -> usize {
     let mut r = Report { problems: 0 };
@@ -67,6 +105,7 @@ pub fn run(sh: &Shell, loc: &Location) -> usize {
             Some(g) => r.line(false, "disk", format!("{g:.1} GiB free under target/; the image needs about 5 GiB while it builds: free some space (`docker system prune`)")),
             None => r.line(true, "disk", "free space unknown".into()),
         }
+        r.line(true, "harness disk", harness_disk(&docker, ws));
     }
     match tools::ca_bundle() {
         Some(p) => r.line(

@@ -2,6 +2,7 @@
 //! commands share is flow.rs.
 
 mod check_ci;
+mod clean;
 mod completions;
 mod dist_test;
 mod doctor;

@@ -43,14 +43,10 @@ impl SwarmLab {
 /// This checkout's runtime volumes: the lab's manager gets a copy, so that
 /// a build there finds its runtime made (the nodes mount the manager's).
 fn runtimes_to_seed(docker: &Docker, ws: &Workspace) -> Vec<String> {
-    let filter = docker::label_filter(crate::runtime::RUNTIME_LABEL, &ws.checkout_id);
-    let prefix = format!("{}-runtime-", ws.checkout_id);
-    docker
-        .volumes(&[filter])
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|v| v.starts_with(&prefix))
-        .collect()
+    let mut volumes = crate::runtime::of_checkout(docker, &ws.checkout_id);
+    volumes.sort();
+    volumes.dedup();
+    volumes
 }
 
 /// What a build on the lab's manager would otherwise make again, as it is

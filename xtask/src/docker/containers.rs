@@ -49,12 +49,50 @@ impl Container {
 /// The fields of [`Container`], each printed as JSON by Docker's template.
 const PS_FORMAT: &str = r#"{"ID":{{json .ID}},"Service":{{json (.Label "com.docker.compose.service")}},"State":{{json .State}},"Status":{{json .Status}},"OneOff":{{json (.Label "com.docker.compose.oneoff")}}}"#;
 
+/// A container or network of a cluster of the harness's: which cluster
+/// (compose project or stack) and checkout, and for a container its state,
+/// image and the volumes it mounts.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ClusterObject {
+    #[serde(rename = "ID")]
+    pub id: String,
+    #[serde(rename = "Project")]
+    pub project: String,
+    #[serde(rename = "Stack")]
+    pub stack: String,
+    #[serde(rename = "Checkout")]
+    pub checkout: String,
+    #[serde(rename = "State", default)]
+    pub state: String,
+    #[serde(rename = "Image", default)]
+    pub image: String,
+    /// `a,b` (volume names and bind paths).
+    #[serde(rename = "Mounts", default)]
+    pub mounts: String,
+}
+
+impl ClusterObject {
+    /// Its compose project or stack.
+    pub fn cluster(&self) -> &str {
+        if self.project.is_empty() {
+            &self.stack
+        } else {
+            &self.project
+        }
+    }
+}
+
+const CLUSTER_LABELS: &str = r#""Project":{{json (.Label "com.docker.compose.project")}},"Stack":{{json (.Label "com.docker.stack.namespace")}},"Checkout":{{json (.Label "org.libertem.dist-test.checkout")}}"#;
+
 /// A helper container run once and removed: no network unless `online`
 /// (the runtime's install from PyPI), as `user`, with `volumes`
 /// (`name:/path` or `/host:/path:ro`), `env` (`K=V`), `labels` on it so
 /// that a run that took over from a dead one can find and stop it.
 #[derive(Default)]
 pub struct OneShot<'s> {
+    /// A container name: only one container of that name can exist on the
+    /// engine, which makes the name a lock across checkouts.
+    pub name: Option<&'s str>,
     pub image: &'s str,
     pub user: &'s str,
     pub volumes: Vec<String>,
@@ -67,6 +105,9 @@ pub struct OneShot<'s> {
 impl OneShot<'_> {
     fn args(&self) -> Vec<&str> {
         let mut args = vec!["run", "--rm"];
+        if let Some(name) = self.name {
+            args.extend(["--name", name]);
+        }
         if !self.online {
             args.extend(["--network", "none"]);
         }
@@ -94,6 +135,32 @@ impl Docker<'_> {
             args.extend(["--filter", f]);
         }
         self.rows(&args).context("listing containers")
+    }
+
+    /// The containers and networks labelled with `label` (a key), each with
+    /// its cluster and checkout.
+    pub fn cluster_objects(&self, label: &str) -> Result<Vec<ClusterObject>> {
+        let filter = format!("label={label}");
+        let ps = format!(
+            r#"{{"ID":{{{{json .ID}}}},{CLUSTER_LABELS},"State":{{{{json .State}}}},"Image":{{{{json .Image}}}},"Mounts":{{{{json .Mounts}}}}}}"#
+        );
+        let mut rows: Vec<ClusterObject> = self
+            .rows(&[
+                "ps",
+                "--all",
+                "--no-trunc",
+                "--filter",
+                &filter,
+                "--format",
+                &ps,
+            ])
+            .context("listing containers")?;
+        let net = format!(r#"{{"ID":{{{{json .Name}}}},{CLUSTER_LABELS}}}"#);
+        rows.extend(
+            self.rows::<ClusterObject>(&["network", "ls", "--filter", &filter, "--format", &net])
+                .context("listing networks")?,
+        );
+        Ok(rows)
     }
 
     /// The last `n` lines a container wrote, both streams.
@@ -152,6 +219,16 @@ impl Docker<'_> {
         let mut args = vec!["restart", "--time", "5"];
         args.extend(ids.iter().map(String::as_str));
         exec::run(self.cmd(&args), super::QUERY_LONG, self.ui)
+    }
+
+    /// Whether a container of this id or name exists, whatever its state.
+    pub fn container_exists(&self, name: &str) -> bool {
+        self.succeeds(&["container", "inspect", "--format", "{{.Id}}", name])
+    }
+
+    /// Block until the container has stopped (at once when it is gone).
+    pub fn wait_for_exit(&self, name: &str, limit: Duration) {
+        let _ = exec::read(self.cmd(&["wait", name]), limit, self.ui);
     }
 
     /// Stop and remove containers at once.

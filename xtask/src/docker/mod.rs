@@ -8,12 +8,14 @@
 pub mod compose;
 mod containers;
 mod detect;
+mod disk;
 mod images;
 mod swarm;
 mod volumes;
 
-pub use containers::{Container, OneShot};
+pub use containers::{ClusterObject, Container, OneShot};
 pub use detect::{client_has_native_buildkit, compose_flavour, find_clients};
+pub use disk::{human, CacheEntry, DfImage, DfVolume, DiskUse};
 pub use images::ImageRow;
 pub use swarm::{NodeRow, SwarmInfo, TaskRow};
 

@@ -29,6 +29,7 @@ use crate::digest::sha256_bytes;
 use crate::docker::{label_filter, OneShot, LONG};
 use crate::downloads;
 use crate::exec::run_logged;
+use crate::footprint::{cache, BASE_LABEL, ROOT_LABEL};
 use crate::fsx::{copy_if_changed, write_if_changed};
 use crate::interrupt;
 use crate::live;
@@ -125,10 +126,8 @@ struct On {
 fn ensure_project(cx: &Ctx, project: &Project, on: &On, log: &Path) -> Result<Image> {
     let (docker, ws) = (&cx.docker, &cx.ws);
     let context = &on.context;
-    let dockerfile = ws.docker_dir().join("Dockerfile");
     let tag = project_tag(&ws.checkout_id, &project.dir, &project.python.version);
-    let stage = fs::read_to_string(&dockerfile)
-        .with_context(|| format!("reading {}", dockerfile.display()))?;
+    let (dockerfile, stage) = dockerfile(cx, context)?;
     let probe = context.join("probe.py");
     let key = project_key(&project.dir, &on.runtime, &stage, &[&probe])?;
     let image = |id| Image {
@@ -156,6 +155,8 @@ fn ensure_project(cx: &Ctx, project: &Project, on: &On, log: &Path) -> Result<Im
         format!("{PROJECT_KEY_LABEL}={key}"),
         format!("{IMAGE_RUNTIME_LABEL}={}", on.runtime),
         format!("{PROJECT_LABEL}={tag}"),
+        format!("{BASE_LABEL}={}", on.base),
+        format!("{ROOT_LABEL}={}", ws.root.display()),
     ] {
         args.extend(["--label".to_string(), label]);
     }
@@ -170,7 +171,24 @@ fn ensure_project(cx: &Ctx, project: &Project, on: &On, log: &Path) -> Result<Im
     if let Some(old) = before.filter(|old| *old != id) {
         remove_if_unused(cx, &old);
     }
+    let bound = ws.config.image.build_cache_mb * 1_000_000;
+    if let Err(e) = cache::trim(docker, bound) {
+        cx.ui.say(&format!("build cache: not trimmed ({e:#})"));
+    }
     Ok(image(id))
+}
+
+/// The project stage's Dockerfile, written into the context with this
+/// checkout's name where its build cache records carry their owner (see
+/// [`cache`]): its path and text.
+fn dockerfile(cx: &Ctx, context: &Path) -> Result<(PathBuf, String)> {
+    let template = cx.ws.docker_dir().join("Dockerfile");
+    let text = fs::read_to_string(&template)
+        .with_context(|| format!("reading {}", template.display()))?
+        .replace(cache::PLACEHOLDER, &cx.ws.checkout_id);
+    let path = context.join("Dockerfile");
+    write_if_changed(&path, text.as_bytes())?;
+    Ok((path, text))
 }
 
 /// The project's editable install into `context/project-site`, made by uv
@@ -189,6 +207,7 @@ fn install_project(cx: &Ctx, on: &On, log: &Path) -> Result<()> {
     let owner = fs::metadata(&ws.target)?;
     let user = format!("{}:{}", owner.uid(), owner.gid());
     let one = OneShot {
+        name: None,
         image: &on.base,
         user: &user,
         volumes: vec![

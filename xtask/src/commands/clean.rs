@@ -1,0 +1,144 @@
+//! `cargo xtask clean`: remove what the harness made on the engine for this
+//! checkout (`--all`: for every checkout, and what they share), never a
+//! cluster or run in progress, never anything it did not make; `--dry-run`
+//! prints the same plan and removes nothing. See docs/disk.md.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use crate::checkout;
+use crate::cli::Clean;
+use crate::context::{Ctx, Invocation, Needs};
+use crate::docker::human;
+use crate::footprint::plan::{self, Plan, Scope};
+use crate::footprint::{self, busy, Footprint, Item};
+
+impl Clean {
+    pub fn run(self, inv: &Invocation) -> Result<()> {
+        let cx = inv.docker(Needs::Engine)?;
+        // No build of this checkout makes or removes anything meanwhile.
+        let _lock = checkout::lock(&cx, "cleaning")?;
+        let fp = Footprint::read(&cx.docker)?;
+        let mut roots: Vec<(String, PathBuf)> = fp
+            .roots
+            .iter()
+            .filter(|(c, p)| **c != cx.ws.checkout_id && p.is_dir())
+            .map(|(c, p)| (c.clone(), p.clone()))
+            .collect();
+        roots.push((cx.ws.checkout_id.clone(), cx.ws.root.clone()));
+        let (clusters, busy) = busy::read(&cx.docker, &roots)?;
+        let scope = Scope {
+            me: &cx.ws.checkout_id,
+            all: self.all,
+        };
+        let plan = plan::plan(&fp, &clusters, &busy, &scope);
+        let files = self.files(&cx);
+        let whose = if self.all {
+            "every checkout, and what they share".to_string()
+        } else {
+            format!("this checkout, {}", cx.ws.checkout_id)
+        };
+        if self.dry_run {
+            print_plan(&plan, &files, &whose, &fp);
+            return Ok(());
+        }
+        let failed = footprint::apply(&cx.docker, &plan);
+        for f in &files {
+            let _ = fs::remove_dir_all(f).or_else(|_| fs::remove_file(f));
+        }
+        let freed: u64 = plan
+            .remove
+            .iter()
+            .filter(|i| !failed.contains(i))
+            .map(|i| i.size)
+            .sum();
+        println!(
+            "clean ({whose}): removed {} cluster(s), {} object(s), {} on the engine{}",
+            plan.clusters.len(),
+            plan.remove.len() - failed.len(),
+            human(freed),
+            files_note(&files)
+        );
+        for (what, why) in &plan.kept {
+            println!("  kept {what}: {why}");
+        }
+        for f in &failed {
+            println!(
+                "  not removed {}: Docker refused (a container uses it)",
+                plan::describe(f)
+            );
+        }
+        Ok(())
+    }
+
+    /// The files under `target/dist-test` that go too: the build context (a
+    /// copy of the project) and the record of runtimes checked, and with
+    /// `--downloads` the downloads.
+    fn files(&self, cx: &Ctx) -> Vec<PathBuf> {
+        let t = &cx.ws.target;
+        let mut files = vec![t.join("context"), t.join("runtime.json")];
+        if self.downloads {
+            files.extend([t.join("sdist"), t.join("tools")]);
+        }
+        files.into_iter().filter(|f| f.exists()).collect()
+    }
+}
+
+fn files_note(files: &[PathBuf]) -> String {
+    if files.is_empty() {
+        return String::new();
+    }
+    let bytes: u64 = files.iter().map(|f| dir_size(f)).sum();
+    format!(", and {} of files under target/dist-test", human(bytes))
+}
+
+fn print_plan(plan: &Plan, files: &[PathBuf], whose: &str, fp: &Footprint) {
+    println!(
+        "clean --dry-run ({whose}): would remove {} cluster(s) and {} object(s), {} of the \
+         harness's {} on the engine",
+        plan.clusters.len(),
+        plan.remove.len(),
+        human(plan.size()),
+        human(fp.size(|_| true))
+    );
+    for c in &plan.clusters {
+        println!("  cluster      {} (stopped, of {})", c.name, c.checkout);
+    }
+    for it in &plan.remove {
+        println!("  {}", line(it));
+    }
+    for f in files {
+        println!("  files        {} ({})", f.display(), human(dir_size(f)));
+    }
+    for (what, why) in &plan.kept {
+        println!("  kept {what}: {why}");
+    }
+}
+
+/// `numba cache   ltdist-x-numba-…   9 MB   (ltdist-x)`
+fn line(it: &Item) -> String {
+    let owner = match &it.owner {
+        footprint::Owner::Checkout(c) => c.as_str(),
+        footprint::Owner::Shared => "shared",
+    };
+    format!(
+        "{:<17} {:<64} {:>8}  ({owner})",
+        it.what,
+        it.name,
+        human(it.size)
+    )
+}
+
+fn dir_size(path: &Path) -> u64 {
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return 0;
+    };
+    if !meta.is_dir() {
+        return meta.len();
+    }
+    fs::read_dir(path)
+        .map(|entries| entries.flatten().map(|e| dir_size(&e.path())).sum())
+        .unwrap_or(0)
+}

@@ -1,0 +1,236 @@
+//! What the harness holds on the engine, by owner: each checkout's project
+//! images, numba caches, clusters and build cache, and what checkouts share
+//! (base images, runtime volumes, uv's download cache). Nothing is counted
+//! that the harness did not make: every object is found by a label it put
+//! on it (build cache records, which carry no label, by the owner's name
+//! that the Dockerfile's first `RUN` carries, see [`cache`]). `clean` and
+//! `doctor` read it; [`plan`] decides what `clean` removes.
+
+pub mod busy;
+pub mod cache;
+pub mod plan;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::docker::{label_filter, parse_labels, DiskUse, Docker};
+use crate::numba::CACHE_LABEL;
+use crate::runtime::{IMAGE_RUNTIME_LABEL, RUNTIME_LABEL};
+use crate::workspace::CHECKOUT_LABEL;
+
+/// What checkouts share: `base`, `runtime` or `uv-cache`.
+pub const SHARED_LABEL: &str = "org.libertem.dist-test.shared";
+
+/// On a project image: the base image it was built on.
+pub const BASE_LABEL: &str = "org.libertem.dist-test.base";
+
+/// On a project image: the folder of the checkout that built it.
+pub const ROOT_LABEL: &str = "org.libertem.dist-test.root";
+
+/// On a base image built from Debian's packages: the suite.
+pub const BASE_SUITE_LABEL: &str = "org.libertem.dist-test.checkout.base";
+
+/// Who an object belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Owner {
+    Checkout(String),
+    Shared,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    Image,
+    Volume,
+    BuildCache,
+}
+
+/// One object of the harness's on the engine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub kind: Kind,
+    /// What removes it: an image's reference (its id when untagged), a
+    /// volume's name, a build cache record's id.
+    pub name: String,
+    /// An image's id (shared by its tags); else the name.
+    pub id: String,
+    pub owner: Owner,
+    /// What removing it frees (an image's own layers, counted on one tag).
+    pub size: u64,
+    /// `project image`, `numba cache`, `runtime`, …
+    pub what: &'static str,
+    /// The shared objects it runs with (an image's runtime volume and base).
+    pub needs: Vec<String>,
+    /// How many containers use it.
+    pub containers: u64,
+    /// A build cache record Docker says is in use.
+    pub in_use: bool,
+    /// A build cache record's parent (removed after its children).
+    pub parent: String,
+    /// When a build cache record was last used (seconds since 1970).
+    pub last_used: f64,
+}
+
+/// Everything of the harness's, and the folder of each checkout that still
+/// has an image (where its runs in progress are registered).
+#[derive(Debug, Default)]
+pub struct Footprint {
+    pub items: Vec<Item>,
+    pub roots: BTreeMap<String, PathBuf>,
+}
+
+impl Footprint {
+    /// Read it from the engine: one `system df`, one `image inspect`.
+    pub fn read(docker: &Docker) -> Result<Footprint> {
+        let df = docker.disk_use()?;
+        let ids: Vec<String> = df.images.iter().map(|i| i.id.clone()).collect();
+        let mut unique = ids.clone();
+        unique.sort();
+        unique.dedup();
+        let labels = docker.images_labels(&unique);
+        Ok(classify(&df, &labels))
+    }
+
+    /// The total size of the items `pick` selects.
+    pub fn size(&self, pick: impl Fn(&Item) -> bool) -> u64 {
+        self.items.iter().filter(|i| pick(i)).map(|i| i.size).sum()
+    }
+
+    /// Every checkout that owns something, each once.
+    pub fn checkouts(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .items
+            .iter()
+            .filter_map(|i| match &i.owner {
+                Owner::Checkout(c) => Some(c.clone()),
+                Owner::Shared => None,
+            })
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+}
+
+fn item(kind: Kind, name: &str, owner: Owner, size: u64, what: &'static str) -> Item {
+    Item {
+        kind,
+        name: name.to_string(),
+        id: name.to_string(),
+        owner,
+        size,
+        what,
+        needs: Vec::new(),
+        containers: 0,
+        in_use: false,
+        parent: String::new(),
+        last_used: 0.0,
+    }
+}
+
+/// Sort the engine's objects into the harness's, by owner (pure: the tests
+/// feed it a `system df` answer).
+pub fn classify(df: &DiskUse, labels: &BTreeMap<String, BTreeMap<String, String>>) -> Footprint {
+    let mut fp = Footprint::default();
+    let mut counted: Vec<&str> = Vec::new();
+    for image in &df.images {
+        let Some(l) = labels.get(&image.id) else {
+            continue;
+        };
+        let (owner, what, size) = if let Some(c) = l.get(CHECKOUT_LABEL) {
+            (
+                Owner::Checkout(c.clone()),
+                "project image",
+                image.unique_size,
+            )
+        } else if l.contains_key(BASE_SUITE_LABEL) {
+            (Owner::Shared, "base image", image.size)
+        } else {
+            continue;
+        };
+        if let (Owner::Checkout(c), Some(root)) = (&owner, l.get(ROOT_LABEL)) {
+            fp.roots.insert(c.clone(), PathBuf::from(root));
+        }
+        // An image with two tags is freed once.
+        let size = if counted.contains(&image.id.as_str()) {
+            0
+        } else {
+            size
+        };
+        counted.push(&image.id);
+        let mut it = item(Kind::Image, &image.reference(), owner, size, what);
+        it.id = image.id.clone();
+        it.containers = image.containers;
+        it.needs = [IMAGE_RUNTIME_LABEL, BASE_LABEL]
+            .iter()
+            .filter_map(|k| l.get(*k).cloned())
+            .collect();
+        fp.items.push(it);
+    }
+    for v in &df.volumes {
+        let l = parse_labels(&v.labels);
+        let (owner, what) = if let Some(kind) = l.get(SHARED_LABEL) {
+            let what = if kind == "uv-cache" {
+                "uv download cache"
+            } else {
+                "runtime"
+            };
+            (Owner::Shared, what)
+        } else if let Some(c) = l.get(CACHE_LABEL) {
+            (Owner::Checkout(c.clone()), "numba cache")
+        } else if let Some(c) = l.get(RUNTIME_LABEL) {
+            (Owner::Checkout(c.clone()), "old runtime")
+        } else if let Some(c) = l.get(CHECKOUT_LABEL) {
+            (Owner::Checkout(c.clone()), "cluster volume")
+        } else {
+            continue;
+        };
+        let mut it = item(Kind::Volume, &v.name, owner, v.size, what);
+        it.containers = v.links;
+        fp.items.push(it);
+    }
+    fp.items.extend(cache::attribute(&df.build_cache));
+    fp
+}
+
+/// Carry out `plan`: clusters first (their containers hold images and
+/// volumes), then images (projects before the bases they are built on),
+/// volumes, and build cache records, each before the record it is built on.
+/// What is still there afterwards (Docker refused: a container uses it).
+pub fn apply(docker: &Docker, plan: &plan::Plan) -> Vec<Item> {
+    for c in &plan.clusters {
+        for key in ["com.docker.compose.project", "com.docker.stack.namespace"] {
+            let _ = docker.sweep(&label_filter(key, &c.name));
+        }
+    }
+    let mut items = plan.remove.clone();
+    items.sort_by_key(|i| (i.kind, i.owner == Owner::Shared));
+    let (records, others): (Vec<Item>, Vec<Item>) =
+        items.into_iter().partition(|i| i.kind == Kind::BuildCache);
+    let mut failed = Vec::new();
+    for it in others {
+        let gone = match it.kind {
+            Kind::Image => docker.image_rm(&it.name) || !docker.image_exists(&it.name),
+            _ => docker.volume_rm(&it.name) || !docker.volume_exists(&it.name),
+        };
+        if !gone {
+            failed.push(it);
+        }
+    }
+    for r in cache::children_first(&records) {
+        docker.cache_rm(&r.id);
+    }
+    if !records.is_empty() {
+        let left = cache::harness_records(docker).unwrap_or_default();
+        failed.extend(
+            records
+                .into_iter()
+                .filter(|r| left.iter().any(|l| l.id == r.id)),
+        );
+    }
+    failed
+}
+
+#[cfg(test)]
+mod tests;
