@@ -36,7 +36,9 @@ show() { echo "== $1: $(awk -v b="$(engine_bytes)" 'BEGIN { printf "%.2f GB", b 
 STAMP=$(date -u +%Y%m%d-%H%M%S)
 OUT=$ROOT/target/bench/disk-$STAMP
 mkdir -p "$OUT"
-export CARGO_TARGET_DIR=$OUT/cargo-target
+# Each clone builds its own xtask (in its own target/): the xtask knows its
+# checkout by the folder it was built in, and one shared cargo target folder
+# would run one clone's binary in another.
 prune
 show "fresh engine"
 

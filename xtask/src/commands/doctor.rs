@@ -53,6 +53,7 @@ fn harness_disk(docker: &Docker, ws: &Workspace) -> String {
     let mine = fp.size(|i| i.owner == me);
     let shared = fp.size(|i| i.owner == Owner::Shared);
     let others = fp.size(|i| i.owner != me && i.owner != Owner::Shared);
+    let cache = fp.size(|i| i.kind == crate::footprint::Kind::BuildCache);
     let n_others = fp
         .checkouts()
         .iter()
@@ -69,11 +70,13 @@ fn harness_disk(docker: &Docker, ws: &Workspace) -> String {
         human(plan::plan(&fp, &clusters, &b, &scope).size())
     };
     format!(
-        "this checkout {}, {n_others} other checkout(s) {}, shared {}; `cargo xtask clean` \
-         frees {}, `clean --all` {}",
+        "this checkout {}, {n_others} other checkout(s) {}, shared {}; its build \
+         cache {} (bound {}); `cargo xtask clean` frees {}, `clean --all` {}",
         human(mine),
         human(others),
         human(shared),
+        human(cache),
+        human(ws.config.image.build_cache_mb * 1_000_000),
         frees(false),
         frees(true)
     )

@@ -19,6 +19,7 @@ mod bad_input;
 mod base;
 mod build_failures;
 mod check_ci;
+mod clean;
 mod cluster;
 mod doctor;
 mod image;
