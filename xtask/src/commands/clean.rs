@@ -44,6 +44,7 @@ impl Clean {
             print_plan(&plan, &files, &whose, &fp);
             return Ok(());
         }
+        let note = files_note(&files);
         let failed = footprint::apply(&cx.docker, &plan);
         for f in &files {
             let _ = fs::remove_dir_all(f).or_else(|_| fs::remove_file(f));
@@ -59,7 +60,7 @@ impl Clean {
             plan.clusters.len(),
             plan.remove.len() - failed.len(),
             human(freed),
-            files_note(&files)
+            note
         );
         for (what, why) in &plan.kept {
             println!("  kept {what}: {why}");

@@ -70,7 +70,7 @@ fn harness_disk(docker: &Docker, ws: &Workspace) -> String {
         human(plan::plan(&fp, &clusters, &b, &scope).size())
     };
     format!(
-        "this checkout {}, {n_others} other checkout(s) {}, shared {}; its build \
+        "this checkout {}, {n_others} other checkout(s) {}, shared {}; the harness's build \
          cache {} (bound {}); `cargo xtask clean` frees {}, `clean --all` {}",
         human(mine),
         human(others),

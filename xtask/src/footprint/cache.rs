@@ -48,6 +48,27 @@ fn owner_by_chain(e: &CacheEntry, all: &[CacheEntry]) -> Option<String> {
     None
 }
 
+/// The owner of a record nothing names, when only the harness's records are
+/// built on it (the base image's record under the first `RUN`): the one
+/// checkout whose records they are, or shared when several build on it.
+fn owner_below(
+    e: &CacheEntry,
+    owned: &[(&CacheEntry, String)],
+    all: &[CacheEntry],
+) -> Option<Owner> {
+    let children: Vec<&CacheEntry> = all.iter().filter(|c| c.parent == e.id).collect();
+    let owners: Vec<&String> = children
+        .iter()
+        .map(|c| owned.iter().find(|(x, _)| x.id == c.id).map(|(_, o)| o))
+        .collect::<Option<_>>()?;
+    let first = owners.first()?;
+    Some(if owners.iter().all(|o| o == first) {
+        Owner::Checkout((*first).clone())
+    } else {
+        Owner::Shared
+    })
+}
+
 /// The harness's records among the engine's, each with its owner.
 pub fn attribute(all: &[CacheEntry]) -> Vec<Item> {
     let owned: Vec<(&CacheEntry, String)> = all
@@ -57,7 +78,9 @@ pub fn attribute(all: &[CacheEntry]) -> Vec<Item> {
     let mut items: Vec<Item> = Vec::new();
     for e in all {
         let owner = if let Some((_, o)) = owned.iter().find(|(x, _)| x.id == e.id) {
-            Some(o.clone())
+            Some(Owner::Checkout(o.clone()))
+        } else if e.cache_type == "regular" {
+            owner_below(e, &owned, all)
         } else if e.cache_type == "source.local" {
             let t = e.last_used();
             owned
@@ -65,18 +88,12 @@ pub fn attribute(all: &[CacheEntry]) -> Vec<Item> {
                 .map(|(x, o)| ((x.last_used() - t).abs(), o))
                 .filter(|(dt, _)| *dt < SAME_BUILD)
                 .min_by(|a, b| a.0.total_cmp(&b.0))
-                .map(|(_, o)| o.clone())
+                .map(|(_, o)| Owner::Checkout(o.clone()))
         } else {
             None
         };
         if let Some(owner) = owner {
-            let mut it = super::item(
-                Kind::BuildCache,
-                &e.id,
-                Owner::Checkout(owner),
-                e.size,
-                "build cache",
-            );
+            let mut it = super::item(Kind::BuildCache, &e.id, owner, e.size, "build cache");
             it.in_use = e.in_use;
             it.parent = e.parent.clone();
             it.last_used = e.last_used();

@@ -32,6 +32,9 @@ pub const ROOT_LABEL: &str = "org.libertem.dist-test.root";
 /// On a base image built from Debian's packages: the suite.
 pub const BASE_SUITE_LABEL: &str = "org.libertem.dist-test.checkout.base";
 
+/// The repository of the base images built from Debian's packages.
+pub const BASE_REPO: &str = "libertem-dist-base";
+
 /// Who an object belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Owner {
@@ -138,16 +141,19 @@ pub fn classify(df: &DiskUse, labels: &BTreeMap<String, BTreeMap<String, String>
         let Some(l) = labels.get(&image.id) else {
             continue;
         };
-        let (owner, what, size) = if let Some(c) = l.get(CHECKOUT_LABEL) {
-            (
+        // An image built from one of ours inherits its labels: ours are
+        // also under our names (a replaced project image has none left).
+        let untagged = image.repository == "<none>";
+        let (owner, what, size) = match (l.get(CHECKOUT_LABEL), l.get(BASE_SUITE_LABEL)) {
+            (Some(c), _) if untagged || image.repository == *c => (
                 Owner::Checkout(c.clone()),
                 "project image",
                 image.unique_size,
-            )
-        } else if l.contains_key(BASE_SUITE_LABEL) {
-            (Owner::Shared, "base image", image.size)
-        } else {
-            continue;
+            ),
+            (None, Some(_)) if image.repository == BASE_REPO => {
+                (Owner::Shared, "base image", image.size)
+            }
+            _ => continue,
         };
         if let (Owner::Checkout(c), Some(root)) = (&owner, l.get(ROOT_LABEL)) {
             fp.roots.insert(c.clone(), PathBuf::from(root));

@@ -117,7 +117,8 @@ fn shared_kept(it: &Item, staying: &[&Item], busy: &Busy, all: bool) -> Option<S
         "base image" => {
             user(&|i: &Item| i.needs.contains(&it.name) || !i.needs.iter().any(|n| n.contains(':')))
         }
-        // uv's cache: for the runtimes other checkouts will make.
+        // uv's cache, for the runtimes other checkouts will make; a build
+        // cache record several checkouts' records are built on.
         _ => Busy::why(&busy.volumes, &it.name).or_else(|| {
             staying
                 .first()

@@ -8,7 +8,10 @@ fn df() -> DiskUse {
  {"Containers":"0","ID":"sha256:a1","Repository":"ltdist-a-1","Tag":"py3.14-p1","Size":"126MB","UniqueSize":"6MB"},
  {"Containers":"0","ID":"sha256:b1","Repository":"ltdist-b-2","Tag":"py3.14-p1","Size":"126MB","UniqueSize":"7MB"},
  {"Containers":"0","ID":"sha256:ba","Repository":"libertem-dist-base","Tag":"forky-py3.14-x","Size":"120MB","UniqueSize":"0B"},
- {"Containers":"0","ID":"sha256:ff","Repository":"someone-else","Tag":"latest","Size":"50MB","UniqueSize":"50MB"}],
+ {"Containers":"0","ID":"sha256:ff","Repository":"someone-else","Tag":"latest","Size":"50MB","UniqueSize":"50MB"},
+ {"Containers":"0","ID":"sha256:d1","Repository":"built-on-ours","Tag":"1","Size":"130MB","UniqueSize":"4MB"},
+ {"Containers":"0","ID":"sha256:d2","Repository":"built-on-the-base","Tag":"1","Size":"121MB","UniqueSize":"1MB"},
+ {"Containers":"0","ID":"sha256:a1","Repository":"another-tag","Tag":"of-a1","Size":"126MB","UniqueSize":"6MB"}],
 "Volumes":[
  {"Labels":"org.libertem.dist-test.shared=runtime","Links":"0","Name":"libertem-dist-runtime-k1","Size":"900MB"},
  {"Labels":"org.libertem.dist-test.shared=runtime","Links":"0","Name":"libertem-dist-runtime-k0","Size":"880MB"},
@@ -54,6 +57,15 @@ fn labels() -> BTreeMap<String, BTreeMap<String, String>> {
             ]),
         ),
         ("sha256:ba".into(), l(&[(BASE_SUITE_LABEL, "forky")])),
+        // Built FROM a project image and FROM the base: their labels, not ours.
+        (
+            "sha256:d1".into(),
+            l(&[
+                (CHECKOUT_LABEL, "ltdist-a-1"),
+                (IMAGE_RUNTIME_LABEL, "libertem-dist-runtime-k1"),
+            ]),
+        ),
+        ("sha256:d2".into(), l(&[(BASE_SUITE_LABEL, "forky")])),
         ("sha256:ff".into(), l(&[("maintainer", "x")])),
     ])
 }
@@ -66,8 +78,19 @@ fn names(items: &[Item]) -> Vec<&str> {
 fn only_what_the_harness_made_is_counted_each_with_its_owner() {
     let fp = classify(&df(), &labels());
     let all = names(&fp.items);
-    assert!(!all.contains(&"someone-else:latest") && !all.contains(&"not-ours"));
+    for theirs in [
+        "someone-else:latest",
+        "not-ours",
+        "built-on-ours:1",
+        "built-on-the-base:1",
+        "another-tag:of-a1",
+    ] {
+        assert!(!all.contains(&theirs), "{theirs} counted as the harness's");
+    }
     assert!(!all.contains(&"base0") && !all.contains(&"other") && !all.contains(&"ctx-other"));
+    // The base's record: only a's records are built on it... and "other",
+    // which is not the harness's: so it is nobody's.
+    assert!(!all.contains(&"base0"));
     let a = Owner::Checkout("ltdist-a-1".into());
     let of_a: Vec<&str> = fp
         .items
@@ -205,4 +228,50 @@ fn the_build_cache_is_trimmed_oldest_first_never_a_record_under_another() {
     let at = |n: &str| ordered.iter().position(|r| r.name == n).unwrap();
     assert!(at("copy-a") < at("run-a"));
     let _: Option<CacheEntry> = None;
+}
+
+#[test]
+fn the_bases_record_is_the_harnesss_when_only_its_records_build_on_it() {
+    let rec = |id: &str, parent: &str, desc: &str| CacheEntry {
+        id: id.into(),
+        cache_type: "regular".into(),
+        description: desc.into(),
+        parent: parent.into(),
+        in_use: false,
+        last_used_at: "2026-12-04 21:27:26.000 +0000 UTC".into(),
+        size: 1,
+    };
+    let one = vec![
+        rec("base0", "", "from local "),
+        rec("run-a", "base0", "exec x # build cache of ltdist-a-1"),
+    ];
+    let items = cache::attribute(&one);
+    assert!(items
+        .iter()
+        .any(|i| i.name == "base0" && i.owner == Owner::Checkout("ltdist-a-1".into())));
+    let mut two = one.clone();
+    two.push(rec("run-b", "base0", "exec x # build cache of ltdist-b-2"));
+    let items = cache::attribute(&two);
+    assert!(items
+        .iter()
+        .any(|i| i.name == "base0" && i.owner == Owner::Shared));
+    let fp = Footprint {
+        items,
+        roots: BTreeMap::new(),
+    };
+    let p = plan(
+        &fp,
+        &[],
+        &Busy::default(),
+        &Scope {
+            me: "ltdist-a-1",
+            all: true,
+        },
+    );
+    let order = cache::children_first(&p.remove);
+    assert_eq!(
+        order.last().unwrap().name,
+        "base0",
+        "removed after the records on it"
+    );
 }

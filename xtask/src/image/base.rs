@@ -16,7 +16,7 @@ use crate::exec::{self, run_logged};
 use crate::live;
 use crate::workspace::{Workspace, CHECKOUT_LABEL};
 
-pub(super) const BASE_REPO: &str = "libertem-dist-base";
+pub(super) use crate::footprint::BASE_REPO;
 /// Python alone: uv makes the virtual environment and fetches over the CA
 /// bundle the build is given.
 const FALLBACK_PACKAGES: &str = "python3";

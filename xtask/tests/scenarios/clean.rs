@@ -78,9 +78,14 @@ fn clean_removes_what_it_listed_and_nothing_of_others() {
             .all(|o| o.starts_with(&format!("image {a_id}:"))),
         "a second checkout made more than its project image: {added:?}"
     );
-    // An image the harness did not make (a copy of b's, tagged by hand).
+    // Images the harness did not make: b's tagged by hand, and one made
+    // from a container of b's image (it inherits the harness's labels).
     let foreign_image = format!("xtask-test-foreign:{pid}");
     docker(&["tag", &release_image(&b), &foreign_image]);
+    let derived_image = format!("xtask-test-derived:{pid}");
+    let c = docker(&["create", &release_image(&b), "true"]);
+    docker(&["commit", c.trim(), &derived_image]);
+    docker(&["rm", c.trim()]);
 
     let config = small_config();
     let size = ["--workers", "1", "--engines", "1"];
@@ -147,6 +152,6 @@ fn clean_removes_what_it_listed_and_nothing_of_others() {
 
     let o = xtask_in(&b, &["down"], &[]);
     assert!(o.status.success(), "down b: {}", stderr(&o));
-    docker(&["image", "rm", &foreign_image]);
+    docker(&["image", "rm", &foreign_image, &derived_image]);
     docker(&["volume", "rm", &foreign_volume]);
 }
