@@ -14,10 +14,11 @@ one (`-p no:dist_test_harness`) still starts its tests on a ready cluster.
 
 When `DIST_TEST_TIMELINE` names a file, the plugin writes there, as JSON, when
 it was loaded (right after pytest's own import), when pytest finished
-collecting, saw the cluster ready and ended (Unix times), and the node ids it
-selected: `cargo xtask` reports where pytest's time went
-(`summary.json`) and may name those tests on the next run instead of
-collecting the whole suite again (see selection.rs).
+collecting, saw the cluster ready and ended (Unix times), the node ids it
+selected, and each test's start, end and outcome: `cargo xtask` reports where
+pytest's time went (`summary.json`, the run's report.html) and may name those
+tests on the next run instead of collecting the whole suite again (see
+selection.rs).
 """
 
 import json
@@ -71,6 +72,29 @@ def pytest_collection_finish(session):
         wait_for_ready_file(path, float(os.environ.get(READY_TIMEOUT, "900")))
     _timeline["ready"] = time.time()
     write_timeline()
+
+
+def pytest_runtest_logstart(nodeid, location):
+    _timeline.setdefault("tests", []).append(
+        {"id": nodeid, "start": time.time(), "outcome": "passed"}
+    )
+
+
+def pytest_runtest_logreport(report):
+    tests = _timeline.get("tests") or []
+    if not tests or tests[-1]["id"] != report.nodeid:
+        return
+    if report.failed:
+        tests[-1]["outcome"] = "failed" if report.when == "call" else "error"
+    elif report.skipped and tests[-1]["outcome"] == "passed":
+        tests[-1]["outcome"] = "skipped"
+
+
+def pytest_runtest_logfinish(nodeid, location):
+    tests = _timeline.get("tests") or []
+    if tests and tests[-1]["id"] == nodeid:
+        tests[-1]["end"] = time.time()
+        write_timeline()
 
 
 @pytest.hookimpl(trylast=True)

@@ -51,6 +51,8 @@ pub enum Command {
     Testdata(Testdata),
     /// Remove what the harness made on the engine for this checkout (or all).
     Clean(Clean),
+    /// Per test: pass rate and median duration over the last runs; flags slowdowns.
+    History(History),
     /// Check Docker, compose, BuildKit, the base image, CA bundle and disk.
     Doctor(Doctor),
     /// Lint the GitHub Actions workflow with zizmor (pinned, offline); any finding fails.
@@ -120,9 +122,45 @@ pub struct DistTest {
     /// over its nodes.
     #[arg(long, conflicts_with = "publish")]
     pub swarm: bool,
+    #[command(flatten)]
+    pub repeat: RepeatArgs,
+    /// With --repeat: a new cluster for each pass (build once), to catch
+    /// what goes wrong while a cluster starts.
+    #[arg(long)]
+    pub fresh: bool,
     /// Extra arguments for pytest, after `--`.
     #[arg(last = true, value_name = "PYTEST_ARGS")]
     pub pytest_args: Vec<String>,
+}
+
+/// Flake hunting: the selection passed several times.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RepeatArgs {
+    /// Pass the selection N times, each in a new pytest process, and report
+    /// per test its runs, pass rate, durations and a verdict (flaky: both
+    /// passed and failed).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub repeat: Option<u32>,
+    /// Stop after the first pass in which a test failed, with that
+    /// cluster's logs kept (at most --repeat passes; 100 without it).
+    #[arg(long)]
+    pub until_failure: bool,
+}
+
+impl RepeatArgs {
+    /// What to do, with `fresh` clusters or on one.
+    pub fn plan(&self, fresh: bool) -> crate::run::repeat::Plan {
+        let times = match (self.repeat, self.until_failure) {
+            (Some(n), _) => n,
+            (None, true) => 100,
+            (None, false) => 1,
+        };
+        crate::run::repeat::Plan {
+            times,
+            fresh,
+            until_failure: self.until_failure,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -188,8 +226,10 @@ pub struct Test {
     pub swarm: bool,
     /// Run the selection again after each change to the project's source
     /// (its `.py` files), until Ctrl-C.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["repeat", "until_failure"])]
     pub watch: bool,
+    #[command(flatten)]
+    pub repeat: RepeatArgs,
     /// Extra arguments for pytest, after `--`.
     #[arg(last = true, value_name = "PYTEST_ARGS")]
     pub pytest_args: Vec<String>,
@@ -224,6 +264,20 @@ pub struct Clean {
     /// debootstrap, zizmor).
     #[arg(long)]
     pub downloads: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct History {
+    /// Only the tests whose id contains this (e.g. `test_raw.py`).
+    #[arg(value_name = "TEST")]
+    pub test: Option<String>,
+    /// How many of the latest runs to look at.
+    #[arg(long, value_name = "K", default_value_t = 20, value_parser = clap::value_parser!(u32).range(2..))]
+    pub last: u32,
+    /// Flag a test whose latest median is more than this many times its
+    /// median over the runs before.
+    #[arg(long, value_name = "F", default_value_t = 1.5)]
+    pub factor: f64,
 }
 
 #[derive(Debug, Args)]

@@ -28,6 +28,7 @@ pub mod phases;
 pub mod project;
 pub mod python;
 pub mod repeats;
+pub mod report;
 pub mod reqs;
 pub mod run;
 pub mod runtime;

@@ -43,6 +43,7 @@ fn try_main() -> Result<()> {
         Command::Down(c) => c.run(&inv),
         Command::Testdata(c) => c.run(&inv),
         Command::Clean(c) => c.run(&inv),
+        Command::History(c) => c.run(&inv),
         Command::Doctor(c) => c.run(&inv),
         Command::CheckCi(c) => c.run(&inv),
         Command::SwarmLab(c) => c.run(&inv),

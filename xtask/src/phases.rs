@@ -13,9 +13,26 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::ui::Ui;
 
 /// Seconds spent in each phase, in the order they ran. In JSON a map from
-/// `<phase>_s` to seconds (two decimals), every phase that ran.
+/// `<phase>_s` to seconds (two decimals), every phase that ran; when each
+/// began and ended is kept beside it ([`Phases::spans`], the report's
+/// timeline).
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct Phases(pub Vec<(String, f64)>);
+pub struct Phases(pub Vec<(String, f64)>, Vec<Span>);
+
+/// When a phase began and ended (Unix seconds).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Span {
+    pub name: String,
+    pub start: f64,
+    pub end: f64,
+}
+
+/// Now, in Unix seconds.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
 
 impl Phases {
     /// Time `f` as phase `name` and print one line when it ends; on a
@@ -43,11 +60,17 @@ impl Phases {
         f: impl FnOnce() -> Result<T>,
     ) -> Result<T> {
         let start = Instant::now();
+        let began = unix_now();
         let live = crate::live::Live::start(name, live);
         let out = f();
         drop(live);
         let secs = start.elapsed().as_secs_f64();
         self.0.push((name.to_string(), secs));
+        self.1.push(Span {
+            name: name.to_string(),
+            start: began,
+            end: began + secs,
+        });
         if !ui.quiet {
             let mark = if out.is_ok() { "done" } else { "FAILED" };
             eprintln!("{}", crate::ui::step_line(name, secs, mark));
@@ -55,9 +78,26 @@ impl Phases {
         out
     }
 
-    /// A phase timed by its caller (one that happened only sometimes).
+    /// A phase timed by its caller (one that happened only sometimes),
+    /// that ended now.
     pub fn record(&mut self, name: &str, secs: f64) {
         self.0.push((name.to_string(), secs));
+        let end = unix_now();
+        self.1.push(Span {
+            name: name.to_string(),
+            start: end - secs,
+            end,
+        });
+    }
+
+    /// Phases given as seconds alone (no spans: a summary read back, a test).
+    pub fn of(list: Vec<(String, f64)>) -> Phases {
+        Phases(list, Vec::new())
+    }
+
+    /// When each timed phase began and ended, in the order they ran.
+    pub fn spans(&self) -> &[Span] {
+        &self.1
     }
 
     pub fn get(&self, name: &str) -> Option<f64> {
@@ -89,7 +129,7 @@ impl<'de> Deserialize<'de> for Phases {
                     let name = key.strip_suffix("_s").unwrap_or(&key).to_string();
                     phases.push((name, secs));
                 }
-                Ok(Phases(phases))
+                Ok(Phases::of(phases))
             }
         }
         d.deserialize_map(InOrder)

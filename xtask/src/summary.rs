@@ -7,13 +7,19 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::PytestTimes;
+use crate::cluster::readiness::ServiceSpan;
+use crate::cluster::{PytestTimes, TestSpan};
 use crate::junit::{Counts, SlowTest};
 use crate::phases::Phases;
+use crate::phases::Span;
+use crate::repeats::causes::Cause;
+use crate::repeats::TestResult;
 use crate::testdata::TestData;
 
-/// The version of the `summary.json` layout.
-pub const SCHEMA: u32 = 1;
+/// The version of the `summary.json` layout: 2 added the repeats, the
+/// per-test table, the causes, the timeline and the report (a summary of
+/// schema 1 reads with them empty).
+pub const SCHEMA: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
@@ -58,6 +64,61 @@ pub struct Summary {
     /// (`<node id> <address>`); the services they ran are in `dead_services`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dead_nodes: Vec<String>,
+    /// How the selection was repeated; `null` for one pass.
+    #[serde(default)]
+    pub repeat: Option<RepeatInfo>,
+    /// Each test over every pass: runs, passes, failures, durations, verdict.
+    #[serde(default)]
+    pub tests: Vec<TestResult>,
+    /// Failures and errors grouped by cause, most frequent first.
+    #[serde(default)]
+    pub causes: Vec<Cause>,
+    /// When each phase, service and test ran.
+    #[serde(default)]
+    pub timeline: Option<RunTimeline>,
+    /// The run's report, relative to the run folder (`report.html`).
+    #[serde(default)]
+    pub report: Option<String>,
+}
+
+/// `--repeat`, `--fresh`, `--until-failure`, and how many passes ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RepeatInfo {
+    pub asked: u32,
+    pub ran: u32,
+    pub fresh: bool,
+    pub until_failure: bool,
+}
+
+/// The run's timeline (Unix seconds).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunTimeline {
+    pub started: f64,
+    pub phases: Vec<Span>,
+    pub services: Vec<ServiceSpan>,
+    /// Each pass's pytest: its start, the end of its collection, when it
+    /// saw the cluster ready, its end.
+    #[serde(default)]
+    pub pytest: Vec<PytestSpan>,
+    pub tests: Vec<PassSpan>,
+}
+
+/// One pass's pytest process (Unix seconds).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PytestSpan {
+    pub repeat: u32,
+    pub started: f64,
+    pub collected: Option<f64>,
+    pub ready: Option<f64>,
+    pub finished: Option<f64>,
+}
+
+/// One test's run in one pass.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PassSpan {
+    pub repeat: u32,
+    #[serde(flatten)]
+    pub test: TestSpan,
 }
 
 impl Summary {
@@ -103,7 +164,7 @@ mod tests {
             }),
             slowest: parse_junit(JUNIT).unwrap().slow_tests(10),
             exit_code: 1,
-            phases: Phases(vec![
+            phases: Phases::of(vec![
                 ("build".into(), 1.0),
                 ("up".into(), 2.004),
                 ("ready".into(), 3.0),
@@ -126,13 +187,25 @@ mod tests {
             dead_nodes: vec![],
             image: Some("ltdist-x-ab:py3.14-p0123".into()),
             python: Some("3.14".into()),
+            repeat: Some(RepeatInfo {
+                asked: 5,
+                ran: 5,
+                fresh: false,
+                until_failure: false,
+            }),
+            tests: vec![],
+            causes: vec![],
+            timeline: Some(RunTimeline::default()),
+            report: Some("report.html".into()),
         }
     }
 
     #[test]
     fn summary_json_has_the_documented_keys() {
         let j: serde_json::Value = serde_json::from_str(&summary().to_json()).unwrap();
-        assert_eq!(j["schema"], 1);
+        assert_eq!(j["schema"], 2);
+        assert_eq!(j["repeat"]["asked"], 5);
+        assert_eq!(j["report"], "report.html");
         assert_eq!(j["passed"], 11);
         assert_eq!(j["failed"], 2);
         assert_eq!(j["skipped"], 3);
@@ -173,6 +246,18 @@ mod tests {
         assert_eq!(back.pytest, s.pytest);
         assert_eq!(back.dead_services, s.dead_services);
         assert_eq!(back.error, s.error);
+    }
+
+    #[test]
+    fn a_schema_1_summary_still_reads() {
+        let v1 = r#"{"schema": 1, "run_id": "20261125-231544-4242", "project": "/p",
+            "compose_project": "c", "passed": 1, "failed": 0, "skipped": 1, "errors": 0,
+            "skip_reasons": [{"reason": "collection skipped", "count": 1}], "pytest_s": 12.86,
+            "pytest": null, "slowest": [], "exit_code": 1, "phases": {"build_s": 0.41},
+            "dead_services": [], "error": null}"#;
+        let s = Summary::from_json(v1).unwrap();
+        assert_eq!((s.schema, s.counts.passed), (1, 1));
+        assert!(s.repeat.is_none() && s.tests.is_empty() && s.timeline.is_none());
     }
 
     #[test]

@@ -15,8 +15,10 @@ mod pytest;
 pub mod readiness;
 pub mod swarm_stack;
 
-pub use pytest::{pytest_command, pytest_command_naming, PytestTimes, Timeline, TIMELINE_FILE};
-pub use readiness::{wait_ready, Observation, Readiness, Verdict};
+pub use pytest::{
+    pytest_command, pytest_command_naming, PytestTimes, TestSpan, Timeline, TIMELINE_FILE,
+};
+pub use readiness::{wait_ready, Observation, Readiness, ServiceSpan, Verdict};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -58,6 +58,23 @@ pub struct Timeline {
     pub finished: Option<f64>,
     #[serde(default)]
     pub items: Vec<String>,
+    /// Each test as it ran, in order.
+    #[serde(default)]
+    pub tests: Vec<TestSpan>,
+}
+
+/// One test's run, as the harness saw it (Unix times).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestSpan {
+    pub id: String,
+    pub start: f64,
+    /// Absent when pytest did not get to its end.
+    #[serde(default)]
+    pub end: Option<f64>,
+    /// `passed`, `failed` (in the test), `error` (in its setup or
+    /// teardown), `skipped`.
+    #[serde(default)]
+    pub outcome: String,
 }
 
 impl Timeline {
@@ -202,6 +219,20 @@ mod tests {
     }
 
     #[test]
+    fn the_harness_timeline_reads_with_each_tests_span() {
+        let json = r#"{"started": 1.0, "collected": 2.0, "items": ["t::a"],
+            "tests": [{"id": "t::a", "start": 3.0, "outcome": "passed", "end": 4.5},
+                      {"id": "t::b", "start": 4.6, "outcome": "failed"}]}"#;
+        let t: Timeline = serde_json::from_str(json).unwrap();
+        assert_eq!(t.tests.len(), 2);
+        assert_eq!(t.tests[0].end, Some(4.5));
+        assert_eq!(
+            (t.tests[1].end, t.tests[1].outcome.as_str()),
+            (None, "failed")
+        );
+    }
+
+    #[test]
     fn where_pytest_time_went() {
         let t = Timeline {
             started: 100.0,
@@ -209,6 +240,7 @@ mod tests {
             ready: Some(106.5),
             finished: Some(126.5),
             items: vec![],
+            tests: vec![],
         };
         // The cluster was ready at 104: it waited 2.5 s for the collection.
         let p = t.times(Some(104.0), "collected".into()).unwrap();

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Cluster, Phase, ServiceState, Size};
 use crate::exec;
@@ -26,6 +26,51 @@ pub const READY_FILE: &str = ".cluster-ready";
 pub fn declare_ready(results: &Path) -> Result<()> {
     let path = results.join(READY_FILE);
     fs::write(&path, "ready\n").with_context(|| format!("writing {}", path.display()))
+}
+
+/// When a service was first seen running and, for those that register
+/// (worker hosts, engines; the scheduler and controller once the probe
+/// first answered through them), first seen ready (Unix times): the
+/// report's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceSpan {
+    pub service: String,
+    #[serde(default)]
+    pub running: Option<f64>,
+    #[serde(default)]
+    pub ready: Option<f64>,
+}
+
+/// The spans of the services, marked as they are seen.
+#[derive(Debug, Default)]
+struct Marks(Vec<ServiceSpan>);
+
+impl Marks {
+    fn span(&mut self, service: &str) -> &mut ServiceSpan {
+        if let Some(i) = self.0.iter().position(|s| s.service == service) {
+            return &mut self.0[i];
+        }
+        self.0.push(ServiceSpan {
+            service: service.to_string(),
+            running: None,
+            ready: None,
+        });
+        self.0.last_mut().expect("just pushed")
+    }
+
+    fn see(&mut self, now: &Readiness, probed: bool, at: f64) {
+        for s in now.services.iter().filter(|s| s.phase == Phase::Running) {
+            self.span(&s.service).running.get_or_insert(at);
+        }
+        let mut ready: Vec<String> = now.seen.ready_hosts(now.size.worker_cpus);
+        ready.extend((1..=now.seen.engines).map(|k| format!("ipy-worker-{k}")));
+        if probed {
+            ready.extend(["scheduler", "ipy-controller"].map(String::from));
+        }
+        for service in ready {
+            self.span(&service).ready.get_or_insert(at);
+        }
+    }
 }
 
 /// One line of `probe.py`: what has registered so far.
@@ -150,11 +195,13 @@ impl Readiness {
 /// exec` per look costs about 0.3 s of CPU, which the services starting
 /// beside it need); whether every service still runs, from the backend
 /// once a second.
-pub fn wait_ready(cluster: &dyn Cluster, timeout: Duration) -> Result<()> {
+pub fn wait_ready(cluster: &dyn Cluster, timeout: Duration) -> Result<Vec<ServiceSpan>> {
     let size = cluster.definition().size;
     let deadline = Instant::now() + timeout;
     let mut seen = Observation::default();
     let mut watcher: Option<exec::Lines> = None;
+    let mut marks = Marks::default();
+    let mut probed = false;
     loop {
         interrupt::check()?;
         let services = cluster.services()?;
@@ -171,8 +218,9 @@ pub fn wait_ready(cluster: &dyn Cluster, timeout: Duration) -> Result<()> {
             seen: seen.clone(),
         };
         crate::live::status(now.counts(), None);
+        marks.see(&now, probed, crate::phases::unix_now());
         match now.verdict() {
-            Verdict::Ready => return Ok(()),
+            Verdict::Ready => return Ok(marks.0),
             Verdict::Broken { service, status } => bail!(
                 "service {service} is {status} before the cluster was ready; its last log lines:\n{}",
                 cluster.last_lines(&service, 20)
@@ -193,6 +241,7 @@ pub fn wait_ready(cluster: &dyn Cluster, timeout: Duration) -> Result<()> {
         if let Some(line) = w.next(Duration::from_secs(1)) {
             seen = serde_json::from_str(&line)
                 .with_context(|| format!("reading the readiness probe's line {line:?}"))?;
+            probed = true;
             continue;
         }
         if let Some(status) = w.exited()? {

@@ -10,6 +10,7 @@ impl DistTest {
     pub fn run(self, inv: &Invocation) -> Result<()> {
         let cx = inv.docker(Needs::Builder)?;
         let req = Request::from_args(&cx, &self.project, &self.size, &self.data, self.swarm)?;
-        flow::dist_test(&cx, req, &self.pytest_args, self.keep)
+        let plan = self.repeat.plan(self.fresh);
+        flow::dist_test(&cx, req, &self.pytest_args, self.keep, plan)
     }
 }

@@ -159,7 +159,7 @@ impl Test {
         if self.watch {
             flow::test_watch(&cx, &self.pytest_args)
         } else {
-            flow::test(&cx, &self.pytest_args)
+            flow::test(&cx, &self.pytest_args, self.repeat.plan(false))
         }
     }
 }

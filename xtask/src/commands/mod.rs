@@ -6,6 +6,7 @@ mod clean;
 mod completions;
 mod dist_test;
 mod doctor;
+mod history;
 mod lifecycle;
 mod swarm_lab;
 mod testdata;

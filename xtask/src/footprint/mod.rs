@@ -145,11 +145,14 @@ pub fn classify(df: &DiskUse, labels: &BTreeMap<String, BTreeMap<String, String>
         // also under our names (a replaced project image has none left).
         let untagged = image.repository == "<none>";
         let (owner, what, size) = match (l.get(CHECKOUT_LABEL), l.get(BASE_SUITE_LABEL)) {
-            (Some(c), _) if untagged || image.repository == *c => (
-                Owner::Checkout(c.clone()),
-                "project image",
-                image.unique_size,
-            ),
+            (Some(c), _) if untagged || image.repository == *c => {
+                let what = if untagged || image.tag.starts_with("py") {
+                    "project image"
+                } else {
+                    "image"
+                };
+                (Owner::Checkout(c.clone()), what, image.unique_size)
+            }
             (None, Some(_)) if image.repository == BASE_REPO => {
                 (Owner::Shared, "base image", image.size)
             }

@@ -171,7 +171,7 @@ mod tests {
     use crate::junit::{SkipReason, Status};
 
     fn phases() -> Phases {
-        Phases(
+        Phases::of(
             [
                 ("build", 137.1),
                 ("up", 4.1),
@@ -252,7 +252,7 @@ mod tests {
 
     #[test]
     fn summary_of_a_run_that_failed_before_the_tests() {
-        let (counts, phases) = (Counts::default(), Phases(phases().0[..2].to_vec()));
+        let (counts, phases) = (Counts::default(), Phases::of(phases().0[..2].to_vec()));
         let md = step_summary(&StepSummary {
             exit_code: 1,
             error: Some("the cluster was not ready after 180 s: worker-2 has 0/2 workers"),

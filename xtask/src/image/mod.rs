@@ -276,7 +276,10 @@ fn remove_unused(cx: &Ctx, current: &Image) {
     let (in_use, _) = runs::in_use(&cx.ws);
     let flat = format!("{}-deps-flat", cx.ws.checkout_id);
     for r in &all {
-        let untagged_python = r.repository == cx.ws.checkout_id && !r.tag.starts_with("py");
+        // `:p<hash>`, before tags named the Python (not `:py…`, nor the
+        // tests' tool images, `:chromium-…`).
+        let untagged_python =
+            r.repository == cx.ws.checkout_id && r.tag.starts_with('p') && !r.tag.starts_with("py");
         if (untagged_python || r.repository == flat) && !in_use.contains(&r.id) {
             docker.image_rm(&r.reference());
         }

@@ -21,9 +21,12 @@ use crate::phases::Phases;
 use crate::project::Project;
 use crate::python;
 use crate::reqs::{self, Upgrade};
-use crate::run::{results_dir, Run};
+use crate::run::{repeat, results_dir, Run};
 use crate::testdata::{Plan, TestData};
-use crate::ui;
+mod dist_test;
+
+pub use dist_test::dist_test;
+use dist_test::one_pass;
 
 /// What a command asks of the flow.
 pub struct Request<'r> {
@@ -144,6 +147,20 @@ impl<'c, 'a> Flow<'c, 'a> {
         Ok(cluster)
     }
 
+    /// Another cluster of `image` for the run (a `--fresh` pass), made
+    /// ready to start with the checkout lock held, and registered.
+    fn another(&self, name: String, image: Image, run: &mut Run) -> Result<Box<dyn Cluster + 'a>> {
+        let cx = self.cx;
+        let _lock = checkout::lock(cx, "preparing a fresh cluster")?;
+        let id = image.id.clone();
+        let def = self.definition(name, image, run.results.clone());
+        let mut cluster = cluster::select(cx, self.req.kind, def)?;
+        let volumes = cluster.prepare(cx)?;
+        let name = cluster.definition().name.clone();
+        run.registration.uses(&name, &[id], &volumes)?;
+        Ok(cluster)
+    }
+
     fn definition(&self, name: String, image: Image, results: PathBuf) -> Definition {
         Definition {
             name,
@@ -168,64 +185,6 @@ fn up_and_ready(cx: &Ctx, cluster: &dyn Cluster, phases: &mut Phases, dir: &Path
         cx.ui.say(&format!("published: {p}"));
     }
     Ok(())
-}
-
-/// `dist-test`: build, test data, up, ready, tests, logs, teardown — one
-/// outcome chain, then logs always kept, teardown always run, the result
-/// concluded.
-pub fn dist_test(cx: &Ctx, req: Request, pytest_args: &[String], keep: bool) -> Result<()> {
-    // A bad `--project` is one line, before any wait for the lock.
-    crate::project::check_arg(req.project)?;
-    let lock = checkout::lock(cx, "building")?;
-    let flow = Flow::start(cx, req)?;
-    let mut run = Run::new(cx)?;
-    run.data = Some(flow.data.clone());
-    note_wait(&mut run.phases, &lock);
-    ui::group(&format!(
-        "dist-test {}: {}",
-        run.id,
-        flow.project.dir.display()
-    ));
-    cx.ui.say(&flow.project.python.describe());
-    run.python = Some(flow.project.python.version.clone());
-    let name = cx.ws.run_project(&run.id);
-    let mut slot: Option<Box<dyn Cluster>> = None;
-    let outcome = (|| {
-        let target = (name.clone(), run.results.clone());
-        let cluster =
-            slot.insert(flow.build(&mut run.phases, target, &run.dir, &mut run.registration)?);
-        run.image = Some(cluster.definition().image.tag.clone());
-        drop(lock);
-        interrupt::check()?;
-        run.phases
-            .time("up", cx.ui, || cluster.up(&run.dir.join("up.log")))?;
-        // pytest starts and collects while the workers and engines
-        // register; it runs no test before the cluster is declared ready.
-        let tests = run.start_tests(cx, cluster.as_ref(), pytest_args)?;
-        let ready = Duration::from_secs(cx.ws.config.timeouts.ready_s);
-        run.phases.time("ready", cx.ui, || {
-            cluster::wait_ready(cluster.as_ref(), ready)
-        })?;
-        for p in cluster.published() {
-            cx.ui.say(&format!("published: {p}"));
-        }
-        interrupt::check()?;
-        run.tests(cx, tests)
-    })();
-    // Whatever happened: keep every service's log, see what died, tear down.
-    if let Some(cluster) = &slot {
-        run.collect(cluster.as_ref(), &outcome);
-        if keep {
-            cx.ui.say(&format!(
-                "--keep: cluster {name} left running (`cargo xtask down --all` removes it)"
-            ));
-        } else if let Err(e) = run.phases.time("teardown", cx.ui, || cluster.down()) {
-            eprintln!("error: tearing down: {e:#}");
-        }
-    }
-    ui::end_group();
-    let project = flow.project.dir.display().to_string();
-    run.conclude(cx, &project, &name, outcome)
 }
 
 /// `up`: the checkout's kept cluster, built, started and ready; its state
@@ -287,7 +246,7 @@ pub fn up(cx: &Ctx, req: Request) -> Result<()> {
 /// source, until Ctrl-C; a failed run does not end the loop.
 pub fn test_watch(cx: &Ctx, pytest_args: &[String]) -> Result<()> {
     loop {
-        match test(cx, pytest_args) {
+        match test(cx, pytest_args, repeat::Plan::default()) {
             Err(e) if e.downcast_ref::<crate::run::ExitCode>().is_none() => return Err(e),
             _ => {}
         }
@@ -306,7 +265,7 @@ pub fn test_watch(cx: &Ctx, pytest_args: &[String]) -> Result<()> {
 /// `test`: the suite against the kept cluster, as a run of its own; its
 /// workers and engines restarted first when the project's source changed
 /// since they started (see [`freshness`]).
-pub fn test(cx: &Ctx, pytest_args: &[String]) -> Result<()> {
+pub fn test(cx: &Ctx, pytest_args: &[String], plan: repeat::Plan) -> Result<()> {
     let _kept = checkout::lock_kept(cx, "testing on the kept cluster")?;
     let state = ClusterState::load(&cx.ws)?
         .context("no cluster is running for this checkout: start one with `cargo xtask up`")?;
@@ -318,6 +277,7 @@ pub fn test(cx: &Ctx, pytest_args: &[String]) -> Result<()> {
         );
     }
     let mut run = Run::new(cx)?;
+    run.plan = plan;
     run.data = Some(state.data.clone());
     run.image = Some(state.image.tag.clone());
     run.python = state.python.clone();
@@ -338,10 +298,16 @@ pub fn test(cx: &Ctx, pytest_args: &[String]) -> Result<()> {
                 run.phases.record("restart", start.elapsed().as_secs_f64());
             }
             let ready = Duration::from_secs(cx.ws.config.timeouts.ready_s);
-            run.phases.time("ready", cx.ui, || {
+            run.services = run.phases.time("ready", cx.ui, || {
                 cluster::wait_ready(cluster.as_ref(), ready)
             })?;
-            run.tests(cx, tests)
+            run.tests(cx, tests)?;
+            // Further passes on the same cluster, each a new pytest.
+            while run.end_pass()? {
+                run.pass += 1;
+                one_pass(cx, &mut run, cluster.as_ref(), pytest_args, false)?;
+            }
+            Ok(())
         });
     run.collect(cluster.as_ref(), &outcome);
     let project = state.project.display().to_string();

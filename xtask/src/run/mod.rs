@@ -1,26 +1,27 @@
 //! One run of the tests, as `dist-test` and `test` do it, on either
 //! backend: its folder under `target/dist-test/runs/` (registered as in
 //! progress while it lives), its phases, its tests, and how it ends — logs
-//! always kept, `summary.json` written, the exit code decided here.
+//! always kept, `summary.json` written, the exit code decided here. A run
+//! may pass its selection several times (`--repeat`, see [`repeat`]); what
+//! it records besides (the per-test table, causes, history, report.html)
+//! is [`record`]'s.
 
-use std::fs;
+mod conclude;
+pub mod record;
+pub mod repeat;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
-use crate::checkout::{self, runs};
-use crate::cluster::readiness::declare_ready;
-use crate::cluster::{
-    pytest_command, pytest_command_naming, Backend, Cluster, Collected, Tests, Timeline,
-};
+use crate::checkout::runs;
+use crate::cluster::readiness::{declare_ready, ServiceSpan};
+use crate::cluster::{pytest_command, pytest_command_naming, Backend, Cluster, Collected, Tests};
 use crate::context::Ctx;
-use crate::gha;
 use crate::interrupt;
-use crate::junit::{read_junit, JunitReport};
 use crate::phases::Phases;
-use crate::selection::{self, Choice, Settled};
-use crate::summary::{Summary, SCHEMA};
+use crate::selection::{self, Choice};
 use crate::testdata::TestData;
 
 /// The exit code a command wants, after it has reported everything itself.
@@ -73,6 +74,16 @@ pub struct Run {
     pub collected: Collected,
     /// This run, in progress, for the other commands of the checkout.
     pub registration: runs::Registration,
+    /// How many passes, on how many clusters.
+    pub plan: repeat::Plan,
+    /// What each pass of pytest left, in order.
+    pub passes: Vec<repeat::Pass>,
+    /// When each service came up and was ready, per cluster started.
+    pub services: Vec<ServiceSpan>,
+    /// When the run began (Unix seconds).
+    pub started: f64,
+    /// The pass under way, from 1.
+    pub pass: u32,
 }
 
 impl Run {
@@ -94,6 +105,11 @@ impl Run {
             declared_ready: None,
             collected: Collected::default(),
             registration,
+            plan: repeat::Plan::default(),
+            passes: Vec::new(),
+            services: Vec::new(),
+            started: crate::phases::unix_now(),
+            pass: 1,
         })
     }
 
@@ -138,7 +154,8 @@ impl Run {
         let limit = Duration::from_secs(cx.ws.config.timeouts.tests_s);
         let results = self.results.clone();
         let mut declared = None;
-        let code = self.phases.time_streaming("tests", cx.ui, || {
+        let phase = self.phase("tests");
+        let code = self.phases.time_streaming(&phase, cx.ui, || {
             declare_ready(&results)?;
             declared = Some(unix_now());
             tests.finish(cx.ui, Instant::now() + limit)
@@ -151,148 +168,29 @@ impl Run {
         }
     }
 
-    /// Every service's log, and what died.
+    /// Every service's log, and what died (on a fresh cluster per pass,
+    /// into that pass's folder; what died on each is kept).
     pub fn collect(&mut self, cluster: &dyn Cluster, outcome: &Result<()>) {
         let failed = outcome.is_err() || self.pytest_code != Some(0);
-        self.collected = cluster.collect(&self.dir.join("logs"), failed);
-    }
-
-    /// Write summary.json, print the result, and turn it into the exit code.
-    pub fn conclude(
-        self,
-        cx: &Ctx,
-        project: &str,
-        cluster: &str,
-        outcome: Result<()>,
-    ) -> Result<()> {
-        let junit = read_junit(&self.results.join("junit.xml")).unwrap_or_else(|e| {
-            eprintln!("warning: {e:#}; counting no tests");
-            JunitReport::default()
-        });
-        let timeline = Timeline::read(&self.results);
-        let mismatch = self.settle_selection(cx, timeline.as_ref());
-        let dead = &self.collected.dead;
-        let mut code = exit_code(
-            interrupt::interrupted(),
-            outcome.is_ok(),
-            self.pytest_code,
-            !dead.is_empty(),
-        );
-        if mismatch.is_some() && code == 0 {
-            code = 1;
-        }
-        let error = match (&outcome, &mismatch) {
-            (Err(e), _) => Some(format!("{e:#}")),
-            (Ok(()), Some(m)) => Some(m.clone()),
-            (Ok(()), None) => None,
+        let logs = if self.plan.fresh && self.plan.repeats() {
+            repeat::repeat_dir(&self.dir, self.pass).join("logs")
+        } else {
+            self.dir.join("logs")
         };
-        let summary = self.summary((project, cluster), &junit, timeline.as_ref(), (code, error));
-        let path = self.dir.join("summary.json");
-        fs::write(&path, summary.to_json())
-            .with_context(|| format!("writing {}", path.display()))?;
-        self.report(&summary);
-        gha::report(project, &summary, &junit);
-        if let Err(e) = outcome {
-            eprintln!("error: {e:#}");
-        }
-        if let Some(m) = mismatch {
-            eprintln!("error: {m}");
-        }
-        if code != 0 {
-            return Err(ExitCode(code).into());
-        }
-        Ok(())
+        let mut collected = cluster.collect(&logs, failed);
+        let mut dead = std::mem::take(&mut self.collected.dead);
+        dead.append(&mut collected.dead);
+        collected.dead = dead;
+        self.collected = collected;
     }
 
-    /// What the run's selection says, remembered under the checkout lock;
-    /// `Some` when pytest selected other tests than the run named.
-    fn settle_selection(&self, cx: &Ctx, timeline: Option<&Timeline>) -> Option<String> {
-        let choice = self.selection.as_ref()?;
-        let items = timeline.map(|t| t.items.as_slice());
-        let _lock = match checkout::lock(cx, "remembering the selection") {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("warning: the selection is not remembered: {e:#}");
-                return None;
-            }
-        };
-        match choice.settle(&self.id, items, self.pytest_code) {
-            Settled::Quiet => None,
-            Settled::Warning(w) => {
-                eprintln!("{w}");
-                None
-            }
-            Settled::Mismatch(m) => Some(m),
+    /// The name of a phase of the current pass: `tests`, then `tests_2`, …
+    pub fn phase(&self, name: &str) -> String {
+        if self.pass <= 1 {
+            name.to_string()
+        } else {
+            format!("{name}_{}", self.pass)
         }
-    }
-
-    /// `summary.json` of the run of `project` on `cluster`, ended with
-    /// `exit_code` and `error`.
-    fn summary(
-        &self,
-        (project, cluster): (&str, &str),
-        junit: &JunitReport,
-        timeline: Option<&Timeline>,
-        (exit_code, error): (i32, Option<String>),
-    ) -> Summary {
-        let pytest = timeline.and_then(|t| {
-            let how = match self.selection.as_ref().and_then(|c| c.named.as_ref()) {
-                Some(r) => format!("named from run {}", r.run_id),
-                None => "collected".to_string(),
-            };
-            t.times(self.declared_ready, how)
-        });
-        Summary {
-            schema: SCHEMA,
-            run_id: self.id.clone(),
-            project: project.to_string(),
-            compose_project: cluster.to_string(),
-            nodes: self.collected.nodes.clone(),
-            dead_nodes: self.collected.dead_nodes.clone(),
-            counts: junit.counts(),
-            pytest_s: junit.secs,
-            pytest,
-            slowest: junit.slow_tests(10),
-            exit_code,
-            phases: self.phases.clone(),
-            dead_services: self.collected.dead.clone(),
-            error,
-            data: self.data.clone(),
-            image: self.image.clone(),
-            python: self.python.clone(),
-        }
-    }
-
-    /// The run's last lines.
-    fn report(&self, s: &Summary) {
-        for d in &s.dead_services {
-            eprintln!(
-                "error: service {} died during the run ({}); last lines:\n{}",
-                d.service, d.state, d.last_lines
-            );
-        }
-        let line: Vec<String> = s
-            .phases
-            .0
-            .iter()
-            .map(|(n, secs)| format!("{n} {secs:.1}s"))
-            .collect();
-        eprintln!("phases: {}", line.join(", "));
-        if let Some(p) = &s.pytest {
-            eprintln!("pytest: {}", p.describe());
-        }
-        let c = &s.counts;
-        eprintln!(
-            "result: {} passed, {} failed, {} skipped, {} errors; exit code {}",
-            c.passed, c.failed, c.skipped, c.errors, s.exit_code
-        );
-        for m in &c.skipped_at_collection {
-            eprintln!("  not a dist test: {m}, skipped by pytest while collecting");
-        }
-        for r in &c.skip_reasons {
-            eprintln!("  skipped {}x: {}", r.count, r.reason);
-        }
-        eprintln!("results and logs: {}", self.dir.display());
     }
 }
 

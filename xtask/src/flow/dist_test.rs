@@ -1,0 +1,138 @@
+//! `dist-test`'s flow: build, then one pass of the selection or several
+//! (`--repeat`), on one cluster or a fresh one each (`--fresh`), then logs
+//! kept and teardown, whatever happened.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use super::{note_wait, Flow, Request};
+use crate::checkout;
+use crate::cluster::{self, Cluster};
+use crate::context::Ctx;
+use crate::interrupt;
+use crate::run::{repeat, Run};
+use crate::ui;
+
+/// `dist-test`: build, test data, up, ready, tests, logs, teardown — one
+/// outcome chain, then logs always kept, teardown always run, the result
+/// concluded. With `--repeat` the selection passes several times: on the
+/// one cluster, or (`--fresh`) each pass on a new cluster of the same image,
+/// the one before it torn down with its logs kept.
+pub fn dist_test(
+    cx: &Ctx,
+    req: Request,
+    pytest_args: &[String],
+    keep: bool,
+    plan: repeat::Plan,
+) -> Result<()> {
+    // A bad `--project` is one line, before any wait for the lock.
+    crate::project::check_arg(req.project)?;
+    let lock = checkout::lock(cx, "building")?;
+    let flow = Flow::start(cx, req)?;
+    let mut run = Run::new(cx)?;
+    run.data = Some(flow.data.clone());
+    run.plan = plan;
+    note_wait(&mut run.phases, &lock);
+    ui::group(&format!(
+        "dist-test {}: {}",
+        run.id,
+        flow.project.dir.display()
+    ));
+    cx.ui.say(&flow.project.python.describe());
+    run.python = Some(flow.project.python.version.clone());
+    let name = cx.ws.run_project(&run.id);
+    let mut slot: Option<Box<dyn Cluster>> = None;
+    let outcome = (|| {
+        let target = (name.clone(), run.results.clone());
+        let first = flow.build(&mut run.phases, target, &run.dir, &mut run.registration)?;
+        let image = first.definition().image.clone();
+        run.image = Some(image.tag.clone());
+        slot = Some(first);
+        drop(lock);
+        loop {
+            let cluster = slot.as_deref().context("the run's cluster is gone")?;
+            let start = run.pass == 1 || run.plan.fresh;
+            one_pass(cx, &mut run, cluster, pytest_args, start)?;
+            if !run.end_pass()? {
+                return Ok(());
+            }
+            if run.plan.fresh {
+                if let Some(done) = slot.take() {
+                    retire(cx, &mut run, done.as_ref(), &Ok(()));
+                }
+            }
+            run.pass += 1;
+            if run.plan.fresh {
+                let next = format!("{name}-{}", run.pass);
+                slot = Some(flow.another(next, image.clone(), &mut run)?);
+            }
+        }
+    })();
+    // Whatever happened: keep every service's log, see what died, tear down.
+    if let Some(cluster) = &slot {
+        if keep {
+            run.collect(cluster.as_ref(), &outcome);
+            let left = &cluster.definition().name;
+            cx.ui.say(&format!(
+                "--keep: cluster {left} left running (`cargo xtask down --all` removes it)"
+            ));
+        } else {
+            retire(cx, &mut run, cluster.as_ref(), &outcome);
+        }
+    }
+    ui::end_group();
+    let project = flow.project.dir.display().to_string();
+    run.conclude(cx, &project, &name, outcome)
+}
+
+/// One pass of the selection on `cluster`; with `start`, the cluster is
+/// brought up first (pytest starts and collects while the workers and
+/// engines register; it runs no test before the cluster is declared ready).
+pub(super) fn one_pass(
+    cx: &Ctx,
+    run: &mut Run,
+    cluster: &dyn Cluster,
+    pytest_args: &[String],
+    start: bool,
+) -> Result<()> {
+    interrupt::check()?;
+    if start {
+        let (phase, log) = (run.phase("up"), run.dir.join("up.log"));
+        run.phases.time(&phase, cx.ui, || cluster.up(&log))?;
+    }
+    let tests = run.start_tests(cx, cluster, pytest_args)?;
+    if start {
+        let ready = Duration::from_secs(cx.ws.config.timeouts.ready_s);
+        let phase = run.phase("ready");
+        let spans = run
+            .phases
+            .time(&phase, cx.ui, || cluster::wait_ready(cluster, ready))?;
+        let pass = run.pass;
+        run.services.extend(spans.into_iter().map(|mut s| {
+            if pass > 1 {
+                s.service = format!("{} (pass {pass})", s.service);
+            }
+            s
+        }));
+        for p in cluster.published() {
+            cx.ui.say(&format!("published: {p}"));
+        }
+    }
+    interrupt::check()?;
+    run.tests(cx, tests)
+}
+
+/// A cluster's last step: its logs kept, then torn down.
+fn retire(cx: &Ctx, run: &mut Run, cluster: &dyn Cluster, outcome: &Result<()>) {
+    run.collect(cluster, outcome);
+    // One teardown per cluster: numbered only when each pass had its own.
+    let phase = if run.plan.fresh {
+        run.phase("teardown")
+    } else {
+        "teardown".to_string()
+    };
+    if let Err(e) = run.phases.time(&phase, cx.ui, || cluster.down()) {
+        eprintln!("error: tearing down: {e:#}");
+    }
+}

@@ -1,0 +1,132 @@
+use super::*;
+use crate::cluster::readiness::ServiceSpan;
+use crate::cluster::TestSpan;
+use crate::history::TestLine;
+use crate::phases::{Phases, Span};
+use crate::repeats::causes::{Cause, Hit};
+use crate::repeats::{TestResult, Verdict};
+use crate::summary::{PassSpan, RunTimeline};
+
+fn summary() -> Summary {
+    let json = r#"{"schema": 2, "run_id": "r3", "project": "/p", "compose_project": "c",
+        "passed": 3, "failed": 1, "skipped": 0, "errors": 0, "skip_reasons": [],
+        "slowest": [], "exit_code": 1, "phases": {"up_s": 2.0}, "dead_services": [], "error": null}"#;
+    let mut s = Summary::from_json(json).unwrap();
+    s.phases = Phases::of(vec![("up".into(), 2.0)]);
+    let span = |id: &str, repeat, start: f64, outcome: &str| PassSpan {
+        repeat,
+        test: TestSpan {
+            id: id.into(),
+            start,
+            end: Some(start + 1.0),
+            outcome: outcome.into(),
+        },
+    };
+    s.timeline = Some(RunTimeline {
+        started: 100.0,
+        phases: vec![Span {
+            name: "up".into(),
+            start: 100.0,
+            end: 102.0,
+        }],
+        services: vec![
+            ServiceSpan {
+                service: "scheduler".into(),
+                running: Some(101.0),
+                ready: Some(103.0),
+            },
+            ServiceSpan {
+                service: "worker-1".into(),
+                running: Some(101.5),
+                ready: Some(105.0),
+            },
+        ],
+        pytest: vec![crate::summary::PytestSpan {
+            repeat: 1,
+            started: 102.0,
+            collected: Some(104.0),
+            ready: Some(105.0),
+            finished: Some(112.0),
+        }],
+        tests: vec![
+            span("tests/a.py::test_x", 1, 106.0, "passed"),
+            span("tests/a.py::test_y<1>", 1, 107.0, "failed"),
+            span("tests/a.py::test_x", 2, 109.0, "passed"),
+            span("tests/a.py::test_y<1>", 2, 110.0, "passed"),
+        ],
+    });
+    let t = |id: &str, passed, failed, verdict| TestResult {
+        id: id.into(),
+        runs: 2,
+        passed,
+        failed,
+        errors: 0,
+        skipped: 0,
+        pass_rate: Some(f64::from(passed) / 2.0),
+        min_s: 1.0,
+        median_s: 1.0,
+        max_s: 1.0,
+        verdict,
+    };
+    s.tests = vec![
+        t("tests/a.py::test_x", 2, 0, Verdict::Passed),
+        t("tests/a.py::test_y<1>", 1, 1, Verdict::Flaky),
+    ];
+    s.causes = vec![Cause {
+        cause: "AssertionError: <tails>".into(),
+        example: "AssertionError: <tails>".into(),
+        hits: vec![Hit {
+            id: "tests/a.py::test_y<1>".into(),
+            repeat: 1,
+            logs: None,
+        }],
+    }];
+    s
+}
+
+fn history() -> Vec<Entry> {
+    (1..=3)
+        .map(|i| Entry {
+            schema: crate::history::SCHEMA,
+            run_id: format!("r{i}"),
+            finished: 0.0,
+            command: "dist-test".into(),
+            project: "/p".into(),
+            python: None,
+            repeats: 1,
+            exit_code: 0,
+            tests: vec![TestLine {
+                id: "tests/a.py::test_x".into(),
+                runs: 1,
+                passed: 1,
+                failed: 0,
+                median_s: Some(f64::from(i)),
+            }],
+        })
+        .collect()
+}
+
+#[test]
+fn the_page_shows_every_service_and_test_and_a_point_per_run() {
+    let html = page(&summary(), &history(), Path::new("/nonexistent"));
+    for lane in [
+        "phases",
+        "service:scheduler",
+        "service:worker-1",
+        "test:tests/a.py::test_x",
+    ] {
+        assert!(html.contains(&format!("data-lane=\"{lane}\"")), "{lane}");
+    }
+    // Escaped, never raw markup from a test id or a message.
+    assert!(html.contains("test:tests/a.py::test_y&lt;1&gt;"));
+    assert!(!html.contains("<tails>") && html.contains("&lt;tails&gt;"));
+    assert!(
+        html.contains("data-points=\"3\""),
+        "one point per run in the history"
+    );
+    assert!(html.contains("verdict-flaky"));
+    assert!(
+        !html.contains("<link") && !html.contains("src=\"http"),
+        "self-contained"
+    );
+}

@@ -1,0 +1,180 @@
+//! How a run ends: its JUnit results (the passes' merged), its selection
+//! remembered, its exit code decided, `summary.json` written, its last
+//! lines printed (the report's path the last).
+
+use std::fs;
+
+use anyhow::{Context, Result};
+
+use super::{exit_code, ExitCode, Run};
+use crate::checkout;
+use crate::cluster::Timeline;
+use crate::context::Ctx;
+use crate::gha;
+use crate::interrupt;
+use crate::junit::{read_junit, JunitReport};
+use crate::selection::Settled;
+use crate::summary::{Summary, SCHEMA};
+
+impl Run {
+    /// Write summary.json, print the result, and turn it into the exit code.
+    pub fn conclude(
+        self,
+        cx: &Ctx,
+        project: &str,
+        cluster: &str,
+        outcome: Result<()>,
+    ) -> Result<()> {
+        if self.plan.repeats() {
+            if let Err(e) = self.merge_junit() {
+                eprintln!("warning: {e:#}");
+            }
+        }
+        let junit = read_junit(&self.results.join("junit.xml")).unwrap_or_else(|e| {
+            eprintln!("warning: {e:#}; counting no tests");
+            JunitReport::default()
+        });
+        let timeline = match self.passes.last() {
+            Some(p) => p.timeline.clone(),
+            None => Timeline::read(&self.results),
+        };
+        let mismatch = self.settle_selection(cx, timeline.as_ref());
+        let dead = &self.collected.dead;
+        let pytest_code = if self.passes.is_empty() {
+            self.pytest_code
+        } else {
+            self.passes_code()
+        };
+        let mut code = exit_code(
+            interrupt::interrupted(),
+            outcome.is_ok(),
+            pytest_code,
+            !dead.is_empty(),
+        );
+        if mismatch.is_some() && code == 0 {
+            code = 1;
+        }
+        let error = match (&outcome, &mismatch) {
+            (Err(e), _) => Some(format!("{e:#}")),
+            (Ok(()), Some(m)) => Some(m.clone()),
+            (Ok(()), None) => None,
+        };
+        let mut summary =
+            self.summary((project, cluster), &junit, timeline.as_ref(), (code, error));
+        let report = self.record(cx, &mut summary);
+        let path = self.dir.join("summary.json");
+        fs::write(&path, summary.to_json())
+            .with_context(|| format!("writing {}", path.display()))?;
+        self.report(&summary);
+        if let Some(report) = report {
+            eprintln!("report: {}", report.display());
+        }
+        gha::report(project, &summary, &junit);
+        if let Err(e) = outcome {
+            eprintln!("error: {e:#}");
+        }
+        if let Some(m) = mismatch {
+            eprintln!("error: {m}");
+        }
+        if code != 0 {
+            return Err(ExitCode(code).into());
+        }
+        Ok(())
+    }
+
+    /// What the run's selection says, remembered under the checkout lock;
+    /// `Some` when pytest selected other tests than the run named.
+    fn settle_selection(&self, cx: &Ctx, timeline: Option<&Timeline>) -> Option<String> {
+        let choice = self.selection.as_ref()?;
+        let items = timeline.map(|t| t.items.as_slice());
+        let _lock = match checkout::lock(cx, "remembering the selection") {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("warning: the selection is not remembered: {e:#}");
+                return None;
+            }
+        };
+        match choice.settle(&self.id, items, self.pytest_code) {
+            Settled::Quiet => None,
+            Settled::Warning(w) => {
+                eprintln!("{w}");
+                None
+            }
+            Settled::Mismatch(m) => Some(m),
+        }
+    }
+
+    /// `summary.json` of the run of `project` on `cluster`, ended with
+    /// `exit_code` and `error`.
+    fn summary(
+        &self,
+        (project, cluster): (&str, &str),
+        junit: &JunitReport,
+        timeline: Option<&Timeline>,
+        (exit_code, error): (i32, Option<String>),
+    ) -> Summary {
+        let pytest = timeline.and_then(|t| {
+            let how = match self.selection.as_ref().and_then(|c| c.named.as_ref()) {
+                Some(r) => format!("named from run {}", r.run_id),
+                None => "collected".to_string(),
+            };
+            t.times(self.declared_ready, how)
+        });
+        Summary {
+            schema: SCHEMA,
+            run_id: self.id.clone(),
+            project: project.to_string(),
+            compose_project: cluster.to_string(),
+            nodes: self.collected.nodes.clone(),
+            dead_nodes: self.collected.dead_nodes.clone(),
+            counts: junit.counts(),
+            pytest_s: junit.secs,
+            pytest,
+            slowest: junit.slow_tests(10),
+            exit_code,
+            phases: self.phases.clone(),
+            dead_services: self.collected.dead.clone(),
+            error,
+            data: self.data.clone(),
+            image: self.image.clone(),
+            python: self.python.clone(),
+            repeat: None,
+            tests: Vec::new(),
+            causes: Vec::new(),
+            timeline: None,
+            report: None,
+        }
+    }
+
+    /// The run's last lines.
+    fn report(&self, s: &Summary) {
+        for d in &s.dead_services {
+            eprintln!(
+                "error: service {} died during the run ({}); last lines:\n{}",
+                d.service, d.state, d.last_lines
+            );
+        }
+        let line: Vec<String> = s
+            .phases
+            .0
+            .iter()
+            .map(|(n, secs)| format!("{n} {secs:.1}s"))
+            .collect();
+        eprintln!("phases: {}", line.join(", "));
+        if let Some(p) = &s.pytest {
+            eprintln!("pytest: {}", p.describe());
+        }
+        let c = &s.counts;
+        eprintln!(
+            "result: {} passed, {} failed, {} skipped, {} errors; exit code {}",
+            c.passed, c.failed, c.skipped, c.errors, s.exit_code
+        );
+        for m in &c.skipped_at_collection {
+            eprintln!("  not a dist test: {m}, skipped by pytest while collecting");
+        }
+        for r in &c.skip_reasons {
+            eprintln!("  skipped {}x: {}", r.count, r.reason);
+        }
+        eprintln!("results and logs: {}", self.dir.display());
+    }
+}

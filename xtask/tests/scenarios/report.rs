@@ -1,0 +1,172 @@
+//! A real run's report.html, opened in headless Chromium from Debian's
+//! packages (an image built on the harness's own base, see
+//! tests/chromium/Dockerfile): it renders with no console message, its
+//! timeline has a lane for every service and every test of the run, and
+//! each test's history chart has one point per run in the history. The
+//! run passes the smallest selection twice (`--repeat 2`), so that the
+//! table and the merged JUnit file have every execution.
+
+use crate::common::*;
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use xtask::summary::Summary;
+
+/// `<checkout>:chromium-<hash of the Dockerfile and the base>`, built once.
+fn chromium_image(base: &str) -> String {
+    let dockerfile = root().join("xtask/tests/chromium/Dockerfile");
+    let text = fs::read_to_string(&dockerfile).unwrap();
+    let base_id = docker(&["image", "inspect", "--format", "{{.Id}}", base]);
+    let key = xtask::digest::sha256_bytes(format!("{text}\n{}", base_id.trim()).as_bytes());
+    let checkout = checkout_id(&root());
+    let tag = format!("{checkout}:chromium-{}", &key[..12]);
+    let have = Command::new("docker")
+        .args(["image", "inspect", &tag])
+        .output()
+        .unwrap();
+    if have.status.success() {
+        return tag;
+    }
+    let sh = xshell::Shell::new().unwrap();
+    let clients = xtask::docker::find_clients(&sh).expect("a docker client");
+    let builder = clients.builder.expect("a client that builds with BuildKit");
+    let label = format!("{}={checkout}", xtask::CHECKOUT_LABEL);
+    let o = Command::new(builder)
+        .env("DOCKER_BUILDKIT", "1")
+        .args(["build", "--quiet", "--tag", &tag, "--label", &label])
+        .args(["--build-arg", &format!("BASE={base}")])
+        .arg("--file")
+        .arg(&dockerfile)
+        .arg(dockerfile.parent().unwrap())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "building {tag}: {}", stderr(&o));
+    tag
+}
+
+/// Chromium, headless, on `page` in the run folder `dir` (read-only, no
+/// network): the DOM after the page ran, and what it logged.
+fn open_in_chromium(image: &str, dir: &Path, page: &str, shot: Option<&Path>) -> (String, String) {
+    let mut args = vec![
+        "run".to_string(),
+        "--rm".into(),
+        "--network".into(),
+        "none".into(),
+        "--volume".into(),
+        format!("{}:/report:ro", dir.display()),
+    ];
+    if let Some(out) = shot {
+        args.extend([
+            "--volume".into(),
+            format!("{}:/out", out.parent().unwrap().display()),
+        ]);
+        args.extend(["--user".into(), "0".into()]);
+    }
+    args.extend(
+        [
+            image,
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--enable-logging=stderr",
+            "--v=0",
+        ]
+        .map(String::from),
+    );
+    match shot {
+        Some(out) => args.extend([
+            "--window-size=1400,1700".into(),
+            format!(
+                "--screenshot=/out/{}",
+                out.file_name().unwrap().to_string_lossy()
+            ),
+        ]),
+        None => args.push("--dump-dom".into()),
+    }
+    args.push(format!("file:///report/{page}"));
+    let o = Command::new("docker").args(&args).output().unwrap();
+    assert!(o.status.success(), "chromium: {}", stderr(&o));
+    (stdout(&o), stderr(&o))
+}
+
+#[test]
+fn a_runs_report_renders_in_chromium_with_every_service_and_test() {
+    if !engine_available() {
+        return;
+    }
+    let args = smallest_dist_test(&["--repeat", "2"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = xtask(&args);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("report: ") && last.ends_with("report.html"),
+        "{err}"
+    );
+    let dir = run_dir(&err);
+    let s: Summary = summary(&err);
+    assert_eq!(s.repeat.as_ref().map(|r| r.ran), Some(2));
+    assert!(s.tests.iter().all(|t| t.runs == 2), "{:?}", s.tests);
+
+    let base = docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{index .Config.Labels \"org.libertem.dist-test.base\"}}",
+        &release_image(&root()),
+    ]);
+    let image = chromium_image(base.trim());
+    let (dom, log) = open_in_chromium(&image, &dir, "report.html", None);
+    // What the page itself logged (Chromium's own pages may log too).
+    let console: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("CONSOLE") && l.contains("file:///report/"))
+        .collect();
+    assert!(console.is_empty(), "the page logged: {console:?}");
+    let timeline = s.timeline.as_ref().expect("a timeline");
+    assert!(!timeline.services.is_empty() && !s.tests.is_empty());
+    for service in &timeline.services {
+        let lane = format!("data-lane=\"service:{}\"", service.service);
+        assert!(dom.contains(&lane), "no lane for {}", service.service);
+    }
+    for t in &s.tests {
+        assert!(
+            dom.contains(&format!("data-lane=\"test:{}\"", t.id)),
+            "no lane for {}",
+            t.id
+        );
+    }
+    // One point per run of the history that timed the test (the last 20).
+    let history = fs::read_to_string(root().join("target/dist-test/history.jsonl")).unwrap();
+    let entries: Vec<serde_json::Value> = history
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let window = &entries[entries.len().saturating_sub(20)..];
+    for t in &s.tests {
+        let runs = window
+            .iter()
+            .filter(|e| {
+                e["tests"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|x| x["id"] == t.id.as_str() && !x["median_s"].is_null())
+            })
+            .count();
+        let row = dom
+            .split(&format!("<tr data-test=\"{}\">", t.id))
+            .nth(1)
+            .and_then(|r| r.split("</tr>").next())
+            .unwrap_or_else(|| panic!("no row for {}", t.id));
+        assert!(
+            row.contains(&format!("data-points=\"{runs}\"")),
+            "{}: {runs} runs in the history:\n{row}",
+            t.id
+        );
+    }
+}
