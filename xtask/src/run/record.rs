@@ -112,6 +112,14 @@ impl Run {
                 };
                 let logs = self.logs_of(hit.repeat);
                 let text = excerpt(&logs, start - BEFORE_S, end + AFTER_S);
+                let text = if text.is_empty() {
+                    text
+                } else {
+                    format!(
+                        "{} in repeat {}: every service's log from {BEFORE_S} s before the test to {AFTER_S} s after it\n{text}",
+                        hit.id, hit.repeat
+                    )
+                };
                 if text.is_empty() || fs::create_dir_all(&dir).is_err() {
                     continue;
                 }
@@ -168,7 +176,8 @@ impl Run {
     }
 }
 
-/// Every service log's lines between `from` and `to`, under a header each.
+/// Every service log's lines between `from` and `to`, under a header each
+/// (saying so when a service logged nothing then); empty without logs.
 fn excerpt(logs: &Path, from: f64, to: f64) -> String {
     let Ok(entries) = fs::read_dir(logs) else {
         return String::new();
@@ -182,8 +191,10 @@ fn excerpt(logs: &Path, from: f64, to: f64) -> String {
     {
         let text = fs::read_to_string(f).unwrap_or_default();
         let lines = causes::lines_between(&text, from, to, LINES);
-        if !lines.is_empty() {
-            let name = f.file_stem().unwrap_or_default().to_string_lossy();
+        let name = f.file_stem().unwrap_or_default().to_string_lossy();
+        if lines.is_empty() {
+            out.push_str(&format!("==> {name} <==\n(nothing logged then)\n"));
+        } else {
             out.push_str(&format!("==> {name} <==\n{}\n", lines.join("\n")));
         }
     }
