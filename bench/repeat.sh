@@ -19,15 +19,18 @@ die() { echo "repeat.sh: $*" >&2; exit 1; }
 [[ $REPEAT =~ ^[1-9][0-9]*$ ]] || die "REPEAT must be a positive integer, not '$REPEAT'"
 OUT=target/bench/repeat-$(date -u +%Y%m%d-%H%M%S)
 mkdir -p "$OUT"
+# The xtask built once and run directly: no cargo in the timings (and an
+# edit of the crate during the sitting changes nothing here).
 cargo build -q -p xtask
-cargo xtask build -q >/dev/null
+XTASK=$PWD/target/debug/xtask
+"$XTASK" build -q >/dev/null
 
 executions() { python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["passed"]+s["failed"]+s["errors"])' "$1"; }
 timed() { # name args...
     local name=$1; shift
     local start end
     start=$(date +%s.%N)
-    cargo xtask dist-test "$@" >"$OUT/$name.log" 2>&1 || die "$name failed; see $OUT/$name.log"
+    "$XTASK" dist-test "$@" >"$OUT/$name.log" 2>&1 || die "$name failed; see $OUT/$name.log"
     end=$(date +%s.%N)
     echo "$end - $start" | bc
 }

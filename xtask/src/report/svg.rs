@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::esc;
-use crate::summary::RunTimeline;
+use crate::summary::{PytestSpan, RunTimeline};
 
 const LABEL_W: f64 = 260.0;
 const PLOT_W: f64 = 900.0;
@@ -30,14 +30,36 @@ fn outcome_class(outcome: &str) -> &'static str {
     }
 }
 
+/// Seconds since the run began, and when its last record ended.
+struct Clock {
+    started: f64,
+    end: f64,
+}
+
+impl Clock {
+    fn of(t: &RunTimeline) -> Clock {
+        let end = t
+            .phases
+            .iter()
+            .map(|p| p.end)
+            .chain(t.tests.iter().filter_map(|s| s.test.end))
+            .fold(t.started, f64::max);
+        Clock {
+            started: t.started,
+            end,
+        }
+    }
+
+    fn at(&self, x: f64) -> f64 {
+        x - self.started
+    }
+}
+
+/// Every lane, top to bottom: the phases, the services (in the order they
+/// ran), each pass's pytest, each test.
 fn lanes(t: &RunTimeline) -> Vec<Lane> {
-    let at = |x: f64| x - t.started;
-    let end_of_run = t
-        .phases
-        .iter()
-        .map(|p| p.end)
-        .chain(t.tests.iter().filter_map(|s| s.test.end))
-        .fold(t.started, f64::max);
+    let clock = Clock::of(t);
+    let at = |x: f64| clock.at(x);
     let mut lanes = vec![Lane {
         id: "phases".into(),
         label: "phases".into(),
@@ -51,6 +73,17 @@ fn lanes(t: &RunTimeline) -> Vec<Lane> {
             .collect(),
         mark: None,
     }];
+    lanes.extend(service_lanes(t, &clock));
+    lanes.extend(
+        t.pytest
+            .iter()
+            .map(|p| pytest_lane(p, t.pytest.len() > 1, &clock)),
+    );
+    lanes.extend(test_lanes(t, &clock));
+    lanes
+}
+
+fn service_lanes(t: &RunTimeline, clock: &Clock) -> Vec<Lane> {
     let mut services: Vec<_> = t.services.iter().filter(|s| s.running.is_some()).collect();
     services.sort_by(|a, b| {
         let key = |s: &crate::cluster::ServiceSpan| (s.running.unwrap_or(0.0), s.service.clone());
@@ -58,95 +91,103 @@ fn lanes(t: &RunTimeline) -> Vec<Lane> {
             .partial_cmp(&key(b))
             .unwrap_or(std::cmp::Ordering::Equal)
     });
-    for s in services {
-        let Some(running) = s.running else { continue };
-        let until = s.ready.unwrap_or(end_of_run);
-        let tip = match s.ready {
-            Some(r) => format!(
-                "{}: running at {:.1} s, ready at {:.1} s",
-                s.service,
-                at(running),
-                at(r)
-            ),
-            None => format!("{}: running at {:.1} s", s.service, at(running)),
-        };
-        lanes.push(Lane {
-            id: format!("service:{}", s.service),
-            label: s.service.clone(),
-            bars: vec![(at(running), at(until), "service", tip)],
-            mark: s.ready.map(at),
-        });
-    }
-    for p in &t.pytest {
-        let collected = p.collected.unwrap_or(end_of_run);
-        let mut bars = vec![(
-            at(p.started),
-            at(collected),
-            "collect",
-            format!(
-                "pass {}: pytest started and collected in {:.1} s",
+    let at = |x: f64| clock.at(x);
+    services
+        .into_iter()
+        .filter_map(|s| {
+            let running = s.running?;
+            let until = s.ready.unwrap_or(clock.end);
+            let tip = match s.ready {
+                Some(r) => format!(
+                    "{}: running at {:.1} s, ready at {:.1} s",
+                    s.service,
+                    at(running),
+                    at(r)
+                ),
+                None => format!("{}: running at {:.1} s", s.service, at(running)),
+            };
+            Some(Lane {
+                id: format!("service:{}", s.service),
+                label: s.service.clone(),
+                bars: vec![(at(running), at(until), "service", tip)],
+                mark: s.ready.map(at),
+            })
+        })
+        .collect()
+}
+
+/// A pass's pytest: its collection, its wait for the cluster, its tests.
+fn pytest_lane(p: &PytestSpan, several: bool, clock: &Clock) -> Lane {
+    let at = |x: f64| clock.at(x);
+    let collected = p.collected.unwrap_or(clock.end);
+    let mut bars = vec![(
+        at(p.started),
+        at(collected),
+        "collect",
+        format!(
+            "pass {}: pytest started and collected in {:.1} s",
+            p.repeat,
+            collected - p.started
+        ),
+    )];
+    if let (Some(ready), Some(finished)) = (p.ready, p.finished) {
+        if ready > collected + 0.05 {
+            let tip = format!(
+                "pass {}: waited {:.1} s for the cluster",
                 p.repeat,
-                collected - p.started
-            ),
-        )];
-        if let (Some(ready), Some(finished)) = (p.ready, p.finished) {
-            if ready > collected + 0.05 {
-                let tip = format!(
-                    "pass {}: waited {:.1} s for the cluster",
-                    p.repeat,
-                    ready - collected
-                );
-                bars.push((at(collected), at(ready), "wait", tip));
-            }
-            let tip = format!("pass {}: tests ran for {:.1} s", p.repeat, finished - ready);
-            bars.push((at(ready), at(finished), "run", tip));
+                ready - collected
+            );
+            bars.push((at(collected), at(ready), "wait", tip));
         }
-        lanes.push(Lane {
-            id: format!("pytest:{}", p.repeat),
-            label: if t.pytest.len() > 1 {
-                format!("pytest, pass {}", p.repeat)
-            } else {
-                "pytest".into()
-            },
-            bars,
-            mark: None,
-        });
+        let tip = format!("pass {}: tests ran for {:.1} s", p.repeat, finished - ready);
+        bars.push((at(ready), at(finished), "run", tip));
     }
+    Lane {
+        id: format!("pytest:{}", p.repeat),
+        label: if several {
+            format!("pytest, pass {}", p.repeat)
+        } else {
+            "pytest".into()
+        },
+        bars,
+        mark: None,
+    }
+}
+
+/// One lane per test, its executions in every pass on it.
+fn test_lanes(t: &RunTimeline, clock: &Clock) -> Vec<Lane> {
     let mut ids: Vec<&str> = Vec::new();
     for s in &t.tests {
         if !ids.contains(&s.test.id.as_str()) {
             ids.push(&s.test.id);
         }
     }
-    for id in ids {
-        let bars = t
-            .tests
-            .iter()
-            .filter(|s| s.test.id == id)
-            .map(|s| {
-                let end = s.test.end.unwrap_or(end_of_run);
-                let tip = format!(
-                    "{id} (repeat {}): {} in {:.2} s",
-                    s.repeat,
-                    s.test.outcome,
-                    end - s.test.start
-                );
-                (
-                    at(s.test.start),
-                    at(end),
-                    outcome_class(&s.test.outcome),
-                    tip,
-                )
-            })
-            .collect();
-        lanes.push(Lane {
-            id: format!("test:{id}"),
-            label: short_label(id.rsplit('/').next().unwrap_or(id)),
-            bars,
-            mark: None,
-        });
-    }
-    lanes
+    ids.into_iter()
+        .map(|id| {
+            let bars = t
+                .tests
+                .iter()
+                .filter(|s| s.test.id == id)
+                .map(|s| {
+                    let end = s.test.end.unwrap_or(clock.end);
+                    let tip = format!(
+                        "{id} (repeat {}): {} in {:.2} s",
+                        s.repeat,
+                        s.test.outcome,
+                        end - s.test.start
+                    );
+                    let class = outcome_class(&s.test.outcome);
+                    (clock.at(s.test.start), clock.at(end), class, tip)
+                })
+                .collect();
+            Lane {
+                id: format!("test:{id}"),
+                label: short_label(id.rsplit('/').next().unwrap_or(id)),
+                bars,
+                mark: None,
+            }
+        })
+        .collect()
 }
 
 /// At most 40 characters, the end kept (a test's name is at its end).
