@@ -6,6 +6,7 @@
 
 pub mod checkout;
 pub mod cli;
+pub mod clock;
 pub mod cluster;
 pub mod commands;
 pub mod config;

@@ -10,6 +10,7 @@ use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::clock::unix_now;
 use crate::ui::Ui;
 
 /// Seconds spent in each phase, in the order they ran. In JSON a map from
@@ -25,13 +26,6 @@ pub struct Span {
     pub name: String,
     pub start: f64,
     pub end: f64,
-}
-
-/// Now, in Unix seconds.
-pub fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 impl Phases {

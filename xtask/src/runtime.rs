@@ -258,20 +258,21 @@ fn uv_cache(cx: &Ctx) -> Result<String> {
 
 /// The runtime volumes the images of every checkout run with.
 pub fn wanted(docker: &crate::docker::Docker) -> Vec<String> {
-    let label = format!("label={}", crate::workspace::CHECKOUT_LABEL);
-    docker
-        .images(&[label], true)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|r| docker.image_label(&r.id, IMAGE_RUNTIME_LABEL))
-        .collect()
+    run_with(
+        docker,
+        format!("label={}", crate::workspace::CHECKOUT_LABEL),
+    )
 }
 
 /// The runtime volumes the images of checkout `id` run with.
 pub fn of_checkout(docker: &crate::docker::Docker, id: &str) -> Vec<String> {
-    let label = label_filter(crate::workspace::CHECKOUT_LABEL, id);
+    run_with(docker, label_filter(crate::workspace::CHECKOUT_LABEL, id))
+}
+
+/// The runtime volumes of the images that `filter` lists (dangling too).
+fn run_with(docker: &crate::docker::Docker, filter: String) -> Vec<String> {
     docker
-        .images(&[label], true)
+        .images(&[filter], true)
         .unwrap_or_default()
         .iter()
         .filter_map(|r| docker.image_label(&r.id, IMAGE_RUNTIME_LABEL))

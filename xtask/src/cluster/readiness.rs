@@ -218,7 +218,7 @@ pub fn wait_ready(cluster: &dyn Cluster, timeout: Duration) -> Result<Vec<Servic
             seen: seen.clone(),
         };
         crate::live::status(now.counts(), None);
-        marks.see(&now, probed, crate::phases::unix_now());
+        marks.see(&now, probed, crate::clock::unix_now());
         match now.verdict() {
             Verdict::Ready => return Ok(marks.0),
             Verdict::Broken { service, status } => bail!(

@@ -50,11 +50,7 @@ pub struct DfImage {
 impl DfImage {
     /// `repo:tag`, or the id for an untagged image.
     pub fn reference(&self) -> String {
-        if self.tag == "<none>" || self.repository == "<none>" {
-            self.id.clone()
-        } else {
-            format!("{}:{}", self.repository, self.tag)
-        }
+        super::images::reference(&self.repository, &self.tag, &self.id)
     }
 }
 
@@ -130,19 +126,7 @@ pub fn parse_size(text: &str) -> Option<u64> {
 /// `2026-12-04 21:27:26.370539084 +0000 UTC` in seconds since 1970.
 fn parse_time(text: &str) -> Option<f64> {
     let mut parts = text.split_whitespace();
-    let (date, time) = (parts.next()?, parts.next()?);
-    let mut ymd = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, m, d) = (ymd.next()??, ymd.next()??, ymd.next()??);
-    let mut hms = time.split(':');
-    let (h, min) = (
-        hms.next()?.parse::<f64>().ok()?,
-        hms.next()?.parse::<f64>().ok()?,
-    );
-    let s = hms.next()?.parse::<f64>().ok()?;
-    // Days since 1970-01-01 of a proleptic Gregorian date.
-    let (y, m) = if m <= 2 { (y - 1, m + 12) } else { (y, m) };
-    let days = 365 * y + y / 4 - y / 100 + y / 400 + (153 * (m - 3) + 2) / 5 + d - 719_469;
-    Some(days as f64 * 86_400.0 + h * 3600.0 + min * 60.0 + s)
+    crate::clock::unix_secs(parts.next()?, parts.next()?)
 }
 
 /// `1.2 GB`, `35 MB`, `8 kB`: a size for people.

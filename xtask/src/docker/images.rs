@@ -24,11 +24,16 @@ pub struct ImageRow {
 impl ImageRow {
     /// `repo:tag`, or the id for an untagged image.
     pub fn reference(&self) -> String {
-        if self.tag == "<none>" || self.repository == "<none>" {
-            self.id.clone()
-        } else {
-            format!("{}:{}", self.repository, self.tag)
-        }
+        reference(&self.repository, &self.tag, &self.id)
+    }
+}
+
+/// `repo:tag`, or the id for an untagged image (as Docker lists it).
+pub fn reference(repository: &str, tag: &str, id: &str) -> String {
+    if tag == "<none>" || repository == "<none>" {
+        id.to_string()
+    } else {
+        format!("{repository}:{tag}")
     }
 }
 

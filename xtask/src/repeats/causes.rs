@@ -150,13 +150,7 @@ pub fn lines_between(log: &str, from: f64, to: f64, max: usize) -> Vec<String> {
 /// `2026-12-04T21:27:26.370539084Z` in seconds since 1970.
 pub fn rfc3339_secs(stamp: &str) -> Option<f64> {
     let (date, time) = stamp.strip_suffix('Z')?.split_once('T')?;
-    let mut ymd = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, m, d) = (ymd.next()??, ymd.next()??, ymd.next()??);
-    let mut hms = time.split(':').map(|p| p.parse::<f64>().ok());
-    let (h, min, s) = (hms.next()??, hms.next()??, hms.next()??);
-    let (y, m) = if m <= 2 { (y - 1, m + 12) } else { (y, m) };
-    let days = 365 * y + y / 4 - y / 100 + y / 400 + (153 * (m - 3) + 2) / 5 + d - 719_469;
-    Some(days as f64 * 86_400.0 + h * 3600.0 + min * 60.0 + s)
+    crate::clock::unix_secs(date, time)
 }
 
 #[cfg(test)]

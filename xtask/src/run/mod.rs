@@ -108,7 +108,7 @@ impl Run {
             plan: repeat::Plan::default(),
             passes: Vec::new(),
             services: Vec::new(),
-            started: crate::phases::unix_now(),
+            started: crate::clock::unix_now(),
             pass: 1,
         })
     }
@@ -157,7 +157,7 @@ impl Run {
         let phase = self.phase("tests");
         let code = self.phases.time_streaming(&phase, cx.ui, || {
             declare_ready(&results)?;
-            declared = Some(unix_now());
+            declared = Some(crate::clock::unix_now());
             tests.finish(cx.ui, Instant::now() + limit)
         })?;
         self.declared_ready = declared;
@@ -214,14 +214,6 @@ fn selection_key(cx: &Ctx, cluster: &dyn Cluster, command: &[String]) -> Result<
         shape: &shape,
     }
     .key()
-}
-
-/// Now, as Unix seconds: the harness in the container reads the same clock
-/// on a Linux engine (on Docker Desktop the VM's clock may drift a little).
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// The results folder is written by the tests container's user (uid 1000),

@@ -152,7 +152,7 @@ impl Run {
         let entry = Entry {
             schema: history::SCHEMA,
             run_id: self.id.clone(),
-            finished: crate::phases::unix_now(),
+            finished: crate::clock::unix_now(),
             command: if summary.compose_project == cx.ws.cluster_project() {
                 "test".into()
             } else {
