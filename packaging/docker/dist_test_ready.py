@@ -75,8 +75,9 @@ def pytest_collection_finish(session):
 
 
 def pytest_runtest_logstart(nodeid, location):
+    # "running" until a phase says otherwise: a test killed half-way stays so.
     _timeline.setdefault("tests", []).append(
-        {"id": nodeid, "start": time.time(), "outcome": "passed"}
+        {"id": nodeid, "start": time.time(), "outcome": "running"}
     )
 
 
@@ -84,10 +85,14 @@ def pytest_runtest_logreport(report):
     tests = _timeline.get("tests") or []
     if not tests or tests[-1]["id"] != report.nodeid:
         return
-    if report.failed:
-        tests[-1]["outcome"] = "failed" if report.when == "call" else "error"
-    elif report.skipped and tests[-1]["outcome"] == "passed":
-        tests[-1]["outcome"] = "skipped"
+    test = tests[-1]
+    if report.when == "call":
+        test["outcome"] = report.outcome  # passed, failed or skipped
+    elif report.failed and test["outcome"] in ("running", "passed"):
+        # Its setup failed (no call), or its teardown after a pass.
+        test["outcome"] = "error"
+    elif report.skipped and test["outcome"] == "running":
+        test["outcome"] = "skipped"
 
 
 def pytest_runtest_logfinish(nodeid, location):

@@ -124,9 +124,9 @@ pub struct DistTest {
     pub swarm: bool,
     #[command(flatten)]
     pub repeat: RepeatArgs,
-    /// With --repeat: a new cluster for each pass (build once), to catch
-    /// what goes wrong while a cluster starts.
-    #[arg(long)]
+    /// With --repeat or --until-failure: a new cluster for each pass
+    /// (built once), to catch what goes wrong while a cluster starts.
+    #[arg(long, requires = "passes")]
     pub fresh: bool,
     /// Extra arguments for pytest, after `--`.
     #[arg(last = true, value_name = "PYTEST_ARGS")]
@@ -135,6 +135,7 @@ pub struct DistTest {
 
 /// Flake hunting: the selection passed several times.
 #[derive(Debug, Args, Clone, Default)]
+#[group(id = "passes", multiple = true)]
 pub struct RepeatArgs {
     /// Pass the selection N times, each in a new pytest process, and report
     /// per test its runs, pass rate, durations and a verdict (flaky: both

@@ -83,7 +83,11 @@ pub fn append(ws: &Workspace, entry: &Entry) -> Result<()> {
 /// Every line that reads, oldest first; lines of another schema or torn by
 /// a crash are skipped.
 pub fn read(ws: &Workspace) -> Vec<Entry> {
-    let text = fs::read_to_string(path(ws)).unwrap_or_default();
+    parse(&fs::read_to_string(path(ws)).unwrap_or_default())
+}
+
+/// The lines of a history file that read, in order.
+fn parse(text: &str) -> Vec<Entry> {
     text.lines()
         .filter_map(|l| serde_json::from_str::<Entry>(l).ok())
         .filter(|e| e.schema == SCHEMA)
@@ -209,9 +213,18 @@ mod tests {
     }
 
     #[test]
-    fn a_line_round_trips_and_other_schemas_are_skipped() {
+    fn a_line_round_trips_and_other_schemas_and_torn_lines_are_skipped() {
         let e = entry("r1", &[("t::a", 1.0, 0)]);
         let line = serde_json::to_string(&e).unwrap();
-        assert_eq!(serde_json::from_str::<Entry>(&line).unwrap(), e);
+        let mut other = e.clone();
+        other.schema = SCHEMA + 1;
+        other.run_id = "r2".into();
+        let text = format!(
+            "{line}\n{}\n{}\n{line}\n",
+            serde_json::to_string(&other).unwrap(),
+            &line[..line.len() / 2]
+        );
+        let read = parse(&text);
+        assert_eq!(read, vec![e.clone(), e]);
     }
 }

@@ -257,7 +257,7 @@ fn uv_cache(cx: &Ctx) -> Result<String> {
 }
 
 /// The runtime volumes the images of every checkout run with.
-pub fn wanted(docker: &crate::docker::Docker) -> Vec<String> {
+pub fn wanted(docker: &crate::docker::Docker) -> Result<Vec<String>> {
     run_with(
         docker,
         format!("label={}", crate::workspace::CHECKOUT_LABEL),
@@ -266,17 +266,26 @@ pub fn wanted(docker: &crate::docker::Docker) -> Vec<String> {
 
 /// The runtime volumes the images of checkout `id` run with.
 pub fn of_checkout(docker: &crate::docker::Docker, id: &str) -> Vec<String> {
-    run_with(docker, label_filter(crate::workspace::CHECKOUT_LABEL, id))
+    run_with(docker, label_filter(crate::workspace::CHECKOUT_LABEL, id)).unwrap_or_default()
 }
 
 /// The runtime volumes of the images that `filter` lists (dangling too).
-fn run_with(docker: &crate::docker::Docker, filter: String) -> Vec<String> {
-    docker
-        .images(&[filter], true)
-        .unwrap_or_default()
+fn run_with(docker: &crate::docker::Docker, filter: String) -> Result<Vec<String>> {
+    Ok(docker
+        .images(&[filter], true)?
         .iter()
         .filter_map(|r| docker.image_label(&r.id, IMAGE_RUNTIME_LABEL))
-        .collect()
+        .collect())
+}
+
+/// The volumes running clusters mount, and those that other checkouts'
+/// runs in progress and kept clusters registered (found by the folder
+/// their images name); `None` when that cannot be read.
+fn others_busy(docker: &crate::docker::Docker) -> Option<Vec<String>> {
+    let fp = crate::footprint::Footprint::read(docker).ok()?;
+    let roots: Vec<_> = fp.roots.into_iter().filter(|(_, p)| p.is_dir()).collect();
+    let (_, busy) = crate::footprint::busy::read(docker, &roots).ok()?;
+    Some(busy.volumes.into_iter().map(|(v, _)| v).collect())
 }
 
 /// Remove the shared runtimes this checkout used that no image of any
@@ -284,14 +293,31 @@ fn run_with(docker: &crate::docker::Docker, filter: String) -> Vec<String> {
 /// container mounts), and the per-checkout volumes of earlier versions.
 pub fn remove_unused(cx: &Ctx) {
     let docker = &cx.docker;
-    let wanted = wanted(docker);
     let (_, in_use) = runs::in_use(&cx.ws);
     let mut record = read_record(&cx.ws);
-    let used: Vec<String> = record.complete.clone();
-    for old in used
+    // Not knowing what images need means removing nothing shared.
+    let Ok(wanted) = wanted(docker) else {
+        return;
+    };
+    let candidates: Vec<String> = record
+        .complete
         .iter()
         .filter(|v| !wanted.contains(v) && !in_use.contains(v))
-    {
+        .filter(|v| !docker.container_exists(&maker_name(v)))
+        .cloned()
+        .collect();
+    // What other checkouts' runs in progress and kept clusters use; a
+    // runtime just made for a build still under way is in no registration
+    // yet: that build checks its runtime is still there when it ends.
+    let busy = if candidates.is_empty() {
+        Some(Vec::new())
+    } else {
+        others_busy(docker)
+    };
+    let Some(busy) = busy else {
+        return;
+    };
+    for old in candidates.iter().filter(|v| !busy.contains(v)) {
         if docker.volume_rm(old) || !docker.volume_exists(old) {
             record.complete.retain(|n| n != old);
         }

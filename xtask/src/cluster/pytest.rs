@@ -71,8 +71,8 @@ pub struct TestSpan {
     /// Absent when pytest did not get to its end.
     #[serde(default)]
     pub end: Option<f64>,
-    /// `passed`, `failed` (in the test), `error` (in its setup or
-    /// teardown), `skipped`.
+    /// `passed`, `failed` (in the test), `error` (in its setup, or in its
+    /// teardown after it passed), `skipped`; `running` when it never ended.
     #[serde(default)]
     pub outcome: String,
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use crate::checkout;
+use crate::checkout::{self, kept::ClusterState, runs};
 use crate::cli::Clean;
 use crate::context::{Ctx, Invocation, Needs};
 use crate::docker::human;
@@ -33,8 +33,8 @@ impl Clean {
             me: &cx.ws.checkout_id,
             all: self.all,
         };
-        let plan = plan::plan(&fp, &clusters, &busy, &scope);
-        let files = self.files(&cx);
+        let mut plan = plan::plan(&fp, &clusters, &busy, &scope);
+        let files = self.files(&cx, &mut plan);
         let whose = if self.all {
             "every checkout, and what they share".to_string()
         } else {
@@ -67,7 +67,7 @@ impl Clean {
         }
         for f in &failed {
             println!(
-                "  not removed {}: Docker refused (a container uses it)",
+                "  still there: {} (Docker refused to remove it; a container or another record may use it)",
                 plan::describe(f)
             );
         }
@@ -76,12 +76,26 @@ impl Clean {
 
     /// The files under `target/dist-test` that go too: the build context (a
     /// copy of the project) and the record of runtimes checked, and with
-    /// `--downloads` the downloads.
-    fn files(&self, cx: &Ctx) -> Vec<PathBuf> {
+    /// `--downloads` the downloads; but not the unpacked release while a
+    /// cluster of this checkout mounts it (said in `plan.kept`).
+    fn files(&self, cx: &Ctx, plan: &mut Plan) -> Vec<PathBuf> {
         let t = &cx.ws.target;
         let mut files = vec![t.join("context"), t.join("runtime.json")];
         if self.downloads {
-            files.extend([t.join("sdist"), t.join("tools")]);
+            files.push(t.join("tools"));
+            let kept = ClusterState::load(&cx.ws).ok().flatten().is_some();
+            let running = !runs::in_progress(&cx.ws).is_empty();
+            if kept || running {
+                let why = if kept {
+                    "the kept cluster (`up`) mounts the release"
+                } else {
+                    "a run in progress mounts the release"
+                };
+                plan.kept
+                    .push((format!("files {}", t.join("sdist").display()), why.into()));
+            } else {
+                files.push(t.join("sdist"));
+            }
         }
         files.into_iter().filter(|f| f.exists()).collect()
     }
@@ -120,10 +134,7 @@ fn print_plan(plan: &Plan, files: &[PathBuf], whose: &str, fp: &Footprint) {
 
 /// `numba cache   ltdist-x-numba-…   9 MB   (ltdist-x)`
 fn line(it: &Item) -> String {
-    let owner = match &it.owner {
-        footprint::Owner::Checkout(c) => c.as_str(),
-        footprint::Owner::Shared => "shared",
-    };
+    let owner = it.owner.name();
     format!(
         "{:<17} {:<64} {:>8}  ({owner})",
         it.what,

@@ -61,8 +61,8 @@ fn harness_disk(docker: &Docker, ws: &Workspace) -> String {
         .count();
     let mut roots: Vec<_> = fp.roots.clone().into_iter().collect();
     roots.push((ws.checkout_id.clone(), ws.root.clone()));
+    let (clusters, b) = busy::read(docker, &roots).unwrap_or_default();
     let frees = |all| {
-        let (clusters, b) = busy::read(docker, &roots).unwrap_or_default();
         let scope = plan::Scope {
             me: &ws.checkout_id,
             all,

@@ -169,11 +169,21 @@ impl Docker<'_> {
             labels: Option<BTreeMap<String, String>>,
         }
         // An image removed since the listing fails the whole call: then
-        // nothing is known, and nothing is taken for the harness's.
-        let out = self.read(&args).unwrap_or_default();
-        super::parse_rows::<Row>(&out)
-            .unwrap_or_default()
-            .into_iter()
+        // each is asked alone, and one that is gone is left out (never
+        // taken for an image without labels).
+        let rows: Vec<Row> = match self.read(&args) {
+            Ok(out) => super::parse_rows(&out).unwrap_or_default(),
+            Err(_) => ids
+                .iter()
+                .filter_map(|id| {
+                    let mut one = args[..4].to_vec();
+                    one.push(id);
+                    let out = self.read(&one).ok()?;
+                    super::parse_rows::<Row>(&out).ok()?.pop()
+                })
+                .collect(),
+        };
+        rows.into_iter()
             .map(|r| (r.id, r.labels.unwrap_or_default()))
             .collect()
     }

@@ -11,6 +11,7 @@ use super::plan::{Busy, Cluster};
 use crate::checkout::{kept::ClusterState, runs};
 use crate::cluster::Backend;
 use crate::docker::Docker;
+use crate::runtime::short_id;
 use crate::workspace::CHECKOUT_LABEL;
 
 /// The clusters of the harness's on the engine and what is busy.
@@ -28,8 +29,16 @@ pub fn read(docker: &Docker, roots: &[(String, PathBuf)]) -> Result<(Vec<Cluster
             busy: None,
         });
     }
+    // A stack's services would start its tasks again: `down --swarm` it.
+    for o in objects.iter().filter(|o| !o.stack.is_empty()) {
+        mark(
+            &mut clusters,
+            o.cluster(),
+            "a swarm stack: `cargo xtask down --swarm` removes it",
+        );
+    }
     for o in objects.iter().filter(|o| o.state == "running") {
-        let why = format!("its service {} is running", short(&o.id));
+        let why = format!("its service {} is running", short_id(&o.id));
         mark(&mut clusters, o.cluster(), &why);
         let image = docker.image_id(&o.image).unwrap_or_else(|| o.image.clone());
         let why = format!("cluster {} runs it", o.cluster());
@@ -78,8 +87,4 @@ fn mark(clusters: &mut [Cluster], name: &str, why: &str) {
     if let Some(c) = clusters.iter_mut().find(|c| c.name == name) {
         c.busy.get_or_insert_with(|| why.to_string());
     }
-}
-
-fn short(id: &str) -> &str {
-    &id[..id.len().min(12)]
 }

@@ -42,6 +42,16 @@ pub enum Owner {
     Shared,
 }
 
+impl Owner {
+    /// The checkout's id, or `shared`.
+    pub fn name(&self) -> &str {
+        match self {
+            Owner::Checkout(c) => c,
+            Owner::Shared => "shared",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Kind {
     Image,
@@ -92,6 +102,16 @@ impl Footprint {
         unique.sort();
         unique.dedup();
         let labels = docker.images_labels(&unique);
+        // An image whose labels could not be read while it is still there
+        // might need a shared runtime or base: no plan without it.
+        if let Some(id) = unique
+            .iter()
+            .find(|id| !labels.contains_key(*id) && docker.image_exists(id))
+        {
+            anyhow::bail!(
+                "could not read the labels of image {id}: run the command again (the engine's images changed meanwhile?)"
+            );
+        }
         Ok(classify(&df, &labels))
     }
 

@@ -108,7 +108,7 @@ fn shared_kept(it: &Item, staying: &[&Item], busy: &Busy, all: bool) -> Option<S
         images
             .iter()
             .find(|i| needed(i))
-            .map(|i| format!("{}'s image {} runs on it", owner_name(i), i.name))
+            .map(|i| format!("{}'s image {} runs on it", i.owner.name(), i.name))
     };
     match it.what {
         "runtime" => Busy::why(&busy.volumes, &it.name)
@@ -123,15 +123,8 @@ fn shared_kept(it: &Item, staying: &[&Item], busy: &Busy, all: bool) -> Option<S
             staying
                 .first()
                 .filter(|_| !all)
-                .map(|i| format!("{} still uses the harness", owner_name(i)))
+                .map(|i| format!("{} still uses the harness", i.owner.name()))
         }),
-    }
-}
-
-fn owner_name(it: &Item) -> &str {
-    match &it.owner {
-        Owner::Checkout(c) => c,
-        Owner::Shared => "shared",
     }
 }
 

@@ -74,6 +74,13 @@ pub fn build(cx: &Ctx, project: &Project, requirements: &Path, log: &Path) -> Re
     let image = ensure_project(cx, project, &on, log)?;
     remove_unused(cx, &image);
     runtime::remove_unused(cx);
+    if !cx.docker.volume_exists(&image.runtime) {
+        anyhow::bail!(
+            "the runtime volume {} was removed while this build ran (another checkout's `clean` \
+             or build): run the command again",
+            image.runtime
+        );
+    }
     Ok(image)
 }
 

@@ -411,3 +411,24 @@ impl Running {
         }
     }
 }
+
+/// Takes the kept cluster of `checkout` down, and removes `images` and
+/// `volumes` made by hand, when a test that made them fails half-way.
+pub struct CleanUpOnPanic {
+    pub checkout: PathBuf,
+    pub images: Vec<String>,
+    pub volumes: Vec<String>,
+}
+
+impl Drop for CleanUpOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = xtask_in(&self.checkout, &["down"], &[]);
+            for (kind, names) in [("image", &self.images), ("volume", &self.volumes)] {
+                for n in names {
+                    let _ = Command::new("docker").args([kind, "rm", n]).output();
+                }
+            }
+        }
+    }
+}

@@ -79,7 +79,7 @@ fn dist_test_runs_a_real_cluster_beside_another_checkout() {
     let s = summary(&err);
     assert_eq!((s.counts.passed, s.counts.failed), (2, 0), "{s:?}");
     assert_eq!(s.compose_project, main_project);
-    assert_eq!(s.schema, 1);
+    assert_eq!(s.schema, xtask::summary::SCHEMA);
     for phase in ["build", "up", "ready", "tests", "teardown"] {
         assert!(s.phases.get(phase).is_some(), "no {phase} phase: {s:?}");
     }

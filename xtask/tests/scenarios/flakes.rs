@@ -132,6 +132,11 @@ fn history_flags_a_test_made_slower() {
         "--project",
         &project,
     ];
+    let _guard = CleanUpOnPanic {
+        checkout: checkout.clone(),
+        images: vec![],
+        volumes: vec![],
+    };
     let o = xtask_in(&checkout, &up, &[]);
     assert!(o.status.success(), "up: {}", stderr(&o));
     let only = ["test", "--", "tests/test_dist_test_pace.py"];
