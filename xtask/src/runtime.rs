@@ -121,6 +121,11 @@ fn write_record(ws: &Workspace, record: &Record) -> Result<()> {
     fsx::write_atomic(&record_path(ws), text.as_bytes())
 }
 
+/// The shared runtimes this checkout has used (made or checked).
+pub fn used(ws: &Workspace) -> Vec<String> {
+    read_record(ws).complete
+}
+
 /// Make sure the runtime of `inputs` exists and is complete, and name its
 /// volume. `log` gets the script's output.
 pub fn ensure(cx: &Ctx, inputs: &Inputs, log: &Path) -> Result<String> {

@@ -29,9 +29,19 @@ impl Clean {
             .collect();
         roots.push((cx.ws.checkout_id.clone(), cx.ws.root.clone()));
         let (clusters, busy) = busy::read(&cx.docker, &roots)?;
+        // The runtimes this checkout used: its record, and its images' own.
+        let mut used = crate::runtime::used(&cx.ws);
+        let me = footprint::Owner::Checkout(cx.ws.checkout_id.clone());
+        used.extend(
+            fp.items
+                .iter()
+                .filter(|i| i.owner == me)
+                .flat_map(|i| i.needs.clone()),
+        );
         let scope = Scope {
             me: &cx.ws.checkout_id,
             all: self.all,
+            used: &used,
         };
         let mut plan = plan::plan(&fp, &clusters, &busy, &scope);
         let files = self.files(&cx, &mut plan);

@@ -62,10 +62,18 @@ fn harness_disk(docker: &Docker, ws: &Workspace) -> String {
     let mut roots: Vec<_> = fp.roots.clone().into_iter().collect();
     roots.push((ws.checkout_id.clone(), ws.root.clone()));
     let (clusters, b) = busy::read(docker, &roots).unwrap_or_default();
+    let mut used = crate::runtime::used(ws);
+    used.extend(
+        fp.items
+            .iter()
+            .filter(|i| i.owner == me)
+            .flat_map(|i| i.needs.clone()),
+    );
     let frees = |all| {
         let scope = plan::Scope {
             me: &ws.checkout_id,
             all,
+            used: &used,
         };
         human(plan::plan(&fp, &clusters, &b, &scope).size())
     };

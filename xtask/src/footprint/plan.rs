@@ -11,6 +11,11 @@ use super::{Footprint, Item, Kind, Owner};
 pub struct Scope<'a> {
     pub me: &'a str,
     pub all: bool,
+    /// The shared runtimes this checkout used (its record of them): the
+    /// only ones a `clean` of this checkout alone may remove, so that it
+    /// never takes a runtime another checkout has just made for a build
+    /// still under way.
+    pub used: &'a [String],
 }
 
 impl Scope<'_> {
@@ -90,7 +95,7 @@ pub fn plan(fp: &Footprint, clusters: &[Cluster], busy: &Busy, scope: &Scope) ->
         .filter(|i| !matches!(i.owner, Owner::Shared) && !p.remove.contains(i))
         .collect();
     for it in fp.items.iter().filter(|i| i.owner == Owner::Shared) {
-        match shared_kept(it, &staying, busy, scope.all) {
+        match shared_kept(it, &staying, busy, scope) {
             Some(why) => p.kept.push((describe(it), why)),
             None => p.remove.push(it.clone()),
         }
@@ -99,7 +104,8 @@ pub fn plan(fp: &Footprint, clusters: &[Cluster], busy: &Busy, scope: &Scope) ->
 }
 
 /// Why a shared object stays, if it does.
-fn shared_kept(it: &Item, staying: &[&Item], busy: &Busy, all: bool) -> Option<String> {
+fn shared_kept(it: &Item, staying: &[&Item], busy: &Busy, scope: &Scope) -> Option<String> {
+    let all = scope.all;
     if it.containers > 0 {
         return Some(format!("{} container(s) use it", it.containers));
     }
@@ -112,7 +118,11 @@ fn shared_kept(it: &Item, staying: &[&Item], busy: &Busy, all: bool) -> Option<S
     };
     match it.what {
         "runtime" => Busy::why(&busy.volumes, &it.name)
-            .or_else(|| user(&|i: &Item| i.needs.contains(&it.name))),
+            .or_else(|| user(&|i: &Item| i.needs.contains(&it.name)))
+            .or_else(|| {
+                (!all && !scope.used.contains(&it.name))
+                    .then(|| "this checkout did not use it (`clean --all` removes it)".to_string())
+            }),
         // An image made before images named their base needs every base.
         "base image" => {
             user(&|i: &Item| i.needs.contains(&it.name) || !i.needs.iter().any(|n| n.contains(':')))

@@ -139,6 +139,7 @@ fn clean_of_one_checkout_keeps_what_another_uses() {
         &Scope {
             me: "ltdist-a-1",
             all: false,
+            used: &["libertem-dist-runtime-k0".to_string()],
         },
     );
     assert_eq!(
@@ -192,6 +193,7 @@ fn clean_all_removes_everything_of_the_harness_but_what_is_busy() {
         &Scope {
             me: "ltdist-a-1",
             all: true,
+            used: &[],
         },
     );
     let gone = names(&p.remove);
@@ -264,6 +266,7 @@ fn the_bases_record_is_the_harnesss_when_only_its_records_build_on_it() {
         &Scope {
             me: "ltdist-a-1",
             all: true,
+            used: &[],
         },
     );
     let order = cache::children_first(&p.remove);
@@ -272,4 +275,20 @@ fn the_bases_record_is_the_harnesss_when_only_its_records_build_on_it() {
         "base0",
         "removed after the records on it"
     );
+}
+
+#[test]
+fn clean_of_one_checkout_leaves_a_runtime_it_never_used() {
+    let fp = classify(&df(), &labels());
+    let scope = Scope {
+        me: "ltdist-a-1",
+        all: false,
+        used: &[],
+    };
+    let p = plan(&fp, &[], &Busy::default(), &scope);
+    assert!(!names(&p.remove).contains(&"libertem-dist-runtime-k0"));
+    assert!(p
+        .kept
+        .iter()
+        .any(|(w, why)| w == "runtime libertem-dist-runtime-k0" && why.contains("did not use")));
 }
