@@ -288,8 +288,7 @@ fn run_with(docker: &crate::docker::Docker, filter: String) -> Result<Vec<String
 /// their images name); `None` when that cannot be read.
 fn others_busy(docker: &crate::docker::Docker) -> Option<Vec<String>> {
     let fp = crate::footprint::Footprint::read(docker).ok()?;
-    let roots: Vec<_> = fp.roots.into_iter().filter(|(_, p)| p.is_dir()).collect();
-    let (_, busy) = crate::footprint::busy::read(docker, &roots).ok()?;
+    let (_, busy) = crate::footprint::busy::read(docker, &fp.roots(None)).ok()?;
     Some(busy.volumes.into_iter().map(|(v, _)| v).collect())
 }
 

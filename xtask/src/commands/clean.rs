@@ -21,23 +21,9 @@ impl Clean {
         // No build of this checkout makes or removes anything meanwhile.
         let _lock = checkout::lock(&cx, "cleaning")?;
         let fp = Footprint::read(&cx.docker)?;
-        let mut roots: Vec<(String, PathBuf)> = fp
-            .roots
-            .iter()
-            .filter(|(c, p)| **c != cx.ws.checkout_id && p.is_dir())
-            .map(|(c, p)| (c.clone(), p.clone()))
-            .collect();
-        roots.push((cx.ws.checkout_id.clone(), cx.ws.root.clone()));
+        let roots = fp.roots(Some((&cx.ws.checkout_id, &cx.ws.root)));
         let (clusters, busy) = busy::read(&cx.docker, &roots)?;
-        // The runtimes this checkout used: its record, and its images' own.
-        let mut used = crate::runtime::used(&cx.ws);
-        let me = footprint::Owner::Checkout(cx.ws.checkout_id.clone());
-        used.extend(
-            fp.items
-                .iter()
-                .filter(|i| i.owner == me)
-                .flat_map(|i| i.needs.clone()),
-        );
+        let used = fp.used_by(&cx.ws);
         let scope = Scope {
             me: &cx.ws.checkout_id,
             all: self.all,

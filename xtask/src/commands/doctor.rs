@@ -59,16 +59,9 @@ fn harness_disk(docker: &Docker, ws: &Workspace) -> String {
         .iter()
         .filter(|c| **c != ws.checkout_id)
         .count();
-    let mut roots: Vec<_> = fp.roots.clone().into_iter().collect();
-    roots.push((ws.checkout_id.clone(), ws.root.clone()));
+    let roots = fp.roots(Some((&ws.checkout_id, &ws.root)));
     let (clusters, b) = busy::read(docker, &roots).unwrap_or_default();
-    let mut used = crate::runtime::used(ws);
-    used.extend(
-        fp.items
-            .iter()
-            .filter(|i| i.owner == me)
-            .flat_map(|i| i.needs.clone()),
-    );
+    let used = fp.used_by(ws);
     let frees = |all| {
         let scope = plan::Scope {
             me: &ws.checkout_id,

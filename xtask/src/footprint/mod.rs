@@ -11,7 +11,7 @@ pub mod cache;
 pub mod plan;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
@@ -118,6 +118,35 @@ impl Footprint {
     /// The total size of the items `pick` selects.
     pub fn size(&self, pick: impl Fn(&Item) -> bool) -> u64 {
         self.items.iter().filter(|i| pick(i)).map(|i| i.size).sum()
+    }
+
+    /// The folders where checkouts register their runs: those the images
+    /// name that still exist, and `me`'s (id, root) when given.
+    pub fn roots(&self, me: Option<(&str, &Path)>) -> Vec<(String, PathBuf)> {
+        let mut roots: Vec<(String, PathBuf)> = self
+            .roots
+            .iter()
+            .filter(|(c, p)| me.is_none_or(|(id, _)| id != c.as_str()) && p.is_dir())
+            .map(|(c, p)| (c.clone(), p.clone()))
+            .collect();
+        if let Some((id, root)) = me {
+            roots.push((id.to_string(), root.to_path_buf()));
+        }
+        roots
+    }
+
+    /// The shared runtimes and bases checkout `ws` used: the runtimes it
+    /// recorded, and what its images run on.
+    pub fn used_by(&self, ws: &crate::workspace::Workspace) -> Vec<String> {
+        let me = Owner::Checkout(ws.checkout_id.clone());
+        let mut used = crate::runtime::used(ws);
+        used.extend(
+            self.items
+                .iter()
+                .filter(|i| i.owner == me)
+                .flat_map(|i| i.needs.iter().cloned()),
+        );
+        used
     }
 
     /// Every checkout that owns something, each once.
