@@ -109,6 +109,7 @@ mod tests {
                 id: "sha256:0123".into(),
                 tag: "ltdist-x-0123abcd:p0123".into(),
                 runtime: "ltdist-x-runtime-0123".into(),
+                preload: vec!["numpy".into()],
             },
             data: TestData {
                 source: crate::testdata::Source::Generated,

@@ -55,6 +55,7 @@ fn default_state(cx: &Ctx, name: String) -> ClusterState {
             id: placeholder.clone(),
             tag: placeholder.clone(),
             runtime: placeholder.clone(),
+            preload: Vec::new(),
         },
         data: TestData {
             source: Source::None,

@@ -13,6 +13,7 @@
 
 mod base;
 mod keys;
+pub mod preload;
 
 pub use base::{check_route, ensure_base, fallback_tag};
 use keys::{project_key, PROJECT_KEY_LABEL, PROJECT_LABEL};
@@ -84,6 +85,11 @@ pub fn build(cx: &Ctx, project: &Project, requirements: &Path, log: &Path) -> Re
     Ok(image)
 }
 
+/// The harness's files in the image (the Dockerfile copies them to
+/// /opt/dist-test): the readiness probe and the warm start of workers and
+/// engines.
+const HELPERS: &[&str] = &["probe.py", "warm_start.py", "warm_preload.py"];
+
 /// `target/dist-test/context`: the requirements' body, the image's uv and
 /// the readiness probe (the project is synced only when its stage builds).
 fn sync_context(cx: &Ctx, requirements: &Path) -> Result<PathBuf> {
@@ -102,7 +108,9 @@ fn sync_context(cx: &Ctx, requirements: &Path) -> Result<PathBuf> {
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(context.join("uv"), fs::Permissions::from_mode(0o755))?;
     }
-    copy_if_changed(&ws.docker_dir().join("probe.py"), &context.join("probe.py"))?;
+    for helper in HELPERS {
+        copy_if_changed(&ws.docker_dir().join(helper), &context.join(helper))?;
+    }
     Ok(context)
 }
 
@@ -135,9 +143,11 @@ fn ensure_project(cx: &Ctx, project: &Project, on: &On, log: &Path) -> Result<Im
     let context = &on.context;
     let tag = project_tag(&ws.checkout_id, &project.dir, &project.python.version);
     let (dockerfile, stage) = dockerfile(cx, context)?;
-    let probe = context.join("probe.py");
-    let key = project_key(&project.dir, &on.runtime, &stage, &[&probe])?;
-    let image = |id| Image {
+    let ours: Vec<PathBuf> = HELPERS.iter().map(|h| context.join(h)).collect();
+    let ours: Vec<&Path> = ours.iter().map(PathBuf::as_path).collect();
+    let key = project_key(&project.dir, &on.runtime, &stage, &ours)?;
+    let image = |id: String| Image {
+        preload: preload::of(cx, &id, &on.runtime),
         id,
         tag: tag.clone(),
         runtime: on.runtime.clone(),

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::cluster::readiness::READY_FILE;
-use crate::cluster::{Size, TIMELINE_FILE};
+use crate::cluster::{Size, PYTEST_CACHE, TIMELINE_FILE};
 
 /// Everything the stack file says.
 #[derive(Debug, Clone)]
@@ -28,6 +28,8 @@ pub struct StackSpec {
     pub ipython: PathBuf,
     pub temp: PathBuf,
     pub results: PathBuf,
+    /// pytest's cache for the project (on the manager).
+    pub pytest_cache: PathBuf,
     /// packaging/docker, for the harness plugins (the tests run on the
     /// manager, where the xtask runs).
     pub harness: PathBuf,
@@ -35,6 +37,8 @@ pub struct StackSpec {
     /// mounts at /venv read-only (the nodes share the host's file system,
     /// as for every path here; the volume is made once, on the manager).
     pub runtime: PathBuf,
+    /// What the workers' and engines' fork servers import first.
+    pub preload: Vec<String>,
     /// The tests' command (pytest and its arguments), when the stack runs them.
     pub pytest: Option<Vec<String>>,
     /// `KEY=VALUE` of the checkout label.
@@ -99,8 +103,9 @@ struct Restart {
 /// as in the compose cluster (services.yml).
 const ENGINE: &str = "until [ -s /ipython/profile_default/security/ipcontroller-engine.json ]; \
                       do sleep 0.1; done; \
-                      exec ipengine --file=/ipython/profile_default/security/ipcontroller-engine.json \
-                      --IPEngine.timeout=60";
+                      exec python3 /opt/dist-test/warm_start.py engine -- \
+                      ipengine --file=/ipython/profile_default/security/ipcontroller-engine.json \
+                      --IPEngine.timeout=60 --IPEngine.enable_nanny=False";
 
 impl StackSpec {
     /// The node a worker or engine with this 1-based number runs on: the
@@ -138,10 +143,12 @@ impl StackSpec {
         let mut environment = BTreeMap::from([
             ("TESTDATA_BASE_PATH", "/data".to_string()),
             ("TMP_TESTDATA_PATH", "/temp_data".to_string()),
+            ("DIST_TEST_PRELOAD", self.preload.join(",")),
         ]);
         let tests = name == "tests";
         if tests {
             volumes.push(bind(&self.results, "/results", false));
+            volumes.push(bind(&self.pytest_cache, PYTEST_CACHE, false));
             volumes.push(bind(&self.harness, "/opt/dist-test-harness", true));
             environment.extend([
                 ("DASK_SCHEDULER_ADDRESS", "tcp://scheduler:8786".to_string()),
@@ -193,12 +200,16 @@ impl StackSpec {
                 "ipcontroller",
                 "--ip=0.0.0.0",
                 "--location=ipy-controller",
-                "--ping=1000",
+                "--ping=500",
             ],
         );
         let cpus = self.size.worker_cpus.to_string();
         for i in 1..=self.size.workers {
             let cmd = [
+                "python3",
+                "/opt/dist-test/warm_start.py",
+                "worker",
+                "--",
                 "libertem-worker",
                 "tcp://scheduler:8786",
                 "--n-cpus",
@@ -255,8 +266,10 @@ mod tests {
             ipython: "/repo/target/dist-test/runs/1/ipython".into(),
             temp: "/repo/target/dist-test/runs/1/temp_data".into(),
             results: "/repo/target/dist-test/runs/1/pytest".into(),
+            pytest_cache: "/repo/target/dist-test/pytest-cache/LiberTEM-0123abcd".into(),
             harness: "/repo/packaging/docker".into(),
             runtime: "/var/lib/docker/volumes/v/_data".into(),
+            preload: vec!["numpy".into()],
             pytest: Some(vec![
                 "pytest".into(),
                 "tests/".into(),

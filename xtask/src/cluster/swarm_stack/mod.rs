@@ -41,6 +41,8 @@ pub struct SwarmStack<'a> {
     ipython: PathBuf,
     temp: PathBuf,
     harness: PathBuf,
+    /// pytest's cache for the project, bound at /pytest-cache in the tests.
+    pytest_cache: PathBuf,
     label: String,
     ui: Ui,
 }
@@ -67,6 +69,7 @@ impl<'a> SwarmStack<'a> {
             _ => (Vec::new(), beside.join("ipython"), beside.join("temp_data")),
         };
         Ok(SwarmStack {
+            pytest_cache: cx.ws.pytest_cache(&def.mounts.source),
             def,
             docker: cx.docker.clone(),
             nodes,
@@ -86,6 +89,7 @@ impl<'a> SwarmStack<'a> {
         let m = &self.def.mounts;
         let runtime = self.docker.volume_mountpoint(&self.def.image.runtime)?;
         Ok(StackSpec {
+            preload: self.def.image.preload.clone(),
             image: self.def.image.tag.clone(),
             size: self.def.size,
             nodes: self.nodes.clone(),
@@ -94,6 +98,7 @@ impl<'a> SwarmStack<'a> {
             ipython: self.ipython.clone(),
             temp: self.temp.clone(),
             results: m.results.clone(),
+            pytest_cache: self.pytest_cache.clone(),
             harness: self.harness.clone(),
             runtime,
             pytest,
@@ -205,7 +210,9 @@ impl Cluster for SwarmStack<'_> {
     }
 
     fn start_tests(&self, command: &[String], log: &Path) -> Result<Box<dyn Tests + '_>> {
-        self.deploy(Some(command.to_vec()))?;
+        fsx::writable_dir(&self.pytest_cache)?;
+        // The tests service binds the run's results folder at /results.
+        self.deploy(Some(super::pytest::with_results(command, "/results")))?;
         Ok(Box::new(SwarmTests {
             stack: self,
             log: log.to_path_buf(),
@@ -237,15 +244,6 @@ impl Cluster for SwarmStack<'_> {
         let mut command = vec!["python3", PROBE];
         command.extend(args);
         self.docker.exec_read(&id, &command)
-    }
-
-    fn start_engines(&self) -> Result<()> {
-        for engine in self.def.size.engine_services() {
-            self.docker
-                .service_force_update(&self.service(&engine))
-                .with_context(|| format!("starting the engine {engine} again"))?;
-        }
-        Ok(())
     }
 
     fn observe(&self) -> Option<Observation> {
