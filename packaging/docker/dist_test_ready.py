@@ -19,11 +19,20 @@ selected, and each test's start, end and outcome: `cargo xtask` reports where
 pytest's time went (`summary.json`, the run's report.html) and may name those
 tests on the next run instead of collecting the whole suite again (see
 selection.rs).
+
+When `DIST_TEST_TETHER` is set, pytest runs through `docker exec` in a
+tests container that outlives it, and must end with the xtask that started
+it: the exec's input is a pipe the xtask holds for as long as it waits, so
+when that input ends (the xtask was interrupted or killed, and with it the
+exec) pytest and every process it started are killed. A killed `docker exec`
+client would otherwise leave them running in the container.
 """
 
 import json
 import os
+import signal
 import sys
+import threading
 import time
 
 import pytest
@@ -34,6 +43,33 @@ TIMELINE = "DIST_TEST_TIMELINE"
 
 # Loaded with `-p`, so imported right after pytest itself: "started" is that.
 _timeline = {"started": time.time()}
+
+
+def _tether():
+    """See the module's docs. The input is taken now, before pytest's
+    capture puts /dev/null in its place."""
+    if not os.environ.get("DIST_TEST_TETHER"):
+        return
+    try:
+        os.setpgid(0, 0)
+    except OSError:
+        pass
+    fd = os.dup(0)
+
+    def wait_for_end():
+        try:
+            while os.read(fd, 4096):
+                pass
+        except OSError:
+            pass
+        if os.getpgid(0) == os.getpid():
+            os.killpg(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=wait_for_end, name="dist-test-tether", daemon=True).start()
+
+
+_tether()
 
 
 def wait_for_ready_file(path, timeout):

@@ -43,7 +43,8 @@ impl Invocation {
     /// `needs` says so), then the workspace: in this order, so that a
     /// missing tool is reported before anything is written.
     pub fn docker(&self, needs: Needs) -> Result<Ctx<'_>> {
-        let tools = tools::detect(&self.sh)?;
+        let remembered = self.loc.root.join("target/dist-test/tools.json");
+        let tools = tools::detect_remembered(&self.sh, &remembered)?;
         let docker = Docker::new(&self.sh, tools.docker, self.ui);
         docker.check_engine()?;
         if needs == Needs::Builder {

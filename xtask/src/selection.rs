@@ -4,10 +4,15 @@
 //! same cores. The selection depends only on what pytest collects from, so
 //! after a run the node ids it selected are remembered
 //! (`target/dist-test/selection.json`) with a key over all of that: the
-//! image (pytest, its plugins, every installed package), the project's
-//! Python source, every file under its `tests/` and its pytest
-//! configuration, the test data folder's listing, the harness and compose
-//! files, and the cluster's shape (size and backend). The next run with the
+//! image (pytest, its plugins, every installed package), every file under
+//! the project's `tests/`, its `conftest.py` files and its pytest
+//! configuration, which `.py` files its source has (their paths: an added
+//! or removed module may change what collects), the test data folder's
+//! listing, the harness and compose files, and the cluster's shape (size
+//! and backend). An edit inside an existing module of the project's source
+//! keeps the key: which tests are marked `dist` is written in the tests, and
+//! the named modules are collected whole, so an edit that changes their
+//! parametrisation still runs every dist test they hold. The next run with the
 //! same key and no pytest arguments of the user's names the modules that
 //! hold them instead of `tests/` (still with `-m dist`), so pytest imports
 //! only those and selects the same tests in the same order. Any change to a key input
@@ -21,7 +26,7 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::digest::{sha256_bytes, sha256_file};
-use crate::project::{full_stamp, source_stamp};
+use crate::project::{full_stamp, source_listing};
 use crate::workspace::Workspace;
 
 /// The files beside the Python source that shape what pytest collects.
@@ -46,7 +51,7 @@ impl Inputs<'_> {
         let mut text = format!(
             "image {}\nsource {}\ntests {}\ndata {} {}\ncommand {}\n",
             self.image_id,
-            source_stamp(self.source)?,
+            source_shape(self.source)?,
             // Every file there, not only Python: a conftest may read any.
             full_stamp(&self.source.join("tests"))?,
             self.data.display(),
@@ -71,6 +76,19 @@ impl Inputs<'_> {
         }
         Ok(sha256_bytes(text.as_bytes())[..16].to_string())
     }
+}
+
+/// Which `.py` files the project has, and the contents (size, time) of its
+/// `conftest.py` files, as a short digest: what of the source decides what
+/// pytest collects.
+fn source_shape(source: &Path) -> Result<String> {
+    let mut text = String::new();
+    for (path, stamp) in source_listing(source)? {
+        let conftest = Path::new(&path).file_name() == Some("conftest.py".as_ref());
+        let stamp = if conftest { stamp.as_str() } else { "" };
+        text.push_str(&format!("{path} {stamp}\n"));
+    }
+    Ok(sha256_bytes(text.as_bytes())[..16].to_string())
 }
 
 /// The node ids a run selected, and what they were selected from.
@@ -306,7 +324,9 @@ mod tests {
                 "tests/dist/test_in_a_folder_named_dist.py",
                 "def test_b(): pass\n",
             ),
-            ("src/pkg/a.py", "x = 22\n"),
+            ("src/pkg/b.py", "y = 1\n"),
+            ("conftest.py", "import pkg\n"),
+            ("src/pkg/conftest.py", "import pkg\n"),
             ("pytest.ini", "[pytest]\nmarkers = dist\n"),
             ("data/more.raw", "1"),
             ("docker/dist_test_ready.py", "changed"),
@@ -316,6 +336,9 @@ mod tests {
             assert_ne!(k, last, "{path}");
             last = k;
         }
+        // An edit inside a module of the source: the same selection.
+        fs::write(d.join("src/pkg/a.py"), "x = 22  # longer\n").unwrap();
+        assert_eq!(key("sha256:1", &command), last, "an edit of src/pkg/a.py");
         fs::remove_dir_all(d).unwrap();
     }
 

@@ -1,18 +1,86 @@
 //! The programs the xtask drives (docker, compose), found up front, and
 //! what builds are handed from the host: its CA bundle and proxy settings.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
 use xshell::Shell;
 
 use crate::docker::compose::Flavour;
 use crate::docker::{self, Clients};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tools {
     pub docker: Clients,
     pub compose: Flavour,
+}
+
+/// [`detect`]'s answer, kept in `file` (under the checkout's
+/// `target/dist-test`, when that exists) for as long as the programs it
+/// asked are the same files: asking them costs every command most of a
+/// second (`docker-compose version` alone starts a Python).
+pub fn detect_remembered(sh: &Shell, file: &Path) -> Result<Tools> {
+    let key = programs_key();
+    let kept: Option<Remembered> = std::fs::read_to_string(file)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    if let Some(kept) = kept.filter(|k| k.key == key) {
+        return Ok(kept.tools);
+    }
+    let tools = detect(sh)?;
+    if file.parent().is_some_and(Path::is_dir) {
+        let text = serde_json::to_string(&Remembered {
+            key,
+            tools: tools.clone(),
+        })?;
+        // Only a shortcut: a file that cannot be written is asked again.
+        let _ = crate::fsx::write_atomic(file, text.as_bytes());
+    }
+    Ok(tools)
+}
+
+#[derive(Serialize, Deserialize)]
+struct Remembered {
+    key: String,
+    tools: Tools,
+}
+
+/// The path, size and time of every program [`detect`] may ask (each
+/// `docker` and `docker-compose` on PATH, and docker's CLI plugins), and
+/// PATH itself.
+fn programs_key() -> String {
+    let mut files: Vec<PathBuf> = which::which_all("docker")
+        .map(|found| found.collect())
+        .unwrap_or_default();
+    files.extend(which::which_all("docker-compose").into_iter().flatten());
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let config = std::env::var_os("DOCKER_CONFIG")
+        .map(PathBuf::from)
+        .or_else(|| home.map(|h| h.join(".docker")));
+    let mut plugin_dirs: Vec<PathBuf> = config.into_iter().map(|c| c.join("cli-plugins")).collect();
+    for prefix in [
+        "/usr/local/lib",
+        "/usr/local/libexec",
+        "/usr/lib",
+        "/usr/libexec",
+    ] {
+        plugin_dirs.push(Path::new(prefix).join("docker/cli-plugins"));
+    }
+    for dir in plugin_dirs {
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            files.extend(entries.flatten().map(|e| e.path()));
+        }
+        files.push(dir);
+    }
+    let mut text = format!("PATH {}\n", std::env::var("PATH").unwrap_or_default());
+    for f in files {
+        let stamp = std::fs::metadata(&f)
+            .map(|m| format!("{} {:?}", m.len(), m.modified().ok()))
+            .unwrap_or_else(|_| "absent".into());
+        text.push_str(&format!("{} {stamp}\n", f.display()));
+    }
+    crate::digest::sha256_bytes(text.as_bytes())
 }
 
 /// Check up front for every program a command needs; report all that are

@@ -115,6 +115,23 @@ impl Workspace {
         self.target.join("cluster")
     }
 
+    /// Every run's folder is `runs/<run id>` under here; the tests
+    /// container of a compose cluster mounts it at `/runs`.
+    pub fn runs_dir(&self) -> PathBuf {
+        self.target.join("runs")
+    }
+
+    /// pytest's cache (`--lf`, `--ff`, `--sw`) for the project in
+    /// `project`, kept between runs of this checkout: one folder per project
+    /// (`pytest-cache/<folder>-<hash of its path>`), never in the project.
+    pub fn pytest_cache(&self, project: &Path) -> PathBuf {
+        let folder = project.file_name().unwrap_or_default().to_string_lossy();
+        let hash = &sha256_bytes(project.to_string_lossy().as_bytes())[..8];
+        self.target
+            .join("pytest-cache")
+            .join(format!("{folder}-{hash}"))
+    }
+
     /// The compose project of one `dist-test` run: never the same as a kept
     /// `up` cluster, nor as another run.
     pub fn run_project(&self, run_id: &str) -> String {
@@ -148,6 +165,23 @@ pub(crate) fn for_tests() -> Workspace {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_project_has_its_own_pytest_cache() {
+        let ws = for_tests();
+        let a = ws.pytest_cache(Path::new("/src/LiberTEM"));
+        assert!(
+            a.starts_with("/repo/target/dist-test/pytest-cache"),
+            "{a:?}"
+        );
+        assert!(a
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("LiberTEM-"));
+        assert_ne!(a, ws.pytest_cache(Path::new("/other/LiberTEM")));
+        assert_eq!(a, ws.pytest_cache(Path::new("/src/LiberTEM")));
+    }
 
     #[test]
     fn names_of_a_checkout() {

@@ -1,23 +1,30 @@
 //! A kept cluster never runs old code. Its workers and engines import the
-//! project once, when they start, and keep what they imported: after an
-//! edit, a `test` would run the tests container on the new code and the
-//! workers on the old, and say nothing. So `up` records the project's
-//! `.py` files (their paths, sizes and times, `cluster/source.json`) before
-//! the services start, and `test` compares it with the source now: when they
-//! differ, the processes that imported the project restart before the
-//! tests, and only those. Dask's nannies restart their workers (new
-//! processes, the nannies and their containers stay); the engines are shut
-//! down, waited for until the controller has dropped them, and their
-//! services started again, so that readiness counts only engines that
-//! registered anew. Before that, numba's cache of the edited modules and of
-//! every module that imports one of them (directly or not) goes: numba
+//! project when they need it and keep what they imported: after an edit, a
+//! `test` would run the tests container on the new code and the workers on
+//! the old, and say nothing. So `up` records the project's `.py` files
+//! (their paths, sizes and times, `cluster/source.json`) before the
+//! services start, and `test` compares it with the source now. When files
+//! changed, `probe.py restart` asks every process that runs the project's
+//! code for the tests (each Dask worker process, each ipyparallel engine)
+//! which of the project's files it has loaded, and replaces those that
+//! loaded a changed one: they exit at once (nothing of theirs is worth a
+//! graceful close between two runs), their nanny or their warm parent
+//! (warm_start.py) starts new ones forked from a process that has imported
+//! everything but the project, and the new ones import the project's
+//! modules the old ones had, while pytest starts and collects. A file no
+//! such process has loaded (a test module, say) restarts nothing: whoever
+//! imports it next reads it as it is. The nanny processes, the scheduler and
+//! the controller keep running: they load some of the project while they
+//! start or unpickle a task, but run none of it for the tests (an object
+//! passes through them by reference, and the workers import its class).
+//! Whatever restarts, numba's cache of the changed modules and of every
+//! module that imports one of them (directly or not) goes first: numba
 //! checks a cached function against its own file only, and a caller in an
 //! unedited module would come back compiled with the old callee (a new
 //! `dist-test` gets a new cache volume instead, see numba.rs). Which files
-//! changed comes from the listing `up` (and each restart) saved beside the
-//! state. The scheduler and the controller run no project code and keep
-//! running. The listing is taken before the restart: an edit made
-//! during it restarts them again on the next `test`, never too few times.
+//! changed comes from the listing `up` (and each `test`) saved beside the
+//! state. The listing is taken before the restart: an edit made during it
+//! restarts them again on the next `test`, never too few times.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -27,7 +34,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::Cluster;
+use super::{Cluster, Observation};
 use crate::checkout::kept::ClusterState;
 use crate::context::Ctx;
 use crate::fsx;
@@ -37,9 +44,24 @@ use crate::workspace::Workspace;
 /// What `probe.py restart` reports.
 #[derive(Debug, Deserialize, PartialEq)]
 struct Restarted {
+    /// Dask worker processes and engines replaced.
     workers: usize,
-    engines_stopped: usize,
+    engines: usize,
+    /// The project's modules the replaced ones had loaded, imported again.
+    modules: usize,
     numba_cache_files_removed: usize,
+    /// Seconds from the probe's start until the old processes were gone,
+    /// the new ones registered, and the new ones had imported the modules.
+    #[serde(default)]
+    replaced_s: f64,
+    #[serde(default)]
+    warmed_s: f64,
+    /// `module: error` for what the new processes failed to import.
+    #[serde(default)]
+    warm_errors: Vec<String>,
+    /// What had registered when it was done (`probe.py observe`'s line).
+    #[serde(default)]
+    seen: Option<Observation>,
 }
 
 /// The project's `.py` files as the workers and engines imported them
@@ -97,30 +119,31 @@ impl Imported {
     }
 }
 
-/// Restart the kept cluster's workers and engines when the project's source
-/// changed since they started, saying so on one line; what they import now
-/// saved. Readiness is the caller's next step. `true` when it did.
-pub fn refresh(cx: &Ctx, cluster: &dyn Cluster, state: &ClusterState) -> Result<bool> {
+/// Replace the kept cluster's workers and engines that loaded a file
+/// changed since the last run (see the module docs), saying what it did on
+/// one line; what they import now saved. Readiness is the caller's next
+/// step: `None` when the source did not change, else what had registered
+/// when the probe was done.
+pub fn refresh(
+    cx: &Ctx,
+    cluster: &dyn Cluster,
+    state: &ClusterState,
+) -> Result<Option<Observation>> {
     let files = Imported::of(&state.project)?;
     let before = Imported::load(&cx.ws);
     if before.as_ref() == Some(&files) {
-        return Ok(false);
+        return Ok(None);
     }
-    // Without a record of what they imported, all of numba's cache goes.
+    // Without a record of what they imported, every one of them restarts.
     let changed = before.map(|before| before.changed(&files));
     let what = match &changed {
         Some(c) if c.len() == 1 => format!("{} changed", c[0]),
         Some(c) => format!("{} files changed", c.len()),
-        None => "it changed".into(),
+        None => "the source changed".into(),
     };
-    cx.ui.say(&format!(
-        "the project's source changed since the workers and engines started ({what}): restarting the Dask workers (through their nannies) and the {} engines",
-        state.size.engines
-    ));
+    crate::live::status(format!("{what}: replacing what loaded it"), None);
     let start = Instant::now();
-    let limit = Duration::from_secs(cx.ws.config.timeouts.ready_s)
-        .as_secs()
-        .to_string();
+    let limit = cx.ws.config.timeouts.ready_s.to_string();
     let mut args = vec!["restart", &limit];
     match &changed {
         Some(c) => {
@@ -131,20 +154,43 @@ pub fn refresh(cx: &Ctx, cluster: &dyn Cluster, state: &ClusterState) -> Result<
     }
     let out = cluster
         .probe(&args)
-        .context("restarting the workers and stopping the engines")?;
+        .context("replacing the workers and engines that run edited code")?;
     let done: Restarted = serde_json::from_str(out.trim())
         .with_context(|| format!("reading what the probe restarted: {out}"))?;
-    cluster.start_engines()?;
-    cx.ui.say(&format!(
-        "restarting {} Dask workers and {} engines ({:.1} s so far); {} numba cache files of the edited modules and their importers removed",
-        done.workers,
-        done.engines_stopped,
-        start.elapsed().as_secs_f64(),
-        done.numba_cache_files_removed
-    ));
+    cx.ui
+        .say(&done.describe(&what, start.elapsed().as_secs_f64()));
+    if let Some(first) = done.warm_errors.first() {
+        cx.ui.say(&format!(
+            "warning: the new workers and engines could not import {} of the project's modules, first {first}",
+            done.warm_errors.len()
+        ));
+    }
     files.save(&cx.ws)?;
-    Ok(true)
+    Ok(Some(done.seen.unwrap_or_default()))
 }
+
+impl Restarted {
+    /// The one line `test` prints about it.
+    fn describe(&self, what: &str, secs: f64) -> String {
+        let cache = match self.numba_cache_files_removed {
+            0 => String::new(),
+            n => format!("; {n} numba cache files of it and its importers removed"),
+        };
+        if self.workers + self.engines == 0 {
+            return format!("{what}; no worker or engine has loaded it: nothing restarted{cache}");
+        }
+        format!(
+            "{what}: replaced {} Dask worker processes and {} engines that had loaded it in {secs:.1} s \
+             (registered after {:.1} s, then {} of the project's modules imported in {:.1} s){cache}",
+            self.workers,
+            self.engines,
+            self.replaced_s,
+            self.modules,
+            self.warmed_s - self.replaced_s
+        )
+    }
+}
+
 /// Wait until the project's source differs from `stamp` (polling twice a
 /// second; Ctrl-C ends the wait), for `test --watch`; the new stamp.
 pub fn wait_for_change(state: &ClusterState, stamp: &str) -> Result<String> {
@@ -163,18 +209,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_probe_report_reads() {
+    fn the_probe_report_reads_and_says_what_restarted() {
         let r: Restarted = serde_json::from_str(
-            r#"{"engines_stopped": 2, "numba_cache_files_removed": 3, "workers": 6}"#,
+            r#"{"engines": 2, "modules": 55, "numba_cache_files_removed": 3, "workers": 6,
+                "stopped_s": 0.3, "replaced_s": 1.5, "warmed_s": 2.0, "warm_errors": []}"#,
+        )
+        .unwrap();
+        assert_eq!((r.workers, r.engines, r.modules), (6, 2, 55));
+        let line = r.describe("src/a.py changed", 2.2);
+        assert!(
+            line.starts_with("src/a.py changed: replaced 6 Dask worker processes and 2 engines")
+                && line.contains("55 of the project's modules imported in 0.5 s")
+                && line.ends_with("3 numba cache files of it and its importers removed"),
+            "{line}"
+        );
+        let none: Restarted = serde_json::from_str(
+            r#"{"engines": 0, "modules": 0, "numba_cache_files_removed": 0, "workers": 0}"#,
         )
         .unwrap();
         assert_eq!(
-            r,
-            Restarted {
-                workers: 6,
-                engines_stopped: 2,
-                numba_cache_files_removed: 3
-            }
+            none.describe("tests/test_a.py changed", 1.0),
+            "tests/test_a.py changed; no worker or engine has loaded it: nothing restarted"
         );
     }
 

@@ -16,7 +16,8 @@ pub mod readiness;
 pub mod swarm_stack;
 
 pub use pytest::{
-    pytest_command, pytest_command_naming, PytestTimes, TestSpan, Timeline, TIMELINE_FILE,
+    pytest_command, pytest_command_naming, PytestTimes, TestSpan, Timeline, PYTEST_CACHE,
+    TIMELINE_FILE,
 };
 pub use readiness::{wait_ready, Observation, Readiness, ServiceSpan, Verdict};
 
@@ -89,6 +90,10 @@ pub struct Image {
     /// of its own.
     #[serde(default)]
     pub runtime: String,
+    /// What its workers' and engines' fork servers import first
+    /// (image/preload.rs); empty for a cluster kept before there was one.
+    #[serde(default)]
+    pub preload: Vec<String>,
 }
 
 /// Host folders the services mount: the project's source at `/src`
@@ -221,10 +226,6 @@ pub trait Cluster {
 
     /// `probe.py` with `args` in the scheduler's container: its output.
     fn probe(&self, args: &[&str]) -> Result<String>;
-
-    /// Start the engines' services again once their processes ended
-    /// (`probe.py restart` stops them).
-    fn start_engines(&self) -> Result<()>;
 
     /// The last lines a service wrote.
     fn last_lines(&self, service: &str, n: usize) -> String;

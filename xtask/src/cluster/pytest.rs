@@ -8,6 +8,15 @@ use serde::{Deserialize, Serialize};
 /// What the harness writes about pytest's run, in the results folder.
 pub const TIMELINE_FILE: &str = "pytest-timeline.json";
 
+/// Where pytest's own cache (`--lf`, `--ff`, `--sw`) is in the tests
+/// container: a folder of the checkout's for the project under test
+/// ([`crate::workspace::Workspace::pytest_cache`]), never the project's
+/// source, which is mounted read-only.
+pub const PYTEST_CACHE: &str = "/pytest-cache";
+
+/// The option that names the JUnit file; [`with_results`] adds it.
+const JUNIT_FAMILY: &str = "junit_family=xunit1";
+
 /// The tests container's command: LiberTEM's dist suite, `pytest tests/ -m
 /// dist`, with the run's own options and the user's arguments after them.
 /// When the user names test paths (`tests/io/datasets/test_raw.py`,
@@ -23,19 +32,31 @@ pub fn pytest_command(pytest_args: &[String]) -> Vec<String> {
             "-m",
             "dist",
             "-p",
-            "no:cacheprovider",
-            "-p",
             "dist_test_harness",
             "-p",
             "dist_test_ready",
-            "--junitxml=/results/junit.xml",
+            "-o",
+            &format!("cache_dir={PYTEST_CACHE}"),
             // xunit1 gives every test case its file and line (annotations).
             "-o",
-            "junit_family=xunit1",
+            JUNIT_FAMILY,
         ]
         .map(String::from),
     );
     cmd.extend(pytest_args.iter().cloned());
+    cmd
+}
+
+/// `command` (from [`pytest_command`]) writing its JUnit file into
+/// `results`, the results folder as the tests container sees it, before
+/// the user's arguments.
+pub fn with_results(command: &[String], results: &str) -> Vec<String> {
+    let mut cmd = command.to_vec();
+    let at = cmd
+        .iter()
+        .position(|a| a == JUNIT_FAMILY)
+        .map_or(cmd.len(), |i| i + 1);
+    cmd.insert(at, format!("--junitxml={results}/junit.xml"));
     cmd
 }
 
@@ -205,6 +226,17 @@ mod tests {
         }
         let c = pytest_command(&strings(&["--ignore=tests/io", "-x", "tests/test_raw.py"]));
         assert!(!c.contains(&"tests/".to_string()), "{c:?}");
+    }
+
+    #[test]
+    fn the_junit_file_goes_to_the_results_before_the_users_arguments() {
+        let c = with_results(&pytest_command(&strings(&["-x"])), "/runs/1/pytest");
+        let junit = c
+            .iter()
+            .position(|a| a == "--junitxml=/runs/1/pytest/junit.xml");
+        assert_eq!(junit, Some(c.len() - 2), "{c:?}");
+        assert!(c.contains(&"cache_dir=/pytest-cache".to_string()), "{c:?}");
+        assert!(!c.iter().any(|a| a.contains("no:cacheprovider")), "{c:?}");
     }
 
     #[test]

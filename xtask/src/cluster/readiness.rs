@@ -194,24 +194,26 @@ impl Readiness {
 /// `probe.py watch` for the whole wait (a line at every change; a `docker
 /// exec` per look costs about 0.3 s of CPU, which the services starting
 /// beside it need); whether every service still runs, from the backend
-/// once a second.
-pub fn wait_ready(cluster: &dyn Cluster, timeout: Duration) -> Result<Vec<ServiceSpan>> {
+/// once a second. `first`: what a probe saw just now (after a restart), so
+/// that a cluster ready at once needs no watcher.
+pub fn wait_ready(
+    cluster: &dyn Cluster,
+    timeout: Duration,
+    first: Option<Observation>,
+) -> Result<Vec<ServiceSpan>> {
     let size = cluster.definition().size;
     let deadline = Instant::now() + timeout;
-    let mut seen = Observation::default();
+    let probed_before = first.is_some();
+    let mut seen = first.unwrap_or_default();
     let mut watcher: Option<exec::Lines> = None;
     let mut marks = Marks::default();
-    let mut probed = false;
+    let mut probed = probed_before;
     loop {
         interrupt::check()?;
         let services = cluster.services()?;
         let scheduler_runs = services
             .iter()
             .any(|s| s.service == "scheduler" && s.phase == Phase::Running);
-        if watcher.is_none() && scheduler_runs {
-            let left = deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(1);
-            watcher = cluster.watch(left)?;
-        }
         let now = Readiness {
             size,
             services,
@@ -219,7 +221,12 @@ pub fn wait_ready(cluster: &dyn Cluster, timeout: Duration) -> Result<Vec<Servic
         };
         crate::live::status(now.counts(), None);
         marks.see(&now, probed, crate::clock::unix_now());
-        match now.verdict() {
+        let verdict = now.verdict();
+        if watcher.is_none() && scheduler_runs && verdict != Verdict::Ready {
+            let left = deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(1);
+            watcher = cluster.watch(left)?;
+        }
+        match verdict {
             Verdict::Ready => return Ok(marks.0),
             Verdict::Broken { service, status } => bail!(
                 "service {service} is {status} before the cluster was ready; its last log lines:\n{}",

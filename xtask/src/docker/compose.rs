@@ -3,9 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
 use xshell::{cmd, Cmd, Shell};
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Flavour {
     /// `docker compose` (v2, a docker CLI plugin).
     Plugin { docker: PathBuf, version: String },

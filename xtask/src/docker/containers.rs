@@ -211,14 +211,23 @@ impl Docker<'_> {
         exec::start_lines(self.command(&args), self.ui)
     }
 
-    /// `docker restart` (stopped ones are started).
-    pub fn restart(&self, ids: &[String]) -> Result<()> {
-        if ids.is_empty() {
-            return Ok(());
+    /// Start `command` in container `id` in the background (working in
+    /// `dir`, with `env` as `K=V`), its output to `log`, tethered to its
+    /// input (see [`exec::start_logged_tethered`]).
+    pub fn exec_logged(
+        &self,
+        id: &str,
+        (dir, env): (&str, &[String]),
+        command: &[String],
+        log: &Path,
+    ) -> Result<exec::Background> {
+        let mut args = vec!["exec", "--interactive", "--workdir", dir];
+        for e in env {
+            args.extend(["--env", e]);
         }
-        let mut args = vec!["restart", "--time", "5"];
-        args.extend(ids.iter().map(String::as_str));
-        exec::run(self.cmd(&args), super::QUERY_LONG, self.ui)
+        args.push(id);
+        args.extend(command.iter().map(String::as_str));
+        exec::start_logged_tethered(self.command(&args), log, self.ui)
     }
 
     /// Whether a container of this id or name exists, whatever its state.

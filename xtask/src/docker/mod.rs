@@ -32,7 +32,7 @@ use crate::exec::{self, QUERY};
 use crate::ui::Ui;
 
 /// The docker clients to use, as found on this machine (see [`find_clients`]).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Clients {
     /// The client for everything but builds: the first `docker` on PATH.
     pub cli: PathBuf,

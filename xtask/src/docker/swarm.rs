@@ -192,12 +192,6 @@ impl Docker<'_> {
             || left(&["network", "ls", "--quiet", "--filter", filter])
     }
 
-    /// A new task for `service` (`service update --force`), without
-    /// waiting for it to converge: readiness is the caller's own check.
-    pub fn service_force_update(&self, service: &str) -> Result<()> {
-        self.run(&["service", "update", "--force", "--detach", service])
-    }
-
     pub fn service_rm(&self, service: &str) -> Result<()> {
         self.run(&["service", "rm", service])
             .with_context(|| format!("removing the service {service}"))

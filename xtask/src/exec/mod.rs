@@ -23,7 +23,7 @@ mod stream;
 
 pub use logged::run_logged;
 pub use pipe::pipe;
-pub use stream::{start_lines, start_logged, Background, Lines};
+pub use stream::{start_lines, start_logged, start_logged_tethered, Background, Lines};
 
 /// The bound on a short query (an inspect, a listing, a removal): a Docker
 /// engine that does not answer in this time is not going to.

@@ -13,26 +13,45 @@ use anyhow::{Context, Result};
 use super::{echo_command, wait};
 use crate::ui::Ui;
 
-/// A command started in the background with no input and its output going
-/// to a log only, followed later (see [`Background::follow`]): the tests
-/// container, started while the cluster is still getting ready. Killed and
-/// reaped when dropped unfollowed.
+/// A command started in the background with its output going to a log
+/// only, followed later (see [`Background::follow`]): the tests, started
+/// while the cluster is still getting ready. Its input is nothing, or with
+/// [`start_logged_tethered`] a pipe held open for as long as it runs: a
+/// program in a container (`docker exec`) that watches its input ends when
+/// the pipe closes, which a killed `docker exec` client would not make it
+/// do. Killed and reaped when dropped unfollowed.
 pub struct Background {
     child: Option<Child>,
+    tether: Option<std::process::ChildStdin>,
     log: PathBuf,
 }
 
-pub fn start_logged(mut command: Command, log: &Path, ui: Ui) -> Result<Background> {
+pub fn start_logged(command: Command, log: &Path, ui: Ui) -> Result<Background> {
+    start(command, log, ui, false)
+}
+
+/// [`start_logged`], its input a pipe closed only when it ended or is dropped.
+pub fn start_logged_tethered(command: Command, log: &Path, ui: Ui) -> Result<Background> {
+    start(command, log, ui, true)
+}
+
+fn start(mut command: Command, log: &Path, ui: Ui, tethered: bool) -> Result<Background> {
     echo_command(ui, &command);
     let file = fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
     let program = command.get_program().to_string_lossy().into_owned();
-    let child = command
-        .stdin(Stdio::null())
+    let input = if tethered {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    };
+    let mut child = command
+        .stdin(input)
         .stdout(file.try_clone()?)
         .stderr(file)
         .spawn()
         .with_context(|| format!("starting {program}"))?;
     Ok(Background {
+        tether: child.stdin.take(),
         child: Some(child),
         log: log.to_path_buf(),
     })
@@ -52,6 +71,7 @@ impl Background {
             std::thread::spawn(move || show_growing(&log, &done, show))
         };
         let status = wait(child, Some(deadline));
+        drop(self.tether.take());
         done.store(true, std::sync::atomic::Ordering::SeqCst);
         let _ = shower.join();
         status
@@ -60,6 +80,7 @@ impl Background {
 
 impl Drop for Background {
     fn drop(&mut self) {
+        drop(self.tether.take());
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();

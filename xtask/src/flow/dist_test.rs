@@ -107,7 +107,7 @@ pub(super) fn one_pass(
         let phase = run.phase("ready");
         let spans = run
             .phases
-            .time(&phase, cx.ui, || cluster::wait_ready(cluster, ready))?;
+            .time(&phase, cx.ui, || cluster::wait_ready(cluster, ready, None))?;
         let pass = run.pass;
         run.services.extend(spans.into_iter().map(|mut s| {
             if pass > 1 {

@@ -180,7 +180,7 @@ impl<'c, 'a> Flow<'c, 'a> {
 fn up_and_ready(cx: &Ctx, cluster: &dyn Cluster, phases: &mut Phases, dir: &Path) -> Result<()> {
     phases.time("up", cx.ui, || cluster.up(&dir.join("up.log")))?;
     let ready = Duration::from_secs(cx.ws.config.timeouts.ready_s);
-    phases.time("ready", cx.ui, || cluster::wait_ready(cluster, ready))?;
+    phases.time("ready", cx.ui, || cluster::wait_ready(cluster, ready, None))?;
     for p in cluster.published() {
         cx.ui.say(&format!("published: {p}"));
     }
@@ -294,12 +294,13 @@ pub fn test(cx: &Ctx, pytest_args: &[String], plan: repeat::Plan) -> Result<()> 
         .start_tests(cx, cluster.as_ref(), pytest_args)
         .and_then(|tests| {
             let start = std::time::Instant::now();
-            if freshness::refresh(cx, cluster.as_ref(), &state)? {
+            let seen = freshness::refresh(cx, cluster.as_ref(), &state)?;
+            if seen.is_some() {
                 run.phases.record("restart", start.elapsed().as_secs_f64());
             }
             let ready = Duration::from_secs(cx.ws.config.timeouts.ready_s);
             run.services = run.phases.time("ready", cx.ui, || {
-                cluster::wait_ready(cluster.as_ref(), ready)
+                cluster::wait_ready(cluster.as_ref(), ready, seen)
             })?;
             run.tests(cx, tests)?;
             // Further passes on the same cluster, each a new pytest.

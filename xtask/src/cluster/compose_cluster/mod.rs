@@ -3,6 +3,7 @@
 //! size file, and `publish.yml` with `--publish`), its `/venv` and numba
 //! cache from volumes, the tests as a one-off `compose run`.
 
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
@@ -34,6 +35,10 @@ const COMPOSE_LIMIT: Duration = Duration::from_secs(600);
 
 pub struct ComposeCluster<'a> {
     def: Definition,
+    /// The checkout's runs folder, which the tests container mounts at /runs.
+    runs: PathBuf,
+    /// pytest's cache for the project, mounted at /pytest-cache.
+    pytest_cache: PathBuf,
     docker: Docker<'a>,
     compose: Compose,
     /// The runtime and numba volumes, once made or as saved.
@@ -80,17 +85,24 @@ impl<'a> ComposeCluster<'a> {
             ("LT_IMAGE", def.image.id.clone()),
             ("LT_SOURCE_DIR", m.source.display().to_string()),
             ("LT_DATA_DIR", m.data.display().to_string()),
-            ("LT_RESULTS_DIR", m.results.display().to_string()),
+            ("LT_RUNS_DIR", ws.runs_dir().display().to_string()),
+            (
+                "LT_PYTEST_CACHE",
+                ws.pytest_cache(&m.source).display().to_string(),
+            ),
             ("LT_CHECKOUT", ws.checkout_id.clone()),
             ("LT_WORKER_CPUS", def.size.worker_cpus.to_string()),
             ("LT_ENGINES", def.size.engines.to_string()),
             ("LT_LEGACY_TEMP", legacy_temp(&m.data)),
             ("LT_VENV_VOLUME", runtime),
             ("LT_NUMBA_VOLUME", numba),
+            ("LT_PRELOAD", def.image.preload.join(",")),
         ]
         .map(|(k, v)| (k.to_string(), v))
         .to_vec();
         ComposeCluster {
+            runs: ws.runs_dir(),
+            pytest_cache: ws.pytest_cache(&def.mounts.source),
             compose: Compose {
                 flavour: cx.compose.clone(),
                 files,
@@ -146,7 +158,20 @@ impl<'a> ComposeCluster<'a> {
     }
 }
 
-/// The tests as a one-off `compose run`, followed to their end.
+/// Where the tests container sees a run's results folder `results` (under
+/// the checkout's runs folder `runs`, which it mounts at /runs).
+fn results_in_container(runs: &Path, results: &Path) -> Result<String> {
+    let rel = results.strip_prefix(runs).with_context(|| {
+        format!(
+            "the results folder {} is not under {}",
+            results.display(),
+            runs.display()
+        )
+    })?;
+    Ok(Path::new("/runs").join(rel).display().to_string())
+}
+
+/// The tests as a `docker exec` of pytest, followed to their end.
 struct ComposeTests(exec::Background);
 
 impl Tests for ComposeTests {
@@ -176,6 +201,10 @@ impl Cluster for ComposeCluster<'_> {
     }
 
     fn prepare(&mut self, cx: &Ctx) -> Result<Vec<String>> {
+        // Written by the tests container's user (uid 1000).
+        fsx::writable_dir(&self.pytest_cache)?;
+        fs::create_dir_all(&self.runs)
+            .with_context(|| format!("creating {}", self.runs.display()))?;
         let runtime = self.def.image.runtime.clone();
         let numba = crate::numba::ensure(cx, &self.def.image, &self.def.mounts.source)?;
         self.set_env("LT_VENV_VOLUME", &runtime);
@@ -197,13 +226,22 @@ impl Cluster for ComposeCluster<'_> {
     }
 
     fn start_tests(&self, command: &[String], log: &Path) -> Result<Box<dyn Tests + '_>> {
-        let ready = format!("DIST_TEST_READY_FILE=/results/{READY_FILE}");
-        let timeline = format!("DIST_TEST_TIMELINE=/results/{TIMELINE_FILE}");
-        let mut args: Vec<&str> = vec!["run", "--rm", "-T", "--no-deps"];
-        args.extend(["-e", &ready, "-e", &timeline, "tests"]);
-        args.extend(command.iter().map(String::as_str));
-        let bg = exec::start_logged(self.command(&args)?, log, self.ui)
-            .context("starting the tests container")?;
+        let tests = self
+            .container_of("tests")
+            .filter(Container::running)
+            .context("the cluster's tests container is not running (`cargo xtask down` then `up` starts it again)")?;
+        let results = results_in_container(&self.runs, &self.def.mounts.results)?;
+        let env = [
+            format!("DIST_TEST_READY_FILE={results}/{READY_FILE}"),
+            format!("DIST_TEST_TIMELINE={results}/{TIMELINE_FILE}"),
+            // pytest ends when this exec's input does (dist_test_ready.py).
+            "DIST_TEST_TETHER=1".to_string(),
+        ];
+        let command = super::pytest::with_results(command, &results);
+        let bg = self
+            .docker
+            .exec_logged(&tests.id, ("/src", &env), &command, log)
+            .context("starting the tests in the tests container")?;
         Ok(Box::new(ComposeTests(bg)))
     }
 
@@ -234,19 +272,6 @@ impl Cluster for ComposeCluster<'_> {
         let mut command = vec!["python3", PROBE];
         command.extend(args);
         self.docker.exec_read(&s.id, &command)
-    }
-
-    fn start_engines(&self) -> Result<()> {
-        let engines = self.def.size.engine_services();
-        let ids: Vec<String> = self
-            .containers()?
-            .into_iter()
-            .filter(|c| !c.oneoff && engines.contains(&c.service))
-            .map(|c| c.id)
-            .collect();
-        self.docker
-            .restart(&ids)
-            .context("starting the engines again")
     }
 
     fn observe(&self) -> Option<Observation> {

@@ -33,6 +33,7 @@ fn a_cluster_is_its_definition_on_the_command_line() {
             id: "sha256:0123".into(),
             tag: "ltdist-repo-0123abcd:p1".into(),
             runtime: "ltdist-x-runtime-0123".into(),
+            preload: vec!["numpy".into(), "dask.distributed".into()],
         },
         mounts: Mounts {
             source: "/src/LiberTEM".into(),
@@ -56,14 +57,20 @@ fn a_cluster_is_its_definition_on_the_command_line() {
         ("LT_IMAGE", "sha256:0123"),
         ("LT_SOURCE_DIR", "/src/LiberTEM"),
         ("LT_DATA_DIR", "/data/lt"),
-        ("LT_RESULTS_DIR", "/repo/target/dist-test/runs/1/pytest"),
+        ("LT_RUNS_DIR", "/repo/target/dist-test/runs"),
         ("LT_CHECKOUT", "ltdist-repo-0123abcd"),
         ("LT_ENGINES", "1"),
         ("LT_VENV_VOLUME", "rt"),
         ("LT_NUMBA_VOLUME", "nb"),
+        ("LT_PRELOAD", "numpy,dask.distributed"),
     ] {
         assert!(env.contains(&(k.into(), v.into())), "{k}={v} in {env:?}");
     }
+    let cache = cx.ws.pytest_cache(Path::new("/src/LiberTEM"));
+    assert!(
+        env.contains(&("LT_PYTEST_CACHE".into(), cache.display().to_string())),
+        "{env:?}"
+    );
     assert_eq!(cluster.backend(), saved);
     assert!(!Path::new("/repo").exists(), "nothing was written");
 }
