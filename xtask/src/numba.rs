@@ -26,6 +26,7 @@ use crate::checkout::{self, runs};
 use crate::cluster::Image;
 use crate::context::Ctx;
 use crate::docker::{label_filter, OneShot, QUERY_LONG};
+use crate::footprint::{HOST_LABEL, ROOT_LABEL};
 use crate::runtime::short_id;
 
 /// Which checkout a cache volume belongs to (not the cluster label: removing
@@ -44,7 +45,11 @@ pub fn ensure(cx: &Ctx, image: &Image, source: &Path) -> Result<String> {
     );
     if !docker.volume_exists(&name) {
         let checkout = format!("{CACHE_LABEL}={}", cx.ws.checkout_id);
-        docker.volume_create(&name, &[checkout])?;
+        // Where the checkout is: `clean` anywhere removes the cache of a
+        // checkout whose folder is gone.
+        let root = format!("{ROOT_LABEL}={}", cx.ws.root.display());
+        let host = format!("{HOST_LABEL}={}", crate::workspace::this_host());
+        docker.volume_create(&name, &[checkout, root, host])?;
         // A new volume is root's; the services run as the image's user. The
         // byte-code folder is where the image's /venv/pyc/src points.
         let one = OneShot {

@@ -46,6 +46,18 @@ fn workspace_root() -> PathBuf {
     }
 }
 
+/// This machine's name, which the harness's objects carry beside their
+/// checkout's folder (`org.libertem.dist-test.host`): a folder is looked
+/// for only on the machine it was on (an engine may serve several).
+pub fn this_host() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
 /// `ltdist-<folder>-<hash of the real path>`: names this checkout's
 /// clusters, images and the value of its label.
 pub fn checkout_id(root: &Path) -> String {

@@ -24,10 +24,12 @@ impl Clean {
         let roots = fp.roots(Some((&cx.ws.checkout_id, &cx.ws.root)));
         let (clusters, busy) = busy::read(&cx.docker, &roots)?;
         let used = fp.used_by(&cx.ws);
+        let orphans = fp.orphans();
         let scope = Scope {
             me: &cx.ws.checkout_id,
             all: self.all,
             used: &used,
+            orphans: &orphans,
         };
         let mut plan = plan::plan(&fp, &clusters, &busy, &scope);
         let files = self.files(&cx, &mut plan);
@@ -36,8 +38,12 @@ impl Clean {
         } else {
             format!("this checkout, {}", cx.ws.checkout_id)
         };
+        let whose = match orphans.len() {
+            0 => whose,
+            n => format!("{whose}, and {n} orphaned checkout(s) whose folder is gone"),
+        };
         if self.dry_run {
-            print_plan(&plan, &files, &whose, &fp);
+            print_plan(&plan, &files, &whose, &fp, &scope);
             return Ok(());
         }
         let note = files_note(&files);
@@ -105,7 +111,7 @@ fn files_note(files: &[PathBuf]) -> String {
     format!(", and {} of files under target/dist-test", human(bytes))
 }
 
-fn print_plan(plan: &Plan, files: &[PathBuf], whose: &str, fp: &Footprint) {
+fn print_plan(plan: &Plan, files: &[PathBuf], whose: &str, fp: &Footprint, scope: &Scope) {
     println!(
         "clean --dry-run ({whose}): would remove {} cluster(s) and {} object(s), {} of the \
          harness's {} on the engine",
@@ -114,11 +120,18 @@ fn print_plan(plan: &Plan, files: &[PathBuf], whose: &str, fp: &Footprint) {
         human(plan.size()),
         human(fp.size(|_| true))
     );
+    let orphaned = |c: &str| if scope.orphaned(c) { ", orphaned" } else { "" };
     for c in &plan.clusters {
-        println!("  cluster      {} (stopped, of {})", c.name, c.checkout);
+        let state = if c.busy.is_some() { "running" } else { "stopped" };
+        println!(
+            "  cluster      {} ({state}, of {}{})",
+            c.name,
+            c.checkout,
+            orphaned(&c.checkout)
+        );
     }
     for it in &plan.remove {
-        println!("  {}", line(it));
+        println!("  {}{})", line(it), orphaned(it.owner.name()));
     }
     for f in files {
         println!("  files        {} ({})", f.display(), human(dir_size(f)));
@@ -128,11 +141,11 @@ fn print_plan(plan: &Plan, files: &[PathBuf], whose: &str, fp: &Footprint) {
     }
 }
 
-/// `numba cache   ltdist-x-numba-…   9 MB   (ltdist-x)`
+/// `numba cache   ltdist-x-numba-…   9 MB   (ltdist-x` (the caller closes it)
 fn line(it: &Item) -> String {
     let owner = it.owner.name();
     format!(
-        "{:<17} {:<64} {:>8}  ({owner})",
+        "{:<17} {:<64} {:>8}  ({owner}",
         it.what,
         it.name,
         human(it.size)

@@ -62,11 +62,13 @@ fn harness_disk(docker: &Docker, ws: &Workspace) -> String {
     let roots = fp.roots(Some((&ws.checkout_id, &ws.root)));
     let (clusters, b) = busy::read(docker, &roots).unwrap_or_default();
     let used = fp.used_by(ws);
+    let orphans = fp.orphans();
     let frees = |all| {
         let scope = plan::Scope {
             me: &ws.checkout_id,
             all,
             used: &used,
+            orphans: &orphans,
         };
         human(plan::plan(&fp, &clusters, &b, &scope).size())
     };

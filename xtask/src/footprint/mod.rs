@@ -26,8 +26,12 @@ pub const SHARED_LABEL: &str = "org.libertem.dist-test.shared";
 /// On a project image: the base image it was built on.
 pub const BASE_LABEL: &str = "org.libertem.dist-test.base";
 
-/// On a project image: the folder of the checkout that built it.
+/// On a project image, a numba cache volume and a cluster's objects: the
+/// folder of the checkout that made it.
 pub const ROOT_LABEL: &str = "org.libertem.dist-test.root";
+
+/// Beside [`ROOT_LABEL`]: the machine that folder is on.
+pub const HOST_LABEL: &str = "org.libertem.dist-test.host";
 
 /// On a base image built from Debian's packages: the suite.
 pub const BASE_SUITE_LABEL: &str = "org.libertem.dist-test.checkout.base";
@@ -86,11 +90,13 @@ pub struct Item {
 }
 
 /// Everything of the harness's, and the folder of each checkout that still
-/// has an image (where its runs in progress are registered).
+/// has an image or a volume (where its runs in progress are registered).
 #[derive(Debug, Default)]
 pub struct Footprint {
     pub items: Vec<Item>,
     pub roots: BTreeMap<String, PathBuf>,
+    /// The machine each root is on, where its objects say.
+    pub hosts: BTreeMap<String, String>,
 }
 
 impl Footprint {
@@ -135,6 +141,21 @@ impl Footprint {
         roots
     }
 
+    /// The checkouts whose folder no longer exists: nothing can use what
+    /// they left (their commands are gone with them), so `clean` in any
+    /// checkout removes it. A checkout whose folder nothing names is not
+    /// one of them.
+    pub fn orphans(&self) -> Vec<String> {
+        let here = crate::workspace::this_host();
+        self.roots
+            .iter()
+            .filter(|(c, root)| {
+                self.hosts.get(*c).is_none_or(|h| *h == here) && !root.exists()
+            })
+            .map(|(c, _)| c.clone())
+            .collect()
+    }
+
     /// The shared runtimes and bases checkout `ws` used: the runtimes it
     /// recorded, and what its images run on.
     pub fn used_by(&self, ws: &crate::workspace::Workspace) -> Vec<String> {
@@ -162,6 +183,18 @@ impl Footprint {
         ids.sort();
         ids.dedup();
         ids
+    }
+}
+
+impl Footprint {
+    /// Where checkout `c` is, as an object's labels `l` say.
+    fn note_root(&mut self, c: &str, l: &BTreeMap<String, String>) {
+        if let Some(root) = l.get(ROOT_LABEL) {
+            self.roots.insert(c.to_string(), PathBuf::from(root));
+        }
+        if let Some(host) = l.get(HOST_LABEL) {
+            self.hosts.insert(c.to_string(), host.clone());
+        }
     }
 }
 
@@ -207,8 +240,8 @@ pub fn classify(df: &DiskUse, labels: &BTreeMap<String, BTreeMap<String, String>
             }
             _ => continue,
         };
-        if let (Owner::Checkout(c), Some(root)) = (&owner, l.get(ROOT_LABEL)) {
-            fp.roots.insert(c.clone(), PathBuf::from(root));
+        if let Owner::Checkout(c) = &owner {
+            fp.note_root(c, l);
         }
         // An image with two tags is freed once.
         let size = if counted.contains(&image.id.as_str()) {
@@ -236,10 +269,12 @@ pub fn classify(df: &DiskUse, labels: &BTreeMap<String, BTreeMap<String, String>
             };
             (Owner::Shared, what)
         } else if let Some(c) = l.get(CACHE_LABEL) {
+            fp.note_root(c, &l);
             (Owner::Checkout(c.clone()), "numba cache")
         } else if let Some(c) = l.get(RUNTIME_LABEL) {
             (Owner::Checkout(c.clone()), "old runtime")
         } else if let Some(c) = l.get(CHECKOUT_LABEL) {
+            fp.note_root(c, &l);
             (Owner::Checkout(c.clone()), "cluster volume")
         } else {
             continue;

@@ -16,14 +16,22 @@ pub struct Scope<'a> {
     /// never takes a runtime another checkout has just made for a build
     /// still under way.
     pub used: &'a [String],
+    /// Checkouts whose folder is gone ([`super::Footprint::orphans`]):
+    /// always in scope, and nothing of theirs is busy, since nothing can
+    /// use it any more.
+    pub orphans: &'a [String],
 }
 
 impl Scope<'_> {
     fn covers(&self, owner: &Owner) -> bool {
         match owner {
-            Owner::Checkout(c) => self.all || c == self.me,
+            Owner::Checkout(c) => self.all || c == self.me || self.orphaned(c),
             Owner::Shared => false,
         }
+    }
+
+    pub fn orphaned(&self, checkout: &str) -> bool {
+        self.orphans.iter().any(|o| o == checkout)
     }
 }
 
@@ -74,12 +82,16 @@ pub fn plan(fp: &Footprint, clusters: &[Cluster], busy: &Busy, scope: &Scope) ->
             continue;
         }
         match &c.busy {
-            Some(why) => p.kept.push((format!("cluster {}", c.name), why.clone())),
-            None => p.clusters.push(c.clone()),
+            Some(why) if !scope.orphaned(&c.checkout) => {
+                p.kept.push((format!("cluster {}", c.name), why.clone()))
+            }
+            _ => p.clusters.push(c.clone()),
         }
     }
     for it in fp.items.iter().filter(|i| scope.covers(&i.owner)) {
+        let orphaned = matches!(&it.owner, Owner::Checkout(c) if scope.orphaned(c));
         let why = match it.kind {
+            _ if orphaned => None,
             Kind::Image => Busy::why(&busy.images, &it.id),
             Kind::Volume => Busy::why(&busy.volumes, &it.name),
             Kind::BuildCache => it.in_use.then(|| "in use by a build".to_string()),

@@ -140,6 +140,7 @@ fn clean_of_one_checkout_keeps_what_another_uses() {
             me: "ltdist-a-1",
             all: false,
             used: &["libertem-dist-runtime-k0".to_string()],
+            orphans: &[],
         },
     );
     assert_eq!(
@@ -194,6 +195,7 @@ fn clean_all_removes_everything_of_the_harness_but_what_is_busy() {
             me: "ltdist-a-1",
             all: true,
             used: &[],
+            orphans: &[],
         },
     );
     let gone = names(&p.remove);
@@ -257,7 +259,7 @@ fn the_bases_record_is_the_harnesss_when_only_its_records_build_on_it() {
         .any(|i| i.name == "base0" && i.owner == Owner::Shared));
     let fp = Footprint {
         items,
-        roots: BTreeMap::new(),
+        ..Footprint::default()
     };
     let p = plan(
         &fp,
@@ -267,6 +269,7 @@ fn the_bases_record_is_the_harnesss_when_only_its_records_build_on_it() {
             me: "ltdist-a-1",
             all: true,
             used: &[],
+            orphans: &[],
         },
     );
     let order = cache::children_first(&p.remove);
@@ -284,6 +287,7 @@ fn clean_of_one_checkout_leaves_a_runtime_it_never_used() {
         me: "ltdist-a-1",
         all: false,
         used: &[],
+        orphans: &[],
     };
     let p = plan(&fp, &[], &Busy::default(), &scope);
     assert!(!names(&p.remove).contains(&"libertem-dist-runtime-k0"));
@@ -291,4 +295,47 @@ fn clean_of_one_checkout_leaves_a_runtime_it_never_used() {
         .kept
         .iter()
         .any(|(w, why)| w == "runtime libertem-dist-runtime-k0" && why.contains("did not use")));
+}
+
+#[test]
+fn what_a_deleted_checkout_left_goes_with_any_checkouts_clean() {
+    let mut df = df();
+    let gone = "org.libertem.dist-test.numba-cache=ltdist-c-3,org.libertem.dist-test.root=/nonexistent/xtask-tests/c";
+    let here = format!(
+        "org.libertem.dist-test.numba-cache=ltdist-d-4,org.libertem.dist-test.root={}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let extra: DiskUse = serde_json::from_str(&format!(
+        r#"{{"Images":[],"BuildCache":[],"Volumes":[
+ {{"Labels":"{gone}","Links":"1","Name":"ltdist-c-3-numba-z","Size":"5MB"}},
+ {{"Labels":"{here}","Links":"0","Name":"ltdist-d-4-numba-w","Size":"5MB"}}]}}"#
+    ))
+    .unwrap();
+    df.volumes.extend(extra.volumes);
+    let fp = classify(&df, &labels());
+    // a's folder (/work/a) does not exist here either: only folders that
+    // are named count, and d's does exist.
+    assert_eq!(fp.orphans(), ["ltdist-a-1", "ltdist-c-3"]);
+    let orphans = vec!["ltdist-c-3".to_string()];
+    let clusters = vec![Cluster {
+        name: "ltdist-c-3".into(),
+        checkout: "ltdist-c-3".into(),
+        busy: Some("its service 0123 is running".into()),
+    }];
+    let busy = Busy {
+        images: vec![],
+        volumes: vec![("ltdist-c-3-numba-z".into(), "cluster ltdist-c-3 runs it".into())],
+    };
+    let scope = Scope {
+        me: "ltdist-b-2",
+        all: false,
+        used: &[],
+        orphans: &orphans,
+    };
+    let p = plan(&fp, &clusters, &busy, &scope);
+    assert_eq!(p.clusters.len(), 1, "an orphan's cluster goes, running or not");
+    let gone = names(&p.remove);
+    assert!(gone.contains(&"ltdist-c-3-numba-z"), "{gone:?}");
+    assert!(!gone.contains(&"ltdist-d-4-numba-w"), "{gone:?}");
+    assert!(!gone.contains(&"ltdist-a-1-numba-x"), "not named an orphan here: {gone:?}");
 }

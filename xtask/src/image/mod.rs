@@ -30,7 +30,7 @@ use crate::digest::sha256_bytes;
 use crate::docker::{label_filter, OneShot, LONG};
 use crate::downloads;
 use crate::exec::run_logged;
-use crate::footprint::{cache, BASE_LABEL, ROOT_LABEL};
+use crate::footprint::{cache, BASE_LABEL, HOST_LABEL, ROOT_LABEL};
 use crate::fsx::{copy_if_changed, write_if_changed};
 use crate::interrupt;
 use crate::live;
@@ -174,6 +174,7 @@ fn ensure_project(cx: &Ctx, project: &Project, on: &On, log: &Path) -> Result<Im
         format!("{PROJECT_LABEL}={tag}"),
         format!("{BASE_LABEL}={}", on.base),
         format!("{ROOT_LABEL}={}", ws.root.display()),
+        format!("{HOST_LABEL}={}", crate::workspace::this_host()),
     ] {
         args.extend(["--label".to_string(), label]);
     }

@@ -91,6 +91,8 @@ impl<'a> ComposeCluster<'a> {
                 ws.pytest_cache(&m.source).display().to_string(),
             ),
             ("LT_CHECKOUT", ws.checkout_id.clone()),
+            ("LT_ROOT", ws.root.display().to_string()),
+            ("LT_HOST", crate::workspace::this_host()),
             ("LT_WORKER_CPUS", def.size.worker_cpus.to_string()),
             ("LT_ENGINES", def.size.engines.to_string()),
             ("LT_LEGACY_TEMP", legacy_temp(&m.data)),
