@@ -259,8 +259,20 @@ fn lay_out_inputs(
     sources.push("build-system.in".into());
     fs::copy(ws.docker_dir().join(HARNESS_FILE), work.join(HARNESS_FILE))?;
     sources.push(HARNESS_FILE.into());
-    // Existing pins are the starting point, unless upgrading.
-    if let Ok(old) = fs::read_to_string(out_path) {
+    // Existing pins are the starting point, unless upgrading. A checkout
+    // resolved for the first time starts from the pinned release's pins for
+    // its Python: uv keeps those its requirements allow and changes only
+    // what they force, so a checkout close to the release runs on the same
+    // runtime as the release (one per Python, not one per checkout);
+    // `update-reqs --project DIR --upgrade` resolves it anew.
+    let seed = match &project.source {
+        Source::Checkout => Some(ws.requirements(&project.python.version)),
+        _ => None,
+    };
+    let start = fs::read_to_string(out_path)
+        .ok()
+        .or_else(|| seed.and_then(|s| fs::read_to_string(s).ok()));
+    if let Some(old) = start {
         let body = parse(&old).map(|(_, _, b)| b.to_string()).unwrap_or(old);
         fs::write(work.join("requirements.txt"), body)?;
     }

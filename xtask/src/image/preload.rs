@@ -2,10 +2,13 @@
 //! or an ipyparallel engine (packaging/docker/warm_start.py): the modules
 //! other than the project's that the project's worker side loads, so that a
 //! worker or engine started after an edit imports only the project. Found
-//! once per image, by `warm_start.py discover` in a container of it, and
-//! kept under `target/dist-test/preload/<image>.txt`; the services get it
-//! as `DIST_TEST_PRELOAD`. It only saves time: when it cannot be found the
-//! services start without it, and say nothing different.
+//! by `warm_start.py discover` in a container of an image that runs on the
+//! runtime, once per runtime (the modules are the runtime's; every project
+//! on it, a copy of the release or an edited checkout, loads nearly the same
+//! ones), and kept under `target/dist-test/preload/<runtime>.txt`; the
+//! services get it as `DIST_TEST_PRELOAD`. It only saves time: when it
+//! cannot be found the services start without it, and say nothing
+//! different.
 
 use std::fs;
 use std::path::PathBuf;
@@ -14,18 +17,14 @@ use crate::checkout;
 use crate::context::Ctx;
 use crate::docker::{OneShot, QUERY_LONG};
 use crate::fsx;
-use crate::runtime::short_id;
 
 /// The modules whose imports are measured: LiberTEM's own list of what a
 /// worker loads slowly (its workers preload it), what its executor loads,
 /// and what a first task loads.
 const FROM: &[&str] = &["libertem.preload", "libertem.executor.dask", "libertem.api"];
 
-fn path(cx: &Ctx, image_id: &str) -> PathBuf {
-    cx.ws
-        .target
-        .join("preload")
-        .join(format!("{}.txt", short_id(image_id)))
+fn path(cx: &Ctx, runtime: &str) -> PathBuf {
+    cx.ws.target.join("preload").join(format!("{runtime}.txt"))
 }
 
 /// The module names, one per line in the file.
@@ -37,10 +36,10 @@ pub fn parse(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// The preload of the image `image_id` running with the runtime volume
-/// `runtime`: kept, or found now.
+/// The preload of the runtime volume `runtime`: kept, or found now in a
+/// container of `image_id`, which runs on it.
 pub fn of(cx: &Ctx, image_id: &str, runtime: &str) -> Vec<String> {
-    let file = path(cx, image_id);
+    let file = path(cx, runtime);
     if let Ok(text) = fs::read_to_string(&file) {
         return parse(&text);
     }
