@@ -150,15 +150,15 @@ def modules_under(root):
     return found
 
 
-def imported_by(path, name, known):
-    """The project's modules the file `path` (module `name`) imports, with
-    the packages each import runs on its way."""
+def raw_imports(path, name):
+    """Every dotted name the file `path` (module `name`) imports, relative
+    imports made absolute."""
     import ast
 
     try:
         tree = ast.parse(open(path, "rb").read(), path)
     except (OSError, SyntaxError, ValueError):
-        return set()
+        return []
     package = name if path.endswith("__init__.py") else name.rpartition(".")[0]
     targets = set()
     for node in ast.walk(tree):
@@ -173,6 +173,49 @@ def imported_by(path, name, known):
                 base = node.module or ""
             targets.add(base)
             targets.update(f"{base}.{a.name}" for a in node.names)
+    return sorted(targets)
+
+
+# What each file imports, kept in the cache volume beside numba's and
+# keyed by the file's size and time: a restart parses only what changed
+# (parsing the whole project took seconds of the restart).
+IMPORTS_FILE = ".dist-test-imports.json"
+
+
+def imports_of(known, cache):
+    """{module: the dotted names it imports} for the modules `known`."""
+    path = os.path.join(cache, IMPORTS_FILE)
+    try:
+        with open(path) as f:
+            kept = json.load(f)
+    except (OSError, ValueError):
+        kept = {}
+    out, fresh = {}, {}
+    for name, file in known.items():
+        try:
+            st = os.stat(file)
+        except OSError:
+            continue
+        stamp = f"{name} {st.st_size} {st.st_mtime_ns}"
+        entry = kept.get(file)
+        if not entry or entry.get("stamp") != stamp:
+            entry = {"stamp": stamp, "imports": raw_imports(file, name)}
+        fresh[file] = entry
+        out[name] = entry["imports"]
+    if fresh != kept:
+        try:
+            tmp = f"{path}.{os.getpid()}"
+            with open(tmp, "w") as f:
+                json.dump(fresh, f)
+            os.replace(tmp, path)
+        except OSError:  # only saves time
+            pass
+    return out
+
+
+def imported_by(targets, known):
+    """The project's modules among `targets` (dotted names a module
+    imports), with the packages each import runs on its way."""
     out = set()
     for target in targets:
         parts = target.split(".")
@@ -197,7 +240,7 @@ def clear_numba_cache(changed):
     if changed is None:
         gone = 0
         for name in os.listdir(cache):
-            if name == "byte-code":
+            if name in ("byte-code", IMPORTS_FILE):
                 continue
             path = os.path.join(cache, name)
             if os.path.isdir(path) and not os.path.islink(path):
@@ -210,8 +253,8 @@ def clear_numba_cache(changed):
     known = modules_under(SOURCE)
     by_path = {path: name for name, path in known.items()}
     importers = {}
-    for name, path in known.items():
-        for target in imported_by(path, name, known):
+    for name, targets in imports_of(known, cache).items():
+        for target in imported_by(targets, known):
             importers.setdefault(target, set()).add(name)
     stale = {by_path[os.path.join(SOURCE, c)] for c in changed if os.path.join(SOURCE, c) in by_path}
     todo = list(stale)

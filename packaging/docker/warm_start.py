@@ -16,8 +16,10 @@ the project itself, which is what changed.
       any. A worker process that exits is started again by its nanny (Dask's
       own rule), so `probe.py restart` only has to make it exit.
   engine -- COMMAND ARGS...
-      Import the modules of $DIST_TEST_PRELOAD and the console script
-      COMMAND (ipengine), then run COMMAND in a forked child. A child that
+      Import the console script COMMAND (ipengine) and, when
+      $DIST_TEST_WARM_ENGINES is 1 (a kept cluster, whose engines restart
+      after an edit), the modules of $DIST_TEST_PRELOAD; then run COMMAND
+      in a forked child. A child that
       exits with RESTART_CODE (what `probe.py restart` makes it do) is
       replaced by a new one at once; any other end of the child ends this
       process with the child's code, so an engine that dies still stops its
@@ -95,7 +97,8 @@ def worker(command):
 
 
 def engine(command):
-    import warm_preload  # noqa: F401  (imports $DIST_TEST_PRELOAD)
+    if os.environ.get("DIST_TEST_WARM_ENGINES") == "1":
+        import warm_preload  # noqa: F401  (imports $DIST_TEST_PRELOAD)
 
     main = console_script(command[0])
     child = 0

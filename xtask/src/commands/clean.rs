@@ -122,7 +122,11 @@ fn print_plan(plan: &Plan, files: &[PathBuf], whose: &str, fp: &Footprint, scope
     );
     let orphaned = |c: &str| if scope.orphaned(c) { ", orphaned" } else { "" };
     for c in &plan.clusters {
-        let state = if c.busy.is_some() { "running" } else { "stopped" };
+        let state = if c.busy.is_some() {
+            "running"
+        } else {
+            "stopped"
+        };
         println!(
             "  cluster      {} ({state}, of {}{})",
             c.name,

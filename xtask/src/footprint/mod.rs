@@ -149,9 +149,7 @@ impl Footprint {
         let here = crate::workspace::this_host();
         self.roots
             .iter()
-            .filter(|(c, root)| {
-                self.hosts.get(*c).is_none_or(|h| *h == here) && !root.exists()
-            })
+            .filter(|(c, root)| self.hosts.get(*c).is_none_or(|h| *h == here) && !root.exists())
             .map(|(c, _)| c.clone())
             .collect()
     }

@@ -324,7 +324,10 @@ fn what_a_deleted_checkout_left_goes_with_any_checkouts_clean() {
     }];
     let busy = Busy {
         images: vec![],
-        volumes: vec![("ltdist-c-3-numba-z".into(), "cluster ltdist-c-3 runs it".into())],
+        volumes: vec![(
+            "ltdist-c-3-numba-z".into(),
+            "cluster ltdist-c-3 runs it".into(),
+        )],
     };
     let scope = Scope {
         me: "ltdist-b-2",
@@ -333,9 +336,16 @@ fn what_a_deleted_checkout_left_goes_with_any_checkouts_clean() {
         orphans: &orphans,
     };
     let p = plan(&fp, &clusters, &busy, &scope);
-    assert_eq!(p.clusters.len(), 1, "an orphan's cluster goes, running or not");
+    assert_eq!(
+        p.clusters.len(),
+        1,
+        "an orphan's cluster goes, running or not"
+    );
     let gone = names(&p.remove);
     assert!(gone.contains(&"ltdist-c-3-numba-z"), "{gone:?}");
     assert!(!gone.contains(&"ltdist-d-4-numba-w"), "{gone:?}");
-    assert!(!gone.contains(&"ltdist-a-1-numba-x"), "not named an orphan here: {gone:?}");
+    assert!(
+        !gone.contains(&"ltdist-a-1-numba-x"),
+        "not named an orphan here: {gone:?}"
+    );
 }

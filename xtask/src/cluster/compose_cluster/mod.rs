@@ -30,6 +30,10 @@ use crate::ui::Ui;
 /// The readiness probe, in the image (the Dockerfile's project stage).
 pub const PROBE: &str = "/opt/dist-test/probe.py";
 
+/// What runs pytest in the tests container (docker-compose.yml mounts it).
+const PYTEST_CLIENT: &str = "/opt/dist-test-harness/pytest_client.py";
+const PYTHON: &str = "python3";
+
 /// How long `compose up` and `compose down` may take.
 const COMPOSE_LIMIT: Duration = Duration::from_secs(600);
 
@@ -46,6 +50,16 @@ pub struct ComposeCluster<'a> {
     /// The generated size file, written before the first compose call.
     size_file: (PathBuf, String),
     ui: Ui,
+}
+
+/// Whether the engines start warm (warm_start.py): on the kept cluster,
+/// whose engines restart after an edit; a one-off cluster's never do.
+fn warm_engines(ws: &crate::workspace::Workspace, def: &Definition) -> &'static str {
+    if def.name == ws.cluster_project() {
+        "1"
+    } else {
+        "0"
+    }
 }
 
 /// Where the temp volume goes a second time: over `/data/temp_data` when
@@ -99,6 +113,7 @@ impl<'a> ComposeCluster<'a> {
             ("LT_VENV_VOLUME", runtime),
             ("LT_NUMBA_VOLUME", numba),
             ("LT_PRELOAD", def.image.preload.join(",")),
+            ("LT_WARM_ENGINES", warm_engines(ws, &def).into()),
         ]
         .map(|(k, v)| (k.to_string(), v))
         .to_vec();
@@ -239,7 +254,10 @@ impl Cluster for ComposeCluster<'_> {
             // pytest ends when this exec's input does (dist_test_ready.py).
             "DIST_TEST_TETHER=1".to_string(),
         ];
-        let command = super::pytest::with_results(command, &results);
+        // pytest_client.py in place of pytest: its pytest is forked from the
+        // tests container's warm server (pytest_server.py).
+        let mut command = super::pytest::with_results(command, &results);
+        command.splice(0..1, [PYTHON.to_string(), PYTEST_CLIENT.to_string()]);
         let bg = self
             .docker
             .exec_logged(&tests.id, ("/src", &env), &command, log)
