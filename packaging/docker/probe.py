@@ -1,5 +1,11 @@
 """What has registered with the dist-test cluster, seen from inside it.
 
+The scheduler's container runs `probe.py serve -- dask scheduler ...`: the
+scheduler, and beside it a probe server that keeps its clients of the
+scheduler and the controller connected. `probe.py observe|watch|restart`
+(what `cargo xtask` runs with `docker exec`) asks that server, and does the
+work itself where no server answers.
+
 `cargo xtask` runs this in the scheduler's container and decides from what
 it reports whether the cluster is ready (the rule is the xtask's alone,
 cluster/readiness.rs); this only observes:
@@ -109,20 +115,19 @@ def input_ended(timeout):
     return bool(readable) and not os.read(sys.stdin.fileno(), 4096)
 
 
-def watch(lifetime):
+def watch(lifetime, engines, say, ended):
+    """`say` an observation at every change until `ended(timeout)` says the
+    listener went or `lifetime` seconds have passed."""
     deadline = time.monotonic() + lifetime
-    engines, last = Engines(), None
-    try:
-        while time.monotonic() < deadline:
-            now = observation(engines)
-            if now != last:
-                print(json.dumps(now, sort_keys=True), flush=True)
-                last = now
-            if input_ended(POLL_S):
-                return 0
-        return 0
-    finally:
-        engines.close()
+    last = None
+    while time.monotonic() < deadline:
+        now = observation(engines)
+        if now != last:
+            say(json.dumps(now, sort_keys=True))
+            last = now
+        if ended(POLL_S):
+            return 0
+    return 0
 
 
 SOURCE = "/src"
@@ -336,7 +341,7 @@ def wait_until(what, done, deadline, spin=None):
             spin()
 
 
-def restart(limit, changed):
+def restart(limit, changed, engines, dask):
     """The processes that run the project's code (Dask workers, ipyparallel
     engines) and have loaded a changed file exit and are replaced at once
     (by their nanny, by warm_start.py's engine parent), without waiting for
@@ -345,8 +350,6 @@ def restart(limit, changed):
     had loaded, so that the first test pays no import. numba's cache of the
     changed modules and their importers goes before they import anything,
     whether or not anything restarts. At most `limit` seconds."""
-    from distributed import Client
-
     from warm_start import RESTART_CODE
 
     deadline = time.monotonic() + limit
@@ -357,88 +360,224 @@ def restart(limit, changed):
     def stale(loaded):
         return bool(loaded) and (paths is None or not paths.isdisjoint(loaded.values()))
 
-    engines = Engines()
-    try:
-        with Client("tcp://scheduler:8786", timeout=10) as dask:
-            ipp = engines.connect()
-            workers = dask.run(project_modules)
-            ids = list(ipp.ids)
-            on_engines = dict(zip(ids, ipp[ids].apply_sync(project_modules))) if ids else {}
-            old_workers = [a for a, loaded in workers.items() if stale(loaded)]
-            old_engines = [e for e, loaded in on_engines.items() if stale(loaded)]
-            names = set()
-            for loaded in [workers[a] for a in old_workers] + [on_engines[e] for e in old_engines]:
-                names.update(loaded)
-            report.update(workers=len(old_workers), engines=len(old_engines), modules=len(names))
-            if old_workers:
-                dask.run(exit_soon, workers=old_workers)
-            if old_engines:
-                ipp[old_engines].apply_async(os._exit, RESTART_CODE)
-                unregister(ipp, old_engines)
-            # While the new ones start: they import the project only once
-            # registered (below), after the stale cache is gone.
-            report["numba_cache_files_removed"] = clear_numba_cache(changed)
-            wait_until(
-                "the scheduler still lists old workers",
-                lambda: not set(dask.nthreads()) & set(old_workers),
-                deadline,
-            )
-            wait_until(
-                "the controller still lists old engines",
-                lambda: not set(ipp.ids) & set(old_engines),
-                deadline,
-                ipp.spin,
-            )
-            report["stopped_s"] = round(time.monotonic() - started, 2)
-            wait_until(
-                f"fewer than {len(workers)} Dask workers registered",
-                lambda: len(dask.nthreads()) >= len(workers),
-                deadline,
-            )
-            wait_until(
-                f"fewer than {len(ids)} engines registered",
-                lambda: len(ipp.ids) >= len(ids),
-                deadline,
-                ipp.spin,
-            )
-            report["replaced_s"] = round(time.monotonic() - started, 2)
-            order = sorted(names)
-            new_workers = [a for a in dask.nthreads() if a not in workers]
-            new_engines = [e for e in ipp.ids if e not in on_engines]
-            failed = set()
-            if new_workers and order:
-                for errors in dask.run(import_all, order, workers=new_workers).values():
-                    failed.update(errors)
-            if new_engines and order:
-                for errors in ipp[new_engines].apply_sync(import_all, order):
-                    failed.update(errors)
-            report["warm_errors"] = sorted(failed)
-            report["warmed_s"] = round(time.monotonic() - started, 2)
-        # What has registered now, as `observe` says it: the xtask's
-        # readiness verdict needs no second look.
-        report["seen"] = observation(engines)
-    finally:
-        engines.close()
+    ipp = engines.connect()
+    workers = dask.run(project_modules)
+    ids = list(ipp.ids)
+    on_engines = dict(zip(ids, ipp[ids].apply_sync(project_modules))) if ids else {}
+    old_workers = [a for a, loaded in workers.items() if stale(loaded)]
+    old_engines = [e for e, loaded in on_engines.items() if stale(loaded)]
+    names = set()
+    for loaded in [workers[a] for a in old_workers] + [on_engines[e] for e in old_engines]:
+        names.update(loaded)
+    report.update(workers=len(old_workers), engines=len(old_engines), modules=len(names))
+    if old_workers:
+        dask.run(exit_soon, workers=old_workers)
+    if old_engines:
+        ipp[old_engines].apply_async(os._exit, RESTART_CODE)
+        unregister(ipp, old_engines)
+    # While the new ones start: they import the project only once
+    # registered (below), after the stale cache is gone.
+    report["numba_cache_files_removed"] = clear_numba_cache(changed)
+    wait_until(
+        "the scheduler still lists old workers",
+        lambda: not set(dask.nthreads()) & set(old_workers),
+        deadline,
+    )
+    wait_until(
+        "the controller still lists old engines",
+        lambda: not set(ipp.ids) & set(old_engines),
+        deadline,
+        ipp.spin,
+    )
+    report["stopped_s"] = round(time.monotonic() - started, 2)
+    wait_until(
+        f"fewer than {len(workers)} Dask workers registered",
+        lambda: len(dask.nthreads()) >= len(workers),
+        deadline,
+    )
+    wait_until(
+        f"fewer than {len(ids)} engines registered",
+        lambda: len(ipp.ids) >= len(ids),
+        deadline,
+        ipp.spin,
+    )
+    report["replaced_s"] = round(time.monotonic() - started, 2)
+    order = sorted(names)
+    new_workers = [a for a in dask.nthreads() if a not in workers]
+    new_engines = [e for e in ipp.ids if e not in on_engines]
+    failed = set()
+    if new_workers and order:
+        for errors in dask.run(import_all, order, workers=new_workers).values():
+            failed.update(errors)
+    if new_engines and order:
+        for errors in ipp[new_engines].apply_sync(import_all, order):
+            failed.update(errors)
+    report["warm_errors"] = sorted(failed)
+    report["warmed_s"] = round(time.monotonic() - started, 2)
+    # What has registered now, as `observe` says it: the xtask's readiness
+    # verdict needs no second look.
+    report["seen"] = observation(engines)
     return report
 
 
+class Clients:
+    """The probe's clients of the controller and the scheduler, made when
+    first needed and kept (a server keeps them between requests)."""
+
+    def __init__(self):
+        self.engines = Engines()
+        self._dask = None
+
+    def dask(self):
+        if self._dask is None:
+            from distributed import Client
+
+            self._dask = Client("tcp://scheduler:8786", timeout=10)
+        return self._dask
+
+    def close(self):
+        self.engines.close()
+        if self._dask is not None:
+            self._dask.close()
+            self._dask = None
+
+
+def handle(request, clients, say, ended):
+    """One request: `observe`, `watch SECONDS`, `restart SECONDS ...`."""
+    what, args = request[0] if request else "", request[1:]
+    if what == "observe" and not args:
+        say(json.dumps(observation(clients.engines), sort_keys=True))
+        return 0
+    if what == "watch" and len(args) == 1:
+        return watch(float(args[0]), clients.engines, say, ended)
+    if what == "restart" and len(args) >= 2 and args[1] in ("--all", "--changed"):
+        changed = None if args[1] == "--all" else args[2:]
+        say(json.dumps(restart(float(args[0]), changed, clients.engines, clients.dask()), sort_keys=True))
+        return 0
+    raise ValueError(f"usage: observe | watch SECONDS | restart SECONDS (--all | --changed FILE...), not {request}")
+
+
+# The probe server: a second process of the scheduler's container (`serve --
+# COMMAND`), so that a look at the cluster costs a connection, not a Python
+# that imports ipyparallel and distributed and connects to both (a second or
+# more of CPU per `test`, per restart). `probe.py observe|watch|restart`
+# asks it when it answers, and does the work itself when not.
+SOCKET = "/tmp/dist-test-probe.sock"
+
+
+def serve(command):
+    """Fork the probe server, then become `command` (the scheduler): the
+    container lives as long as the scheduler does, and the server with it."""
+    if os.fork() != 0:
+        os.execvp(command[0], command)
+    import socket
+    import threading
+
+    try:
+        os.unlink(SOCKET)
+    except FileNotFoundError:
+        pass
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(SOCKET)
+    listener.listen(8)
+    clients, lock = Clients(), threading.Lock()
+    # What every request needs, while the scheduler starts.
+    import distributed  # noqa: F401
+    import ipyparallel  # noqa: F401
+
+    def answer(conn):
+        with conn, conn.makefile("rw") as f:
+            request = json.loads(f.readline() or "[]")
+
+            def say(line):
+                f.write(line + "\n")
+                f.flush()
+
+            def ended(timeout):
+                readable, _, _ = select.select([conn], [], [], timeout)
+                return bool(readable) and not conn.recv(1)
+
+            try:
+                if request[:1] == ["watch"]:
+                    # One look at a time, the lock let go between looks.
+                    def looked(timeout):
+                        lock.release()
+                        try:
+                            return ended(timeout)
+                        finally:
+                            lock.acquire()
+
+                    with lock:
+                        handle(request, clients, say, looked)
+                else:
+                    with lock:
+                        handle(request, clients, say, ended)
+                say("OK")
+            except Exception as e:  # said to the client, which exits 1
+                say(f"ERROR {type(e).__name__}: {e}")
+                if request[:1] == ["restart"]:
+                    # A client that failed half-way is not to be trusted.
+                    clients.close()
+
+    while True:
+        conn, _ = listener.accept()
+        threading.Thread(target=answer, args=(conn,), daemon=True).start()
+
+
+def ask_server(request):
+    """The server's answer to `request`, its lines relayed to stdout as they
+    come (and the request ended when our input ends, for `watch`); `None`
+    when no server answers."""
+    import socket
+
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(SOCKET)
+    except OSError:
+        conn.close()
+        return None
+    with conn:
+        conn.sendall((json.dumps(request) + "\n").encode())
+        f = conn.makefile("r")
+        watching = request[:1] == ["watch"]
+        while True:
+            if watching:
+                readable, _, _ = select.select([conn, sys.stdin], [], [])
+                if sys.stdin in readable and not os.read(sys.stdin.fileno(), 4096):
+                    return 0
+                if conn not in readable:
+                    continue
+            line = f.readline()
+            if not line:
+                raise OSError("the probe server went away")
+            line = line.rstrip("\n")
+            if line == "OK":
+                return 0
+            if line.startswith("ERROR "):
+                raise OSError(line[len("ERROR "):])
+            print(line, flush=True)
+
+
 def main(argv):
-    what = argv[1] if len(argv) > 1 else ""
-    if what == "observe" and len(argv) == 2:
-        engines = Engines()
-        try:
-            print(json.dumps(observation(engines), sort_keys=True))
-        finally:
-            engines.close()
+    if argv[1:2] == ["serve"] and argv[2:3] == ["--"] and len(argv) > 3:
+        serve(argv[3:])
         return 0
-    if what == "watch" and len(argv) == 3:
-        return watch(float(argv[2]))
-    if what == "restart" and len(argv) >= 4 and argv[3] in ("--all", "--changed"):
-        changed = None if argv[3] == "--all" else argv[4:]
-        print(json.dumps(restart(float(argv[2]), changed), sort_keys=True), flush=True)
-        return 0
-    print(f"usage: {argv[0]} observe | watch SECONDS | restart SECONDS (--all | --changed FILE...)", file=sys.stderr)
-    return 2
+    request = argv[1:]
+    if request[:1] not in (["observe"], ["watch"], ["restart"]):
+        print(
+            f"usage: {argv[0]} observe | watch SECONDS | restart SECONDS (--all | --changed FILE...)"
+            " | serve -- COMMAND...",
+            file=sys.stderr,
+        )
+        return 2
+    answered = ask_server(request)
+    if answered is not None:
+        return answered
+    clients = Clients()
+    try:
+        return handle(request, clients, lambda line: print(line, flush=True), input_ended)
+    finally:
+        clients.close()
 
 
 if __name__ == "__main__":

@@ -197,7 +197,17 @@ impl StackSpec {
         add(
             "scheduler",
             manager,
-            &["dask", "scheduler", "--port", "8786", "--no-dashboard"],
+            &[
+                "python3",
+                "/opt/dist-test/probe.py",
+                "serve",
+                "--",
+                "dask",
+                "scheduler",
+                "--port",
+                "8786",
+                "--no-dashboard",
+            ],
         );
         add(
             "ipy-controller",
