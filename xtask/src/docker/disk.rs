@@ -140,12 +140,31 @@ pub fn human(bytes: u64) -> String {
     }
 }
 
+/// Whether `docker system df` failed only because another one runs.
+fn busy_with_another(error: &str) -> bool {
+    error.contains("a disk usage operation is already running")
+}
+
 impl Docker<'_> {
-    /// What the engine's disk holds, with sizes.
+    /// What the engine's disk holds, with sizes. The engine answers one
+    /// such question at a time ("a disk usage operation is already
+    /// running", when another checkout's `clean` or `doctor` asks too):
+    /// asked again until it answers, for at most [`super::QUERY_LONG`].
     pub fn disk_use(&self) -> Result<DiskUse> {
-        let out = self
-            .read(&["system", "df", "--verbose", "--format", "{{json .}}"])
-            .context("reading the engine's disk use (docker system df)")?;
+        let deadline = std::time::Instant::now() + super::QUERY_LONG;
+        let out = loop {
+            match self.read(&["system", "df", "--verbose", "--format", "{{json .}}"]) {
+                Err(e)
+                    if busy_with_another(&format!("{e:#}"))
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                }
+                answer => {
+                    break answer.context("reading the engine's disk use (docker system df)")?
+                }
+            }
+        };
         serde_json::from_str(out.trim()).context("reading `docker system df`'s answer")
     }
 
@@ -212,6 +231,15 @@ mod tests {
         assert!((t - 1_796_419_646.370_539).abs() < 1e-3, "{t}");
         assert_eq!(human(6_161_000), "6 MB");
         assert_eq!(human(1_950_000_000), "1.95 GB");
+    }
+
+    #[test]
+    fn another_disk_usage_question_is_waited_for() {
+        assert!(busy_with_another(
+            "`docker system df` failed (exit status: 1): Error response from daemon: \
+             a disk usage operation is already running"
+        ));
+        assert!(!busy_with_another("Cannot connect to the Docker daemon"));
     }
 
     #[test]
