@@ -30,10 +30,14 @@ SOCKET = os.environ.get("DIST_TEST_PYTEST_SOCKET", "/tmp/dist-test-pytest.sock")
 
 
 def preload():
+    """pytest; on a kept cluster (DIST_TEST_WARM=1, its pytest runs again
+    and again) also what LiberTEM and its tests import."""
     import importlib
 
-    names = ["pytest", "ipyparallel"]
-    names += [n for n in os.environ.get("DIST_TEST_PRELOAD", "").split(",") if n]
+    names = ["pytest"]
+    if os.environ.get("DIST_TEST_WARM") == "1":
+        names += ["ipyparallel"]
+        names += [n for n in os.environ.get("DIST_TEST_PRELOAD", "").split(",") if n]
     for name in names:
         try:
             importlib.import_module(name)

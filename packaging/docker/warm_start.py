@@ -11,14 +11,14 @@ the project itself, which is what changed.
 
   worker -- COMMAND ARGS...
       Run the console script COMMAND (libertem-worker) with Dask's worker
-      processes started by multiprocessing's fork server, which imports the
-      modules named in $DIST_TEST_PRELOAD (warm_preload.py) before it forks
-      any. A worker process that exits is started again by its nanny (Dask's
-      own rule), so `probe.py restart` only has to make it exit.
+      processes started by multiprocessing's fork server, which imports, when
+      $DIST_TEST_WARM is 1 (a kept cluster), the modules named in
+      $DIST_TEST_PRELOAD (warm_preload.py) before it forks any. A worker
+      process that exits is started again by its nanny (Dask's own rule), so
+      `probe.py restart` only has to make it exit.
   engine -- COMMAND ARGS...
       Import the console script COMMAND (ipengine) and, when
-      $DIST_TEST_WARM_ENGINES is 1 (a kept cluster, whose engines restart
-      after an edit), the modules of $DIST_TEST_PRELOAD; then run COMMAND
+      $DIST_TEST_WARM is 1, the modules of $DIST_TEST_PRELOAD; then run COMMAND
       in a forked child. A child that
       exits with RESTART_CODE (what `probe.py restart` makes it do) is
       replaced by a new one at once; any other end of the child ends this
@@ -91,13 +91,14 @@ def worker(command):
     def with_ours(names):
         own(["warm_preload", *[n for n in names if n != "warm_preload"]])
 
-    forkserver.set_forkserver_preload = with_ours
-    with_ours([])
+    if os.environ.get("DIST_TEST_WARM") == "1":
+        forkserver.set_forkserver_preload = with_ours
+        with_ours([])
     return run_script(console_script(command[0]), command)
 
 
 def engine(command):
-    if os.environ.get("DIST_TEST_WARM_ENGINES") == "1":
+    if os.environ.get("DIST_TEST_WARM") == "1":
         import warm_preload  # noqa: F401  (imports $DIST_TEST_PRELOAD)
 
     main = console_script(command[0])

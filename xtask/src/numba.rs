@@ -7,7 +7,8 @@
 //! Dockerfile). Here it is a Docker volume mounted at `/numba-cache`
 //! (`NUMBA_CACHE_DIR`) in every service, named for what fills it: the image
 //! and the state of the project's source (every service mounts the live
-//! source, see services.yml), `<checkout>-numba-<image>-<source stamp>`.
+//! source, see services.yml), `<checkout>-numba-<image>-<project>-<source
+//! stamp>` (one image may run several projects, see image/mod.rs).
 //! After a change of either (new requirements, a LiberTEM edit), the next
 //! cluster starts on a new, empty volume, so edited LiberTEM never meets a
 //! cache compiled from other code, and a cluster still running on the old
@@ -33,16 +34,22 @@ use crate::runtime::short_id;
 /// a cluster keeps its cache).
 pub const CACHE_LABEL: &str = "org.libertem.dist-test.numba-cache";
 
+/// `<checkout>-numba-<image>-<project>-`: what the names of the cache
+/// volumes of `image` running the project in `source` begin with (one
+/// image may run several projects with the same build files, see
+/// image/mod.rs; each keeps its own cache).
+pub fn volume_prefix(checkout_id: &str, image_id: &str, source: &Path) -> String {
+    let project = &crate::digest::sha256_bytes(source.to_string_lossy().as_bytes())[..8];
+    format!("{checkout_id}-numba-{}-{project}-", short_id(image_id))
+}
+
 /// The cache volume for `image` running the source in `source`, made
 /// (empty, owned by the services' user) if it is not there yet.
 pub fn ensure(cx: &Ctx, image: &Image, source: &Path) -> Result<String> {
     let docker = &cx.docker;
     let stamp = crate::project::source_stamp(source)?;
-    let name = format!(
-        "{}-numba-{}-{stamp}",
-        cx.ws.checkout_id,
-        short_id(&image.id)
-    );
+    let this_project = volume_prefix(&cx.ws.checkout_id, &image.id, source);
+    let name = format!("{this_project}{stamp}");
     if !docker.volume_exists(&name) {
         let checkout = format!("{CACHE_LABEL}={}", cx.ws.checkout_id);
         // Where the checkout is: `clean` anywhere removes the cache of a
@@ -81,13 +88,12 @@ pub fn ensure(cx: &Ctx, image: &Image, source: &Path) -> Result<String> {
     }
     let images = crate::runtime::image_ids(cx);
     let (_, in_use) = runs::in_use(&cx.ws);
-    let this_image = format!("{}-numba-{}-", cx.ws.checkout_id, short_id(&image.id));
     let all = docker.volumes(&[label_filter(CACHE_LABEL, &cx.ws.checkout_id)])?;
     let stale = |v: &str| {
         let of_image = images
             .iter()
             .any(|id| v.starts_with(&format!("{}-numba-{id}-", cx.ws.checkout_id)));
-        v != name && (!of_image || v.starts_with(&this_image))
+        v != name && (!of_image || v.starts_with(&this_project))
     };
     for old in all.iter().filter(|v| stale(v) && !in_use.contains(*v)) {
         // Refused while a container still mounts it.

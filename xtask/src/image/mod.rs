@@ -158,6 +158,19 @@ fn ensure_project(cx: &Ctx, project: &Project, on: &On, log: &Path) -> Result<Im
             .with_context(|| format!("inspecting {tag}"))?;
         return Ok(image(id));
     }
+    // Another project of this checkout with the same build files on the
+    // same runtime (a copy of the release, a worktree at the same version):
+    // its image is this one's too, since the services mount the source.
+    if let Some(id) = same_key(cx, &key) {
+        let before = docker.image_id(&tag);
+        docker
+            .tag(&id, &tag)
+            .with_context(|| format!("tagging {tag}"))?;
+        if let Some(old) = before.filter(|old| *old != id) {
+            remove_if_unused(cx, &old);
+        }
+        return Ok(image(id));
+    }
     project::sync_tree(&project.dir, &context.join("project"))
         .with_context(|| format!("copying {} into the build context", project.dir.display()))?;
     let project_log = log.with_extension("project.log");
@@ -194,6 +207,16 @@ fn ensure_project(cx: &Ctx, project: &Project, on: &On, log: &Path) -> Result<Im
         cx.ui.say(&format!("build cache: not trimmed ({e:#})"));
     }
     Ok(image(id))
+}
+
+/// An image of this checkout built from the project key `key`, if any.
+fn same_key(cx: &Ctx, key: &str) -> Option<String> {
+    let filters = [
+        label_filter(CHECKOUT_LABEL, &cx.ws.checkout_id),
+        label_filter(PROJECT_KEY_LABEL, key),
+    ];
+    let rows = cx.docker.images(&filters, false).ok()?;
+    rows.into_iter().next().map(|r| r.id)
 }
 
 /// The project stage's Dockerfile, written into the context with this

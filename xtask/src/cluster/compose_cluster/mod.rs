@@ -52,9 +52,11 @@ pub struct ComposeCluster<'a> {
     ui: Ui,
 }
 
-/// Whether the engines start warm (warm_start.py): on the kept cluster,
-/// whose engines restart after an edit; a one-off cluster's never do.
-fn warm_engines(ws: &crate::workspace::Workspace, def: &Definition) -> &'static str {
+/// Whether the workers, the engines and the tests' pytest start warm
+/// (warm_start.py, pytest_server.py): on the kept cluster, whose workers
+/// and engines an edit replaces and whose pytest runs again and again; a
+/// one-off cluster's processes import what they need once, themselves.
+fn warm(ws: &crate::workspace::Workspace, def: &Definition) -> &'static str {
     if def.name == ws.cluster_project() {
         "1"
     } else {
@@ -113,7 +115,7 @@ impl<'a> ComposeCluster<'a> {
             ("LT_VENV_VOLUME", runtime),
             ("LT_NUMBA_VOLUME", numba),
             ("LT_PRELOAD", def.image.preload.join(",")),
-            ("LT_WARM_ENGINES", warm_engines(ws, &def).into()),
+            ("LT_WARM", warm(ws, &def).into()),
         ]
         .map(|(k, v)| (k.to_string(), v))
         .to_vec();

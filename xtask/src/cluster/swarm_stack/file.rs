@@ -39,8 +39,9 @@ pub struct StackSpec {
     pub runtime: PathBuf,
     /// What the workers' and engines' fork servers import first.
     pub preload: Vec<String>,
-    /// The engines too (a kept cluster's, which restart after an edit).
-    pub warm_engines: bool,
+    /// Whether the fork servers import the preload (a kept cluster's, whose
+    /// workers and engines restart after an edit).
+    pub warm: bool,
     /// The tests' command (pytest and its arguments), when the stack runs them.
     pub pytest: Option<Vec<String>>,
     /// `KEY=VALUE` of the checkout label.
@@ -147,8 +148,8 @@ impl StackSpec {
             ("TMP_TESTDATA_PATH", "/temp_data".to_string()),
             ("DIST_TEST_PRELOAD", self.preload.join(",")),
             (
-                "DIST_TEST_WARM_ENGINES",
-                if self.warm_engines { "1" } else { "0" }.to_string(),
+                "DIST_TEST_WARM",
+                if self.warm { "1" } else { "0" }.to_string(),
             ),
         ]);
         let tests = name == "tests";
@@ -286,7 +287,7 @@ mod tests {
             harness: "/repo/packaging/docker".into(),
             runtime: "/var/lib/docker/volumes/v/_data".into(),
             preload: vec!["numpy".into()],
-            warm_engines: false,
+            warm: false,
             pytest: Some(vec![
                 "pytest".into(),
                 "tests/".into(),

@@ -93,7 +93,7 @@ impl<'a> SwarmStack<'a> {
         let runtime = self.docker.volume_mountpoint(&self.def.image.runtime)?;
         Ok(StackSpec {
             preload: self.def.image.preload.clone(),
-            warm_engines: self.kept,
+            warm: self.kept,
             image: self.def.image.tag.clone(),
             size: self.def.size,
             nodes: self.nodes.clone(),
