@@ -14,6 +14,13 @@ use xtask::cluster::PROJECT_LABEL;
 use xtask::summary::Summary;
 use xtask::CHECKOUT_LABEL;
 
+/// `clean` in any checkout removes what a deleted one left: the scenarios
+/// that delete a checkout, and those that clean one, take turns.
+pub fn cleans() -> std::sync::MutexGuard<'static, ()> {
+    static CLEANS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    CLEANS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The checkout the xtask under test was built in.
 /// The main checkout has one kept cluster: the scenarios that bring it up
 /// (and kill its services, and take it down) take turns, in one binary.
@@ -112,6 +119,34 @@ pub fn edit_get_bbox_2d(copy: &Path) {
     fs::write(&buffers, edited).unwrap();
 }
 
+/// Remove the main checkout's tag of the project copy `copy` (the image
+/// goes with it unless another project's tag is on it, as the pinned
+/// release's is on a copy's with the same build files), and the copy's
+/// numba caches: what a scenario's own project leaves.
+pub fn remove_project_image(copy: &Path) {
+    let tag = xtask::image::project_tag(&checkout_id(&root()), copy, DEFAULT_PYTHON);
+    let id = Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Id}}", &tag])
+        .output()
+        .map(|o| stdout(&o).trim().to_string())
+        .unwrap_or_default();
+    let _ = Command::new("docker").args(["image", "rm", &tag]).output();
+    if id.is_empty() {
+        return;
+    }
+    let prefix = xtask::numba::volume_prefix(&checkout_id(&root()), &id, copy);
+    let volumes = docker(&[
+        "volume",
+        "ls",
+        "--quiet",
+        "--filter",
+        &format!("name={prefix}"),
+    ]);
+    for v in volumes.lines().filter(|v| v.starts_with(&prefix)) {
+        let _ = Command::new("docker").args(["volume", "rm", v]).output();
+    }
+}
+
 /// The runtime volume (`/venv`) an image runs with, as its label names it.
 pub fn runtime_of(image: &str) -> String {
     docker(&[
@@ -157,6 +192,26 @@ fn objects(label: &str) -> Vec<String> {
 /// What a compose project has left on the engine.
 pub fn leftovers_of_project(project: &str) -> Vec<String> {
     objects(&format!("label={PROJECT_LABEL}={project}"))
+}
+
+/// Remove what compose project `project` has on the engine (containers,
+/// networks, volumes), as `compose down` would: for a cluster a scenario
+/// kept with `dist-test --keep` (`down --all` would take the checkout's
+/// kept cluster with it, which another scenario uses).
+pub fn remove_compose_project(project: &str) {
+    let label = format!("label={PROJECT_LABEL}={project}");
+    for (list, rm) in [
+        (&["ps", "-aq"][..], &["rm", "-f"][..]),
+        (&["network", "ls", "-q"][..], &["network", "rm"][..]),
+        (&["volume", "ls", "-q"][..], &["volume", "rm", "-f"][..]),
+    ] {
+        let mut args = list.to_vec();
+        args.extend(["--filter", label.as_str()]);
+        let ids = docker(&args);
+        if !ids.trim().is_empty() {
+            let _ = Command::new("docker").args(rm).args(ids.lines()).output();
+        }
+    }
 }
 
 /// What a checkout has left on the engine, whatever the compose project.
@@ -238,12 +293,30 @@ pub fn edited_release(name: &str, edit: &str) -> PathBuf {
     copy
 }
 
-/// A checkout that lives as long as the main one, under its target/: the
-/// files the xtask reads, copied fresh; its own target/ (sdist, images) is
-/// kept between test runs so that it is built once, not every time.
+/// A checkout under the main one's target/: the files the xtask reads,
+/// copied fresh, and what the main checkout downloaded and generated (the
+/// release's sdist, uv and debootstrap, the test data, the workers'
+/// preload), linked in where the new one has none yet, as a clone whose
+/// owner copied their downloads would have it: its own engine objects
+/// (images, caches) it makes itself. A scenario that makes one removes what
+/// it made (`clean` in it, or its folder deleted and `clean` elsewhere).
 pub fn other_checkout(name: &str) -> PathBuf {
     let dir = root().join("target").join("xtask-tests").join(name);
-    fs::create_dir_all(&dir).unwrap();
+    fs::create_dir_all(dir.join("target/dist-test")).unwrap();
+    for downloaded in ["sdist", "tools", "testdata", "preload"] {
+        let from = root().join("target/dist-test").join(downloaded);
+        let to = dir.join("target/dist-test").join(downloaded);
+        if from.is_dir() && !to.exists() {
+            let ok = Command::new("cp")
+                .arg("-al")
+                .arg(&from)
+                .arg(&to)
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "linking {}", from.display());
+        }
+    }
     for item in ["dist-test.toml", "packaging"] {
         let _ = fs::remove_dir_all(dir.join(item));
         let _ = fs::remove_file(dir.join(item));

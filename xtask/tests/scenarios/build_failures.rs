@@ -67,6 +67,7 @@ fn sigint_during_the_build_tears_down() {
 }
 
 #[test]
+#[ignore = "second tier: .ci/run runs it (cargo test -p xtask -- --ignored)"]
 fn edit_and_rebuild_cycles_do_not_pile_up_images() {
     if !engine_available() {
         return;

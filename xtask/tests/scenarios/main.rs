@@ -1,16 +1,22 @@
 //! The xtask's scenarios against a real Docker engine, in one test binary:
-//! libtest runs its tests side by side (one thread per core, or
-//! `RUST_TEST_THREADS`), where one binary per file ran them one file after
-//! another. They can share a checkout because its commands can (the
-//! checkout lock serialises builds, runs register what they use, `down
-//! --all` leaves runs in progress alone); those that need a checkout of
-//! their own make one under `target/xtask-tests/`. Two scenarios keep a
-//! binary of their own, which cargo runs alone: `takeover.rs` (no other
-//! command may take the checkout lock first) and `late_engine.rs` (a timing
-//! race that other clusters on the machine change); and `swarm_lab.rs`,
-//! ignored by default (root, three engines). `.cargo/config.toml` sets four test
-//! threads (most of a scenario's time is spent waiting on the engine; an
-//! environment's `RUST_TEST_THREADS` wins).
+//! libtest runs its tests side by side (`RUST_TEST_THREADS`, four by
+//! default, see .cargo/config.toml: most of a scenario's time is spent
+//! waiting on the engine). They can share the checkout because its commands
+//! can (the checkout lock serialises builds, runs register what they use,
+//! `down --all` leaves runs in progress alone); those that need a checkout
+//! of their own make one under `target/xtask-tests/`, and every scenario
+//! removes what it made there, so that a test run leaves only what a user
+//! keeps (the base, the runtime, uv's cache, the main checkout's image of
+//! the pinned release).
+//!
+//! Two tiers. `cargo test --workspace` runs the first: every scenario but
+//! a few slow ones, which are `#[ignore]`d as the second tier and run by
+//! `.ci/run` with `cargo test -p xtask -- --ignored`: the report in
+//! Chromium (`report.rs`, builds a Chromium image), three commands of one
+//! checkout at once (`reliability.rs`), repeated edit-and-rebuild cycles
+//! (`build_failures.rs`), the late-engine race (`late_engine.rs`, a binary
+//! of its own that cargo runs alone, on a Python 3.11 image) and the swarm
+//! lab (`swarm_lab.rs`, root, three engines).
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -19,10 +25,8 @@ mod bad_input;
 mod base;
 mod build_failures;
 mod check_ci;
-mod clean;
 mod cluster;
 mod doctor;
-mod flakes;
 mod image;
 mod live_source;
 mod reliability;
