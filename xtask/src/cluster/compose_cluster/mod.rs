@@ -52,18 +52,6 @@ pub struct ComposeCluster<'a> {
     ui: Ui,
 }
 
-/// Whether the workers, the engines and the tests' pytest start warm
-/// (warm_start.py, pytest_server.py): on the kept cluster, whose workers
-/// and engines an edit replaces and whose pytest runs again and again; a
-/// one-off cluster's processes import what they need once, themselves.
-fn warm(ws: &crate::workspace::Workspace, def: &Definition) -> &'static str {
-    if def.name == ws.cluster_project() {
-        "1"
-    } else {
-        "0"
-    }
-}
-
 /// Where the temp volume goes a second time: over `/data/temp_data` when
 /// the data folder has it (LiberTEM before 0.16 writes there), else to a
 /// path nothing reads.
@@ -115,7 +103,7 @@ impl<'a> ComposeCluster<'a> {
             ("LT_VENV_VOLUME", runtime),
             ("LT_NUMBA_VOLUME", numba),
             ("LT_PRELOAD", def.image.preload.join(",")),
-            ("LT_WARM", warm(ws, &def).into()),
+            ("LT_WARM", if def.warm { "1" } else { "0" }.into()),
         ]
         .map(|(k, v)| (k.to_string(), v))
         .to_vec();
@@ -367,14 +355,19 @@ impl Cluster for ComposeCluster<'_> {
     }
 
     fn down(&self) -> Result<()> {
+        // Everything of the project goes by its label, the containers
+        // killed (nothing in them is worth a graceful close once the
+        // results and logs are kept): a few docker calls, where compose's
+        // own down stops each service in turn (2 s for a 2x2 cluster).
+        // Compose's down then gets whatever the label missed.
+        let filter = label_filter(PROJECT_LABEL, &self.def.name);
+        if self.docker.sweep(&filter)? == 0 {
+            return Ok(());
+        }
         let command = self.command(&["down", "--volumes", "--remove-orphans", "--timeout", "5"])?;
         let out = exec::output_in_own_group(command, COMPOSE_LIMIT, self.ui)
             .context("running compose down")?;
-        // Whatever compose missed (a one-off container, a half-created
-        // network), remove by label.
-        let left = self
-            .docker
-            .sweep(&label_filter(PROJECT_LABEL, &self.def.name))?;
+        let left = self.docker.sweep(&filter)?;
         if left > 0 {
             bail!(
                 "{left} objects of {} are left after compose down: {}",
