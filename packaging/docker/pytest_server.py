@@ -30,8 +30,8 @@ SOCKET = os.environ.get("DIST_TEST_PYTEST_SOCKET", "/tmp/dist-test-pytest.sock")
 
 
 def preload():
-    """pytest; on a kept cluster (DIST_TEST_WARM=1, its pytest runs again
-    and again) also what LiberTEM and its tests import."""
+    """pytest; with DIST_TEST_WARM=1 (a warm cluster, see dist-test.toml's
+    warm_start) also what LiberTEM and its tests import."""
     import importlib
 
     names = ["pytest"]

@@ -12,7 +12,7 @@ the project itself, which is what changed.
   worker -- COMMAND ARGS...
       Run the console script COMMAND (libertem-worker) with Dask's worker
       processes started by multiprocessing's fork server, which imports, when
-      $DIST_TEST_WARM is 1 (a kept cluster), the modules named in
+      $DIST_TEST_WARM is 1 (see dist-test.toml, warm_start), the modules named in
       $DIST_TEST_PRELOAD (warm_preload.py) before it forks any. A worker
       process that exits is started again by its nanny (Dask's own rule), so
       `probe.py restart` only has to make it exit.

@@ -68,6 +68,25 @@ pub struct ClusterCfg {
     pub workers: u32,
     pub engines: u32,
     pub worker_cpus: u32,
+    /// Optional: which clusters start warm (see [`WarmStart`]).
+    #[serde(default)]
+    pub warm_start: WarmStart,
+}
+
+/// Which clusters' workers, engines and pytest are forked from parents
+/// that imported everything but the project first (warm_start.py). It
+/// makes the main job's cluster ready and through its tests sooner (the
+/// worker processes of a host share one import), and costs CPU where a
+/// cluster runs one small test.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WarmStart {
+    /// Every cluster.
+    #[default]
+    Always,
+    /// Only the checkout's kept cluster (`up`), whose processes an edit
+    /// replaces.
+    Kept,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -236,6 +255,20 @@ mod tests {
         let text = repo_config().replace("sdist_sha256 = \"ca42", "sdist_sha256 = \"zz42");
         let err = format!("{:#}", Config::parse(&text).unwrap_err());
         assert!(err.contains("project.sdist_sha256"), "{err}");
+    }
+
+    #[test]
+    fn warm_start_is_always_unless_set_to_kept() {
+        let cfg = Config::parse(&repo_config()).unwrap();
+        assert_eq!(cfg.cluster.warm_start, WarmStart::Always);
+        let kept = repo_config().replace("# warm_start = \"always\"", "warm_start = \"kept\"");
+        assert_eq!(
+            Config::parse(&kept).unwrap().cluster.warm_start,
+            WarmStart::Kept
+        );
+        let bad = repo_config().replace("# warm_start = \"always\"", "warm_start = \"sometimes\"");
+        let err = format!("{:#}", Config::parse(&bad).unwrap_err());
+        assert!(err.contains("sometimes") && err.contains("kept"), "{err}");
     }
 
     #[test]

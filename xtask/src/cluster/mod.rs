@@ -116,6 +116,8 @@ pub struct Definition {
     pub publish: bool,
     pub image: Image,
     pub mounts: Mounts,
+    /// Its workers, engines and pytest start warm (config.rs, `WarmStart`).
+    pub warm: bool,
 }
 
 /// Which backend runs a cluster.
@@ -265,6 +267,7 @@ pub fn definition_of(state: &ClusterState, results: &Path) -> Definition {
             data: state.data.path.clone(),
             results: results.to_path_buf(),
         },
+        warm: true,
     }
 }
 

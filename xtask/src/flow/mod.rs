@@ -14,6 +14,7 @@ use crate::checkout::runs::Registration;
 use crate::checkout::{self};
 use crate::cli::{DataArgs, ProjectArg, SizeArgs};
 use crate::cluster::{self, freshness, Backend, Cluster, Definition, Image, Kind, Mounts, Size};
+use crate::config::WarmStart;
 use crate::context::Ctx;
 use crate::image;
 use crate::interrupt;
@@ -162,7 +163,11 @@ impl<'c, 'a> Flow<'c, 'a> {
     }
 
     fn definition(&self, name: String, image: Image, results: PathBuf) -> Definition {
+        let ws = &self.cx.ws;
+        let warm =
+            name == ws.cluster_project() || ws.config.cluster.warm_start == WarmStart::Always;
         Definition {
+            warm,
             name,
             size: self.req.size,
             publish: self.req.publish,

@@ -332,12 +332,15 @@ pub fn other_checkout(name: &str) -> PathBuf {
     dir
 }
 
-/// The committed config with one CPU worker per Dask host: with
-/// `--workers 1 --engines 1`, the smallest cluster, for the scenarios that
-/// do not need the default size (it starts with less work on two cores).
+/// The committed config with one CPU worker per Dask host and no warm
+/// start but the kept cluster's: with `--workers 1 --engines 1`, the
+/// smallest cluster, for the scenarios that do not need the default size
+/// (it starts with less work on two cores).
 pub fn small_config() -> PathBuf {
     let text = fs::read_to_string(root().join("dist-test.toml")).unwrap();
-    let small = text.replace("worker_cpus = 2\n", "worker_cpus = 1\n");
+    let small = text
+        .replace("worker_cpus = 2\n", "worker_cpus = 1\n")
+        .replace("# warm_start = \"always\"\n", "warm_start = \"kept\"\n");
     assert_ne!(small, text, "dist-test.toml sets worker_cpus = 2");
     let dir = root().join("target").join("xtask-tests");
     fs::create_dir_all(&dir).unwrap();

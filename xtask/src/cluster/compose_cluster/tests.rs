@@ -29,6 +29,7 @@ fn a_cluster_is_its_definition_on_the_command_line() {
             worker_cpus: 2,
         },
         publish: true,
+        warm: false,
         image: Image {
             id: "sha256:0123".into(),
             tag: "ltdist-repo-0123abcd:p1".into(),

@@ -43,8 +43,6 @@ pub struct SwarmStack<'a> {
     harness: PathBuf,
     /// pytest's cache for the project, bound at /pytest-cache in the tests.
     pytest_cache: PathBuf,
-    /// The checkout's kept cluster (its engines restart after an edit).
-    kept: bool,
     label: String,
     ui: Ui,
 }
@@ -72,7 +70,6 @@ impl<'a> SwarmStack<'a> {
         };
         Ok(SwarmStack {
             pytest_cache: cx.ws.pytest_cache(&def.mounts.source),
-            kept: def.name == cx.ws.cluster_project(),
             def,
             docker: cx.docker.clone(),
             nodes,
@@ -93,7 +90,7 @@ impl<'a> SwarmStack<'a> {
         let runtime = self.docker.volume_mountpoint(&self.def.image.runtime)?;
         Ok(StackSpec {
             preload: self.def.image.preload.clone(),
-            warm: self.kept,
+            warm: self.def.warm,
             image: self.def.image.tag.clone(),
             size: self.def.size,
             nodes: self.nodes.clone(),
