@@ -83,6 +83,19 @@ def wait_for_ready_file(path, timeout):
         time.sleep(0.05)
 
 
+def ready_timeout():
+    """The xtask's own deadline (timeouts.ready_s), which it passes with the
+    ready file: there is no other."""
+    value = os.environ.get(READY_TIMEOUT, "").strip()
+    try:
+        return float(value)
+    except ValueError:
+        raise pytest.UsageError(
+            f"dist-test: {READY_FILE} is set but {READY_TIMEOUT} is {value!r}, not a number of "
+            "seconds: run the tests through cargo xtask, which sets both"
+        ) from None
+
+
 def write_timeline():
     """A record, not a test: failing to write it changes no outcome."""
     path = os.environ.get(TIMELINE, "").strip()
@@ -105,7 +118,7 @@ def pytest_collection_finish(session):
     write_timeline()
     path = os.environ.get(READY_FILE, "").strip()
     if path:
-        wait_for_ready_file(path, float(os.environ.get(READY_TIMEOUT, "900")))
+        wait_for_ready_file(path, ready_timeout())
     _timeline["ready"] = time.time()
     write_timeline()
 

@@ -23,6 +23,7 @@ pub mod history;
 pub mod image;
 pub mod interrupt;
 pub mod junit;
+pub mod labels;
 pub mod live;
 pub mod numba;
 pub mod phases;
@@ -41,4 +42,4 @@ pub mod tools;
 pub mod ui;
 pub mod workspace;
 
-pub use workspace::CHECKOUT_LABEL;
+pub use labels::CHECKOUT_LABEL;

@@ -27,12 +27,8 @@ use crate::checkout::{self, runs};
 use crate::cluster::Image;
 use crate::context::Ctx;
 use crate::docker::{label_filter, OneShot, QUERY_LONG};
-use crate::footprint::{HOST_LABEL, ROOT_LABEL};
+use crate::labels::{HOST_LABEL, NUMBA_CACHE_LABEL, ROOT_LABEL};
 use crate::runtime::short_id;
-
-/// Which checkout a cache volume belongs to (not the cluster label: removing
-/// a cluster keeps its cache).
-pub const CACHE_LABEL: &str = "org.libertem.dist-test.numba-cache";
 
 /// `<checkout>-numba-<image>-<project>-`: what the names of the cache
 /// volumes of `image` running the project in `source` begin with (one
@@ -51,7 +47,7 @@ pub fn ensure(cx: &Ctx, image: &Image, source: &Path) -> Result<String> {
     let this_project = volume_prefix(&cx.ws.checkout_id, &image.id, source);
     let name = format!("{this_project}{stamp}");
     if !docker.volume_exists(&name) {
-        let checkout = format!("{CACHE_LABEL}={}", cx.ws.checkout_id);
+        let checkout = format!("{NUMBA_CACHE_LABEL}={}", cx.ws.checkout_id);
         // Where the checkout is: `clean` anywhere removes the cache of a
         // checkout whose folder is gone.
         let root = format!("{ROOT_LABEL}={}", cx.ws.root.display());
@@ -88,7 +84,7 @@ pub fn ensure(cx: &Ctx, image: &Image, source: &Path) -> Result<String> {
     }
     let images = crate::runtime::image_ids(cx);
     let (_, in_use) = runs::in_use(&cx.ws);
-    let all = docker.volumes(&[label_filter(CACHE_LABEL, &cx.ws.checkout_id)])?;
+    let all = docker.volumes(&[label_filter(NUMBA_CACHE_LABEL, &cx.ws.checkout_id)])?;
     let stale = |v: &str| {
         let of_image = images
             .iter()

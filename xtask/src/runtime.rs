@@ -36,21 +36,15 @@ use crate::digest::{sha256_bytes, sha256_file};
 use crate::docker::{label_filter, OneShot, LONG};
 use crate::downloads;
 use crate::fsx;
+use crate::labels::{IMAGE_RUNTIME_LABEL, RUNTIME_LABEL};
 use crate::tools;
 use crate::workspace::Workspace;
-
-/// Which checkout a runtime volume belonged to, when each had its own
-/// (removed on the way).
-pub const RUNTIME_LABEL: &str = "org.libertem.dist-test.runtime";
 
 /// The shared runtime volumes' names: this and their key.
 pub const PREFIX: &str = "libertem-dist-runtime-";
 
 /// uv's download cache, shared by every runtime made on the engine.
 pub const UV_CACHE: &str = "libertem-dist-uv-cache";
-
-/// The label on a project image that names the runtime volume it runs with.
-pub const IMAGE_RUNTIME_LABEL: &str = "org.libertem.dist-test.runtime-volume";
 
 /// The first 12 hex digits of an image id.
 pub fn short_id(id: &str) -> &str {
@@ -211,7 +205,7 @@ fn maker_name(name: &str) -> String {
 /// script) in its maker container.
 fn make(cx: &Ctx, inputs: &Inputs, name: &str, key: &str, log: &Path) -> Result<()> {
     let maker = maker_name(name);
-    let label = format!("{}=runtime", crate::footprint::SHARED_LABEL);
+    let label = format!("{}=runtime", crate::labels::SHARED_LABEL);
     cx.docker.volume_create(name, &[label])?;
     let ro = |from: &Path, to: &str| format!("{}:{to}:ro", from.display());
     let mut volumes = vec![
@@ -255,7 +249,7 @@ fn make(cx: &Ctx, inputs: &Inputs, name: &str, key: &str, log: &Path) -> Result<
 /// uv's download cache, a volume shared by every checkout.
 fn uv_cache(cx: &Ctx) -> Result<String> {
     if !cx.docker.volume_exists(UV_CACHE) {
-        let label = format!("{}=uv-cache", crate::footprint::SHARED_LABEL);
+        let label = format!("{}=uv-cache", crate::labels::SHARED_LABEL);
         cx.docker.volume_create(UV_CACHE, &[label])?;
     }
     Ok(UV_CACHE.to_string())
@@ -263,15 +257,12 @@ fn uv_cache(cx: &Ctx) -> Result<String> {
 
 /// The runtime volumes the images of every checkout run with.
 pub fn wanted(docker: &crate::docker::Docker) -> Result<Vec<String>> {
-    run_with(
-        docker,
-        format!("label={}", crate::workspace::CHECKOUT_LABEL),
-    )
+    run_with(docker, format!("label={}", crate::labels::CHECKOUT_LABEL))
 }
 
 /// The runtime volumes the images of checkout `id` run with.
 pub fn of_checkout(docker: &crate::docker::Docker, id: &str) -> Vec<String> {
-    run_with(docker, label_filter(crate::workspace::CHECKOUT_LABEL, id)).unwrap_or_default()
+    run_with(docker, label_filter(crate::labels::CHECKOUT_LABEL, id)).unwrap_or_default()
 }
 
 /// The runtime volumes of the images that `filter` lists (dangling too).
@@ -340,7 +331,7 @@ pub fn remove_unused(cx: &Ctx) {
 /// The short ids of the checkout's images (dangling ones too: a cluster may
 /// still run one).
 pub fn image_ids(cx: &Ctx) -> Vec<String> {
-    let label = label_filter(crate::workspace::CHECKOUT_LABEL, &cx.ws.checkout_id);
+    let label = label_filter(crate::labels::CHECKOUT_LABEL, &cx.ws.checkout_id);
     cx.docker
         .images(&[label], true)
         .unwrap_or_default()

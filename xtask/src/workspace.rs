@@ -9,10 +9,6 @@ use crate::config::{self, Config};
 use crate::digest::sha256_bytes;
 use crate::docker::compose::project_name;
 
-/// The label that ties every container, network, volume and image to the
-/// checkout that made it; its value is the checkout id.
-pub const CHECKOUT_LABEL: &str = "org.libertem.dist-test.checkout";
-
 /// Where the checkout is, and which config file to read.
 #[derive(Debug, Clone)]
 pub struct Location {

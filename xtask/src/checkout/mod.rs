@@ -25,14 +25,10 @@ use anyhow::Result;
 
 use crate::context::Ctx;
 use crate::docker::label_filter;
+use crate::labels::HELPER_LABEL;
 use crate::ui::Ui;
 use crate::workspace::Workspace;
 use lock::{Holder, Lock, Named};
-
-/// Every one-shot helper container (a copy into a volume, the test data
-/// generator) carries this label with its checkout id, so that a command
-/// that takes over from a killed holder can stop what it left running.
-pub const HELPER_LABEL: &str = "org.libertem.dist-test.helper";
 
 fn checkout_lock(ws: &Workspace) -> Named<'static> {
     Named {

@@ -36,11 +36,6 @@ use crate::exec;
 use crate::summary::DeadService;
 use crate::ui::Ui;
 
-/// The label compose puts on everything of a project.
-pub const PROJECT_LABEL: &str = "com.docker.compose.project";
-/// The label a stack's services and networks carry.
-pub const STACK_LABEL: &str = "com.docker.stack.namespace";
-
 /// How big a cluster is: the one place that knows how many workers and
 /// engines there are, and what they are called.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

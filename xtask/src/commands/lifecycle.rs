@@ -7,17 +7,14 @@ use anyhow::{bail, Context, Result};
 use crate::checkout::kept::{ClusterState, SCHEMA};
 use crate::checkout::{self, runs};
 use crate::cli::{Build, Down, Logs, Status, Test, Up};
-use crate::cluster::{
-    self, Backend, Cluster, Image, Kind, Phase, Readiness, Size, Verdict, PROJECT_LABEL,
-    STACK_LABEL,
-};
+use crate::cluster::{self, Backend, Cluster, Image, Kind, Phase, Readiness, Size, Verdict};
 use crate::context::{Ctx, Invocation, Needs};
 use crate::docker::label_filter;
 use crate::flow::{self, Request};
+use crate::labels::{CHECKOUT_LABEL, COMPOSE_PROJECT_LABEL, STACK_LABEL};
 use crate::phases::Phases;
 use crate::run::ExitCode;
 use crate::testdata::{Source, TestData};
-use crate::workspace::CHECKOUT_LABEL;
 
 impl Build {
     pub fn run(self, inv: &Invocation) -> Result<()> {
@@ -213,7 +210,7 @@ fn down_all(cx: &Ctx) -> Result<()> {
     let mine = label_filter(CHECKOUT_LABEL, &cx.ws.checkout_id);
     let swarm = cx.docker.swarm_info().is_manager();
     let mut found: Vec<(String, Kind)> = Vec::new();
-    for p in cx.docker.label_values(&mine, PROJECT_LABEL)? {
+    for p in cx.docker.label_values(&mine, COMPOSE_PROJECT_LABEL)? {
         found.push((p, Kind::Compose));
     }
     if swarm {

@@ -11,8 +11,8 @@ use super::plan::{Busy, Cluster};
 use crate::checkout::{kept::ClusterState, runs};
 use crate::cluster::Backend;
 use crate::docker::Docker;
+use crate::labels::CHECKOUT_LABEL;
 use crate::runtime::short_id;
-use crate::workspace::CHECKOUT_LABEL;
 
 /// The clusters of the harness's on the engine and what is busy.
 pub fn read(docker: &Docker, roots: &[(String, PathBuf)]) -> Result<(Vec<Cluster>, Busy)> {

@@ -16,25 +16,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::docker::{label_filter, parse_labels, DiskUse, Docker};
-use crate::numba::CACHE_LABEL;
-use crate::runtime::{IMAGE_RUNTIME_LABEL, RUNTIME_LABEL};
-use crate::workspace::CHECKOUT_LABEL;
-
-/// What checkouts share: `base`, `runtime` or `uv-cache`.
-pub const SHARED_LABEL: &str = "org.libertem.dist-test.shared";
-
-/// On a project image: the base image it was built on.
-pub const BASE_LABEL: &str = "org.libertem.dist-test.base";
-
-/// On a project image, a numba cache volume and a cluster's objects: the
-/// folder of the checkout that made it.
-pub const ROOT_LABEL: &str = "org.libertem.dist-test.root";
-
-/// Beside [`ROOT_LABEL`]: the machine that folder is on.
-pub const HOST_LABEL: &str = "org.libertem.dist-test.host";
-
-/// On a base image built from Debian's packages: the suite.
-pub const BASE_SUITE_LABEL: &str = "org.libertem.dist-test.checkout.base";
+use crate::labels::{
+    BASE_LABEL, BASE_SUITE_LABEL, CHECKOUT_LABEL, COMPOSE_PROJECT_LABEL, HOST_LABEL,
+    IMAGE_RUNTIME_LABEL, NUMBA_CACHE_LABEL, ROOT_LABEL, RUNTIME_LABEL, SHARED_LABEL, STACK_LABEL,
+};
 
 /// The repository of the base images built from Debian's packages.
 pub const BASE_REPO: &str = "libertem-dist-base";
@@ -266,7 +251,7 @@ pub fn classify(df: &DiskUse, labels: &BTreeMap<String, BTreeMap<String, String>
                 "runtime"
             };
             (Owner::Shared, what)
-        } else if let Some(c) = l.get(CACHE_LABEL) {
+        } else if let Some(c) = l.get(NUMBA_CACHE_LABEL) {
             fp.note_root(c, &l);
             (Owner::Checkout(c.clone()), "numba cache")
         } else if let Some(c) = l.get(RUNTIME_LABEL) {
@@ -291,7 +276,7 @@ pub fn classify(df: &DiskUse, labels: &BTreeMap<String, BTreeMap<String, String>
 /// What is still there afterwards (Docker refused: a container uses it).
 pub fn apply(docker: &Docker, plan: &plan::Plan) -> Vec<Item> {
     for c in &plan.clusters {
-        for key in ["com.docker.compose.project", "com.docker.stack.namespace"] {
+        for key in [COMPOSE_PROJECT_LABEL, STACK_LABEL] {
             let _ = docker.sweep(&label_filter(key, &c.name));
         }
     }

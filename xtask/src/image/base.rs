@@ -13,8 +13,9 @@ use crate::digest::sha256_bytes;
 use crate::docker::{Docker, OneShot, LONG, QUERY_LONG};
 use crate::downloads;
 use crate::exec::{self, run_logged};
+use crate::labels::BASE_SUITE_LABEL;
 use crate::live;
-use crate::workspace::{Workspace, CHECKOUT_LABEL};
+use crate::workspace::Workspace;
 
 pub(super) use crate::footprint::BASE_REPO;
 /// Python alone: uv makes the virtual environment and fetches over the CA
@@ -169,7 +170,7 @@ fn build_fallback(cx: &Ctx, python: &str, tag: &str) -> Result<()> {
                     }
                 }
             }
-            let label = format!("LABEL {CHECKOUT_LABEL}.base={suite}");
+            let label = format!("LABEL {BASE_SUITE_LABEL}={suite}");
             let path_env = "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
             let mut tar = Command::new("tar");
             tar.arg("-C").arg(&rootfs).args(["-c", "."]);

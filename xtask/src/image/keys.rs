@@ -8,14 +8,6 @@ use anyhow::Result;
 
 use crate::digest::{sha256_bytes, sha256_file};
 
-/// The label that says which project build files (and dependency image) an
-/// image's editable install was made from.
-pub const PROJECT_KEY_LABEL: &str = "org.libertem.dist-test.project-key";
-
-/// The label that names the project an image was built for, by its tag
-/// (which stays on every image of that project, the replaced ones too).
-pub const PROJECT_LABEL: &str = "org.libertem.dist-test.project";
-
 /// The files of a project that shape its installed metadata and entry
 /// points. Its source is not among them: the services mount that.
 const BUILD_FILES: &[&str] = &[

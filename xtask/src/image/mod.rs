@@ -16,7 +16,7 @@ mod keys;
 pub mod preload;
 
 pub use base::{check_route, ensure_base, fallback_tag};
-use keys::{project_key, PROJECT_KEY_LABEL, PROJECT_LABEL};
+use keys::project_key;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -30,14 +30,17 @@ use crate::digest::sha256_bytes;
 use crate::docker::{label_filter, OneShot, LONG};
 use crate::downloads;
 use crate::exec::run_logged;
-use crate::footprint::{cache, BASE_LABEL, HOST_LABEL, ROOT_LABEL};
+use crate::footprint::cache;
 use crate::fsx::{copy_if_changed, write_if_changed};
 use crate::interrupt;
+use crate::labels::{
+    BASE_LABEL, CHECKOUT_LABEL, HOST_LABEL, IMAGE_RUNTIME_LABEL, PROJECT_KEY_LABEL, PROJECT_LABEL,
+    ROOT_LABEL,
+};
 use crate::live;
 use crate::project::{self, Project};
-use crate::runtime::{self, IMAGE_RUNTIME_LABEL};
+use crate::runtime;
 use crate::tools;
-use crate::workspace::CHECKOUT_LABEL;
 
 /// The tag of `project`'s image on `python` in this checkout:
 /// `<checkout>:py3.14-p<hash of the project's folder>`.

@@ -10,7 +10,7 @@ use std::sync::mpsc::{channel, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use xtask::cluster::PROJECT_LABEL;
+use xtask::labels::COMPOSE_PROJECT_LABEL;
 use xtask::summary::Summary;
 use xtask::CHECKOUT_LABEL;
 
@@ -180,7 +180,7 @@ fn objects(label: &str) -> Vec<String> {
         &["volume", "ls"][..],
     ] {
         let mut all = args.to_vec();
-        let format = format!("{{{{.Label \"{PROJECT_LABEL}\"}}}}");
+        let format = format!("{{{{.Label \"{COMPOSE_PROJECT_LABEL}\"}}}}");
         all.extend(["--filter", label, "--format", &format]);
         for p in docker(&all).lines() {
             out.push(format!("{} of {p}", args[0]));
@@ -191,7 +191,7 @@ fn objects(label: &str) -> Vec<String> {
 
 /// What a compose project has left on the engine.
 pub fn leftovers_of_project(project: &str) -> Vec<String> {
-    objects(&format!("label={PROJECT_LABEL}={project}"))
+    objects(&format!("label={COMPOSE_PROJECT_LABEL}={project}"))
 }
 
 /// Remove what compose project `project` has on the engine (containers,
@@ -199,7 +199,7 @@ pub fn leftovers_of_project(project: &str) -> Vec<String> {
 /// kept with `dist-test --keep` (`down --all` would take the checkout's
 /// kept cluster with it, which another scenario uses).
 pub fn remove_compose_project(project: &str) {
-    let label = format!("label={PROJECT_LABEL}={project}");
+    let label = format!("label={COMPOSE_PROJECT_LABEL}={project}");
     for (list, rm) in [
         (&["ps", "-aq"][..], &["rm", "-f"][..]),
         (&["network", "ls", "-q"][..], &["network", "rm"][..]),
@@ -225,7 +225,7 @@ pub fn running(project: &str, service: &str) -> Option<String> {
         "ps",
         "-q",
         "--filter",
-        &format!("label={PROJECT_LABEL}={project}"),
+        &format!("label={COMPOSE_PROJECT_LABEL}={project}"),
         "--filter",
         &format!("label=com.docker.compose.service={service}"),
     ])

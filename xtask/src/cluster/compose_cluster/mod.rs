@@ -16,14 +16,14 @@ pub use size_file::size_file_text;
 
 use super::readiness::READY_FILE;
 use super::{
-    Backend, Cluster, Collected, Definition, Observation, Phase, ServiceState, Tests,
-    PROJECT_LABEL, TIMELINE_FILE,
+    Backend, Cluster, Collected, Definition, Observation, Phase, ServiceState, Tests, TIMELINE_FILE,
 };
 use crate::context::Ctx;
 use crate::docker::compose::Compose;
 use crate::docker::{label_filter, Container, Docker};
 use crate::exec::{self, tail};
 use crate::fsx;
+use crate::labels::COMPOSE_PROJECT_LABEL;
 use crate::summary::DeadService;
 use crate::ui::Ui;
 
@@ -49,6 +49,8 @@ pub struct ComposeCluster<'a> {
     volumes: Option<(String, String)>,
     /// The generated size file, written before the first compose call.
     size_file: (PathBuf, String),
+    /// timeouts.ready_s, which the tests' pytest honours too.
+    ready_s: u64,
     ui: Ui,
 }
 
@@ -120,6 +122,7 @@ impl<'a> ComposeCluster<'a> {
             docker: cx.docker.clone(),
             volumes,
             size_file: (size_path, size_text),
+            ready_s: ws.config.timeouts.ready_s,
             ui: cx.ui,
         }
     }
@@ -149,7 +152,7 @@ impl<'a> ComposeCluster<'a> {
 
     fn containers(&self) -> Result<Vec<Container>> {
         self.docker
-            .containers(&[label_filter(PROJECT_LABEL, &self.def.name)])
+            .containers(&[label_filter(COMPOSE_PROJECT_LABEL, &self.def.name)])
     }
 
     /// The running long-lived container of `service`.
@@ -241,6 +244,7 @@ impl Cluster for ComposeCluster<'_> {
         let env = [
             format!("DIST_TEST_READY_FILE={results}/{READY_FILE}"),
             format!("DIST_TEST_TIMELINE={results}/{TIMELINE_FILE}"),
+            format!("DIST_TEST_READY_TIMEOUT_S={}", self.ready_s),
             // pytest ends when this exec's input does (dist_test_ready.py).
             "DIST_TEST_TETHER=1".to_string(),
         ];
@@ -360,7 +364,7 @@ impl Cluster for ComposeCluster<'_> {
         // results and logs are kept): a few docker calls, where compose's
         // own down stops each service in turn (2 s for a 2x2 cluster).
         // Compose's down then gets whatever the label missed.
-        let filter = label_filter(PROJECT_LABEL, &self.def.name);
+        let filter = label_filter(COMPOSE_PROJECT_LABEL, &self.def.name);
         if self.docker.sweep(&filter)? == 0 {
             return Ok(());
         }

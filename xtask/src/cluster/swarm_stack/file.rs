@@ -42,6 +42,8 @@ pub struct StackSpec {
     /// Whether the fork servers import the preload (a kept cluster's, whose
     /// workers and engines restart after an edit).
     pub warm: bool,
+    /// How long the tests' pytest waits for the ready file (timeouts.ready_s).
+    pub ready_s: u64,
     /// The tests' command (pytest and its arguments), when the stack runs them.
     pub pytest: Option<Vec<String>>,
     /// `KEY=VALUE` of the checkout label.
@@ -162,6 +164,7 @@ impl StackSpec {
                 ("DIST_TEST_ENGINES", self.size.engines.to_string()),
                 ("PYTHONPATH", "/opt/dist-test-harness".to_string()),
                 ("DIST_TEST_READY_FILE", format!("/results/{READY_FILE}")),
+                ("DIST_TEST_READY_TIMEOUT_S", self.ready_s.to_string()),
                 ("DIST_TEST_TIMELINE", format!("/results/{TIMELINE_FILE}")),
             ]);
         }
@@ -288,6 +291,7 @@ mod tests {
             runtime: "/var/lib/docker/volumes/v/_data".into(),
             preload: vec!["numpy".into()],
             warm: false,
+            ready_s: 7,
             pytest: Some(vec![
                 "pytest".into(),
                 "tests/".into(),
@@ -345,6 +349,8 @@ mod tests {
             tests["environment"]["DIST_TEST_READY_FILE"],
             "/results/.cluster-ready"
         );
+        // The deadline is the config's, not one of the container's own.
+        assert_eq!(tests["environment"]["DIST_TEST_READY_TIMEOUT_S"], "7");
         assert_eq!(tests["working_dir"], "/src");
         assert!(tests["volumes"]
             .as_array()

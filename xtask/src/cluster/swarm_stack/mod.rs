@@ -19,16 +19,14 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use super::compose_cluster::PROBE;
-use super::{
-    Backend, Cluster, Collected, Definition, Observation, Phase, ServiceState, Tests, STACK_LABEL,
-};
+use super::{Backend, Cluster, Collected, Definition, Observation, Phase, ServiceState, Tests};
 use crate::context::Ctx;
 use crate::docker::{label_filter, Docker};
 use crate::exec::{self, tail};
 use crate::fsx;
+use crate::labels::{CHECKOUT_LABEL, SERVICE_NAME_LABEL, STACK_LABEL};
 use crate::summary::DeadService;
 use crate::ui::Ui;
-use crate::workspace::CHECKOUT_LABEL;
 
 /// How long `docker stack rm` may take to remove everything on every node.
 const REMOVAL: Duration = Duration::from_secs(120);
@@ -44,6 +42,8 @@ pub struct SwarmStack<'a> {
     /// pytest's cache for the project, bound at /pytest-cache in the tests.
     pytest_cache: PathBuf,
     label: String,
+    /// timeouts.ready_s, which the tests' pytest honours too.
+    ready_s: u64,
     ui: Ui,
 }
 
@@ -77,6 +77,7 @@ impl<'a> SwarmStack<'a> {
             temp,
             harness: cx.ws.docker_dir(),
             label: format!("{CHECKOUT_LABEL}={}", cx.ws.checkout_id),
+            ready_s: cx.ws.config.timeouts.ready_s,
             ui: cx.ui,
         })
     }
@@ -91,6 +92,7 @@ impl<'a> SwarmStack<'a> {
         Ok(StackSpec {
             preload: self.def.image.preload.clone(),
             warm: self.def.warm,
+            ready_s: self.ready_s,
             image: self.def.image.tag.clone(),
             size: self.def.size,
             nodes: self.nodes.clone(),
@@ -124,7 +126,7 @@ impl<'a> SwarmStack<'a> {
 
     /// The scheduler's container: it runs on the manager, this engine.
     fn scheduler(&self) -> Option<String> {
-        let filter = label_filter("com.docker.swarm.service.name", &self.service("scheduler"));
+        let filter = label_filter(SERVICE_NAME_LABEL, &self.service("scheduler"));
         self.docker
             .containers(&[filter])
             .ok()?
