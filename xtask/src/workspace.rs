@@ -147,13 +147,30 @@ impl Workspace {
     }
 }
 
-/// `<checkout id>-r<run id without punctuation>`.
+/// The longest name of a run's cluster: on a swarm each service is named
+/// `<stack>_<service>`, which Docker caps at 63 characters; the longest
+/// service name (`ipy-worker-NN`) takes 14 of them, and a `--fresh` pass's
+/// `-<pass>` (up to `-999`) 4 more.
+pub const MAX_RUN_PROJECT: usize = 45;
+
+/// `<checkout id>-r<run id without punctuation>`, the checkout id's folder
+/// part cut where the whole would pass [`MAX_RUN_PROJECT`] (its hash stays,
+/// so two checkouts still differ).
 pub fn run_project(checkout_id: &str, run_id: &str) -> String {
     let compact: String = run_id
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
         .collect();
-    format!("{checkout_id}-r{}", compact.to_lowercase())
+    let suffix = format!("-r{}", compact.to_lowercase());
+    let room = MAX_RUN_PROJECT.saturating_sub(suffix.len());
+    if checkout_id.len() <= room {
+        return format!("{checkout_id}{suffix}");
+    }
+    // `ltdist-<folder>-<hash>`: the folder is what gives way.
+    let (head, hash) = checkout_id.rsplit_once('-').unwrap_or((checkout_id, ""));
+    let keep = room.saturating_sub(hash.len() + 1).min(head.len());
+    let head = head[..keep].trim_end_matches('-');
+    format!("{head}-{hash}{suffix}")
 }
 
 /// A workspace at `/repo` with the committed config, for unit tests: it
@@ -200,5 +217,18 @@ mod tests {
             run_project("ltdist-x-ab", "20261125-143012-4242"),
             "ltdist-x-ab-r202611251430124242"
         );
+        // A long folder: every swarm service name of the run stays within
+        // Docker's 63 characters, and two such checkouts still differ.
+        let a = checkout_id(Path::new("/work/libertem-dist-test"));
+        let b = checkout_id(Path::new("/home/me/libertem-dist-test"));
+        let (ra, rb) = (
+            run_project(&a, "20261207-202014-12484"),
+            run_project(&b, "20261207-202014-12484"),
+        );
+        assert!(ra.len() <= MAX_RUN_PROJECT, "{ra}");
+        assert!(format!("{ra}-999_ipy-worker-12").len() <= 63, "{ra}");
+        assert!(ra.starts_with("ltdist-libertem-"), "{ra}");
+        assert_ne!(ra, rb);
+        assert!(crate::docker::compose::is_valid_project_name(&ra), "{ra}");
     }
 }
