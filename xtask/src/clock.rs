@@ -12,19 +12,11 @@ pub fn unix_now() -> f64 {
 }
 
 /// A UTC date (`2026-12-04`) and time of day (`21:27:26.370539084`) as
-/// Unix seconds.
+/// Unix seconds; `None` for one that is malformed or does not exist.
 pub fn unix_secs(date: &str, time: &str) -> Option<f64> {
-    let mut ymd = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, m, d) = (ymd.next()??, ymd.next()??, ymd.next()??);
-    let mut hms = time.split(':').map(|p| p.parse::<f64>().ok());
-    let (h, min, s) = (hms.next()??, hms.next()??, hms.next()??);
-    Some(days_from_civil(y, m, d) as f64 * 86_400.0 + h * 3600.0 + min * 60.0 + s)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let (y, m) = if m <= 2 { (y - 1, m + 12) } else { (y, m) };
-    365 * y + y / 4 - y / 100 + y / 400 + (153 * (m - 3) + 2) / 5 + d - 719_469
+    let at: jiff::civil::DateTime = format!("{date}T{time}").parse().ok()?;
+    let utc = at.to_zoned(jiff::tz::TimeZone::UTC).ok()?;
+    Some(utc.timestamp().as_duration().as_secs_f64())
 }
 
 #[cfg(test)]
@@ -38,5 +30,7 @@ mod tests {
         assert_eq!(unix_secs("1970-01-01", "00:00:00"), Some(0.0));
         assert_eq!(unix_secs("2000-03-01", "00:00:00"), Some(951_868_800.0));
         assert_eq!(unix_secs("2026-12", "00:00:00"), None);
+        assert_eq!(unix_secs("2026-13-04", "00:00:00"), None);
+        assert_eq!(unix_secs("2026-12-04", "21:27:26.5"), Some(1_796_419_646.5));
     }
 }

@@ -109,38 +109,20 @@ impl Project {
 }
 
 /// `YYYY-MM-DD` (midnight UTC, so that every machine resolves alike) or
-/// an RFC 3339 time, as uv's `--exclude-newer` takes it.
+/// an RFC 3339 time, as uv's `--exclude-newer` takes it; a day or time that
+/// does not exist (2025-13-45, 25:00) is refused like a malformed one.
 fn check_date(d: &str) -> Result<String> {
-    fn digits(s: &str, pattern: &str) -> bool {
-        s.len() == pattern.len()
-            && s.bytes().zip(pattern.bytes()).all(|(c, p)| {
-                if p == b'9' {
-                    c.is_ascii_digit()
-                } else {
-                    c == p
-                }
-            })
-    }
     let bad = || {
         anyhow::anyhow!(
             "--resolve-date {d:?} is not a date: use YYYY-MM-DD or an RFC 3339 time like 2025-07-14T10:12:09Z"
         )
     };
-    let (day, time) = d.split_once('T').unwrap_or((d, ""));
-    if !digits(day, "9999-99-99") {
-        return Err(bad());
-    }
-    if time.is_empty() {
+    if !d.contains('T') {
+        let day: jiff::civil::Date = d.parse().map_err(|_| bad())?;
         return Ok(format!("{day}T00:00:00Z"));
     }
-    let (clock, zone) = match time.find(['Z', '+', '-']) {
-        Some(i) => time.split_at(i),
-        None => return Err(bad()),
-    };
-    let clock = clock.split('.').next().unwrap_or_default();
-    if !digits(clock, "99:99:99") || !(zone == "Z" || digits(&zone[1..], "99:99")) {
-        return Err(bad());
-    }
+    // An offset is required: a time without one names no instant.
+    let _: jiff::Timestamp = d.parse().map_err(|_| bad())?;
     Ok(d.to_string())
 }
 
@@ -150,8 +132,12 @@ fn pinned(sh: &Shell, ws: &Workspace, ui: Ui) -> Result<(PathBuf, Source)> {
     Ok((dir, Source::Pinned))
 }
 
-/// A `--project` that is not a checkout, said before anything else runs.
+/// A `--project` that is not a checkout, or a `--resolve-date` that is not
+/// a date, said before anything else runs.
 pub fn check_arg(arg: &crate::cli::ProjectArg) -> Result<()> {
+    if let Some(d) = &arg.resolve_date {
+        check_date(d)?;
+    }
     match &arg.project {
         Some(path) => checkout(path).map(drop),
         None => Ok(()),
@@ -199,6 +185,15 @@ mod tests {
         assert!(check_date("2025-07-14Tx+").is_err());
         assert!(check_date("14.7.2025").is_err());
         assert!(check_date("2025-07-14 noon").is_err());
+        for impossible in [
+            "2025-13-45",
+            "2025-02-30",
+            "2025-07-14T25:00:00Z",
+            "2025-07-14T10:12:09",
+        ] {
+            let err = check_date(impossible).unwrap_err().to_string();
+            assert!(err.contains("YYYY-MM-DD"), "{impossible}: {err}");
+        }
     }
 
     #[test]
