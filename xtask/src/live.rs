@@ -51,7 +51,7 @@ impl Live {
             LIVE_ON.store(true, Ordering::Relaxed);
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    let line = live_line(&phase, start.elapsed().as_secs_f64());
+                    let line = live_line(&phase, start.elapsed().as_secs_f64(), width());
                     eprint!("\r\x1b[K{line}");
                     std::thread::sleep(std::time::Duration::from_millis(250));
                 }
@@ -72,7 +72,22 @@ impl Drop for Live {
     }
 }
 
-fn live_line(phase: &str, secs: f64) -> String {
+/// The terminal's width in columns: `COLUMNS` when set (a user's override),
+/// else what the terminal on stderr says it is now (it may be resized
+/// while a phase runs), else 80.
+fn width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .or_else(|| {
+            terminal_size::terminal_size_of(std::io::stderr()).map(|(w, _)| usize::from(w.0))
+        })
+        .unwrap_or(80)
+}
+
+/// The live line for a terminal `width` columns wide: one column short of
+/// it, so that the cursor never wraps to a new line.
+fn live_line(phase: &str, secs: f64, width: usize) -> String {
     let (text, follow) = match &*STATUS.lock().unwrap_or_else(|e| e.into_inner()) {
         Some(s) => (s.text.clone(), s.follow.clone()),
         None => (String::new(), None),
@@ -82,10 +97,6 @@ fn live_line(phase: &str, secs: f64) -> String {
         line.push_str(" | ");
         line.push_str(&last);
     }
-    let width = std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(120usize);
     fit(&line, width.saturating_sub(1))
 }
 
@@ -158,10 +169,19 @@ mod tests {
         let p = std::env::temp_dir().join(format!("xtask-live-{}", std::process::id()));
         std::fs::write(&p, "one\n\x1b[1mI: Retrieving libc6\r\n\n").unwrap();
         status("base image", Some(&p));
-        let line = live_line("build", 3.0);
+        let line = live_line("build", 3.0, 120);
         assert!(line.contains("build") && line.contains("3.0 s"), "{line}");
         assert!(line.ends_with("base image | I: Retrieving libc6"), "{line}");
         assert!(!line.contains('\x1b'));
+        // A 60-column terminal: the line ends before the last column.
+        std::fs::write(
+            &p,
+            "I: Retrieving libc6 2.36-9+deb12u13 from the fallback mirror\n",
+        )
+        .unwrap();
+        let narrow = live_line("build", 3.0, 60);
+        assert_eq!(narrow.chars().count(), 59, "{narrow}");
+        assert!(narrow.ends_with('…'), "{narrow}");
         std::fs::remove_file(p).unwrap();
     }
 }
