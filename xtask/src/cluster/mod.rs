@@ -36,6 +36,11 @@ use crate::exec;
 use crate::summary::DeadService;
 use crate::ui::Ui;
 
+/// The Dask scheduler's service (and host) name.
+pub const SCHEDULER: &str = "scheduler";
+/// The ipyparallel controller's service (and host) name.
+pub const CONTROLLER: &str = "ipy-controller";
+
 /// How big a cluster is: the one place that knows how many workers and
 /// engines there are, and what they are called.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -67,7 +72,7 @@ impl Size {
 
     /// Every long-running service, in the order `status` shows them.
     pub fn services(&self) -> Vec<String> {
-        let mut s = vec!["scheduler".to_string(), "ipy-controller".to_string()];
+        let mut s = vec![SCHEDULER.to_string(), CONTROLLER.to_string()];
         s.extend(self.worker_hosts());
         s.extend(self.engine_services());
         s
@@ -122,6 +127,26 @@ pub enum Kind {
     Swarm,
 }
 
+impl Kind {
+    /// The backend a command's `--swarm` asks for: the one place that
+    /// chooses it.
+    pub fn chosen(swarm: bool) -> Kind {
+        if swarm {
+            Kind::Swarm
+        } else {
+            Kind::Compose
+        }
+    }
+
+    /// `compose` or `swarm`, as the selection key and messages name it.
+    pub fn word(self) -> &'static str {
+        match self {
+            Kind::Compose => "compose",
+            Kind::Swarm => "swarm",
+        }
+    }
+}
+
 /// What a backend made for its cluster besides the image: what later
 /// commands need to address it again (saved with the kept cluster).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -139,6 +164,22 @@ pub enum Backend {
 }
 
 impl Backend {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Backend::Compose { .. } => Kind::Compose,
+            Backend::Swarm { .. } => Kind::Swarm,
+        }
+    }
+
+    /// The volumes a cluster of this backend mounts, that of `image` (its
+    /// runtime) included: what a run registers as in use.
+    pub fn volumes(&self, image: &Image) -> Vec<String> {
+        match self {
+            Backend::Compose { runtime, numba } => vec![runtime.clone(), numba.clone()],
+            Backend::Swarm { .. } => vec![image.runtime.clone()],
+        }
+    }
+
     /// `compose`, or `a swarm of 3 nodes`.
     pub fn describe(&self) -> String {
         match self {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::{Cluster, Phase, ServiceState, Size};
+use super::{Cluster, Phase, ServiceState, Size, CONTROLLER, SCHEDULER};
 use crate::exec;
 use crate::interrupt;
 
@@ -62,10 +62,19 @@ impl Marks {
         for s in now.services.iter().filter(|s| s.phase == Phase::Running) {
             self.span(&s.service).running.get_or_insert(at);
         }
-        let mut ready: Vec<String> = now.seen.ready_hosts(now.size.worker_cpus);
-        ready.extend((1..=now.seen.engines).map(|k| format!("ipy-worker-{k}")));
+        // Only names of the cluster's size: a host the probe saw that the
+        // size does not have (another cluster's worker) marks nothing.
+        let hosts = now.seen.ready_hosts(now.size.worker_cpus);
+        let mut ready: Vec<String> = now
+            .size
+            .worker_hosts()
+            .into_iter()
+            .filter(|h| hosts.contains(h))
+            .collect();
+        let engines = now.size.engine_services();
+        ready.extend(engines.into_iter().take(now.seen.engines as usize));
         if probed {
-            ready.extend(["scheduler", "ipy-controller"].map(String::from));
+            ready.extend([SCHEDULER, CONTROLLER].map(String::from));
         }
         for service in ready {
             self.span(&service).ready.get_or_insert(at);
@@ -178,7 +187,7 @@ impl Readiness {
                 service: h,
             },
             None if self.seen.engines < self.size.engines => Verdict::Waiting {
-                service: "ipy-controller".into(),
+                service: CONTROLLER.into(),
                 what: format!(
                     "{} of {} ipyparallel engines registered",
                     self.seen.engines, self.size.engines
@@ -213,7 +222,7 @@ pub fn wait_ready(
         let services = cluster.services()?;
         let scheduler_runs = services
             .iter()
-            .any(|s| s.service == "scheduler" && s.phase == Phase::Running);
+            .any(|s| s.service == SCHEDULER && s.phase == Phase::Running);
         let now = Readiness {
             size,
             services,
@@ -275,6 +284,52 @@ fn scheduler_still_runs(cluster: &dyn Cluster) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every service the readiness marks and the timeline name is one the
+    /// backends create for the cluster's size (`Size::services`), whatever
+    /// the size and whatever else the probe saw.
+    #[test]
+    fn marked_services_are_the_sizes_own() {
+        for (workers, engines, cpus) in [(1, 1, 1), (3, 1, 2), (2, 4, 2)] {
+            let size = Size {
+                workers,
+                engines,
+                worker_cpus: cpus,
+            };
+            let mut hosts = BTreeMap::new();
+            for h in size
+                .worker_hosts()
+                .into_iter()
+                .chain(["worker-9".to_string()])
+            {
+                hosts.insert(h, [cpus, 1]);
+            }
+            let now = Readiness {
+                size,
+                services: size
+                    .services()
+                    .iter()
+                    .map(|s| state(s, Phase::Running))
+                    .collect(),
+                seen: Observation {
+                    hosts,
+                    engines: engines + 1,
+                },
+            };
+            let mut marks = Marks::default();
+            marks.see(&now, true, 1.0);
+            let mut marked: Vec<String> = marks.0.iter().map(|s| s.service.clone()).collect();
+            let mut expected = size.services();
+            marked.sort();
+            expected.sort();
+            assert_eq!(marked, expected, "{workers}x{engines}");
+            assert!(
+                marks.0.iter().all(|s| s.ready == Some(1.0)),
+                "{:?}",
+                marks.0
+            );
+        }
+    }
 
     fn state(service: &str, phase: Phase) -> ServiceState {
         ServiceState {

@@ -13,7 +13,7 @@ use crate::checkout::lock::Lock;
 use crate::checkout::runs::Registration;
 use crate::checkout::{self};
 use crate::cli::{DataArgs, ProjectArg, SizeArgs};
-use crate::cluster::{self, freshness, Backend, Cluster, Definition, Image, Kind, Mounts, Size};
+use crate::cluster::{self, freshness, Cluster, Definition, Image, Kind, Mounts, Size};
 use crate::config::WarmStart;
 use crate::context::Ctx;
 use crate::image;
@@ -51,7 +51,7 @@ impl<'r> Request<'r> {
             project,
             size: Size::from_config(&cx.ws.config.cluster, size.workers, size.engines),
             publish: size.publish,
-            kind: if swarm { Kind::Swarm } else { Kind::Compose },
+            kind: Kind::chosen(swarm),
             data: Plan::from_env(data.no_testdata)?,
         })
     }
@@ -197,12 +197,11 @@ fn up_and_ready(cx: &Ctx, cluster: &dyn Cluster, phases: &mut Phases, dir: &Path
 pub fn up(cx: &Ctx, req: Request) -> Result<()> {
     let _kept = checkout::lock_kept(cx, "bringing the kept cluster up")?;
     if let Some(state) = ClusterState::load(&cx.ws)? {
-        let theirs = matches!(state.backend, Backend::Swarm { .. });
-        if theirs != (req.kind == Kind::Swarm) {
+        if state.backend.kind() != req.kind {
             bail!(
                 "this checkout's kept cluster {} runs on {}: `cargo xtask down` it first",
                 state.name,
-                if theirs { "a swarm" } else { "compose" }
+                state.backend.describe()
             );
         }
     }
@@ -287,10 +286,7 @@ pub fn test(cx: &Ctx, pytest_args: &[String], plan: repeat::Plan) -> Result<()> 
     run.image = Some(state.image.tag.clone());
     run.python = state.python.clone();
     let cluster = cluster::from_state(cx, &state, &run.results)?;
-    let volumes = match &state.backend {
-        Backend::Compose { runtime, numba } => vec![runtime.clone(), numba.clone()],
-        Backend::Swarm { .. } => vec![state.image.runtime.clone()],
-    };
+    let volumes = state.backend.volumes(&state.image);
     run.registration
         .uses(&state.name, std::slice::from_ref(&state.image.id), &volumes)?;
     // pytest starts and collects while the workers and engines restart (if

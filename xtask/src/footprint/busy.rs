@@ -9,7 +9,6 @@ use anyhow::Result;
 
 use super::plan::{Busy, Cluster};
 use crate::checkout::{kept::ClusterState, runs};
-use crate::cluster::Backend;
 use crate::docker::Docker;
 use crate::labels::CHECKOUT_LABEL;
 use crate::runtime::short_id;
@@ -73,9 +72,8 @@ fn registered(target: &Path, checkout: &str, clusters: &mut [Cluster], busy: &mu
         let why = format!("{checkout}'s kept cluster (`cargo xtask up`) uses it");
         mark(clusters, &state.name, &why);
         busy.images.push((state.image.id.clone(), why.clone()));
-        if let Backend::Compose { runtime, numba } = &state.backend {
-            busy.volumes.push((runtime.clone(), why.clone()));
-            busy.volumes.push((numba.clone(), why.clone()));
+        for v in state.backend.volumes(&state.image) {
+            busy.volumes.push((v, why.clone()));
         }
         if !state.image.runtime.is_empty() {
             busy.volumes.push((state.image.runtime.clone(), why));

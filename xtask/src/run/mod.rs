@@ -17,7 +17,7 @@ use anyhow::{bail, Result};
 
 use crate::checkout::runs;
 use crate::cluster::readiness::{declare_ready, ServiceSpan};
-use crate::cluster::{pytest_command, pytest_command_naming, Backend, Cluster, Collected, Tests};
+use crate::cluster::{pytest_command, pytest_command_naming, Cluster, Collected, Tests};
 use crate::context::Ctx;
 use crate::interrupt;
 use crate::phases::Phases;
@@ -199,10 +199,7 @@ impl Run {
 /// command.
 fn selection_key(cx: &Ctx, cluster: &dyn Cluster, command: &[String]) -> Result<String> {
     let def = cluster.definition();
-    let backend = match cluster.backend() {
-        Backend::Compose { .. } => "compose",
-        Backend::Swarm { .. } => "swarm",
-    };
+    let backend = cluster.backend().kind().word();
     let s = def.size;
     let shape = format!("{}x{}x{} {backend}", s.workers, s.engines, s.worker_cpus);
     selection::Inputs {

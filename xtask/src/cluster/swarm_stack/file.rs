@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::cluster::readiness::READY_FILE;
-use crate::cluster::{Size, PYTEST_CACHE, TIMELINE_FILE};
+use crate::cluster::{Size, CONTROLLER, PYTEST_CACHE, SCHEDULER, TIMELINE_FILE};
 
 /// Everything the stack file says.
 #[derive(Debug, Clone)]
@@ -199,7 +199,7 @@ impl StackSpec {
         };
         // Nothing is published: no one could see a dashboard.
         add(
-            "scheduler",
+            SCHEDULER,
             manager,
             &[
                 "python3",
@@ -214,7 +214,7 @@ impl StackSpec {
             ],
         );
         add(
-            "ipy-controller",
+            CONTROLLER,
             manager,
             &[
                 "ipcontroller",
@@ -224,7 +224,7 @@ impl StackSpec {
             ],
         );
         let cpus = self.size.worker_cpus.to_string();
-        for i in 1..=self.size.workers {
+        for (i, name) in (1..).zip(self.size.worker_hosts()) {
             let cmd = [
                 "python3",
                 "/opt/dist-test/warm_start.py",
@@ -237,14 +237,10 @@ impl StackSpec {
                 "--cudas",
                 "",
             ];
-            add(&format!("worker-{i}"), self.node_for(i), &cmd);
+            add(&name, self.node_for(i), &cmd);
         }
-        for i in 1..=self.size.engines {
-            add(
-                &format!("ipy-worker-{i}"),
-                self.node_for(i),
-                &["sh", "-c", ENGINE],
-            );
+        for (i, name) in (1..).zip(self.size.engine_services()) {
+            add(&name, self.node_for(i), &["sh", "-c", ENGINE]);
         }
         if let Some(pytest) = &self.pytest {
             let pytest: Vec<&str> = pytest.iter().map(String::as_str).collect();
