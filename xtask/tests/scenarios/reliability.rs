@@ -166,8 +166,10 @@ fn three_commands_of_one_checkout_at_once_all_pass() {
     if !engine_available() {
         return;
     }
-    // A checkout of its own: its kept cluster is nobody else's.
+    // A checkout of its own: its kept cluster is nobody else's; its images
+    // and numba volumes go with a `clean` there at the end.
     let checkout = other_checkout("at-once-checkout");
+    let _clean = CleanOnDrop(checkout.clone());
     let first = edited_release("at-once-first", "built first");
     let o = xtask_in(
         &checkout,
