@@ -51,3 +51,28 @@ pub fn end_group() {
         eprintln!("::endgroup::");
     }
 }
+
+/// A line of a command's listing on stdout (clean's plan, history, doctor's
+/// checks), which such a command prints once its work is done: when the
+/// reader has gone (`cargo xtask clean --dry-run | head`) the command ends
+/// quietly with 141 (as if by SIGPIPE, as `ls` would), where `println!`
+/// panics. Not for a command that still has a cluster to tear down.
+pub fn out_line(args: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(141);
+        }
+        eprintln!("error: writing to stdout: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// `println!` through [`out_line`].
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::ui::out_line(format_args!($($arg)*))
+    };
+}

@@ -57,7 +57,7 @@ impl Clean {
             .filter(|i| !failed.contains(i))
             .map(|i| i.size)
             .sum();
-        println!(
+        crate::outln!(
             "clean ({whose}): removed {} cluster(s), {} object(s), {} on the engine{}",
             plan.clusters.len(),
             plan.remove.len() - failed.len(),
@@ -65,10 +65,10 @@ impl Clean {
             note
         );
         for (what, why) in &plan.kept {
-            println!("  kept {what}: {why}");
+            crate::outln!("  kept {what}: {why}");
         }
         for f in &failed {
-            println!(
+            crate::outln!(
                 "  still there: {} (Docker refused to remove it; a container or another record may use it)",
                 plan::describe(f)
             );
@@ -112,7 +112,7 @@ fn files_note(files: &[PathBuf]) -> String {
 }
 
 fn print_plan(plan: &Plan, files: &[PathBuf], whose: &str, fp: &Footprint, scope: &Scope) {
-    println!(
+    crate::outln!(
         "clean --dry-run ({whose}): would remove {} cluster(s) and {} object(s), {} of the \
          harness's {} on the engine",
         plan.clusters.len(),
@@ -127,7 +127,7 @@ fn print_plan(plan: &Plan, files: &[PathBuf], whose: &str, fp: &Footprint, scope
         } else {
             "stopped"
         };
-        println!(
+        crate::outln!(
             "  cluster      {} ({state}, of {}{})",
             c.name,
             c.checkout,
@@ -135,13 +135,13 @@ fn print_plan(plan: &Plan, files: &[PathBuf], whose: &str, fp: &Footprint, scope
         );
     }
     for it in &plan.remove {
-        println!("  {}{})", line(it), orphaned(it.owner.name()));
+        crate::outln!("  {}{})", line(it), orphaned(it.owner.name()));
     }
     for f in files {
-        println!("  files        {} ({})", f.display(), human(dir_size(f)));
+        crate::outln!("  files        {} ({})", f.display(), human(dir_size(f)));
     }
     for (what, why) in &plan.kept {
-        println!("  kept {what}: {why}");
+        crate::outln!("  kept {what}: {why}");
     }
 }
 

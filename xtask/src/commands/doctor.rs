@@ -37,7 +37,7 @@ impl Report {
             self.problems += 1;
         }
         let mark = if ok { "ok     " } else { "PROBLEM" };
-        println!("{mark} {what:<14} {detail}");
+        crate::outln!("{mark} {what:<14} {detail}");
     }
 }
 

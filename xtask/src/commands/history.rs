@@ -36,7 +36,7 @@ impl History {
             );
         }
         let shown = entries.len().min(self.last as usize);
-        println!(
+        crate::outln!(
             "the last {shown} run(s) of {} recorded; median seconds per run, oldest first",
             entries.len()
         );
@@ -54,7 +54,7 @@ impl History {
             } else {
                 String::new()
             };
-            println!(
+            crate::outln!(
                 "{:<width$}  {:>3} runs  pass {rate:>4}  latest {:>7}  {}{flag}",
                 t.id,
                 t.points.len(),
