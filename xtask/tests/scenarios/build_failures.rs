@@ -115,9 +115,10 @@ fn a_broken_dockerfile_line_fails_the_build_and_leaves_nothing() {
     if !engine_available() {
         return;
     }
-    // The second checkout the concurrency scenario uses (its images are
-    // built once), with a project-stage line the image cannot run.
-    let copy = other_checkout("second-checkout");
+    // A checkout of its own (the two-checkouts chain seeds and deletes
+    // the second one while this runs beside it), with a project-stage line
+    // the image cannot run.
+    let copy = other_checkout("broken-dockerfile-checkout");
     let dockerfile = copy.join("packaging/docker/Dockerfile");
     let text = fs::read_to_string(&dockerfile).unwrap();
     let broken = text.replace(
