@@ -22,7 +22,7 @@
 # data, fills the numba cache, writes the size file). Both sides run against
 # the same image, the same generated test data and the same cluster size.
 # Before each run, outside its timing, the script waits until the machine is
-# quiet (see settle below), so that no run pays for the one before it.
+# quiet (settle, bench/settle.sh), so that no run pays for the one before it.
 #
 # MODE=edit (bench/edit.sh) measures the edit loop instead: both sides work
 # on a copy of the pinned release (target/bench/edit-project) and start
@@ -227,21 +227,8 @@ RUNS=$LOGS/runs.tsv
 # someone else in the checkout), which then counts in that run's time.
 compiled() { if grep -q '^ *Compiling ' "$1"; then echo yes; else echo no; fi; }
 
-# Wait, outside the timing, until the machine is quiet: under a quarter of
-# one core busy over one second, at most 60 s. What a run leaves behind
-# (container and volume removal, write-back, the engine's own clean-up)
-# would otherwise land in the next run's time, whichever side that is.
-settle() {
-    local start=$SECONDS a b
-    stat_cpu() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat; }
-    while ((SECONDS - start < 60)); do
-        a=$(stat_cpu); sleep 1; b=$(stat_cpu)
-        awk -v a="$a" -v b="$b" -v n="$(nproc)" 'BEGIN { split(a, x, " "); split(b, y, " ")
-            busy = y[1] - x[1]; all = busy + y[2] - x[2]
-            exit !(all > 0 && busy / all * n < 0.25) }' && return 0
-    done
-    echo "settle: the machine stayed busy for 60 s; measuring anyway" >&2
-}
+# settle: wait, untimed, until the machine is quiet (bench/settle.sh).
+source bench/settle.sh  # (run from the repository root: see the cd above)
 
 # (A) as the seed's flow: bench/seed.sh prints its phases, then pytest's line.
 run_seed() {

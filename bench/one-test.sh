@@ -59,18 +59,8 @@ assert head in text, "SumUDF.process_tile is not where the edit expects it"
 open(path, "w").write(text.replace(head, head + "        " + mark + "\n", 1))
 EOF
 }
-# As bench/cycle.sh: wait, untimed, until under a quarter of a core is busy.
-settle() {
-    local start=$SECONDS a b
-    stat_cpu() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat; }
-    while ((SECONDS - start < 60)); do
-        a=$(stat_cpu); sleep 1; b=$(stat_cpu)
-        awk -v a="$a" -v b="$b" -v n="$(nproc)" 'BEGIN { split(a, x, " "); split(b, y, " ")
-            busy = y[1] - x[1]; all = busy + y[2] - x[2]
-            exit !(all > 0 && busy / all * n < 0.25) }' && return 0
-    done
-    echo "settle: the machine stayed busy for 60 s; measuring anyway" >&2
-}
+# settle: wait, untimed, until the machine is quiet (bench/settle.sh).
+source bench/settle.sh  # (run from the repository root: see the cd above)
 
 UP=yes
 cargo xtask up --no-testdata --project "$PROJECT" >"$LOGS/up.log" 2>&1 || die "up failed; see $LOGS/up.log"
