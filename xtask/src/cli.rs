@@ -279,6 +279,10 @@ pub struct History {
     /// median over the runs before.
     #[arg(long, value_name = "F", default_value_t = 1.5)]
     pub factor: f64,
+    /// ... and more than this many seconds slower than it: a short test
+    /// jitters by more than the factor on a busy machine.
+    #[arg(long, value_name = "S", default_value_t = 0.5)]
+    pub min_seconds: f64,
 }
 
 #[derive(Debug, Args)]

@@ -103,11 +103,16 @@ pub struct Trend {
     pub pass_rate: Option<f64>,
     /// The latest median over the median of the earlier ones, when both exist.
     pub slowdown: Option<f64>,
+    /// The latest median less the median of the earlier ones (seconds).
+    pub added_s: Option<f64>,
 }
 
 impl Trend {
-    pub fn flagged(&self, factor: f64) -> bool {
-        self.slowdown.is_some_and(|s| s > factor)
+    /// Slower than `factor` times before, and by more than `min_s` seconds:
+    /// a test of a few tenths of a second jitters by half its time on a busy
+    /// machine, which is no slowdown anyone should chase.
+    pub fn flagged(&self, factor: f64, min_s: f64) -> bool {
+        self.slowdown.is_some_and(|s| s > factor) && self.added_s.is_some_and(|a| a > min_s)
     }
 }
 
@@ -132,12 +137,15 @@ pub fn trends(entries: &[Entry], filter: &str, last: usize) -> Vec<Trend> {
                 .collect();
             let (passed, failed) = points.iter().fold((0, 0), |(p, f), x| (p + x.2, f + x.3));
             let timed: Vec<f64> = points.iter().filter_map(|p| p.1).collect();
-            let slowdown = match timed.split_last() {
+            let (slowdown, added_s) = match timed.split_last() {
                 Some((latest, earlier)) if !earlier.is_empty() => {
                     let before = median(earlier);
-                    (before > 0.0).then(|| latest / before)
+                    (
+                        (before > 0.0).then(|| latest / before),
+                        Some(latest - before),
+                    )
                 }
-                _ => None,
+                _ => (None, None),
             };
             Trend {
                 id: id.to_string(),
@@ -145,6 +153,7 @@ pub fn trends(entries: &[Entry], filter: &str, last: usize) -> Vec<Trend> {
                     .then(|| f64::from(passed) / f64::from(passed + failed)),
                 points,
                 slowdown,
+                added_s,
             }
         })
         .collect()
@@ -201,15 +210,29 @@ mod tests {
         ];
         let t = trends(&entries, "", 20);
         assert_eq!(t.len(), 2);
-        assert!(t[0].flagged(1.5), "{:?}", t[0]);
+        assert!(t[0].flagged(1.5, 0.5), "{:?}", t[0]);
         assert!((t[0].slowdown.unwrap() - 3.0).abs() < 1e-9);
-        assert!(!t[1].flagged(1.5));
+        assert!(!t[1].flagged(1.5, 0.5));
         assert_eq!(t[1].pass_rate, Some(0.75));
         // The window: the last two runs only.
         let t = trends(&entries, "t::a", 2);
         assert_eq!(t.len(), 1);
         assert_eq!(t[0].points.len(), 2);
         assert_eq!(sparkline(&[Some(1.0), None, Some(2.0)]), "▅·█");
+    }
+
+    #[test]
+    fn a_short_test_that_jitters_is_not_flagged() {
+        // 0.4 s to 0.6 s is x1.5 but a fifth of a second: noise.
+        let entries = vec![
+            entry("r1", &[("t::short", 0.4, 0)]),
+            entry("r2", &[("t::short", 0.4, 0)]),
+            entry("r3", &[("t::short", 0.65, 0)]),
+        ];
+        let t = trends(&entries, "", 20);
+        assert!(t[0].slowdown.unwrap() > 1.5);
+        assert!(!t[0].flagged(1.5, 0.5), "{:?}", t[0]);
+        assert!(t[0].flagged(1.5, 0.1), "a smaller floor flags it");
     }
 
     #[test]

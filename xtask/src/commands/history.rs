@@ -19,6 +19,9 @@ impl History {
                 self.factor
             );
         }
+        if self.min_seconds.is_nan() || self.min_seconds < 0.0 {
+            bail!("--min-seconds must be 0 or more, not {}", self.min_seconds);
+        }
         let ws = inv.workspace()?;
         let entries = history::read(&ws);
         if entries.is_empty() {
@@ -48,7 +51,7 @@ impl History {
             let rate = t
                 .pass_rate
                 .map_or("-".into(), |r| format!("{:.0}%", r * 100.0));
-            let flag = if t.flagged(self.factor) {
+            let flag = if t.flagged(self.factor, self.min_seconds) {
                 flagged += 1;
                 format!("  SLOWER x{:.1}", t.slowdown.unwrap_or(0.0))
             } else {
@@ -64,8 +67,8 @@ impl History {
         }
         if flagged > 0 {
             eprintln!(
-                "{flagged} test(s) slower than {}x their median over the runs before",
-                self.factor
+                "{flagged} test(s) slower than {}x their median over the runs before, and by more than {} s",
+                self.factor, self.min_seconds
             );
             return Err(ExitCode(1).into());
         }
