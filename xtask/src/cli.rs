@@ -148,22 +148,6 @@ pub struct RepeatArgs {
     pub until_failure: bool,
 }
 
-impl RepeatArgs {
-    /// What to do, with `fresh` clusters or on one.
-    pub fn plan(&self, fresh: bool) -> crate::run::repeat::Plan {
-        let times = match (self.repeat, self.until_failure) {
-            (Some(n), _) => n,
-            (None, true) => 100,
-            (None, false) => 1,
-        };
-        crate::run::repeat::Plan {
-            times,
-            fresh,
-            until_failure: self.until_failure,
-        }
-    }
-}
-
 #[derive(Debug, Args)]
 pub struct UpdateReqs {
     #[command(flatten)]

@@ -1,27 +1,23 @@
 //! Ctrl-C and SIGTERM: stop the running child, then let the normal path tear
-//! the cluster down. Nothing exits from inside the handler, which only sets
-//! a flag (and signals the child `exec::wait` is waiting for).
+//! the cluster down. Nothing exits from inside the handler (installed by
+//! `exec::stop_on_signals`), which only sets the flag kept here and signals
+//! the child `exec::wait` is waiting for.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 static CHILD: AtomicU32 = AtomicU32::new(0);
 
-/// Install once, in `main`.
-pub fn install() -> Result<()> {
-    ctrlc::set_handler(|| {
-        INTERRUPTED.store(true, Ordering::SeqCst);
-        let pid = CHILD.load(Ordering::SeqCst);
-        if pid != 0 {
-            // The child may already have had the terminal's SIGINT; a SIGTERM
-            // covers a signal sent to the xtask alone.
-            crate::exec::kill(pid, "TERM", crate::ui::Ui::default());
-        }
-        eprintln!("\ninterrupted: stopping, then tearing down");
-    })
-    .context("installing the Ctrl-C handler")
+/// A signal arrived (set by the handler `exec::stop_on_signals` installs).
+pub(crate) fn set_interrupted() {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// The child a signal should stop, `0` when none runs.
+pub(crate) fn watched_child() -> u32 {
+    CHILD.load(Ordering::SeqCst)
 }
 
 pub fn interrupted() -> bool {

@@ -6,10 +6,10 @@ use clap::Parser;
 
 use xtask::cli::{Cli, Command};
 use xtask::context::Invocation;
-use xtask::interrupt;
 use xtask::run::ExitCode;
 use xtask::ui::Ui;
 use xtask::workspace::Location;
+use xtask::{exec, interrupt};
 
 fn main() {
     match try_main() {
@@ -30,7 +30,7 @@ fn try_main() -> Result<()> {
         verbose: cli.verbose,
         quiet: cli.quiet,
     };
-    interrupt::install()?;
+    exec::stop_on_signals()?;
     let inv = Invocation::new(Location::new(cli.config.as_deref())?, ui, !cli.no_wait)?;
     match cli.command {
         Command::DistTest(c) => c.run(&inv),

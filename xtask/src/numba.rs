@@ -24,11 +24,9 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use crate::checkout::{self, runs};
-use crate::cluster::Image;
 use crate::context::Ctx;
-use crate::docker::{label_filter, OneShot, QUERY_LONG};
+use crate::docker::{label_filter, short_id, OneShot, QUERY_LONG};
 use crate::labels::{HOST_LABEL, NUMBA_CACHE_LABEL, ROOT_LABEL};
-use crate::runtime::short_id;
 
 /// `<checkout>-numba-<image>-<project>-`: what the names of the cache
 /// volumes of `image` running the project in `source` begin with (one
@@ -41,10 +39,10 @@ pub fn volume_prefix(checkout_id: &str, image_id: &str, source: &Path) -> String
 
 /// The cache volume for `image` running the source in `source`, made
 /// (empty, owned by the services' user) if it is not there yet.
-pub fn ensure(cx: &Ctx, image: &Image, source: &Path) -> Result<String> {
+pub fn ensure(cx: &Ctx, image_id: &str, source: &Path) -> Result<String> {
     let docker = &cx.docker;
     let stamp = crate::project::source_stamp(source)?;
-    let this_project = volume_prefix(&cx.ws.checkout_id, &image.id, source);
+    let this_project = volume_prefix(&cx.ws.checkout_id, image_id, source);
     let name = format!("{this_project}{stamp}");
     if !docker.volume_exists(&name) {
         let checkout = format!("{NUMBA_CACHE_LABEL}={}", cx.ws.checkout_id);
@@ -56,7 +54,7 @@ pub fn ensure(cx: &Ctx, image: &Image, source: &Path) -> Result<String> {
         // A new volume is root's; the services run as the image's user. The
         // byte-code folder is where the image's /venv/pyc/src points.
         let one = OneShot {
-            image: &image.id,
+            image: image_id,
             user: "0",
             volumes: vec![format!("{name}:/numba-cache")],
             labels: checkout::helper_labels(cx),
@@ -82,7 +80,7 @@ pub fn ensure(cx: &Ctx, image: &Image, source: &Path) -> Result<String> {
             format!("handing the numba cache volume {name} to the services' user")
         })?;
     }
-    let images = crate::runtime::image_ids(cx);
+    let images = image_ids(cx);
     let (_, in_use) = runs::in_use(&cx.ws);
     let all = docker.volumes(&[label_filter(NUMBA_CACHE_LABEL, &cx.ws.checkout_id)])?;
     let stale = |v: &str| {
@@ -96,4 +94,16 @@ pub fn ensure(cx: &Ctx, image: &Image, source: &Path) -> Result<String> {
         docker.volume_rm(old);
     }
     Ok(name)
+}
+
+/// The short ids of the checkout's images (dangling ones too: a cluster may
+/// still run one).
+pub fn image_ids(cx: &Ctx) -> Vec<String> {
+    let label = label_filter(crate::labels::CHECKOUT_LABEL, &cx.ws.checkout_id);
+    cx.docker
+        .images(&[label], true)
+        .unwrap_or_default()
+        .iter()
+        .map(|r| short_id(&r.id).to_string())
+        .collect()
 }

@@ -46,12 +46,6 @@ pub const PREFIX: &str = "libertem-dist-runtime-";
 /// uv's download cache, shared by every runtime made on the engine.
 pub const UV_CACHE: &str = "libertem-dist-uv-cache";
 
-/// The first 12 hex digits of an image id.
-pub fn short_id(id: &str) -> &str {
-    let id = id.trim_start_matches("sha256:");
-    &id[..id.len().min(12)]
-}
-
 /// What a runtime is made from.
 pub struct Inputs<'a> {
     /// The base image's id.
@@ -274,19 +268,13 @@ fn run_with(docker: &crate::docker::Docker, filter: String) -> Result<Vec<String
         .collect())
 }
 
-/// The volumes running clusters mount, and those that other checkouts'
-/// runs in progress and kept clusters registered (found by the folder
-/// their images name); `None` when that cannot be read.
-fn others_busy(docker: &crate::docker::Docker) -> Option<Vec<String>> {
-    let fp = crate::footprint::Footprint::read(docker).ok()?;
-    let (_, busy) = crate::footprint::busy::read(docker, &fp.roots(None)).ok()?;
-    Some(busy.volumes.into_iter().map(|(v, _)| v).collect())
-}
-
 /// Remove the shared runtimes this checkout used that no image of any
 /// checkout runs with any more and nothing uses (Docker refuses one a
 /// container mounts), and the per-checkout volumes of earlier versions.
-pub fn remove_unused(cx: &Ctx) {
+/// `in_use` names what other checkouts' runs and clusters use (the rule
+/// `clean` follows too, `footprint::volumes_in_use`), asked only when there
+/// is a candidate; `None` when that cannot be read.
+pub fn remove_unused(cx: &Ctx, in_use_elsewhere: impl FnOnce() -> Option<Vec<String>>) {
     let docker = &cx.docker;
     let (_, in_use) = runs::in_use(&cx.ws);
     let mut record = read_record(&cx.ws);
@@ -307,7 +295,7 @@ pub fn remove_unused(cx: &Ctx) {
     let busy = if candidates.is_empty() {
         Some(Vec::new())
     } else {
-        others_busy(docker)
+        in_use_elsewhere()
     };
     let Some(busy) = busy else {
         return;
@@ -326,18 +314,6 @@ pub fn remove_unused(cx: &Ctx) {
         docker.volume_rm(old);
     }
     let _ = write_record(&cx.ws, &record);
-}
-
-/// The short ids of the checkout's images (dangling ones too: a cluster may
-/// still run one).
-pub fn image_ids(cx: &Ctx) -> Vec<String> {
-    let label = label_filter(crate::labels::CHECKOUT_LABEL, &cx.ws.checkout_id);
-    cx.docker
-        .images(&[label], true)
-        .unwrap_or_default()
-        .iter()
-        .map(|r| short_id(&r.id).to_string())
-        .collect()
 }
 
 #[cfg(test)]

@@ -7,11 +7,10 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::readiness::ServiceSpan;
-use crate::cluster::{PytestTimes, TestSpan};
+use crate::cluster::pytest::{PytestTimes, TestSpan};
+use crate::cluster::spec::{DeadService, ServiceSpan};
 use crate::junit::{Counts, SlowTest};
-use crate::phases::Phases;
-use crate::phases::Span;
+use crate::phases::{Phases, Span};
 use crate::repeats::causes::Cause;
 use crate::repeats::TestResult;
 use crate::testdata::TestData;
@@ -130,16 +129,6 @@ impl Summary {
     pub fn from_json(text: &str) -> Result<Summary> {
         Ok(serde_json::from_str(text)?)
     }
-}
-
-/// A service that was not running when the tests ended.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DeadService {
-    pub service: String,
-    /// docker's status line, like `Exited (137) 3 seconds ago`.
-    pub state: String,
-    pub exit_code: Option<i64>,
-    pub last_lines: String,
 }
 
 #[cfg(test)]

@@ -16,7 +16,6 @@ use serde::{Deserialize, Serialize};
 use xshell::cmd;
 
 use crate::checkout;
-use crate::cluster::Image;
 use crate::context::Ctx;
 use crate::digest::sha256_file;
 use crate::docker::{OneShot, LONG};
@@ -96,12 +95,19 @@ impl Plan {
         })
     }
 
-    /// Make the folder if it is ours: the generated set (in `image`, once),
-    /// or the empty one. The user's folder is used as it is.
-    pub fn prepare(&self, cx: &Ctx, image: &Image, log: Option<&Path>) -> Result<()> {
+    /// Make the folder if it is ours: the generated set (in the image
+    /// `image_id` on its `runtime` volume, once), or the empty one. The
+    /// user's folder is used as it is.
+    pub fn prepare(
+        &self,
+        cx: &Ctx,
+        image_id: &str,
+        runtime: &str,
+        log: Option<&Path>,
+    ) -> Result<()> {
         match self {
             Plan::Given(_) => Ok(()),
-            Plan::Generate => generate(cx, image, log).map(|_| ()),
+            Plan::Generate => generate(cx, image_id, runtime, log).map(|_| ()),
             Plan::Empty => {
                 let path = cx.ws.target.join("no-test-data");
                 fs::create_dir_all(path.join(LEGACY_TEMP))
@@ -123,10 +129,11 @@ pub fn set_dir(ws: &Workspace) -> Result<PathBuf> {
     Ok(ws.target.join("testdata").join(&digest[..12]))
 }
 
-/// Make the generated set (in the image, as the invoking user, without
-/// network) unless it is complete already; remove older sets. `log` gets
-/// the generator's one line per file; `None` prints them.
-pub fn generate(cx: &Ctx, image: &Image, log: Option<&Path>) -> Result<PathBuf> {
+/// Make the generated set (in the image `image_id` on its `runtime`
+/// volume, as the invoking user, without network) unless it is complete
+/// already; remove older sets. `log` gets the generator's one line per
+/// file; `None` prints them.
+pub fn generate(cx: &Ctx, image_id: &str, runtime: &str, log: Option<&Path>) -> Result<PathBuf> {
     let dir = set_dir(&cx.ws)?;
     if dir.join(".complete").is_file() {
         return Ok(dir);
@@ -141,10 +148,10 @@ pub fn generate(cx: &Ctx, image: &Image, log: Option<&Path>) -> Result<PathBuf> 
         exec::read(cmd!(sh, "id -g"), QUERY, cx.ui)?.trim()
     );
     let one = OneShot {
-        image: &image.id,
+        image: image_id,
         user: &user,
         volumes: vec![
-            format!("{}:/venv:ro", image.runtime),
+            format!("{runtime}:/venv:ro"),
             format!(
                 "{}:/opt/dist-test/testdata:ro",
                 generator_dir(&cx.ws).display()

@@ -17,7 +17,6 @@
 //! by `up`, `test` and `down` for as long as they run. Order: the kept
 //! cluster's lock first, then the checkout's.
 
-pub mod kept;
 pub mod lock;
 pub mod runs;
 

@@ -34,8 +34,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::{Cluster, Observation};
-use crate::checkout::kept::ClusterState;
+use super::Cluster;
+use crate::cluster::spec::Observation;
+use crate::cluster::state::ClusterState;
 use crate::context::Ctx;
 use crate::fsx;
 use crate::project::source_listing;

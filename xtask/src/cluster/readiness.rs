@@ -6,39 +6,23 @@
 //! `probe.py` in the scheduler's container, which only reports what it sees
 //! (JSON lines, read into [`Observation`]); the verdict is made here alone.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use serde::{Deserialize, Serialize};
 
-use super::{Cluster, Phase, ServiceState, Size, CONTROLLER, SCHEDULER};
+use super::Cluster;
+use crate::cluster::spec::{
+    Observation, Phase, ServiceSpan, ServiceState, Size, CONTROLLER, READY_FILE, SCHEDULER,
+};
 use crate::exec;
 use crate::interrupt;
-
-/// Written into the results folder once the cluster is ready: the tests
-/// container's harness (dist_test_ready.py) runs no test before it exists.
-pub const READY_FILE: &str = ".cluster-ready";
 
 /// Let the tests started on the cluster whose results folder is `results` run.
 pub fn declare_ready(results: &Path) -> Result<()> {
     let path = results.join(READY_FILE);
     fs::write(&path, "ready\n").with_context(|| format!("writing {}", path.display()))
-}
-
-/// When a service was first seen running and, for those that register
-/// (worker hosts, engines; the scheduler and controller once the probe
-/// first answered through them), first seen ready (Unix times): the
-/// report's timeline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ServiceSpan {
-    pub service: String,
-    #[serde(default)]
-    pub running: Option<f64>,
-    #[serde(default)]
-    pub ready: Option<f64>,
 }
 
 /// The spans of the services, marked as they are seen.
@@ -79,25 +63,6 @@ impl Marks {
         for service in ready {
             self.span(&service).ready.get_or_insert(at);
         }
-    }
-}
-
-/// One line of `probe.py`: what has registered so far.
-#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
-pub struct Observation {
-    /// `{host: [cpu workers, service workers]}`
-    pub hosts: BTreeMap<String, [u32; 2]>,
-    pub engines: u32,
-}
-
-impl Observation {
-    /// The hosts with all their CPU workers and a service worker.
-    pub fn ready_hosts(&self, cpus: u32) -> Vec<String> {
-        self.hosts
-            .iter()
-            .filter(|(_, &[cpu, service])| cpu >= cpus && service >= 1)
-            .map(|(h, _)| h.clone())
-            .collect()
     }
 }
 

@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use crate::checkout::{self, kept::ClusterState, runs};
+use crate::checkout::{self, runs};
 use crate::cli::Clean;
+use crate::cluster;
+use crate::cluster::state::ClusterState;
 use crate::context::{Ctx, Invocation, Needs};
 use crate::docker::human;
 use crate::footprint::plan::{self, Plan, Scope};
@@ -47,6 +49,13 @@ impl Clean {
             return Ok(());
         }
         let note = files_note(&files);
+        for c in &plan.clusters {
+            // Best effort, as for every removal here: what stays is listed below.
+            let down = cluster::Named::new(c.name.clone(), c.backend).take_down(&cx);
+            if let Err(e) = down {
+                cx.ui.say(&format!("{e:#}"));
+            }
+        }
         let failed = footprint::apply(&cx.docker, &plan);
         for f in &files {
             let _ = fs::remove_dir_all(f).or_else(|_| fs::remove_file(f));

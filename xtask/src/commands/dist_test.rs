@@ -5,12 +5,13 @@ use anyhow::Result;
 use crate::cli::DistTest;
 use crate::context::{Invocation, Needs};
 use crate::flow::{self, Request};
+use crate::run::repeat::Plan;
 
 impl DistTest {
     pub fn run(self, inv: &Invocation) -> Result<()> {
         let cx = inv.docker(Needs::Builder)?;
         let req = Request::from_args(&cx, &self.project, &self.size, &self.data, self.swarm)?;
-        let plan = self.repeat.plan(self.fresh);
+        let plan = Plan::of(&self.repeat, self.fresh);
         flow::dist_test(&cx, req, &self.pytest_args, self.keep, plan)
     }
 }

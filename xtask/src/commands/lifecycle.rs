@@ -4,17 +4,17 @@
 
 use anyhow::{bail, Context, Result};
 
-use crate::checkout::kept::{ClusterState, SCHEMA};
 use crate::checkout::{self, runs};
 use crate::cli::{Build, Down, Logs, Status, Test, Up};
-use crate::cluster::{self, Backend, Cluster, Image, Kind, Phase, Readiness, Size, Verdict};
+use crate::cluster;
+use crate::cluster::spec::Phase;
+use crate::cluster::state::ClusterState;
+use crate::cluster::{Kept, Readiness, Verdict};
 use crate::context::{Ctx, Invocation, Needs};
-use crate::docker::label_filter;
 use crate::flow::{self, Request};
-use crate::labels::{CHECKOUT_LABEL, COMPOSE_PROJECT_LABEL, STACK_LABEL};
 use crate::phases::Phases;
+use crate::run::repeat::Plan;
 use crate::run::ExitCode;
-use crate::testdata::{Source, TestData};
 
 impl Build {
     pub fn run(self, inv: &Invocation) -> Result<()> {
@@ -23,7 +23,7 @@ impl Build {
         cx.ui.say(&format!(
             "image {} ({})",
             image.tag,
-            crate::runtime::short_id(&image.id)
+            crate::docker::short_id(&image.id)
         ));
         Ok(())
     }
@@ -37,66 +37,36 @@ impl Up {
     }
 }
 
-/// The state a checkout without a kept cluster would have: the default
-/// size on compose, for the commands that only look or remove.
-fn default_state(cx: &Ctx, name: String) -> ClusterState {
-    let placeholder = format!("{}-none", cx.ws.checkout_id);
-    ClusterState {
-        schema: SCHEMA,
-        project: cx.ws.target.clone(),
-        name,
-        size: Size::from_config(&cx.ws.config.cluster, None, None),
-        publish: false,
-        python: None,
-        image: Image {
-            id: placeholder.clone(),
-            tag: placeholder.clone(),
-            runtime: placeholder.clone(),
-            preload: Vec::new(),
-        },
-        data: TestData {
-            source: Source::None,
-            path: cx.ws.target.clone(),
-        },
-        backend: Backend::Compose {
-            runtime: placeholder.clone(),
-            numba: placeholder,
-        },
-    }
-}
-
-/// The kept cluster as `up` saved it, else the default one (to look at or
-/// remove); `wanted_swarm` (a command's `--swarm`) makes anything else an error.
-fn kept<'a>(cx: &Ctx<'a>, wanted_swarm: bool) -> Result<(ClusterState, Box<dyn Cluster + 'a>)> {
+/// The kept cluster as `up` saved it, else the one by the kept name (to
+/// look at or remove); `wanted_swarm` (a command's `--swarm`) makes
+/// anything else an error.
+fn kept<'a>(cx: &Ctx<'a>, wanted_swarm: bool) -> Result<Kept<'a>> {
     let state = ClusterState::load(&cx.ws)?;
-    let swarm = matches!(&state, Some(s) if matches!(s.backend, Backend::Swarm { .. }));
-    if wanted_swarm && !swarm {
-        bail!("no swarm cluster of this checkout is up: `cargo xtask up --swarm` deploys one");
-    }
-    let state = state.unwrap_or_else(|| default_state(cx, cx.ws.cluster_project()));
-    let cluster = cluster::from_state(cx, &state, &cx.ws.cluster_dir().join("pytest"))?;
-    Ok((state, cluster))
+    cluster::kept(cx, state, wanted_swarm, &cx.ws.cluster_dir().join("pytest"))
 }
 
 impl Status {
     pub fn run(self, inv: &Invocation) -> Result<()> {
         let cx = inv.docker(Needs::Engine)?;
-        let (state, cluster) = kept(&cx, self.swarm)?;
+        let Kept {
+            name,
+            size,
+            describe,
+            cluster,
+            ..
+        } = kept(&cx, self.swarm)?;
         let services = cluster.services()?;
         if services.is_empty() {
-            println!(
-                "cluster {}: not running (`cargo xtask up` starts it)",
-                state.name
-            );
+            println!("cluster {name}: not running (`cargo xtask up` starts it)");
             return Err(ExitCode(3).into());
         }
-        println!("cluster {} on {}", state.name, state.backend.describe());
+        println!("cluster {name} on {describe}");
         let now = Readiness {
-            size: state.size,
+            size,
             services,
             seen: cluster.observe().unwrap_or_default(),
         };
-        for name in state.size.services() {
+        for name in size.services() {
             let (phase, status) = match now.service(&name) {
                 Some(s) => (phase_word(s.phase), s.status.as_str()),
                 None => ("missing", ""),
@@ -128,8 +98,8 @@ fn phase_word(phase: Phase) -> &'static str {
 impl Logs {
     pub fn run(self, inv: &Invocation) -> Result<()> {
         let cx = inv.docker(Needs::Engine)?;
-        let (state, cluster) = kept(&cx, self.swarm)?;
-        let known = state.size.services();
+        let Kept { size, cluster, .. } = kept(&cx, self.swarm)?;
+        let known = size.services();
         if let Some(bad) = self
             .services
             .iter()
@@ -157,7 +127,7 @@ impl Test {
         if self.watch {
             flow::test_watch(&cx, &self.pytest_args)
         } else {
-            flow::test(&cx, &self.pytest_args, self.repeat.plan(false))
+            flow::test(&cx, &self.pytest_args, Plan::of(&self.repeat, false))
         }
     }
 }
@@ -168,22 +138,20 @@ impl Down {
         let _kept = checkout::lock_kept(&cx, "taking the kept cluster down")?;
         // A state it cannot read must not stop `down`: compose's
         // --remove-orphans and the removal by label take what it described.
-        let (state, cluster) = match kept(&cx, self.swarm) {
-            Ok(k) => k,
+        let state = match ClusterState::load(&cx.ws) {
+            Ok(state) => state,
             Err(e) if !self.swarm => {
                 cx.ui
                     .say(&format!("{e:#}; taking the cluster down without it"));
-                let state = default_state(&cx, cx.ws.cluster_project());
-                let cluster = cluster::from_state(&cx, &state, &cx.ws.cluster_dir())?;
-                (state, cluster)
+                None
             }
             Err(e) => return Err(e),
         };
+        let Kept { name, cluster, .. } =
+            cluster::kept(&cx, state, self.swarm, &cx.ws.cluster_dir())?;
         let mut phases = Phases::default();
         phases.time("teardown", cx.ui, || {
-            cluster
-                .down()
-                .with_context(|| format!("removing {}", state.name))
+            cluster.down().with_context(|| format!("removing {name}"))
         })?;
         ClusterState::remove(&cx.ws)?;
         if self.all {
@@ -207,25 +175,14 @@ fn down_all(cx: &Ctx) -> Result<()> {
             r.pid
         ));
     }
-    let mine = label_filter(CHECKOUT_LABEL, &cx.ws.checkout_id);
-    let swarm = cx.docker.swarm_info().is_manager();
-    let mut found: Vec<(String, Kind)> = Vec::new();
-    for p in cx.docker.label_values(&mine, COMPOSE_PROJECT_LABEL)? {
-        found.push((p, Kind::Compose));
-    }
-    if swarm {
-        for s in cx.docker.label_values(&mine, STACK_LABEL)? {
-            found.push((s, Kind::Swarm));
-        }
-    }
-    for (name, kind) in found {
-        if running.contains(&name.as_str()) || name == cx.ws.cluster_project() {
+    for found in cluster::of_checkout(cx)? {
+        let name = found.name.as_str();
+        if running.contains(&name) || name == cx.ws.cluster_project() {
             continue;
         }
-        let state = default_state(cx, name.clone());
-        let def = cluster::definition_of(&state, &cx.ws.cluster_dir());
-        let cluster = cluster::select(cx, kind, def)?;
-        cluster.down().with_context(|| format!("removing {name}"))?;
+        found
+            .take_down(cx)
+            .with_context(|| format!("removing {name}"))?;
         cx.ui.say(&format!("removed {name}"));
     }
     Ok(())

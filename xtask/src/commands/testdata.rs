@@ -22,7 +22,9 @@ impl Testdata {
             let mut phases = Phases::default();
             let log = cx.ws.target.join("build.log");
             let image = phases.time("build", cx.ui, || image::build(&cx, &project, &reqs, &log))?;
-            phases.time("testdata", cx.ui, || testdata::generate(&cx, &image, None))?;
+            phases.time("testdata", cx.ui, || {
+                testdata::generate(&cx, &image.id, &image.runtime, None)
+            })?;
         }
         let (files, bytes) = size_of(&dir);
         println!(

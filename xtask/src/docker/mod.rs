@@ -31,6 +31,12 @@ use xshell::{cmd, Cmd, Shell};
 use crate::exec::{self, QUERY};
 use crate::ui::Ui;
 
+/// The first 12 hex digits of an image id.
+pub fn short_id(id: &str) -> &str {
+    let id = id.trim_start_matches("sha256:");
+    &id[..id.len().min(12)]
+}
+
 /// The docker clients to use, as found on this machine (see [`find_clients`]).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Clients {

@@ -200,6 +200,22 @@ fn wait_unwatched(mut child: Child, deadline: Instant) -> Result<Option<ExitStat
     }
 }
 
+/// Install once, in `main`: on Ctrl-C or SIGTERM, mark the run interrupted
+/// and stop the child being waited for; the normal path then tears down.
+pub fn stop_on_signals() -> Result<()> {
+    ctrlc::set_handler(|| {
+        interrupt::set_interrupted();
+        let pid = interrupt::watched_child();
+        if pid != 0 {
+            // The child may already have had the terminal's SIGINT; a SIGTERM
+            // covers a signal sent to the xtask alone.
+            kill(pid, "TERM", Ui::default());
+        }
+        eprintln!("\ninterrupted: stopping, then tearing down");
+    })
+    .context("installing the Ctrl-C handler")
+}
+
 /// Send `signal` (`TERM`, `KILL`) to process `pid`; whether it was sent.
 /// `kill` returns at once; it is not watched as the child a signal stops
 /// (the signal handler itself calls this).

@@ -8,12 +8,14 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use crate::checkout::kept::{ClusterState, SCHEMA};
 use crate::checkout::lock::Lock;
 use crate::checkout::runs::Registration;
 use crate::checkout::{self};
 use crate::cli::{DataArgs, ProjectArg, SizeArgs};
-use crate::cluster::{self, freshness, Cluster, Definition, Image, Kind, Mounts, Size};
+use crate::cluster;
+use crate::cluster::spec::{Definition, Image, Kind, Mounts, Size};
+use crate::cluster::state::{ClusterState, SCHEMA};
+use crate::cluster::{freshness, Cluster};
 use crate::config::WarmStart;
 use crate::context::Ctx;
 use crate::image;
@@ -141,9 +143,12 @@ impl<'c, 'a> Flow<'c, 'a> {
         let def = cluster.definition();
         registration.uses(&def.name, std::slice::from_ref(&def.image.id), &volumes)?;
         phases.time("testdata", cx.ui, || {
-            self.req
-                .data
-                .prepare(cx, &def.image, Some(&dir.join("testdata.log")))
+            self.req.data.prepare(
+                cx,
+                &def.image.id,
+                &def.image.runtime,
+                Some(&dir.join("testdata.log")),
+            )
         })?;
         Ok(cluster)
     }

@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use super::plan::{Busy, Cluster};
-use crate::checkout::{kept::ClusterState, runs};
-use crate::docker::Docker;
+use crate::checkout::runs;
+use crate::cluster::spec::Kind;
+use crate::cluster::state::ClusterState;
+use crate::docker::{short_id, Docker};
 use crate::labels::CHECKOUT_LABEL;
-use crate::runtime::short_id;
 
 /// The clusters of the harness's on the engine and what is busy.
 pub fn read(docker: &Docker, roots: &[(String, PathBuf)]) -> Result<(Vec<Cluster>, Busy)> {
@@ -24,6 +25,7 @@ pub fn read(docker: &Docker, roots: &[(String, PathBuf)]) -> Result<(Vec<Cluster
         }
         clusters.push(Cluster {
             name: o.cluster().to_string(),
+            backend: Kind::of_object(o),
             checkout: o.checkout.clone(),
             busy: None,
         });

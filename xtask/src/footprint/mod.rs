@@ -15,10 +15,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use crate::docker::{label_filter, parse_labels, DiskUse, Docker};
+use crate::docker::{parse_labels, DiskUse, Docker};
 use crate::labels::{
-    BASE_LABEL, BASE_SUITE_LABEL, CHECKOUT_LABEL, COMPOSE_PROJECT_LABEL, HOST_LABEL,
-    IMAGE_RUNTIME_LABEL, NUMBA_CACHE_LABEL, ROOT_LABEL, RUNTIME_LABEL, SHARED_LABEL, STACK_LABEL,
+    BASE_LABEL, BASE_SUITE_LABEL, CHECKOUT_LABEL, HOST_LABEL, IMAGE_RUNTIME_LABEL,
+    NUMBA_CACHE_LABEL, ROOT_LABEL, RUNTIME_LABEL, SHARED_LABEL,
 };
 
 /// The repository of the base images built from Debian's packages.
@@ -270,16 +270,22 @@ pub fn classify(df: &DiskUse, labels: &BTreeMap<String, BTreeMap<String, String>
     fp
 }
 
-/// Carry out `plan`: clusters first (their containers hold images and
-/// volumes), then images (projects before the bases they are built on),
+/// The volumes running clusters mount, and those that checkouts' runs in
+/// progress and kept clusters registered (found by the folders their
+/// images name): what is in use, for `clean` and a build's cleanup alike;
+/// `None` when that cannot be read.
+pub fn volumes_in_use(docker: &Docker) -> Option<Vec<String>> {
+    let fp = Footprint::read(docker).ok()?;
+    let (_, busy) = busy::read(docker, &fp.roots(None)).ok()?;
+    Some(busy.volumes.into_iter().map(|(v, _)| v).collect())
+}
+
+/// Carry out `plan`'s removals once its clusters are down (the caller
+/// takes them down through their backends: their containers hold images
+/// and volumes): images (projects before the bases they are built on),
 /// volumes, and build cache records, each before the record it is built on.
 /// What is still there afterwards (Docker refused: a container uses it).
 pub fn apply(docker: &Docker, plan: &plan::Plan) -> Vec<Item> {
-    for c in &plan.clusters {
-        for key in [COMPOSE_PROJECT_LABEL, STACK_LABEL] {
-            let _ = docker.sweep(&label_filter(key, &c.name));
-        }
-    }
     let mut items = plan.remove.clone();
     items.sort_by_key(|i| (i.kind, i.owner == Owner::Shared));
     let (records, others): (Vec<Item>, Vec<Item>) =

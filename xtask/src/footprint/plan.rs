@@ -39,6 +39,8 @@ impl Scope<'_> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cluster {
     pub name: String,
+    /// Which backend runs it: `clean` takes it down through that one.
+    pub backend: crate::cluster::spec::Kind,
     pub checkout: String,
     /// Why it must stay (a service runs, a run in progress or `up` owns
     /// it), or `None`.

@@ -118,16 +118,19 @@ fn clean_of_one_checkout_keeps_what_another_uses() {
     let clusters = vec![
         Cluster {
             name: "ltdist-a-1".into(),
+            backend: crate::cluster::spec::Kind::Compose,
             checkout: "ltdist-a-1".into(),
             busy: Some("up".into()),
         },
         Cluster {
             name: "ltdist-a-1-r1".into(),
+            backend: crate::cluster::spec::Kind::Compose,
             checkout: "ltdist-a-1".into(),
             busy: None,
         },
         Cluster {
             name: "ltdist-b-2".into(),
+            backend: crate::cluster::spec::Kind::Compose,
             checkout: "ltdist-b-2".into(),
             busy: None,
         },
@@ -319,6 +322,7 @@ fn what_a_deleted_checkout_left_goes_with_any_checkouts_clean() {
     let orphans = vec!["ltdist-c-3".to_string()];
     let clusters = vec![Cluster {
         name: "ltdist-c-3".into(),
+        backend: crate::cluster::spec::Kind::Compose,
         checkout: "ltdist-c-3".into(),
         busy: Some("its service 0123 is running".into()),
     }];

@@ -4,9 +4,10 @@
 use std::fmt::Write as _;
 
 use super::markdown::{cell, code, excerpt, fenced, first_line, inline};
+use crate::cluster::spec::DeadService;
 use crate::junit::{slowest, Counts, Failure, JunitReport, TestCase};
 use crate::phases::Phases;
-use crate::summary::{DeadService, Summary};
+use crate::summary::Summary;
 
 /// How much of a failure's text the summary shows.
 pub const EXCERPT_LINES: usize = 30;

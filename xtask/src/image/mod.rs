@@ -24,13 +24,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::checkout::{self, runs};
-use crate::cluster::Image;
+use crate::cluster::spec::Image;
 use crate::context::Ctx;
 use crate::digest::sha256_bytes;
 use crate::docker::{label_filter, OneShot, LONG};
 use crate::downloads;
 use crate::exec::run_logged;
-use crate::footprint::cache;
+use crate::footprint::{self, cache};
 use crate::fsx::{copy_if_changed, write_if_changed};
 use crate::interrupt;
 use crate::labels::{
@@ -77,7 +77,7 @@ pub fn build(cx: &Ctx, project: &Project, requirements: &Path, log: &Path) -> Re
     };
     let image = ensure_project(cx, project, &on, log)?;
     remove_unused(cx, &image);
-    runtime::remove_unused(cx);
+    runtime::remove_unused(cx, || footprint::volumes_in_use(&cx.docker));
     if !cx.docker.volume_exists(&image.runtime) {
         anyhow::bail!(
             "the runtime volume {} was removed while this build ran (another checkout's `clean` \

@@ -86,7 +86,8 @@ fn lanes(t: &RunTimeline) -> Vec<Lane> {
 fn service_lanes(t: &RunTimeline, clock: &Clock) -> Vec<Lane> {
     let mut services: Vec<_> = t.services.iter().filter(|s| s.running.is_some()).collect();
     services.sort_by(|a, b| {
-        let key = |s: &crate::cluster::ServiceSpan| (s.running.unwrap_or(0.0), s.service.clone());
+        let key =
+            |s: &crate::cluster::spec::ServiceSpan| (s.running.unwrap_or(0.0), s.service.clone());
         key(a)
             .partial_cmp(&key(b))
             .unwrap_or(std::cmp::Ordering::Equal)

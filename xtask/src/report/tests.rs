@@ -1,6 +1,6 @@
 use super::*;
-use crate::cluster::readiness::ServiceSpan;
-use crate::cluster::TestSpan;
+use crate::cluster::pytest::TestSpan;
+use crate::cluster::spec::ServiceSpan;
 use crate::history::TestLine;
 use crate::phases::{Phases, Span};
 use crate::repeats::causes::{Cause, Hit};

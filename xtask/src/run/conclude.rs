@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 
 use super::{exit_code, ExitCode, Run};
 use crate::checkout;
-use crate::cluster::Timeline;
+use crate::cluster::pytest::Timeline;
 use crate::context::Ctx;
 use crate::gha;
 use crate::interrupt;

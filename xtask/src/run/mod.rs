@@ -16,8 +16,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Result};
 
 use crate::checkout::runs;
-use crate::cluster::readiness::{declare_ready, ServiceSpan};
-use crate::cluster::{pytest_command, pytest_command_naming, Cluster, Collected, Tests};
+use crate::cluster::pytest::{pytest_command, pytest_command_naming};
+use crate::cluster::readiness::declare_ready;
+use crate::cluster::spec::{Collected, ServiceSpan};
+use crate::cluster::{Cluster, Tests};
 use crate::context::Ctx;
 use crate::interrupt;
 use crate::phases::Phases;

@@ -11,8 +11,8 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::Run;
-use crate::cluster::readiness::READY_FILE;
-use crate::cluster::{Timeline, TIMELINE_FILE};
+use crate::cluster::pytest::{Timeline, TIMELINE_FILE};
+use crate::cluster::spec::READY_FILE;
 use crate::junit::{read_junit, JunitReport};
 use crate::repeats::causes::Occurrence;
 use crate::repeats::{executions, Execution};
@@ -26,6 +26,22 @@ pub struct Plan {
     pub fresh: bool,
     /// Stop after the first repeat in which a test failed.
     pub until_failure: bool,
+}
+
+impl Plan {
+    /// What the command line asks for, with `fresh` clusters or on one.
+    pub fn of(args: &crate::cli::RepeatArgs, fresh: bool) -> Plan {
+        let times = match (args.repeat, args.until_failure) {
+            (Some(n), _) => n,
+            (None, true) => 100,
+            (None, false) => 1,
+        };
+        Plan {
+            times,
+            fresh,
+            until_failure: args.until_failure,
+        }
+    }
 }
 
 impl Default for Plan {

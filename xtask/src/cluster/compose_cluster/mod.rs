@@ -14,9 +14,11 @@ mod size_file;
 
 pub use size_file::size_file_text;
 
-use super::readiness::READY_FILE;
-use super::{
-    Backend, Cluster, Collected, Definition, Observation, Phase, ServiceState, Tests, TIMELINE_FILE,
+use super::{Cluster, Tests};
+use crate::cluster::pytest::TIMELINE_FILE;
+use crate::cluster::spec::{
+    Backend, Collected, DeadService, Definition, Observation, Phase, ServiceState, PROBE,
+    READY_FILE,
 };
 use crate::context::Ctx;
 use crate::docker::compose::Compose;
@@ -24,11 +26,7 @@ use crate::docker::{label_filter, Container, Docker};
 use crate::exec::{self, tail};
 use crate::fsx;
 use crate::labels::COMPOSE_PROJECT_LABEL;
-use crate::summary::DeadService;
 use crate::ui::Ui;
-
-/// The readiness probe, in the image (the Dockerfile's project stage).
-pub const PROBE: &str = "/opt/dist-test/probe.py";
 
 /// What runs pytest in the tests container (docker-compose.yml mounts it).
 const PYTEST_CLIENT: &str = "/opt/dist-test-harness/pytest_client.py";
@@ -216,7 +214,7 @@ impl Cluster for ComposeCluster<'_> {
         fs::create_dir_all(&self.runs)
             .with_context(|| format!("creating {}", self.runs.display()))?;
         let runtime = self.def.image.runtime.clone();
-        let numba = crate::numba::ensure(cx, &self.def.image, &self.def.mounts.source)?;
+        let numba = crate::numba::ensure(cx, &self.def.image.id, &self.def.mounts.source)?;
         self.set_env("LT_VENV_VOLUME", &runtime);
         self.set_env("LT_NUMBA_VOLUME", &numba);
         self.volumes = Some((runtime.clone(), numba.clone()));

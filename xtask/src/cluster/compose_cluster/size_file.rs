@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::cluster::Size;
+use crate::cluster::spec::Size;
 
 /// Every worker and engine service, from the templates in `services.yml`
 /// through `extends`: YAML, written as JSON (which YAML reads) by serde.

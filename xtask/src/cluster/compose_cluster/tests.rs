@@ -1,5 +1,5 @@
 use super::*;
-use crate::cluster::{Image, Mounts, Size};
+use crate::cluster::spec::{Image, Mounts, Size};
 use crate::docker::compose::Flavour;
 use crate::docker::Clients;
 

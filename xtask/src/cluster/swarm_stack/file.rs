@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::cluster::readiness::READY_FILE;
-use crate::cluster::{Size, CONTROLLER, PYTEST_CACHE, SCHEDULER, TIMELINE_FILE};
+use crate::cluster::pytest::{PYTEST_CACHE, TIMELINE_FILE};
+use crate::cluster::spec::{Size, CONTROLLER, READY_FILE, SCHEDULER};
 
 /// Everything the stack file says.
 #[derive(Debug, Clone)]

@@ -18,14 +18,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use super::compose_cluster::PROBE;
-use super::{Backend, Cluster, Collected, Definition, Observation, Phase, ServiceState, Tests};
+use super::{Cluster, Tests};
+use crate::cluster::spec::{
+    Backend, Collected, DeadService, Definition, Observation, Phase, ServiceState, PROBE,
+};
 use crate::context::Ctx;
 use crate::docker::{label_filter, Docker};
 use crate::exec::{self, tail};
 use crate::fsx;
 use crate::labels::{CHECKOUT_LABEL, SERVICE_NAME_LABEL, STACK_LABEL};
-use crate::summary::DeadService;
 use crate::ui::Ui;
 
 /// How long `docker stack rm` may take to remove everything on every node.

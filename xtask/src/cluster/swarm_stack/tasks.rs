@@ -5,10 +5,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::cluster::{Phase, ServiceState};
+use crate::cluster::spec::{DeadService, Phase, ServiceState};
 use crate::docker::{Docker, TaskRow};
 use crate::interrupt;
-use crate::summary::DeadService;
 
 /// Each service of `stack` (named without the stack's prefix) by its newest
 /// task: running, starting (new, pending, preparing, …) or ended, with the

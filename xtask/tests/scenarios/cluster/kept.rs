@@ -11,8 +11,8 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
 
-use xtask::checkout::kept::ClusterState;
 use xtask::cluster::freshness::Imported;
+use xtask::cluster::state::ClusterState;
 use xtask::workspace::{Location, Workspace};
 
 use super::flakes;

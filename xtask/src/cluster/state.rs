@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::{Backend, Image, Size};
+use crate::cluster::spec::{Backend, Image, Size};
 use crate::fsx;
 use crate::testdata::TestData;
 use crate::workspace::Workspace;

@@ -1,0 +1,155 @@
+//! Clusters a command knows by name only: the checkout's kept cluster when
+//! `up` saved no state (or it cannot be read), and the clusters that runs
+//! killed before their teardown, or `dist-test --keep`, left on the engine,
+//! found by their labels. Their image, volumes and mounts are unknown: they
+//! can be looked at and removed, never run.
+
+use std::path::Path;
+
+use anyhow::{bail, Result};
+
+use super::compose_cluster::ComposeCluster;
+use super::swarm_stack::SwarmStack;
+use super::{select, Cluster};
+use crate::cluster::spec::{Backend, Definition, Image, Kind, Mounts, Size};
+use crate::cluster::state::ClusterState;
+use crate::context::Ctx;
+use crate::docker::label_filter;
+use crate::labels::{CHECKOUT_LABEL, COMPOSE_PROJECT_LABEL, STACK_LABEL};
+
+/// A cluster on the engine, by its name and backend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Named {
+    pub name: String,
+    kind: Kind,
+}
+
+impl Named {
+    pub fn new(name: String, kind: Kind) -> Named {
+        Named { name, kind }
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// Remove it through its backend: every service, its network and its
+    /// own volumes (a stack's shared folders are the kept state's, and go
+    /// with `down --swarm`).
+    pub fn take_down(&self, cx: &Ctx) -> Result<()> {
+        let size = Size::from_config(&cx.ws.config.cluster, None, None);
+        let def = by_name(&self.name, size, cx);
+        select(cx, self.kind, def)?.down()
+    }
+}
+
+/// The clusters of this checkout on the engine: its compose projects, and
+/// its stacks when this engine manages a swarm.
+pub fn of_checkout(cx: &Ctx) -> Result<Vec<Named>> {
+    let mine = label_filter(CHECKOUT_LABEL, &cx.ws.checkout_id);
+    let mut found = Vec::new();
+    let mut add = |label: &str, kind: Kind| -> Result<()> {
+        for name in cx.docker.label_values(&mine, label)? {
+            found.push(Named { name, kind });
+        }
+        Ok(())
+    };
+    add(COMPOSE_PROJECT_LABEL, Kind::Compose)?;
+    if cx.docker.swarm_info().is_manager() {
+        add(STACK_LABEL, Kind::Swarm)?;
+    }
+    Ok(found)
+}
+
+/// A cluster known by name only, at `size`, its results where the kept
+/// cluster's go.
+fn by_name(name: &str, size: Size, cx: &Ctx) -> Definition {
+    let unknown = format!("{}-unknown", cx.ws.checkout_id);
+    Definition {
+        name: name.to_string(),
+        size,
+        publish: false,
+        image: Image {
+            id: unknown.clone(),
+            tag: unknown.clone(),
+            runtime: unknown,
+            preload: Vec::new(),
+        },
+        mounts: Mounts {
+            source: cx.ws.target.clone(),
+            data: cx.ws.target.clone(),
+            results: cx.ws.cluster_dir(),
+        },
+        warm: false,
+    }
+}
+
+/// The checkout's kept cluster, to look at, test on or remove.
+pub struct Kept<'a> {
+    pub name: String,
+    pub size: Size,
+    /// `compose`, or `a swarm of 3 nodes`.
+    pub describe: String,
+    pub cluster: Box<dyn Cluster + 'a>,
+}
+
+/// The kept cluster as `up` saved it in `state`, else the compose project
+/// of the checkout's kept name at the configured size; `wanted_swarm` (a
+/// command's `--swarm`) makes anything but a saved stack an error. Its
+/// results go to `results`.
+pub fn kept<'a>(
+    cx: &Ctx<'a>,
+    state: Option<ClusterState>,
+    wanted_swarm: bool,
+    results: &Path,
+) -> Result<Kept<'a>> {
+    let saved = state.as_ref().map(|s| s.backend.kind());
+    if wanted_swarm && saved != Some(Kind::Swarm) {
+        bail!("no swarm cluster of this checkout is up: `cargo xtask up --swarm` deploys one");
+    }
+    let Some(state) = state else {
+        let size = Size::from_config(&cx.ws.config.cluster, None, None);
+        let def = by_name(&cx.ws.cluster_project(), size, cx);
+        return Ok(Kept {
+            name: def.name.clone(),
+            size,
+            describe: Kind::Compose.word().to_string(),
+            cluster: select(cx, Kind::Compose, def)?,
+        });
+    };
+    Ok(Kept {
+        name: state.name.clone(),
+        size: state.size,
+        describe: state.backend.describe(),
+        cluster: from_state(cx, &state, results)?,
+    })
+}
+
+/// The definition of the cluster `state` describes, its results to `results`.
+pub fn definition_of(state: &ClusterState, results: &Path) -> Definition {
+    Definition {
+        name: state.name.clone(),
+        size: state.size,
+        publish: state.publish,
+        image: state.image.clone(),
+        mounts: Mounts {
+            source: state.project.clone(),
+            data: state.data.path.clone(),
+            results: results.to_path_buf(),
+        },
+        warm: true,
+    }
+}
+
+/// The kept cluster as `up` saved it, with `results` for a `test` run.
+pub fn from_state<'a>(
+    cx: &Ctx<'a>,
+    state: &ClusterState,
+    results: &Path,
+) -> Result<Box<dyn Cluster + 'a>> {
+    let def = definition_of(state, results);
+    Ok(match &state.backend {
+        b @ Backend::Compose { .. } => Box::new(ComposeCluster::new(cx, def, Some(b.clone()))),
+        b @ Backend::Swarm { .. } => Box::new(SwarmStack::new(cx, def, Some(b.clone()))?),
+    })
+}

@@ -1,0 +1,255 @@
+//! What a cluster is, the plain data every layer shares: its size and the
+//! names of its services, the image it runs, the backend that runs it,
+//! what a service's state looks like and what a run keeps of it. Nothing
+//! here runs anything; it imports nothing of the cluster's own.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::ClusterCfg;
+use crate::docker::ClusterObject;
+
+/// The Dask scheduler's service (and host) name.
+pub const SCHEDULER: &str = "scheduler";
+/// The ipyparallel controller's service (and host) name.
+pub const CONTROLLER: &str = "ipy-controller";
+
+/// The readiness probe, in the image (the Dockerfile's project stage).
+pub const PROBE: &str = "/opt/dist-test/probe.py";
+
+/// Written into the results folder once the cluster is ready: the tests
+/// container's harness (dist_test_ready.py) runs no test before it exists.
+pub const READY_FILE: &str = ".cluster-ready";
+
+/// How big a cluster is: the one place that knows how many workers and
+/// engines there are, and what they are called.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Size {
+    pub workers: u32,
+    pub engines: u32,
+    pub worker_cpus: u32,
+}
+
+impl Size {
+    /// The configured size, with `--workers` / `--engines` when given.
+    pub fn from_config(cfg: &ClusterCfg, workers: Option<u32>, engines: Option<u32>) -> Size {
+        Size {
+            workers: workers.unwrap_or(cfg.workers),
+            engines: engines.unwrap_or(cfg.engines),
+            worker_cpus: cfg.worker_cpus,
+        }
+    }
+
+    pub fn worker_hosts(&self) -> Vec<String> {
+        (1..=self.workers).map(|i| format!("worker-{i}")).collect()
+    }
+
+    pub fn engine_services(&self) -> Vec<String> {
+        (1..=self.engines)
+            .map(|i| format!("ipy-worker-{i}"))
+            .collect()
+    }
+
+    /// Every long-running service, in the order `status` shows them.
+    pub fn services(&self) -> Vec<String> {
+        let mut s = vec![SCHEDULER.to_string(), CONTROLLER.to_string()];
+        s.extend(self.worker_hosts());
+        s.extend(self.engine_services());
+        s
+    }
+}
+
+/// The image every service runs: its id (what the cluster runs, whatever
+/// the tag points at later), the tag it was built as, and the runtime
+/// volume (`/venv`) it runs with (see runtime.rs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Image {
+    pub id: String,
+    pub tag: String,
+    /// Empty in the state of a cluster kept before the runtime was a volume
+    /// of its own.
+    #[serde(default)]
+    pub runtime: String,
+    /// What its workers' and engines' fork servers import first
+    /// (image/preload.rs); empty for a cluster kept before there was one.
+    #[serde(default)]
+    pub preload: Vec<String>,
+}
+
+/// Host folders the services mount: the project's source at `/src`
+/// (read-only; the image holds an editable install of it), test data at
+/// `/data`, and the tests' results at `/results`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mounts {
+    pub source: PathBuf,
+    pub data: PathBuf,
+    pub results: PathBuf,
+}
+
+/// Everything a cluster is, on either backend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Definition {
+    /// The compose project or stack: unique per run, or the checkout's kept one.
+    pub name: String,
+    pub size: Size,
+    /// Publish the scheduler and its dashboard on 127.0.0.1 (compose only).
+    pub publish: bool,
+    pub image: Image,
+    pub mounts: Mounts,
+    /// Its workers, engines and pytest start warm (config.rs, `WarmStart`).
+    pub warm: bool,
+}
+
+/// Which backend runs a cluster.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Kind {
+    Compose,
+    Swarm,
+}
+
+impl Kind {
+    /// The backend a command's `--swarm` asks for: the one place that
+    /// chooses it.
+    pub fn chosen(swarm: bool) -> Kind {
+        if swarm {
+            Kind::Swarm
+        } else {
+            Kind::Compose
+        }
+    }
+
+    /// The backend that made a container or network of the harness's, by
+    /// its labels.
+    pub fn of_object(o: &ClusterObject) -> Kind {
+        if o.project.is_empty() && !o.stack.is_empty() {
+            Kind::Swarm
+        } else {
+            Kind::Compose
+        }
+    }
+
+    /// `compose` or `swarm`, as the selection key and messages name it.
+    pub fn word(self) -> &'static str {
+        match self {
+            Kind::Compose => "compose",
+            Kind::Swarm => "swarm",
+        }
+    }
+}
+
+/// What a backend made for its cluster besides the image: what later
+/// commands need to address it again (saved with the kept cluster).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Backend {
+    /// The runtime (`/venv`) and numba cache volumes it mounts.
+    Compose { runtime: String, numba: String },
+    /// The swarm's nodes (the manager first) and the shared folders every
+    /// service mounts.
+    Swarm {
+        nodes: Vec<String>,
+        ipython: PathBuf,
+        temp: PathBuf,
+    },
+}
+
+impl Backend {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Backend::Compose { .. } => Kind::Compose,
+            Backend::Swarm { .. } => Kind::Swarm,
+        }
+    }
+
+    /// The volumes a cluster of this backend mounts, that of `image` (its
+    /// runtime) included: what a run registers as in use.
+    pub fn volumes(&self, image: &Image) -> Vec<String> {
+        match self {
+            Backend::Compose { runtime, numba } => vec![runtime.clone(), numba.clone()],
+            Backend::Swarm { .. } => vec![image.runtime.clone()],
+        }
+    }
+
+    /// `compose`, or `a swarm of 3 nodes`.
+    pub fn describe(&self) -> String {
+        match self {
+            Backend::Compose { .. } => "compose".into(),
+            Backend::Swarm { nodes, .. } => format!("a swarm of {} nodes", nodes.len()),
+        }
+    }
+}
+
+/// Where a service is in its life.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Phase {
+    /// Created or scheduled, not running yet (a swarm task being prepared).
+    Starting,
+    Running,
+    /// Exited, failed or gone: waiting will not bring it back.
+    Ended,
+}
+
+/// One long-running service as its backend sees it now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceState {
+    pub service: String,
+    pub phase: Phase,
+    /// Docker's words: `Up 5 seconds`, `Exited (137) 2 seconds ago`,
+    /// `Failed 3 seconds ago (task: non-zero exit (1))`.
+    pub status: String,
+    pub exit_code: Option<i64>,
+}
+
+/// What a finished run keeps of its cluster.
+#[derive(Debug, Clone, Default)]
+pub struct Collected {
+    pub dead: Vec<DeadService>,
+    /// On a swarm: the node each service ran on, and the nodes that were
+    /// not Ready at the end.
+    pub nodes: BTreeMap<String, String>,
+    pub dead_nodes: Vec<String>,
+}
+
+/// One line of `probe.py`: what has registered so far.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+pub struct Observation {
+    /// `{host: [cpu workers, service workers]}`
+    pub hosts: BTreeMap<String, [u32; 2]>,
+    pub engines: u32,
+}
+
+impl Observation {
+    /// The hosts with all their CPU workers and a service worker.
+    pub fn ready_hosts(&self, cpus: u32) -> Vec<String> {
+        self.hosts
+            .iter()
+            .filter(|(_, &[cpu, service])| cpu >= cpus && service >= 1)
+            .map(|(h, _)| h.clone())
+            .collect()
+    }
+}
+
+/// When a service was first seen running and, for those that register
+/// (worker hosts, engines; the scheduler and controller once the probe
+/// first answered through them), first seen ready (Unix times): the
+/// report's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceSpan {
+    pub service: String,
+    #[serde(default)]
+    pub running: Option<f64>,
+    #[serde(default)]
+    pub ready: Option<f64>,
+}
+
+/// A service that was not running when the tests ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadService {
+    pub service: String,
+    /// docker's status line, like `Exited (137) 3 seconds ago`.
+    pub state: String,
+    pub exit_code: Option<i64>,
+    pub last_lines: String,
+}
