@@ -24,9 +24,9 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use crate::checkout::{self, runs};
-use crate::context::Ctx;
-use crate::docker::{label_filter, short_id, OneShot, QUERY_LONG};
+use crate::docker::{label_filter, short_id, Docker, OneShot, QUERY_LONG};
 use crate::labels::{HOST_LABEL, NUMBA_CACHE_LABEL, ROOT_LABEL};
+use crate::workspace::Workspace;
 
 /// `<checkout>-numba-<image>-<project>-`: what the names of the cache
 /// volumes of `image` running the project in `source` begin with (one
@@ -39,16 +39,15 @@ pub fn volume_prefix(checkout_id: &str, image_id: &str, source: &Path) -> String
 
 /// The cache volume for `image` running the source in `source`, made
 /// (empty, owned by the services' user) if it is not there yet.
-pub fn ensure(cx: &Ctx, image_id: &str, source: &Path) -> Result<String> {
-    let docker = &cx.docker;
+pub fn ensure(docker: &Docker, ws: &Workspace, image_id: &str, source: &Path) -> Result<String> {
     let stamp = crate::project::source_stamp(source)?;
-    let this_project = volume_prefix(&cx.ws.checkout_id, image_id, source);
+    let this_project = volume_prefix(&ws.checkout_id, image_id, source);
     let name = format!("{this_project}{stamp}");
     if !docker.volume_exists(&name) {
-        let checkout = format!("{NUMBA_CACHE_LABEL}={}", cx.ws.checkout_id);
+        let checkout = format!("{NUMBA_CACHE_LABEL}={}", ws.checkout_id);
         // Where the checkout is: `clean` anywhere removes the cache of a
         // checkout whose folder is gone.
-        let root = format!("{ROOT_LABEL}={}", cx.ws.root.display());
+        let root = format!("{ROOT_LABEL}={}", ws.root.display());
         let host = format!("{HOST_LABEL}={}", crate::workspace::this_host());
         docker.volume_create(&name, &[checkout, root, host])?;
         // A new volume is root's; the services run as the image's user. The
@@ -57,7 +56,7 @@ pub fn ensure(cx: &Ctx, image_id: &str, source: &Path) -> Result<String> {
             image: image_id,
             user: "0",
             volumes: vec![format!("{name}:/numba-cache")],
-            labels: checkout::helper_labels(cx),
+            labels: checkout::helper_labels(ws),
             command: [
                 "install",
                 "-d",
@@ -80,13 +79,13 @@ pub fn ensure(cx: &Ctx, image_id: &str, source: &Path) -> Result<String> {
             format!("handing the numba cache volume {name} to the services' user")
         })?;
     }
-    let images = image_ids(cx);
-    let (_, in_use) = runs::in_use(&cx.ws);
-    let all = docker.volumes(&[label_filter(NUMBA_CACHE_LABEL, &cx.ws.checkout_id)])?;
+    let images = image_ids(docker, ws);
+    let (_, in_use) = runs::in_use(ws);
+    let all = docker.volumes(&[label_filter(NUMBA_CACHE_LABEL, &ws.checkout_id)])?;
     let stale = |v: &str| {
         let of_image = images
             .iter()
-            .any(|id| v.starts_with(&format!("{}-numba-{id}-", cx.ws.checkout_id)));
+            .any(|id| v.starts_with(&format!("{}-numba-{id}-", ws.checkout_id)));
         v != name && (!of_image || v.starts_with(&this_project))
     };
     for old in all.iter().filter(|v| stale(v) && !in_use.contains(*v)) {
@@ -98,9 +97,9 @@ pub fn ensure(cx: &Ctx, image_id: &str, source: &Path) -> Result<String> {
 
 /// The short ids of the checkout's images (dangling ones too: a cluster may
 /// still run one).
-pub fn image_ids(cx: &Ctx) -> Vec<String> {
-    let label = label_filter(crate::labels::CHECKOUT_LABEL, &cx.ws.checkout_id);
-    cx.docker
+pub fn image_ids(docker: &Docker, ws: &Workspace) -> Vec<String> {
+    let label = label_filter(crate::labels::CHECKOUT_LABEL, &ws.checkout_id);
+    docker
         .images(&[label], true)
         .unwrap_or_default()
         .iter()

@@ -31,9 +31,8 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::checkout::{self, runs};
-use crate::context::Ctx;
 use crate::digest::{sha256_bytes, sha256_file};
-use crate::docker::{label_filter, OneShot, LONG};
+use crate::docker::{label_filter, Docker, OneShot, LONG};
 use crate::downloads;
 use crate::fsx;
 use crate::labels::{IMAGE_RUNTIME_LABEL, RUNTIME_LABEL};
@@ -116,11 +115,10 @@ pub fn used(ws: &Workspace) -> Vec<String> {
 
 /// Make sure the runtime of `inputs` exists and is complete, and name its
 /// volume. `log` gets the script's output.
-pub fn ensure(cx: &Ctx, inputs: &Inputs, log: &Path) -> Result<String> {
-    let docker = &cx.docker;
-    let key = key(&script(&cx.ws), inputs)?;
+pub fn ensure(docker: &Docker, ws: &Workspace, inputs: &Inputs, log: &Path) -> Result<String> {
+    let key = key(&script(ws), inputs)?;
     let name = name_for(&key);
-    let mut record = read_record(&cx.ws);
+    let mut record = read_record(ws);
     if record.complete.contains(&name) && docker.volume_exists(&name) {
         return Ok(name);
     }
@@ -128,23 +126,23 @@ pub fn ensure(cx: &Ctx, inputs: &Inputs, log: &Path) -> Result<String> {
     // Each round ends with the runtime complete, or with another process's
     // maker gone (its runtime complete, or failed: then this one tries).
     for _ in 0..3 {
-        if docker.volume_exists(&name) && marked_complete(cx, inputs.base, &name, &key) {
+        if docker.volume_exists(&name) && marked_complete(docker, ws, inputs.base, &name, &key) {
             record.add(&name);
-            write_record(&cx.ws, &record)?;
+            write_record(ws, &record)?;
             return Ok(name);
         }
         if docker.container_exists(&maker) {
-            cx.ui.say(&format!(
+            docker.ui().say(&format!(
                 "runtime {key}: another checkout is making it ({maker}); waiting for it"
             ));
             docker.wait_for_exit(&maker, LONG);
             continue;
         }
         say_making(inputs, &name, log)?;
-        match make(cx, inputs, &name, &key, log) {
+        match make(docker, ws, inputs, &key, log) {
             Ok(()) => {
                 record.add(&name);
-                write_record(&cx.ws, &record)?;
+                write_record(ws, &record)?;
                 return Ok(name);
             }
             // Another process took the maker's name first.
@@ -174,18 +172,18 @@ fn say_making(inputs: &Inputs, name: &str, log: &Path) -> Result<()> {
 }
 
 /// Does the volume say its script finished, for this key?
-fn marked_complete(cx: &Ctx, base: &str, name: &str, key: &str) -> bool {
+fn marked_complete(docker: &Docker, ws: &Workspace, base: &str, name: &str, key: &str) -> bool {
     let one = OneShot {
         image: base,
         user: "0",
         volumes: vec![format!("{name}:/venv:ro")],
-        labels: checkout::helper_labels(cx),
+        labels: checkout::helper_labels(ws),
         command: ["cat", "/venv/.dist-test-runtime"]
             .map(String::from)
             .to_vec(),
         ..Default::default()
     };
-    cx.docker
+    docker
         .one_shot(&one, None, crate::docker::QUERY_LONG)
         .is_ok_and(|out| out.trim() == key)
 }
@@ -195,21 +193,22 @@ fn maker_name(name: &str) -> String {
     format!("{name}-make")
 }
 
-/// Run `runtime.sh` into the volume `name` (made if missing, emptied by the
-/// script) in its maker container.
-fn make(cx: &Ctx, inputs: &Inputs, name: &str, key: &str, log: &Path) -> Result<()> {
+/// Run `runtime.sh` into the volume of `key` (made if missing, emptied by
+/// the script) in its maker container.
+fn make(docker: &Docker, ws: &Workspace, inputs: &Inputs, key: &str, log: &Path) -> Result<()> {
+    let name = &name_for(key);
     let maker = maker_name(name);
     let label = format!("{}=runtime", crate::labels::SHARED_LABEL);
-    cx.docker.volume_create(name, &[label])?;
+    docker.volume_create(name, &[label])?;
     let ro = |from: &Path, to: &str| format!("{}:{to}:ro", from.display());
     let mut volumes = vec![
         format!("{name}:/venv"),
         ro(inputs.uv, "/opt/uv/bin/uv"),
         ro(inputs.requirements, "/tmp/dist-test/requirements.txt"),
-        ro(&script(&cx.ws), "/tmp/dist-test/runtime.sh"),
+        ro(&script(ws), "/tmp/dist-test/runtime.sh"),
         // uv's download cache: a second runtime (another Python, new
         // requirements) fetches only what is new.
-        format!("{}:/root/.cache/uv", uv_cache(cx)?),
+        format!("{}:/root/.cache/uv", uv_cache(docker)?),
     ];
     // TLS to PyPI may be intercepted: the host's CA bundle, for this
     // container only.
@@ -222,13 +221,13 @@ fn make(cx: &Ctx, inputs: &Inputs, name: &str, key: &str, log: &Path) -> Result<
         user: "0",
         volumes,
         env: tools::proxy_env(),
-        labels: checkout::helper_labels(cx),
+        labels: checkout::helper_labels(ws),
         command: ["sh", "/tmp/dist-test/runtime.sh", key]
             .map(String::from)
             .to_vec(),
         online: true,
     };
-    cx.docker
+    docker
         .one_shot(&one, Some(log), LONG)
         .map(drop)
         .with_context(|| {
@@ -241,10 +240,10 @@ fn make(cx: &Ctx, inputs: &Inputs, name: &str, key: &str, log: &Path) -> Result<
 }
 
 /// uv's download cache, a volume shared by every checkout.
-fn uv_cache(cx: &Ctx) -> Result<String> {
-    if !cx.docker.volume_exists(UV_CACHE) {
+fn uv_cache(docker: &Docker) -> Result<String> {
+    if !docker.volume_exists(UV_CACHE) {
         let label = format!("{}=uv-cache", crate::labels::SHARED_LABEL);
-        cx.docker.volume_create(UV_CACHE, &[label])?;
+        docker.volume_create(UV_CACHE, &[label])?;
     }
     Ok(UV_CACHE.to_string())
 }
@@ -274,10 +273,13 @@ fn run_with(docker: &crate::docker::Docker, filter: String) -> Result<Vec<String
 /// `in_use` names what other checkouts' runs and clusters use (the rule
 /// `clean` follows too, `footprint::volumes_in_use`), asked only when there
 /// is a candidate; `None` when that cannot be read.
-pub fn remove_unused(cx: &Ctx, in_use_elsewhere: impl FnOnce() -> Option<Vec<String>>) {
-    let docker = &cx.docker;
-    let (_, in_use) = runs::in_use(&cx.ws);
-    let mut record = read_record(&cx.ws);
+pub fn remove_unused(
+    docker: &Docker,
+    ws: &Workspace,
+    in_use_elsewhere: impl FnOnce() -> Option<Vec<String>>,
+) {
+    let (_, in_use) = runs::in_use(ws);
+    let mut record = read_record(ws);
     // Not knowing what images need means removing nothing shared.
     let Ok(wanted) = wanted(docker) else {
         return;
@@ -308,12 +310,12 @@ pub fn remove_unused(cx: &Ctx, in_use_elsewhere: impl FnOnce() -> Option<Vec<Str
     // Each checkout's own runtimes, copies of /venv and uv cache, as
     // earlier versions made them.
     let legacy = docker
-        .volumes(&[label_filter(RUNTIME_LABEL, &cx.ws.checkout_id)])
+        .volumes(&[label_filter(RUNTIME_LABEL, &ws.checkout_id)])
         .unwrap_or_default();
     for old in legacy.iter().filter(|v| !in_use.contains(*v)) {
         docker.volume_rm(old);
     }
-    let _ = write_record(&cx.ws, &record);
+    let _ = write_record(ws, &record);
 }
 
 #[cfg(test)]

@@ -16,9 +16,8 @@ use serde::{Deserialize, Serialize};
 use xshell::cmd;
 
 use crate::checkout;
-use crate::context::Ctx;
 use crate::digest::sha256_file;
-use crate::docker::{OneShot, LONG};
+use crate::docker::{Docker, OneShot, LONG};
 use crate::exec::{self, QUERY};
 use crate::workspace::Workspace;
 
@@ -95,21 +94,20 @@ impl Plan {
         })
     }
 
-    /// Make the folder if it is ours: the generated set (in the image
-    /// `image_id` on its `runtime` volume, once), or the empty one. The
-    /// user's folder is used as it is.
+    /// Make the folder if it is ours: the generated set (in `image`, once),
+    /// or the empty one. The user's folder is used as it is.
     pub fn prepare(
         &self,
-        cx: &Ctx,
-        image_id: &str,
-        runtime: &str,
+        docker: &Docker,
+        ws: &Workspace,
+        image: RunsOn,
         log: Option<&Path>,
     ) -> Result<()> {
         match self {
             Plan::Given(_) => Ok(()),
-            Plan::Generate => generate(cx, image_id, runtime, log).map(|_| ()),
+            Plan::Generate => generate(docker, ws, image, log).map(|_| ()),
             Plan::Empty => {
-                let path = cx.ws.target.join("no-test-data");
+                let path = ws.target.join("no-test-data");
                 fs::create_dir_all(path.join(LEGACY_TEMP))
                     .with_context(|| format!("creating {}", path.display()))
             }
@@ -129,45 +127,51 @@ pub fn set_dir(ws: &Workspace) -> Result<PathBuf> {
     Ok(ws.target.join("testdata").join(&digest[..12]))
 }
 
-/// Make the generated set (in the image `image_id` on its `runtime`
-/// volume, as the invoking user, without network) unless it is complete
-/// already; remove older sets. `log` gets the generator's one line per
-/// file; `None` prints them.
-pub fn generate(cx: &Ctx, image_id: &str, runtime: &str, log: Option<&Path>) -> Result<PathBuf> {
-    let dir = set_dir(&cx.ws)?;
+/// The image the generator runs in, and the runtime volume (`/venv`) it
+/// runs with.
+#[derive(Debug, Clone, Copy)]
+pub struct RunsOn<'a> {
+    pub image: &'a str,
+    pub runtime: &'a str,
+}
+
+/// Make the generated set (in `on`, as the invoking user, without network)
+/// unless it is complete already; remove older sets. `log` gets the
+/// generator's one line per file; `None` prints them.
+pub fn generate(
+    docker: &Docker,
+    ws: &Workspace,
+    on: RunsOn,
+    log: Option<&Path>,
+) -> Result<PathBuf> {
+    let dir = set_dir(ws)?;
     if dir.join(".complete").is_file() {
         return Ok(dir);
     }
     let root = dir.parent().context("a set folder without a parent")?;
     remove_other_sets(root, &dir)?;
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let sh = cx.sh;
+    let sh = docker.sh();
     let user = format!(
         "{}:{}",
-        exec::read(cmd!(sh, "id -u"), QUERY, cx.ui)?.trim(),
-        exec::read(cmd!(sh, "id -g"), QUERY, cx.ui)?.trim()
+        exec::read(cmd!(sh, "id -u"), QUERY, docker.ui())?.trim(),
+        exec::read(cmd!(sh, "id -g"), QUERY, docker.ui())?.trim()
     );
     let one = OneShot {
-        image: image_id,
+        image: on.image,
         user: &user,
         volumes: vec![
-            format!("{runtime}:/venv:ro"),
-            format!(
-                "{}:/opt/dist-test/testdata:ro",
-                generator_dir(&cx.ws).display()
-            ),
+            format!("{}:/venv:ro", on.runtime),
+            format!("{}:/opt/dist-test/testdata:ro", generator_dir(ws).display()),
             format!("{}:/out", dir.display()),
         ],
-        labels: checkout::helper_labels(cx),
+        labels: checkout::helper_labels(ws),
         command: ["python3", "/opt/dist-test/testdata/generate.py", "/out"]
             .map(String::from)
             .to_vec(),
         ..Default::default()
     };
-    let made = cx
-        .docker
-        .one_shot(&one, log, LONG)
-        .map(|out| eprint!("{out}"));
+    let made = docker.one_shot(&one, log, LONG).map(|out| eprint!("{out}"));
     made.with_context(|| format!("generating the test data into {}", dir.display()))?;
     if !dir.join(".complete").is_file() {
         bail!(

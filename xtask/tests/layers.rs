@@ -218,6 +218,25 @@ fn only_cluster_knows_the_backends() {
 }
 
 #[test]
+fn only_the_commands_and_the_flow_take_the_whole_context() {
+    let mut found = Vec::new();
+    for (p, text) in files() {
+        if ["commands", "flow", "context"].contains(&top(&p).as_str()) || is_test_file(&p) {
+            continue;
+        }
+        for (n, line) in product(&text).lines().enumerate() {
+            if line.contains("&Ctx") || line.contains("context::Ctx") {
+                found.push(format!("{}:{}", rel(&p), n + 1));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "the whole Ctx below commands/ and flow/ (take the workspace, docker or ui it uses): {found:?}"
+    );
+}
+
+#[test]
 fn files_and_functions_stay_short() {
     let mut long = Vec::new();
     for (p, text) in files() {

@@ -22,8 +22,7 @@ pub mod runs;
 
 use anyhow::Result;
 
-use crate::context::Ctx;
-use crate::docker::label_filter;
+use crate::docker::{label_filter, Docker};
 use crate::labels::HELPER_LABEL;
 use crate::ui::Ui;
 use crate::workspace::Workspace;
@@ -36,20 +35,21 @@ fn checkout_lock(ws: &Workspace) -> Named<'static> {
     }
 }
 
-fn kept_lock(cx: &Ctx) -> Named<'static> {
+fn kept_lock(ws: &Workspace) -> Named<'static> {
     Named {
-        path: cx.ws.target.join("cluster.lock"),
+        path: ws.target.join("cluster.lock"),
         what: "the kept cluster's lock",
     }
 }
 
 /// Take the checkout lock for `doing`. After a holder that was killed, the
 /// helper containers it left running are stopped first, so that nothing it
-/// started can write into what this command is about to use.
-pub fn lock(cx: &Ctx, doing: &str) -> Result<Lock> {
-    let lock = checkout_lock(&cx.ws).acquire(&Holder::me(doing), cx.wait, cx.ui)?;
+/// started can write into what this command is about to use. `wait`: for
+/// another holder to finish (else fail at once, naming it).
+pub fn lock(ws: &Workspace, docker: &Docker, doing: &str, wait: bool) -> Result<Lock> {
+    let lock = checkout_lock(ws).acquire(&Holder::me(doing), wait, docker.ui())?;
     if lock.took_over.is_some() {
-        stop_helpers(cx)?;
+        stop_helpers(ws, docker)?;
     }
     Ok(lock)
 }
@@ -60,31 +60,30 @@ pub fn lock_files(ws: &Workspace, doing: &str, wait: bool, ui: Ui) -> Result<Loc
 }
 
 /// Take the kept cluster's lock for `doing`.
-pub fn lock_kept(cx: &Ctx, doing: &str) -> Result<Lock> {
-    kept_lock(cx).acquire(&Holder::me(doing), cx.wait, cx.ui)
+pub fn lock_kept(ws: &Workspace, doing: &str, wait: bool, ui: Ui) -> Result<Lock> {
+    kept_lock(ws).acquire(&Holder::me(doing), wait, ui)
 }
 
 /// Stop the checkout's helper containers: only ever called with the
 /// checkout lock held, when no live command of the checkout runs one.
-fn stop_helpers(cx: &Ctx) -> Result<()> {
-    let filter = label_filter(HELPER_LABEL, &cx.ws.checkout_id);
-    let left: Vec<String> = cx
-        .docker
+fn stop_helpers(ws: &Workspace, docker: &Docker) -> Result<()> {
+    let filter = label_filter(HELPER_LABEL, &ws.checkout_id);
+    let left: Vec<String> = docker
         .containers(&[filter])?
         .into_iter()
         .map(|c| c.id)
         .collect();
     if !left.is_empty() {
-        cx.ui.say(&format!(
+        docker.ui().say(&format!(
             "stopping {} helper container(s) the dead holder left running",
             left.len()
         ));
-        cx.docker.rm_force(&left);
+        docker.rm_force(&left);
     }
     Ok(())
 }
 
 /// `--label` values for a helper container of this checkout.
-pub fn helper_labels(cx: &Ctx) -> Vec<String> {
-    vec![format!("{HELPER_LABEL}={}", cx.ws.checkout_id)]
+pub fn helper_labels(ws: &Workspace) -> Vec<String> {
+    vec![format!("{HELPER_LABEL}={}", ws.checkout_id)]
 }

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use super::spec::{Backend, Collected, Definition, Observation, ServiceState};
-use crate::context::Ctx;
 use crate::exec;
 use crate::ui::Ui;
+use crate::workspace::Workspace;
 
 /// The tests started on a cluster ([`Cluster::start_tests`]), followed to
 /// their end.
@@ -28,7 +28,7 @@ pub trait Cluster {
     /// need besides the image (compose: the runtime and numba volumes;
     /// swarm: the image on every node, the shared folders). Returns the
     /// volumes it uses.
-    fn prepare(&mut self, cx: &Ctx) -> Result<Vec<String>>;
+    fn prepare(&mut self, ws: &Workspace) -> Result<Vec<String>>;
 
     /// What [`Cluster::prepare`] made, to address the cluster again.
     fn backend(&self) -> Backend;

@@ -37,9 +37,9 @@ use serde::{Deserialize, Serialize};
 use super::Cluster;
 use crate::cluster::spec::Observation;
 use crate::cluster::state::ClusterState;
-use crate::context::Ctx;
 use crate::fsx;
 use crate::project::source_listing;
+use crate::ui::Ui;
 use crate::workspace::Workspace;
 
 /// What `probe.py restart` reports.
@@ -126,12 +126,13 @@ impl Imported {
 /// step: `None` when the source did not change, else what had registered
 /// when the probe was done.
 pub fn refresh(
-    cx: &Ctx,
+    ws: &Workspace,
+    ui: Ui,
     cluster: &dyn Cluster,
     state: &ClusterState,
 ) -> Result<Option<Observation>> {
     let files = Imported::of(&state.project)?;
-    let before = Imported::load(&cx.ws);
+    let before = Imported::load(ws);
     if before.as_ref() == Some(&files) {
         return Ok(None);
     }
@@ -144,7 +145,7 @@ pub fn refresh(
     };
     crate::live::status(format!("{what}: replacing what loaded it"), None);
     let start = Instant::now();
-    let limit = cx.ws.config.timeouts.ready_s.to_string();
+    let limit = ws.config.timeouts.ready_s.to_string();
     let mut args = vec!["restart", &limit];
     match &changed {
         Some(c) => {
@@ -158,15 +159,14 @@ pub fn refresh(
         .context("replacing the workers and engines that run edited code")?;
     let done: Restarted = serde_json::from_str(out.trim())
         .with_context(|| format!("reading what the probe restarted: {out}"))?;
-    cx.ui
-        .say(&done.describe(&what, start.elapsed().as_secs_f64()));
+    ui.say(&done.describe(&what, start.elapsed().as_secs_f64()));
     if let Some(first) = done.warm_errors.first() {
-        cx.ui.say(&format!(
+        ui.say(&format!(
             "warning: the new workers and engines could not import {} of the project's modules, first {first}",
             done.warm_errors.len()
         ));
     }
-    files.save(&cx.ws)?;
+    files.save(ws)?;
     Ok(Some(done.seen.unwrap_or_default()))
 }
 

@@ -29,13 +29,23 @@ pub use readiness::{wait_ready, Readiness, Verdict};
 
 use anyhow::Result;
 
-use crate::context::Ctx;
+use crate::docker::compose::Flavour;
+use crate::docker::Docker;
+use crate::workspace::Workspace;
 use spec::{Definition, Kind};
 
 /// A new cluster on the backend `kind`: the one place that chooses.
-pub fn select<'a>(cx: &Ctx<'a>, kind: Kind, def: Definition) -> Result<Box<dyn Cluster + 'a>> {
+pub fn select<'a>(
+    ws: &Workspace,
+    docker: &Docker<'a>,
+    compose: &Flavour,
+    kind: Kind,
+    def: Definition,
+) -> Result<Box<dyn Cluster + 'a>> {
     Ok(match kind {
-        Kind::Compose => Box::new(compose_cluster::ComposeCluster::new(cx, def, None)),
-        Kind::Swarm => Box::new(swarm_stack::SwarmStack::new(cx, def, None)?),
+        Kind::Compose => Box::new(compose_cluster::ComposeCluster::new(
+            ws, docker, compose, def, None,
+        )),
+        Kind::Swarm => Box::new(swarm_stack::SwarmStack::new(ws, docker, def, None)?),
     })
 }

@@ -13,9 +13,10 @@ use super::swarm_stack::SwarmStack;
 use super::{select, Cluster};
 use crate::cluster::spec::{Backend, Definition, Image, Kind, Mounts, Size};
 use crate::cluster::state::ClusterState;
-use crate::context::Ctx;
-use crate::docker::label_filter;
+use crate::docker::compose::Flavour;
+use crate::docker::{label_filter, Docker};
 use crate::labels::{CHECKOUT_LABEL, COMPOSE_PROJECT_LABEL, STACK_LABEL};
+use crate::workspace::Workspace;
 
 /// A cluster on the engine, by its name and backend.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,26 +37,26 @@ impl Named {
     /// Remove it through its backend: every service, its network and its
     /// own volumes (a stack's shared folders are the kept state's, and go
     /// with `down --swarm`).
-    pub fn take_down(&self, cx: &Ctx) -> Result<()> {
-        let size = Size::from_config(&cx.ws.config.cluster, None, None);
-        let def = by_name(&self.name, size, cx);
-        select(cx, self.kind, def)?.down()
+    pub fn take_down(&self, ws: &Workspace, docker: &Docker, compose: &Flavour) -> Result<()> {
+        let size = Size::from_config(&ws.config.cluster, None, None);
+        let def = by_name(&self.name, size, ws);
+        select(ws, docker, compose, self.kind, def)?.down()
     }
 }
 
 /// The clusters of this checkout on the engine: its compose projects, and
 /// its stacks when this engine manages a swarm.
-pub fn of_checkout(cx: &Ctx) -> Result<Vec<Named>> {
-    let mine = label_filter(CHECKOUT_LABEL, &cx.ws.checkout_id);
+pub fn of_checkout(ws: &Workspace, docker: &Docker) -> Result<Vec<Named>> {
+    let mine = label_filter(CHECKOUT_LABEL, &ws.checkout_id);
     let mut found = Vec::new();
     let mut add = |label: &str, kind: Kind| -> Result<()> {
-        for name in cx.docker.label_values(&mine, label)? {
+        for name in docker.label_values(&mine, label)? {
             found.push(Named { name, kind });
         }
         Ok(())
     };
     add(COMPOSE_PROJECT_LABEL, Kind::Compose)?;
-    if cx.docker.swarm_info().is_manager() {
+    if docker.swarm_info().is_manager() {
         add(STACK_LABEL, Kind::Swarm)?;
     }
     Ok(found)
@@ -63,8 +64,8 @@ pub fn of_checkout(cx: &Ctx) -> Result<Vec<Named>> {
 
 /// A cluster known by name only, at `size`, its results where the kept
 /// cluster's go.
-fn by_name(name: &str, size: Size, cx: &Ctx) -> Definition {
-    let unknown = format!("{}-unknown", cx.ws.checkout_id);
+fn by_name(name: &str, size: Size, ws: &Workspace) -> Definition {
+    let unknown = format!("{}-unknown", ws.checkout_id);
     Definition {
         name: name.to_string(),
         size,
@@ -76,9 +77,9 @@ fn by_name(name: &str, size: Size, cx: &Ctx) -> Definition {
             preload: Vec::new(),
         },
         mounts: Mounts {
-            source: cx.ws.target.clone(),
-            data: cx.ws.target.clone(),
-            results: cx.ws.cluster_dir(),
+            source: ws.target.clone(),
+            data: ws.target.clone(),
+            results: ws.cluster_dir(),
         },
         warm: false,
     }
@@ -96,32 +97,39 @@ pub struct Kept<'a> {
 /// The kept cluster as `up` saved it in `state`, else the compose project
 /// of the checkout's kept name at the configured size; `wanted_swarm` (a
 /// command's `--swarm`) makes anything but a saved stack an error. Its
-/// results go to `results`.
+/// results go to the kept cluster's folder.
 pub fn kept<'a>(
-    cx: &Ctx<'a>,
+    ws: &Workspace,
+    docker: &Docker<'a>,
+    compose: &Flavour,
     state: Option<ClusterState>,
     wanted_swarm: bool,
-    results: &Path,
 ) -> Result<Kept<'a>> {
     let saved = state.as_ref().map(|s| s.backend.kind());
     if wanted_swarm && saved != Some(Kind::Swarm) {
         bail!("no swarm cluster of this checkout is up: `cargo xtask up --swarm` deploys one");
     }
     let Some(state) = state else {
-        let size = Size::from_config(&cx.ws.config.cluster, None, None);
-        let def = by_name(&cx.ws.cluster_project(), size, cx);
+        let size = Size::from_config(&ws.config.cluster, None, None);
+        let def = by_name(&ws.cluster_project(), size, ws);
         return Ok(Kept {
             name: def.name.clone(),
             size,
             describe: Kind::Compose.word().to_string(),
-            cluster: select(cx, Kind::Compose, def)?,
+            cluster: select(ws, docker, compose, Kind::Compose, def)?,
         });
     };
     Ok(Kept {
         name: state.name.clone(),
         size: state.size,
         describe: state.backend.describe(),
-        cluster: from_state(cx, &state, results)?,
+        cluster: from_state(
+            ws,
+            docker,
+            compose,
+            &state,
+            &ws.cluster_dir().join("pytest"),
+        )?,
     })
 }
 
@@ -143,13 +151,21 @@ pub fn definition_of(state: &ClusterState, results: &Path) -> Definition {
 
 /// The kept cluster as `up` saved it, with `results` for a `test` run.
 pub fn from_state<'a>(
-    cx: &Ctx<'a>,
+    ws: &Workspace,
+    docker: &Docker<'a>,
+    compose: &Flavour,
     state: &ClusterState,
     results: &Path,
 ) -> Result<Box<dyn Cluster + 'a>> {
     let def = definition_of(state, results);
     Ok(match &state.backend {
-        b @ Backend::Compose { .. } => Box::new(ComposeCluster::new(cx, def, Some(b.clone()))),
-        b @ Backend::Swarm { .. } => Box::new(SwarmStack::new(cx, def, Some(b.clone()))?),
+        b @ Backend::Compose { .. } => Box::new(ComposeCluster::new(
+            ws,
+            docker,
+            compose,
+            def,
+            Some(b.clone()),
+        )),
+        b @ Backend::Swarm { .. } => Box::new(SwarmStack::new(ws, docker, def, Some(b.clone()))?),
     })
 }

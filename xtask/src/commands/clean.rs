@@ -21,7 +21,7 @@ impl Clean {
     pub fn run(self, inv: &Invocation) -> Result<()> {
         let cx = inv.docker(Needs::Engine)?;
         // No build of this checkout makes or removes anything meanwhile.
-        let _lock = checkout::lock(&cx, "cleaning")?;
+        let _lock = checkout::lock(&cx.ws, &cx.docker, "cleaning", cx.wait)?;
         let fp = Footprint::read(&cx.docker)?;
         let roots = fp.roots(Some((&cx.ws.checkout_id, &cx.ws.root)));
         let (clusters, busy) = busy::read(&cx.docker, &roots)?;
@@ -51,7 +51,11 @@ impl Clean {
         let note = files_note(&files);
         for c in &plan.clusters {
             // Best effort, as for every removal here: what stays is listed below.
-            let down = cluster::Named::new(c.name.clone(), c.backend).take_down(&cx);
+            let down = cluster::Named::new(c.name.clone(), c.backend).take_down(
+                &cx.ws,
+                &cx.docker,
+                &cx.compose,
+            );
             if let Err(e) = down {
                 cx.ui.say(&format!("{e:#}"));
             }

@@ -42,7 +42,7 @@ impl Up {
 /// anything else an error.
 fn kept<'a>(cx: &Ctx<'a>, wanted_swarm: bool) -> Result<Kept<'a>> {
     let state = ClusterState::load(&cx.ws)?;
-    cluster::kept(cx, state, wanted_swarm, &cx.ws.cluster_dir().join("pytest"))
+    cluster::kept(&cx.ws, &cx.docker, &cx.compose, state, wanted_swarm)
 }
 
 impl Status {
@@ -135,7 +135,7 @@ impl Test {
 impl Down {
     pub fn run(self, inv: &Invocation) -> Result<()> {
         let cx = inv.docker(Needs::Engine)?;
-        let _kept = checkout::lock_kept(&cx, "taking the kept cluster down")?;
+        let _kept = checkout::lock_kept(&cx.ws, "taking the kept cluster down", cx.wait, cx.ui)?;
         // A state it cannot read must not stop `down`: compose's
         // --remove-orphans and the removal by label take what it described.
         let state = match ClusterState::load(&cx.ws) {
@@ -148,7 +148,7 @@ impl Down {
             Err(e) => return Err(e),
         };
         let Kept { name, cluster, .. } =
-            cluster::kept(&cx, state, self.swarm, &cx.ws.cluster_dir())?;
+            cluster::kept(&cx.ws, &cx.docker, &cx.compose, state, self.swarm)?;
         let mut phases = Phases::default();
         phases.time("teardown", cx.ui, || {
             cluster.down().with_context(|| format!("removing {name}"))
@@ -175,13 +175,13 @@ fn down_all(cx: &Ctx) -> Result<()> {
             r.pid
         ));
     }
-    for found in cluster::of_checkout(cx)? {
+    for found in cluster::of_checkout(&cx.ws, &cx.docker)? {
         let name = found.name.as_str();
         if running.contains(&name) || name == cx.ws.cluster_project() {
             continue;
         }
         found
-            .take_down(cx)
+            .take_down(&cx.ws, &cx.docker, &cx.compose)
             .with_context(|| format!("removing {name}"))?;
         cx.ui.say(&format!("removed {name}"));
     }

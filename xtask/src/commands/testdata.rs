@@ -14,16 +14,26 @@ use crate::testdata::{self, size_of};
 impl Testdata {
     pub fn run(self, inv: &Invocation) -> Result<()> {
         let cx = inv.docker(Needs::Builder)?;
-        let _lock = checkout::lock(&cx, "generating the test data")?;
+        let _lock = checkout::lock(&cx.ws, &cx.docker, "generating the test data", cx.wait)?;
         let dir = testdata::set_dir(&cx.ws)?;
         if !dir.join(".complete").is_file() {
             // The generator runs in the image: build what changed first.
             let (project, reqs) = project_and_reqs(&cx, &self.project)?;
             let mut phases = Phases::default();
             let log = cx.ws.target.join("build.log");
-            let image = phases.time("build", cx.ui, || image::build(&cx, &project, &reqs, &log))?;
+            let image = phases.time("build", cx.ui, || {
+                image::build(&cx.docker, &cx.ws, &project, &reqs, &log)
+            })?;
             phases.time("testdata", cx.ui, || {
-                testdata::generate(&cx, &image.id, &image.runtime, None)
+                testdata::generate(
+                    &cx.docker,
+                    &cx.ws,
+                    testdata::RunsOn {
+                        image: &image.id,
+                        runtime: &image.runtime,
+                    },
+                    None,
+                )
             })?;
         }
         let (files, bytes) = size_of(&dir);

@@ -28,9 +28,9 @@ pub fn dist_test(
 ) -> Result<()> {
     // A bad `--project` is one line, before any wait for the lock.
     crate::project::check_arg(req.project)?;
-    let lock = checkout::lock(cx, "building")?;
+    let lock = checkout::lock(&cx.ws, &cx.docker, "building", cx.wait)?;
     let flow = Flow::start(cx, req)?;
-    let mut run = Run::new(cx)?;
+    let mut run = Run::new(&cx.ws, cx.ui, cx.wait)?;
     run.data = Some(flow.data.clone());
     run.plan = plan;
     note_wait(&mut run.phases, &lock);
@@ -83,7 +83,7 @@ pub fn dist_test(
     }
     ui::end_group();
     let project = flow.project.dir.display().to_string();
-    run.conclude(cx, &project, &name, outcome)
+    run.conclude(&cx.ws, &project, &name, outcome)
 }
 
 /// One pass of the selection on `cluster`; with `start`, the cluster is
@@ -101,7 +101,7 @@ pub(super) fn one_pass(
         let (phase, log) = (run.phase("up"), run.dir.join("up.log"));
         run.phases.time(&phase, cx.ui, || cluster.up(&log))?;
     }
-    let tests = run.start_tests(cx, cluster, pytest_args)?;
+    let tests = run.start_tests(&cx.ws, cluster, pytest_args)?;
     if start {
         let ready = Duration::from_secs(cx.ws.config.timeouts.ready_s);
         let phase = run.phase("ready");
@@ -120,7 +120,7 @@ pub(super) fn one_pass(
         }
     }
     interrupt::check()?;
-    run.tests(cx, tests)
+    run.tests(&cx.ws, tests)
 }
 
 /// A cluster's last step: its logs kept, then torn down.

@@ -73,7 +73,7 @@ pub fn project_and_reqs(cx: &Ctx, arg: &ProjectArg) -> Result<(Project, PathBuf)
         .collect();
     let routes = python::routes(ws, &present);
     let project = Project::resolve(sh, ws, cx.ui, arg, &routes)?;
-    image::check_route(cx, &project.python.version)?;
+    image::check_route(&cx.docker, &cx.ws, &project.python.version)?;
     if project.is_pinned() {
         reqs::check(ws, &project)?;
     } else if reqs::check(ws, &project).is_err() {
@@ -133,20 +133,34 @@ impl<'c, 'a> Flow<'c, 'a> {
     ) -> Result<Box<dyn Cluster + 'a>> {
         let cx = self.cx;
         let (cluster, volumes) = phases.time("build", cx.ui, || {
-            let image = image::build(cx, &self.project, &self.reqs, &dir.join("build.log"))?;
-            let mut cluster =
-                cluster::select(cx, self.req.kind, self.definition(name, image, results))?;
+            let image = image::build(
+                &cx.docker,
+                &cx.ws,
+                &self.project,
+                &self.reqs,
+                &dir.join("build.log"),
+            )?;
+            let mut cluster = cluster::select(
+                &cx.ws,
+                &cx.docker,
+                &cx.compose,
+                self.req.kind,
+                self.definition(name, image, results),
+            )?;
             interrupt::check()?;
-            let volumes = cluster.prepare(cx)?;
+            let volumes = cluster.prepare(&cx.ws)?;
             Ok((cluster, volumes))
         })?;
         let def = cluster.definition();
         registration.uses(&def.name, std::slice::from_ref(&def.image.id), &volumes)?;
         phases.time("testdata", cx.ui, || {
             self.req.data.prepare(
-                cx,
-                &def.image.id,
-                &def.image.runtime,
+                &cx.docker,
+                &cx.ws,
+                crate::testdata::RunsOn {
+                    image: &def.image.id,
+                    runtime: &def.image.runtime,
+                },
                 Some(&dir.join("testdata.log")),
             )
         })?;
@@ -157,11 +171,11 @@ impl<'c, 'a> Flow<'c, 'a> {
     /// ready to start with the checkout lock held, and registered.
     fn another(&self, name: String, image: Image, run: &mut Run) -> Result<Box<dyn Cluster + 'a>> {
         let cx = self.cx;
-        let _lock = checkout::lock(cx, "preparing a fresh cluster")?;
+        let _lock = checkout::lock(&cx.ws, &cx.docker, "preparing a fresh cluster", cx.wait)?;
         let id = image.id.clone();
         let def = self.definition(name, image, run.results.clone());
-        let mut cluster = cluster::select(cx, self.req.kind, def)?;
-        let volumes = cluster.prepare(cx)?;
+        let mut cluster = cluster::select(&cx.ws, &cx.docker, &cx.compose, self.req.kind, def)?;
+        let volumes = cluster.prepare(&cx.ws)?;
         let name = cluster.definition().name.clone();
         run.registration.uses(&name, &[id], &volumes)?;
         Ok(cluster)
@@ -200,7 +214,7 @@ fn up_and_ready(cx: &Ctx, cluster: &dyn Cluster, phases: &mut Phases, dir: &Path
 /// `up`: the checkout's kept cluster, built, started and ready; its state
 /// saved for `status`, `logs`, `test` and `down`.
 pub fn up(cx: &Ctx, req: Request) -> Result<()> {
-    let _kept = checkout::lock_kept(cx, "bringing the kept cluster up")?;
+    let _kept = checkout::lock_kept(&cx.ws, "bringing the kept cluster up", cx.wait, cx.ui)?;
     if let Some(state) = ClusterState::load(&cx.ws)? {
         if state.backend.kind() != req.kind {
             bail!(
@@ -212,7 +226,7 @@ pub fn up(cx: &Ctx, req: Request) -> Result<()> {
     }
     // A bad `--project` is one line, before any wait for the lock.
     crate::project::check_arg(req.project)?;
-    let lock = checkout::lock(cx, "building")?;
+    let lock = checkout::lock(&cx.ws, &cx.docker, "building", cx.wait)?;
     let flow = Flow::start(cx, req)?;
     cx.ui.say(&flow.project.python.describe());
     let dir = cx.ws.cluster_dir();
@@ -275,32 +289,38 @@ pub fn test_watch(cx: &Ctx, pytest_args: &[String]) -> Result<()> {
 /// workers and engines restarted first when the project's source changed
 /// since they started (see [`freshness`]).
 pub fn test(cx: &Ctx, pytest_args: &[String], plan: repeat::Plan) -> Result<()> {
-    let _kept = checkout::lock_kept(cx, "testing on the kept cluster")?;
+    let _kept = checkout::lock_kept(&cx.ws, "testing on the kept cluster", cx.wait, cx.ui)?;
     let state = ClusterState::load(&cx.ws)?
         .context("no cluster is running for this checkout: start one with `cargo xtask up`")?;
-    let looking = cluster::from_state(cx, &state, &cx.ws.cluster_dir().join("pytest"))?;
+    let looking = cluster::from_state(
+        &cx.ws,
+        &cx.docker,
+        &cx.compose,
+        &state,
+        &cx.ws.cluster_dir().join("pytest"),
+    )?;
     if looking.services()?.is_empty() {
         bail!(
             "the cluster {} is not running: start it with `cargo xtask up`",
             state.name
         );
     }
-    let mut run = Run::new(cx)?;
+    let mut run = Run::new(&cx.ws, cx.ui, cx.wait)?;
     run.plan = plan;
     run.data = Some(state.data.clone());
     run.image = Some(state.image.tag.clone());
     run.python = state.python.clone();
-    let cluster = cluster::from_state(cx, &state, &run.results)?;
+    let cluster = cluster::from_state(&cx.ws, &cx.docker, &cx.compose, &state, &run.results)?;
     let volumes = state.backend.volumes(&state.image);
     run.registration
         .uses(&state.name, std::slice::from_ref(&state.image.id), &volumes)?;
     // pytest starts and collects while the workers and engines restart (if
     // they must); it runs no test before the cluster is ready again.
     let outcome = run
-        .start_tests(cx, cluster.as_ref(), pytest_args)
+        .start_tests(&cx.ws, cluster.as_ref(), pytest_args)
         .and_then(|tests| {
             let start = std::time::Instant::now();
-            let seen = freshness::refresh(cx, cluster.as_ref(), &state)?;
+            let seen = freshness::refresh(&cx.ws, cx.ui, cluster.as_ref(), &state)?;
             if seen.is_some() {
                 run.phases.record("restart", start.elapsed().as_secs_f64());
             }
@@ -308,7 +328,7 @@ pub fn test(cx: &Ctx, pytest_args: &[String], plan: repeat::Plan) -> Result<()> 
             run.services = run.phases.time("ready", cx.ui, || {
                 cluster::wait_ready(cluster.as_ref(), ready, seen)
             })?;
-            run.tests(cx, tests)?;
+            run.tests(&cx.ws, tests)?;
             // Further passes on the same cluster, each a new pytest.
             while run.end_pass()? {
                 run.pass += 1;
@@ -318,7 +338,7 @@ pub fn test(cx: &Ctx, pytest_args: &[String], plan: repeat::Plan) -> Result<()> 
         });
     run.collect(cluster.as_ref(), &outcome);
     let project = state.project.display().to_string();
-    run.conclude(cx, &project, &state.name, outcome)
+    run.conclude(&cx.ws, &project, &state.name, outcome)
 }
 
 /// `build`: the image only (and the test data generated in it, for
@@ -326,8 +346,10 @@ pub fn test(cx: &Ctx, pytest_args: &[String], plan: repeat::Plan) -> Result<()> 
 pub fn build(cx: &Ctx, project: &ProjectArg, log: &Path) -> Result<Image> {
     // A bad `--project` is one line, before any wait for the lock.
     crate::project::check_arg(project)?;
-    let _lock = checkout::lock(cx, "building")?;
+    let _lock = checkout::lock(&cx.ws, &cx.docker, "building", cx.wait)?;
     let (project, reqs) = project_and_reqs(cx, project)?;
     let mut phases = Phases::default();
-    phases.time("build", cx.ui, || image::build(cx, &project, &reqs, log))
+    phases.time("build", cx.ui, || {
+        image::build(&cx.docker, &cx.ws, &project, &reqs, log)
+    })
 }

@@ -8,7 +8,6 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 use xshell::cmd;
 
-use crate::context::Ctx;
 use crate::digest::sha256_bytes;
 use crate::docker::{Docker, OneShot, LONG, QUERY_LONG};
 use crate::downloads;
@@ -25,8 +24,8 @@ const FALLBACK_PACKAGES: &str = "python3";
 /// The base image of `python` to build on: the configured one if present
 /// or pullable, else an equivalent one built from the packages of the
 /// Debian suite that ships that Python (cached by recipe).
-pub fn ensure_base(cx: &Ctx, python: &str) -> Result<String> {
-    let (docker, ws) = (&cx.docker, &cx.ws);
+pub fn ensure_base(docker: &Docker, ws: &Workspace, python: &str) -> Result<String> {
+    let (docker, ws) = (docker, ws);
     let base = ws.config.image.base_for(python);
     if docker.image_exists(&base) {
         check_python(docker, &base, python)?;
@@ -43,10 +42,10 @@ pub fn ensure_base(cx: &Ctx, python: &str) -> Result<String> {
     let Some(fallback) = fallback else {
         bail!("{}", no_route(ws, python));
     };
-    cx.ui.say(&format!(
+    docker.ui().say(&format!(
         "{base} cannot be pulled; building {fallback} from Debian's packages"
     ));
-    build_fallback(cx, python, &fallback)?;
+    build_fallback(docker, ws, python, &fallback)?;
     check_python(docker, &fallback, python)?;
     Ok(fallback)
 }
@@ -54,12 +53,11 @@ pub fn ensure_base(cx: &Ctx, python: &str) -> Result<String> {
 /// Fail early, before anything is built, when there is no way to a base
 /// for `python`: no Debian suite ships it, it is not on the engine, and it
 /// cannot be pulled (the pull is what a build would do first anyway).
-pub fn check_route(cx: &Ctx, python: &str) -> Result<()> {
-    let ws = &cx.ws;
+pub fn check_route(docker: &Docker, ws: &Workspace, python: &str) -> Result<()> {
     let base = ws.config.image.base_for(python);
     if ws.config.image.suite_for(python).is_some()
-        || cx.docker.image_exists(&base)
-        || cx.docker.pull(&base)
+        || docker.image_exists(&base)
+        || docker.pull(&base)
     {
         return Ok(());
     }
@@ -114,14 +112,14 @@ fn check_python(docker: &Docker, image: &str, want: &str) -> Result<()> {
     Ok(())
 }
 
-fn build_fallback(cx: &Ctx, python: &str, tag: &str) -> Result<()> {
-    let (sh, ws) = (cx.sh, &cx.ws);
+fn build_fallback(docker: &Docker, ws: &Workspace, python: &str, tag: &str) -> Result<()> {
+    let (sh, ws) = (docker.sh(), ws);
     let cfg = &ws.config.image;
     let base = cfg.base_for(python);
     let suite = cfg
         .suite_for(python)
         .context("a Debian suite for the Python")?;
-    let uid = exec::read(cmd!(sh, "id -u"), exec::QUERY, cx.ui).unwrap_or_default();
+    let uid = exec::read(cmd!(sh, "id -u"), exec::QUERY, docker.ui()).unwrap_or_default();
     if uid.trim() != "0" {
         bail!(
             "the base image {} cannot be pulled, and building one with debootstrap needs root: \
@@ -130,7 +128,7 @@ fn build_fallback(cx: &Ctx, python: &str, tag: &str) -> Result<()> {
         );
     }
     live::status("base image: getting debootstrap", None);
-    let debootstrap = downloads::debootstrap(sh, ws, cx.ui)?;
+    let debootstrap = downloads::debootstrap(sh, ws, docker.ui())?;
     let program = &debootstrap.program;
     let rootfs = ws.target.join("base-rootfs");
     let _ = fs::remove_dir_all(&rootfs);
@@ -175,8 +173,7 @@ fn build_fallback(cx: &Ctx, python: &str, tag: &str) -> Result<()> {
             let mut tar = Command::new("tar");
             tar.arg("-C").arg(&rootfs).args(["-c", "."]);
             live::status("base image: importing the root file system", None);
-            cx.docker
-                .import(tar, &[path_env, "CMD [\"python3\"]", &label], tag, LONG)
+            docker.import(tar, &[path_env, "CMD [\"python3\"]", &label], tag, LONG)
         })
         .with_context(|| format!("building the base image {tag} (log: {})", log.display()));
     let _ = fs::remove_dir_all(&rootfs);

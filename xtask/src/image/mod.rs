@@ -25,9 +25,8 @@ use anyhow::{Context, Result};
 
 use crate::checkout::{self, runs};
 use crate::cluster::spec::Image;
-use crate::context::Ctx;
 use crate::digest::sha256_bytes;
-use crate::docker::{label_filter, OneShot, LONG};
+use crate::docker::{label_filter, Docker, OneShot, LONG};
 use crate::downloads;
 use crate::exec::run_logged;
 use crate::footprint::{self, cache};
@@ -41,6 +40,7 @@ use crate::live;
 use crate::project::{self, Project};
 use crate::runtime;
 use crate::tools;
+use crate::workspace::Workspace;
 
 /// The tag of `project`'s image on `python` in this checkout:
 /// `<checkout>:py3.14-p<hash of the project's folder>`.
@@ -52,14 +52,19 @@ pub fn project_tag(checkout_id: &str, project: &Path, python: &str) -> String {
 /// The base image, the runtime volume, then the image every service runs:
 /// only what changed is made again (the context is synced file by file,
 /// and the runtime and the image are each keyed on their inputs).
-pub fn build(cx: &Ctx, project: &Project, requirements: &Path, log: &Path) -> Result<Image> {
+pub fn build(
+    docker: &Docker,
+    ws: &Workspace,
+    project: &Project,
+    requirements: &Path,
+    log: &Path,
+) -> Result<Image> {
     let python = &project.python.version;
-    let base = ensure_base(cx, python)
+    let base = ensure_base(docker, ws, python)
         .with_context(|| format!("preparing the base image of Python {python}"))?;
     interrupt::check()?;
-    let context = sync_context(cx, requirements)?;
-    let base_id = cx
-        .docker
+    let context = sync_context(docker, ws, requirements)?;
+    let base_id = docker
         .image_id(&base)
         .context("inspecting the base image")?;
     let inputs = runtime::Inputs {
@@ -68,17 +73,17 @@ pub fn build(cx: &Ctx, project: &Project, requirements: &Path, log: &Path) -> Re
         requirements: &context.join("requirements.txt"),
         uv: &context.join("uv"),
     };
-    let runtime = runtime::ensure(cx, &inputs, log)?;
+    let runtime = runtime::ensure(docker, ws, &inputs, log)?;
     interrupt::check()?;
     let on = On {
         context,
         base,
         runtime,
     };
-    let image = ensure_project(cx, project, &on, log)?;
-    remove_unused(cx, &image);
-    runtime::remove_unused(cx, || footprint::volumes_in_use(&cx.docker));
-    if !cx.docker.volume_exists(&image.runtime) {
+    let image = ensure_project(docker, ws, project, &on, log)?;
+    remove_unused(docker, ws, &image);
+    runtime::remove_unused(docker, ws, || footprint::volumes_in_use(docker));
+    if !docker.volume_exists(&image.runtime) {
         anyhow::bail!(
             "the runtime volume {} was removed while this build ran (another checkout's `clean` \
              or build): run the command again",
@@ -95,8 +100,7 @@ const HELPERS: &[&str] = &["probe.py", "warm_start.py", "warm_preload.py"];
 
 /// `target/dist-test/context`: the requirements' body, the image's uv and
 /// the readiness probe (the project is synced only when its stage builds).
-fn sync_context(cx: &Ctx, requirements: &Path) -> Result<PathBuf> {
-    let ws = &cx.ws;
+fn sync_context(docker: &Docker, ws: &Workspace, requirements: &Path) -> Result<PathBuf> {
     let context = ws.target.join("context");
     fs::create_dir_all(&context).with_context(|| format!("creating {}", context.display()))?;
     let reqs_text = fs::read_to_string(requirements)
@@ -105,7 +109,7 @@ fn sync_context(cx: &Ctx, requirements: &Path) -> Result<PathBuf> {
         &context.join("requirements.txt"),
         crate::reqs::body(&reqs_text).as_bytes(),
     )?;
-    let uv = downloads::uv_for_image(cx.sh, ws, cx.ui)?;
+    let uv = downloads::uv_for_image(docker.sh(), ws, docker.ui())?;
     copy_if_changed(&uv, &context.join("uv"))?;
     {
         use std::os::unix::fs::PermissionsExt;
@@ -141,16 +145,22 @@ struct On {
 /// runtime volume. It depends on the project's build files only, so it is
 /// rebuilt when they (or the runtime) change, and a source edit costs no
 /// build at all.
-fn ensure_project(cx: &Ctx, project: &Project, on: &On, log: &Path) -> Result<Image> {
-    let (docker, ws) = (&cx.docker, &cx.ws);
+fn ensure_project(
+    docker: &Docker,
+    ws: &Workspace,
+    project: &Project,
+    on: &On,
+    log: &Path,
+) -> Result<Image> {
+    let (docker, ws) = (docker, ws);
     let context = &on.context;
     let tag = project_tag(&ws.checkout_id, &project.dir, &project.python.version);
-    let (dockerfile, stage) = dockerfile(cx, context)?;
+    let (dockerfile, stage) = dockerfile(ws, context)?;
     let ours: Vec<PathBuf> = HELPERS.iter().map(|h| context.join(h)).collect();
     let ours: Vec<&Path> = ours.iter().map(PathBuf::as_path).collect();
     let key = project_key(&project.dir, &on.runtime, &stage, &ours)?;
     let image = |id: String| Image {
-        preload: preload::of(cx, &id, &on.runtime),
+        preload: preload::of(docker, ws, &id, &on.runtime),
         id,
         tag: tag.clone(),
         runtime: on.runtime.clone(),
@@ -164,13 +174,13 @@ fn ensure_project(cx: &Ctx, project: &Project, on: &On, log: &Path) -> Result<Im
     // Another project of this checkout with the same build files on the
     // same runtime (a copy of the release, a worktree at the same version):
     // its image is this one's too, since the services mount the source.
-    if let Some(id) = same_key(cx, &key) {
+    if let Some(id) = same_key(docker, ws, &key) {
         let before = docker.image_id(&tag);
         docker
             .tag(&id, &tag)
             .with_context(|| format!("tagging {tag}"))?;
         if let Some(old) = before.filter(|old| *old != id) {
-            remove_if_unused(cx, &old);
+            remove_if_unused(docker, ws, &old);
         }
         return Ok(image(id));
     }
@@ -178,7 +188,7 @@ fn ensure_project(cx: &Ctx, project: &Project, on: &On, log: &Path) -> Result<Im
         .with_context(|| format!("copying {} into the build context", project.dir.display()))?;
     let project_log = log.with_extension("project.log");
     live::status("project: installing it (editable)", Some(&project_log));
-    install_project(cx, on, &project_log)?;
+    install_project(docker, ws, on, &project_log)?;
     let before = docker.image_id(&tag);
     let mut args: Vec<String> = ["--progress=plain", "--target", "project", "--tag", &tag]
         .map(String::from)
@@ -198,38 +208,41 @@ fn ensure_project(cx: &Ctx, project: &Project, on: &On, log: &Path) -> Result<Im
     args.push(context.display().to_string());
     let build = docker.build_command(&[], &args)?;
     let build_log = log.with_extension("image.log");
-    run_logged(build, &build_log, cx.ui.verbose, LONG).context("building the project image")?;
+    run_logged(build, &build_log, docker.ui().verbose, LONG)
+        .context("building the project image")?;
     let id = docker
         .image_id(&tag)
         .with_context(|| format!("inspecting {tag}"))?;
     if let Some(old) = before.filter(|old| *old != id) {
-        remove_if_unused(cx, &old);
+        remove_if_unused(docker, ws, &old);
     }
     let bound = ws.config.image.build_cache_mb * 1_000_000;
     if let Err(e) = cache::trim(docker, bound) {
-        cx.ui.say(&format!("build cache: not trimmed ({e:#})"));
+        docker
+            .ui()
+            .say(&format!("build cache: not trimmed ({e:#})"));
     }
     Ok(image(id))
 }
 
 /// An image of this checkout built from the project key `key`, if any.
-fn same_key(cx: &Ctx, key: &str) -> Option<String> {
+fn same_key(docker: &Docker, ws: &Workspace, key: &str) -> Option<String> {
     let filters = [
-        label_filter(CHECKOUT_LABEL, &cx.ws.checkout_id),
+        label_filter(CHECKOUT_LABEL, &ws.checkout_id),
         label_filter(PROJECT_KEY_LABEL, key),
     ];
-    let rows = cx.docker.images(&filters, false).ok()?;
+    let rows = docker.images(&filters, false).ok()?;
     rows.into_iter().next().map(|r| r.id)
 }
 
 /// The project stage's Dockerfile, written into the context with this
 /// checkout's name where its build cache records carry their owner (see
 /// [`cache`]): its path and text.
-fn dockerfile(cx: &Ctx, context: &Path) -> Result<(PathBuf, String)> {
-    let template = cx.ws.docker_dir().join("Dockerfile");
+fn dockerfile(ws: &Workspace, context: &Path) -> Result<(PathBuf, String)> {
+    let template = ws.docker_dir().join("Dockerfile");
     let text = fs::read_to_string(&template)
         .with_context(|| format!("reading {}", template.display()))?
-        .replace(cache::PLACEHOLDER, &cx.ws.checkout_id);
+        .replace(cache::PLACEHOLDER, &ws.checkout_id);
     let path = context.join("Dockerfile");
     write_if_changed(&path, text.as_bytes())?;
     Ok((path, text))
@@ -240,9 +253,9 @@ fn dockerfile(cx: &Ctx, context: &Path) -> Result<(PathBuf, String)> {
 /// is among the pins, so offline and without build isolation), from the
 /// context's copy of the project mounted at /src, where the install points.
 /// As the owner of the checkout's `target/`, so that the files stay theirs.
-fn install_project(cx: &Ctx, on: &On, log: &Path) -> Result<()> {
+fn install_project(docker: &Docker, ws: &Workspace, on: &On, log: &Path) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
-    let (context, ws) = (&on.context, &cx.ws);
+    let (context, ws) = (&on.context, ws);
     let site = context.join("project-site");
     if site.exists() {
         fs::remove_dir_all(&site).with_context(|| format!("removing {}", site.display()))?;
@@ -261,7 +274,7 @@ fn install_project(cx: &Ctx, on: &On, log: &Path) -> Result<()> {
             format!("{}:/opt/dist-test/project-site", site.display()),
         ],
         env: vec!["HOME=/tmp".into()],
-        labels: checkout::helper_labels(cx),
+        labels: checkout::helper_labels(ws),
         command: [
             "/opt/uv/bin/uv",
             "pip",
@@ -282,7 +295,7 @@ fn install_project(cx: &Ctx, on: &On, log: &Path) -> Result<()> {
         .to_vec(),
         online: false,
     };
-    cx.docker
+    docker
         .one_shot(&one, Some(log), LONG)
         .context("installing the project (editable) against the runtime")?;
     // uv's lock of the target, and the backend's build folder.
@@ -293,10 +306,10 @@ fn install_project(cx: &Ctx, on: &On, log: &Path) -> Result<()> {
 
 /// Remove an image unless a run in progress uses it (Docker itself refuses
 /// one a container uses).
-fn remove_if_unused(cx: &Ctx, id: &str) {
-    let (in_use, _) = runs::in_use(&cx.ws);
+fn remove_if_unused(docker: &Docker, ws: &Workspace, id: &str) {
+    let (in_use, _) = runs::in_use(ws);
     if !in_use.iter().any(|i| i == id) {
-        cx.docker.image_rm(id);
+        docker.image_rm(id);
     }
 }
 
@@ -305,25 +318,24 @@ fn remove_if_unused(cx: &Ctx, id: &str) {
 /// earlier versions of this harness made that nothing asks for now:
 /// project images tagged before tags named the Python (`:p<hash>`), and
 /// flattened dependency images (the runtime is a volume now).
-fn remove_unused(cx: &Ctx, current: &Image) {
-    let docker = &cx.docker;
-    let label = label_filter(CHECKOUT_LABEL, &cx.ws.checkout_id);
+fn remove_unused(docker: &Docker, ws: &Workspace, current: &Image) {
+    let label = label_filter(CHECKOUT_LABEL, &ws.checkout_id);
     let dangling = docker
         .images(&[label.clone(), "dangling=true".into()], true)
         .unwrap_or_default();
     for row in dangling.iter().filter(|r| r.id != current.id) {
-        remove_if_unused(cx, &row.id);
+        remove_if_unused(docker, ws, &row.id);
     }
     let Ok(all) = docker.images(&[label], false) else {
         return;
     };
-    let (in_use, _) = runs::in_use(&cx.ws);
-    let flat = format!("{}-deps-flat", cx.ws.checkout_id);
+    let (in_use, _) = runs::in_use(ws);
+    let flat = format!("{}-deps-flat", ws.checkout_id);
     for r in &all {
         // `:p<hash>`, before tags named the Python (not `:py…`, nor the
         // tests' tool images, `:chromium-…`).
         let untagged_python =
-            r.repository == cx.ws.checkout_id && r.tag.starts_with('p') && !r.tag.starts_with("py");
+            r.repository == ws.checkout_id && r.tag.starts_with('p') && !r.tag.starts_with("py");
         if (untagged_python || r.repository == flat) && !in_use.contains(&r.id) {
             docker.image_rm(&r.reference());
         }

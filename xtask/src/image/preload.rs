@@ -14,17 +14,17 @@ use std::fs;
 use std::path::PathBuf;
 
 use crate::checkout;
-use crate::context::Ctx;
-use crate::docker::{OneShot, QUERY_LONG};
+use crate::docker::{Docker, OneShot, QUERY_LONG};
 use crate::fsx;
+use crate::workspace::Workspace;
 
 /// The modules whose imports are measured: LiberTEM's own list of what a
 /// worker loads slowly (its workers preload it), what its executor loads,
 /// and what a first task loads.
 const FROM: &[&str] = &["libertem.preload", "libertem.executor.dask", "libertem.api"];
 
-fn path(cx: &Ctx, runtime: &str) -> PathBuf {
-    cx.ws.target.join("preload").join(format!("{runtime}.txt"))
+fn path(ws: &Workspace, runtime: &str) -> PathBuf {
+    ws.target.join("preload").join(format!("{runtime}.txt"))
 }
 
 /// The module names, one per line in the file.
@@ -38,8 +38,8 @@ pub fn parse(text: &str) -> Vec<String> {
 
 /// The preload of the runtime volume `runtime`: kept, or found now in a
 /// container of `image_id`, which runs on it.
-pub fn of(cx: &Ctx, image_id: &str, runtime: &str) -> Vec<String> {
-    let file = path(cx, runtime);
+pub fn of(docker: &Docker, ws: &Workspace, image_id: &str, runtime: &str) -> Vec<String> {
+    let file = path(ws, runtime);
     if let Ok(text) = fs::read_to_string(&file) {
         return parse(&text);
     }
@@ -51,18 +51,18 @@ pub fn of(cx: &Ctx, image_id: &str, runtime: &str) -> Vec<String> {
         user: "libertem",
         volumes: vec![format!("{runtime}:/venv:ro")],
         env: vec!["NUMBA_CACHE_DIR=/tmp/numba".into()],
-        labels: checkout::helper_labels(cx),
+        labels: checkout::helper_labels(ws),
         command: command.into_iter().map(String::from).collect(),
         ..Default::default()
     };
-    let found = cx.docker.one_shot(&one, None, QUERY_LONG).and_then(|out| {
+    let found = docker.one_shot(&one, None, QUERY_LONG).and_then(|out| {
         fsx::write_atomic(&file, out.as_bytes())?;
         Ok(parse(&out))
     });
     match found {
         Ok(names) => names,
         Err(e) => {
-            cx.ui.say(&format!(
+            docker.ui().say(&format!(
                 "warning: the workers start without a preload ({e:#}); they import everything on their first task"
             ));
             Vec::new()

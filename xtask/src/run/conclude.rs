@@ -9,18 +9,18 @@ use anyhow::{Context, Result};
 use super::{exit_code, ExitCode, Run};
 use crate::checkout;
 use crate::cluster::pytest::Timeline;
-use crate::context::Ctx;
 use crate::gha;
 use crate::interrupt;
 use crate::junit::{read_junit, JunitReport};
 use crate::selection::Settled;
 use crate::summary::{Summary, SCHEMA};
+use crate::workspace::Workspace;
 
 impl Run {
     /// Write summary.json, print the result, and turn it into the exit code.
     pub fn conclude(
         mut self,
-        cx: &Ctx,
+        ws: &Workspace,
         project: &str,
         cluster: &str,
         outcome: Result<()>,
@@ -44,7 +44,7 @@ impl Run {
             Some(p) => p.timeline.clone(),
             None => Timeline::read(&self.results),
         };
-        let mismatch = self.settle_selection(cx, timeline.as_ref());
+        let mismatch = self.settle_selection(ws, timeline.as_ref());
         let dead = &self.collected.dead;
         let pytest_code = if self.passes.is_empty() {
             self.pytest_code
@@ -67,7 +67,7 @@ impl Run {
         };
         let mut summary =
             self.summary((project, cluster), &junit, timeline.as_ref(), (code, error));
-        let report = self.record(cx, &mut summary);
+        let report = self.record(ws, &mut summary);
         let path = self.dir.join("summary.json");
         fs::write(&path, summary.to_json())
             .with_context(|| format!("writing {}", path.display()))?;
@@ -90,10 +90,11 @@ impl Run {
 
     /// What the run's selection says, remembered under the checkout lock;
     /// `Some` when pytest selected other tests than the run named.
-    fn settle_selection(&self, cx: &Ctx, timeline: Option<&Timeline>) -> Option<String> {
+    fn settle_selection(&self, ws: &Workspace, timeline: Option<&Timeline>) -> Option<String> {
         let choice = self.selection.as_ref()?;
         let items = timeline.map(|t| t.items.as_slice());
-        let _lock = match checkout::lock(cx, "remembering the selection") {
+        let _lock = match checkout::lock_files(ws, "remembering the selection", self.wait, self.ui)
+        {
             Ok(l) => l,
             Err(e) => {
                 eprintln!("warning: the selection is not remembered: {e:#}");

@@ -20,11 +20,12 @@ use crate::cluster::pytest::{pytest_command, pytest_command_naming};
 use crate::cluster::readiness::declare_ready;
 use crate::cluster::spec::{Collected, ServiceSpan};
 use crate::cluster::{Cluster, Tests};
-use crate::context::Ctx;
 use crate::interrupt;
 use crate::phases::Phases;
 use crate::selection::{self, Choice};
 use crate::testdata::TestData;
+use crate::ui::Ui;
+use crate::workspace::Workspace;
 
 /// The exit code a command wants, after it has reported everything itself.
 #[derive(Debug)]
@@ -86,14 +87,17 @@ pub struct Run {
     pub started: f64,
     /// The pass under way, from 1.
     pub pass: u32,
+    ui: Ui,
+    /// Wait for the checkout lock when another command holds it.
+    wait: bool,
 }
 
 impl Run {
-    pub fn new(cx: &Ctx) -> Result<Run> {
+    pub fn new(ws: &Workspace, ui: Ui, wait: bool) -> Result<Run> {
         let id = new_run_id();
-        let dir = runs::new_run_dir(&cx.ws.target, &id)?;
+        let dir = runs::new_run_dir(&ws.target, &id)?;
         let results = results_dir(&dir)?;
-        let registration = runs::Registration::new(&cx.ws, &id)?;
+        let registration = runs::Registration::new(ws, &id)?;
         Ok(Run {
             id,
             dir,
@@ -112,6 +116,8 @@ impl Run {
             services: Vec::new(),
             started: crate::clock::unix_now(),
             pass: 1,
+            ui,
+            wait,
         })
     }
 
@@ -121,20 +127,20 @@ impl Run {
     /// when nothing it was made from has changed (selection.rs).
     pub fn start_tests<'c>(
         &mut self,
-        cx: &Ctx,
+        ws: &Workspace,
         cluster: &'c dyn Cluster,
         pytest_args: &[String],
     ) -> Result<Box<dyn Tests + 'c>> {
         let mut command = pytest_command(pytest_args);
         if pytest_args.is_empty() {
             // Only a shortcut: a key that cannot be made means collecting.
-            match selection_key(cx, cluster, &command) {
+            match selection_key(ws, cluster, &command) {
                 Ok(key) => {
-                    let choice = Choice::recall(&cx.ws, key);
+                    let choice = Choice::recall(ws, key);
                     if let Some(r) = &choice.named {
                         let modules = r.modules();
                         command = pytest_command_naming(&modules);
-                        cx.ui.say(&format!(
+                        self.ui.say(&format!(
                             "selection: naming the {} modules of the {} dist tests run {} \
                              collected (nothing they were collected from has changed)",
                             modules.len(),
@@ -152,15 +158,15 @@ impl Run {
 
     /// The cluster is ready: let pytest run, timed as the `tests` phase,
     /// and keep its exit code. A timeout or a signal is an error.
-    pub fn tests(&mut self, cx: &Ctx, tests: Box<dyn Tests + '_>) -> Result<()> {
-        let limit = Duration::from_secs(cx.ws.config.timeouts.tests_s);
+    pub fn tests(&mut self, ws: &Workspace, tests: Box<dyn Tests + '_>) -> Result<()> {
+        let limit = Duration::from_secs(ws.config.timeouts.tests_s);
         let results = self.results.clone();
         let mut declared = None;
         let phase = self.phase("tests");
-        let code = self.phases.time_streaming(&phase, cx.ui, || {
+        let code = self.phases.time_streaming(&phase, self.ui, || {
             declare_ready(&results)?;
             declared = Some(crate::clock::unix_now());
-            tests.finish(cx.ui, Instant::now() + limit)
+            tests.finish(self.ui, Instant::now() + limit)
         })?;
         self.declared_ready = declared;
         self.pytest_code = code;
@@ -199,7 +205,7 @@ impl Run {
 /// The key of what the tests container's pytest collects from (see
 /// selection.rs): the image the cluster runs, its mounts, its shape, the
 /// command.
-fn selection_key(cx: &Ctx, cluster: &dyn Cluster, command: &[String]) -> Result<String> {
+fn selection_key(ws: &Workspace, cluster: &dyn Cluster, command: &[String]) -> Result<String> {
     let def = cluster.definition();
     let backend = cluster.backend().kind().word();
     let s = def.size;
@@ -208,7 +214,7 @@ fn selection_key(cx: &Ctx, cluster: &dyn Cluster, command: &[String]) -> Result<
         image_id: &def.image.id,
         source: &def.mounts.source,
         data: &def.mounts.data,
-        docker_dir: &cx.ws.docker_dir(),
+        docker_dir: &ws.docker_dir(),
         command,
         shape: &shape,
     }

@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 use super::repeat::repeat_dir;
 use super::Run;
 use crate::checkout;
-use crate::context::Ctx;
 use crate::history::{self, Entry, TestLine};
 use crate::junit::read_junit;
 use crate::repeats::causes::{self, Cause, Occurrence};
 use crate::repeats::{executions, per_test, table};
 use crate::summary::{PassSpan, PytestSpan, RepeatInfo, RunTimeline, Summary};
+use crate::workspace::Workspace;
 
 /// Seconds of service log kept before a failing test began and after it ended.
 const BEFORE_S: f64 = 5.0;
@@ -25,7 +25,7 @@ const LINES: usize = 40;
 impl Run {
     /// Fill in the run's per-test table, causes, timeline and repeats;
     /// append it to the history; write report.html (its path, if written).
-    pub fn record(&self, cx: &Ctx, summary: &mut Summary) -> Option<PathBuf> {
+    pub fn record(&self, ws: &Workspace, summary: &mut Summary) -> Option<PathBuf> {
         let runs = if self.passes.is_empty() {
             let junit = read_junit(&self.results.join("junit.xml")).unwrap_or_default();
             executions(&junit, 1)
@@ -50,7 +50,7 @@ impl Run {
                 eprintln!("cause ({}x): {}", c.hits.len(), c.cause);
             }
         }
-        let entries = self.append_history(cx, summary);
+        let entries = self.append_history(ws, summary);
         let path = self.dir.join("report.html");
         match crate::report::write(&path, summary, &entries) {
             Ok(()) => {
@@ -148,12 +148,12 @@ impl Run {
 
     /// One line in the checkout's history (under its lock), and every line
     /// there now (the report charts them).
-    fn append_history(&self, cx: &Ctx, summary: &Summary) -> Vec<Entry> {
+    fn append_history(&self, ws: &Workspace, summary: &Summary) -> Vec<Entry> {
         let entry = Entry {
             schema: history::SCHEMA,
             run_id: self.id.clone(),
             finished: crate::clock::unix_now(),
-            command: if summary.compose_project == cx.ws.cluster_project() {
+            command: if summary.compose_project == ws.cluster_project() {
                 "test".into()
             } else {
                 "dist-test".into()
@@ -164,15 +164,15 @@ impl Run {
             exit_code: summary.exit_code,
             tests: summary.tests.iter().map(TestLine::of).collect(),
         };
-        match checkout::lock(cx, "appending to the history") {
+        match checkout::lock_files(ws, "appending to the history", self.wait, self.ui) {
             Ok(_lock) => {
-                if let Err(e) = history::append(&cx.ws, &entry) {
+                if let Err(e) = history::append(ws, &entry) {
                     eprintln!("warning: {e:#}");
                 }
             }
             Err(e) => eprintln!("warning: the run is not in the history: {e:#}"),
         }
-        history::read(&cx.ws)
+        history::read(ws)
     }
 }
 

@@ -20,13 +20,13 @@ use crate::cluster::spec::{
     Backend, Collected, DeadService, Definition, Observation, Phase, ServiceState, PROBE,
     READY_FILE,
 };
-use crate::context::Ctx;
-use crate::docker::compose::Compose;
+use crate::docker::compose::{Compose, Flavour};
 use crate::docker::{label_filter, Container, Docker};
 use crate::exec::{self, tail};
 use crate::fsx;
 use crate::labels::COMPOSE_PROJECT_LABEL;
 use crate::ui::Ui;
+use crate::workspace::Workspace;
 
 /// What runs pytest in the tests container (docker-compose.yml mounts it).
 const PYTEST_CLIENT: &str = "/opt/dist-test-harness/pytest_client.py";
@@ -65,8 +65,13 @@ fn legacy_temp(data: &Path) -> String {
 
 impl<'a> ComposeCluster<'a> {
     /// Pure: the compose command line for `def`; nothing is written or run.
-    pub fn new(cx: &Ctx<'a>, def: Definition, saved: Option<Backend>) -> ComposeCluster<'a> {
-        let ws = &cx.ws;
+    pub fn new(
+        ws: &Workspace,
+        docker: &Docker<'a>,
+        compose: &Flavour,
+        def: Definition,
+        saved: Option<Backend>,
+    ) -> ComposeCluster<'a> {
         let volumes = match saved {
             Some(Backend::Compose { runtime, numba }) => Some((runtime, numba)),
             _ => None,
@@ -111,17 +116,17 @@ impl<'a> ComposeCluster<'a> {
             runs: ws.runs_dir(),
             pytest_cache: ws.pytest_cache(&def.mounts.source),
             compose: Compose {
-                flavour: cx.compose.clone(),
+                flavour: compose.clone(),
                 files,
                 project: def.name.clone(),
                 env,
             },
             def,
-            docker: cx.docker.clone(),
+            docker: docker.clone(),
             volumes,
             size_file: (size_path, size_text),
             ready_s: ws.config.timeouts.ready_s,
-            ui: cx.ui,
+            ui: docker.ui(),
         }
     }
 
@@ -208,13 +213,18 @@ impl Cluster for ComposeCluster<'_> {
         &self.def
     }
 
-    fn prepare(&mut self, cx: &Ctx) -> Result<Vec<String>> {
+    fn prepare(&mut self, ws: &Workspace) -> Result<Vec<String>> {
         // Written by the tests container's user (uid 1000).
         fsx::writable_dir(&self.pytest_cache)?;
         fs::create_dir_all(&self.runs)
             .with_context(|| format!("creating {}", self.runs.display()))?;
         let runtime = self.def.image.runtime.clone();
-        let numba = crate::numba::ensure(cx, &self.def.image.id, &self.def.mounts.source)?;
+        let numba = crate::numba::ensure(
+            &self.docker,
+            ws,
+            &self.def.image.id,
+            &self.def.mounts.source,
+        )?;
         self.set_env("LT_VENV_VOLUME", &runtime);
         self.set_env("LT_NUMBA_VOLUME", &numba);
         self.volumes = Some((runtime.clone(), numba.clone()));

@@ -1,6 +1,5 @@
 use super::*;
 use crate::cluster::spec::{Image, Mounts, Size};
-use crate::docker::compose::Flavour;
 use crate::docker::Clients;
 
 #[test]
@@ -10,17 +9,12 @@ fn a_cluster_is_its_definition_on_the_command_line() {
         cli: "/usr/bin/docker".into(),
         builder: None,
     };
-    let cx = Ctx {
-        sh: &sh,
-        ui: Ui::default(),
-        wait: true,
-        docker: Docker::new(&sh, clients, Ui::default()),
-        compose: Flavour::Standalone {
-            bin: "/usr/bin/docker-compose".into(),
-            version: "1.29.2".into(),
-        },
-        ws: crate::workspace::for_tests(),
+    let docker = Docker::new(&sh, clients, Ui::default());
+    let compose = Flavour::Standalone {
+        bin: "/usr/bin/docker-compose".into(),
+        version: "1.29.2".into(),
     };
+    let ws = crate::workspace::for_tests();
     let def = Definition {
         name: "ltdist-repo-0123abcd-r1".into(),
         size: Size {
@@ -46,7 +40,7 @@ fn a_cluster_is_its_definition_on_the_command_line() {
         runtime: "rt".into(),
         numba: "nb".into(),
     };
-    let cluster = ComposeCluster::new(&cx, def, Some(saved.clone()));
+    let cluster = ComposeCluster::new(&ws, &docker, &compose, def, Some(saved.clone()));
     assert_eq!(
         cluster.compose.cmd(&sh, &["up", "--detach"]).to_string(),
         "/usr/bin/docker-compose --file /repo/packaging/docker/docker-compose.yml \
@@ -67,7 +61,7 @@ fn a_cluster_is_its_definition_on_the_command_line() {
     ] {
         assert!(env.contains(&(k.into(), v.into())), "{k}={v} in {env:?}");
     }
-    let cache = cx.ws.pytest_cache(Path::new("/src/LiberTEM"));
+    let cache = ws.pytest_cache(Path::new("/src/LiberTEM"));
     assert!(
         env.contains(&("LT_PYTEST_CACHE".into(), cache.display().to_string())),
         "{env:?}"

@@ -22,12 +22,12 @@ use super::{Cluster, Tests};
 use crate::cluster::spec::{
     Backend, Collected, DeadService, Definition, Observation, Phase, ServiceState, PROBE,
 };
-use crate::context::Ctx;
 use crate::docker::{label_filter, Docker};
 use crate::exec::{self, tail};
 use crate::fsx;
 use crate::labels::{CHECKOUT_LABEL, SERVICE_NAME_LABEL, STACK_LABEL};
 use crate::ui::Ui;
+use crate::workspace::Workspace;
 
 /// How long `docker stack rm` may take to remove everything on every node.
 const REMOVAL: Duration = Duration::from_secs(120);
@@ -51,8 +51,13 @@ pub struct SwarmStack<'a> {
 impl<'a> SwarmStack<'a> {
     /// A stack for `def`, on the swarm `DOCKER_HOST`'s engine manages (one
     /// line if it manages none); `saved`, for the kept cluster.
-    pub fn new(cx: &Ctx<'a>, def: Definition, saved: Option<Backend>) -> Result<SwarmStack<'a>> {
-        check_manager(&cx.docker)
+    pub fn new(
+        ws: &Workspace,
+        docker: &Docker<'a>,
+        def: Definition,
+        saved: Option<Backend>,
+    ) -> Result<SwarmStack<'a>> {
+        check_manager(docker)
             .with_context(|| format!("the cluster {} is a swarm stack", def.name))?;
         // A new stack's shared folders sit beside its results.
         let beside = def
@@ -70,16 +75,16 @@ impl<'a> SwarmStack<'a> {
             _ => (Vec::new(), beside.join("ipython"), beside.join("temp_data")),
         };
         Ok(SwarmStack {
-            pytest_cache: cx.ws.pytest_cache(&def.mounts.source),
+            pytest_cache: ws.pytest_cache(&def.mounts.source),
             def,
-            docker: cx.docker.clone(),
+            docker: docker.clone(),
             nodes,
             ipython,
             temp,
-            harness: cx.ws.docker_dir(),
-            label: format!("{CHECKOUT_LABEL}={}", cx.ws.checkout_id),
-            ready_s: cx.ws.config.timeouts.ready_s,
-            ui: cx.ui,
+            harness: ws.docker_dir(),
+            label: format!("{CHECKOUT_LABEL}={}", ws.checkout_id),
+            ready_s: ws.config.timeouts.ready_s,
+            ui: docker.ui(),
         })
     }
 
@@ -192,7 +197,7 @@ impl Cluster for SwarmStack<'_> {
         &self.def
     }
 
-    fn prepare(&mut self, _cx: &Ctx) -> Result<Vec<String>> {
+    fn prepare(&mut self, _ws: &Workspace) -> Result<Vec<String>> {
         self.nodes = ready_nodes(&self.docker)?;
         nodes::distribute_image(&self.docker, &self.def.image.tag, &self.nodes)?;
         fsx::writable_dir(&self.ipython)?;
