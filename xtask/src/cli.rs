@@ -24,9 +24,10 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Fail at once, naming the holder, when another command of this
-    /// checkout holds a lock this one needs (default: wait for it, saying so).
-    #[arg(long, global = true)]
-    pub no_wait: bool,
+    /// checkout holds a lock this one needs (default: wait for it, saying
+    /// so). Also accepted as --no-wait, its earlier name.
+    #[arg(long, global = true, alias = "no-wait")]
+    pub fail_if_busy: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -13,7 +13,8 @@ use crate::workspace::{Location, Workspace};
 
 /// What `main` knows before any check: the shell (in the workspace root),
 /// where the checkout and its config are, the verbosity, and whether a
-/// command may wait for another command of the checkout (`--no-wait`).
+/// command may wait for another command of the checkout (not with
+/// `--fail-if-busy`).
 pub struct Invocation {
     pub sh: Shell,
     pub loc: Location,

@@ -31,7 +31,7 @@ fn try_main() -> Result<()> {
         quiet: cli.quiet,
     };
     exec::stop_on_signals()?;
-    let inv = Invocation::new(Location::new(cli.config.as_deref())?, ui, !cli.no_wait)?;
+    let inv = Invocation::new(Location::new(cli.config.as_deref())?, ui, !cli.fail_if_busy)?;
     match cli.command {
         Command::DistTest(c) => c.run(&inv),
         Command::UpdateReqs(c) => c.run(&inv),

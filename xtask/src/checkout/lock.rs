@@ -106,7 +106,7 @@ impl Named<'_> {
                 });
             if !wait {
                 bail!(
-                    "{} is held by {holder}: wait for it to finish, or run without --no-wait to queue behind it",
+                    "{} is held by {holder}: wait for it to finish, or run without --fail-if-busy to queue behind it",
                     self.what
                 );
             }
@@ -217,7 +217,7 @@ mod tests {
             err.contains(&format!("pid {}, building", std::process::id())),
             "{err}"
         );
-        assert!(err.contains("--no-wait"), "{err}");
+        assert!(err.contains("--fail-if-busy"), "{err}");
         assert_eq!(err.lines().count(), 1);
         assert_eq!(named(&dir).holder().unwrap().doing, "building");
         drop(lock);
