@@ -223,7 +223,7 @@ mod tests {
 
     #[test]
     fn a_short_test_that_jitters_is_not_flagged() {
-        // 0.4 s to 0.6 s is x1.5 but a fifth of a second: noise.
+        // 0.4 s to 0.65 s is x1.6 but a quarter of a second: noise.
         let entries = vec![
             entry("r1", &[("t::short", 0.4, 0)]),
             entry("r2", &[("t::short", 0.4, 0)]),

@@ -151,7 +151,7 @@ pub fn generate(
     let root = dir.parent().context("a set folder without a parent")?;
     remove_other_sets(root, &dir)?;
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let sh = docker.sh();
+    let sh = docker.shell();
     let user = format!(
         "{}:{}",
         exec::read(cmd!(sh, "id -u"), QUERY, docker.ui())?.trim(),

@@ -8,7 +8,7 @@
 //! | generated test data | testdata.rs | the checkout lock |
 //! | remembered selections `selection.json` | selection.rs | the checkout lock |
 //! | run folders, `last`, runs in progress `live/` | [`runs`] | one file per run; `last` replaced in one step |
-//! | the kept cluster and `cluster/state.json` | [`kept`] | the kept cluster's lock |
+//! | the kept cluster and `cluster/state.json` | `cluster::state` | the kept cluster's lock |
 //!
 //! The checkout lock is held while those change (a build, volumes made or
 //! removed, a selection remembered), not while a cluster runs: two runs of

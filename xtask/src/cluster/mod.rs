@@ -20,11 +20,7 @@ pub mod state;
 pub mod swarm_stack;
 
 pub use contract::{Cluster, Tests};
-pub use named::{definition_of, from_state, kept, of_checkout, Kept, Named};
-pub use pytest::{
-    pytest_command, pytest_command_naming, PytestTimes, TestSpan, Timeline, PYTEST_CACHE,
-    TIMELINE_FILE,
-};
+pub use named::{from_state, kept, of_checkout, Kept, Named};
 pub use readiness::{wait_ready, Readiness, Verdict};
 
 use anyhow::Result;

@@ -30,17 +30,22 @@ impl Named {
         Named { name, kind }
     }
 
-    pub fn kind(&self) -> Kind {
-        self.kind
-    }
-
     /// Remove it through its backend: every service, its network and its
-    /// own volumes (a stack's shared folders are the kept state's, and go
-    /// with `down --swarm`).
+    /// own volumes. When the backend cannot (a stack on an engine that no
+    /// longer manages a swarm), what its label finds on this engine goes
+    /// anyway, and the error says why.
     pub fn take_down(&self, ws: &Workspace, docker: &Docker, compose: &Flavour) -> Result<()> {
         let size = Size::from_config(&ws.config.cluster, None, None);
         let def = by_name(&self.name, size, ws);
-        select(ws, docker, compose, self.kind, def)?.down()
+        let down = select(ws, docker, compose, self.kind, def).and_then(|c| c.down());
+        if down.is_err() {
+            let label = match self.kind {
+                Kind::Compose => COMPOSE_PROJECT_LABEL,
+                Kind::Swarm => STACK_LABEL,
+            };
+            let _ = docker.sweep(&label_filter(label, &self.name));
+        }
+        down
     }
 }
 
@@ -62,8 +67,8 @@ pub fn of_checkout(ws: &Workspace, docker: &Docker) -> Result<Vec<Named>> {
     Ok(found)
 }
 
-/// A cluster known by name only, at `size`, its results where the kept
-/// cluster's go.
+/// A cluster known by name only, at `size`, addressed as the kept
+/// cluster is (a stack's shared folders in the kept cluster's folder).
 fn by_name(name: &str, size: Size, ws: &Workspace) -> Definition {
     let unknown = format!("{}-unknown", ws.checkout_id);
     Definition {
@@ -79,7 +84,7 @@ fn by_name(name: &str, size: Size, ws: &Workspace) -> Definition {
         mounts: Mounts {
             source: ws.target.clone(),
             data: ws.target.clone(),
-            results: ws.cluster_dir(),
+            results: ws.cluster_dir().join("pytest"),
         },
         warm: false,
     }
@@ -94,10 +99,11 @@ pub struct Kept<'a> {
     pub cluster: Box<dyn Cluster + 'a>,
 }
 
-/// The kept cluster as `up` saved it in `state`, else the compose project
-/// of the checkout's kept name at the configured size; `wanted_swarm` (a
-/// command's `--swarm`) makes anything but a saved stack an error. Its
-/// results go to the kept cluster's folder.
+/// The kept cluster as `up` saved it in `state`; else the cluster of the
+/// checkout's kept name as the engine has it (a stack whose state was lost
+/// is still found), or its compose project, at the configured size.
+/// `wanted_swarm` (a command's `--swarm`) makes anything but a saved stack
+/// an error. Its results go to the kept cluster's folder.
 pub fn kept<'a>(
     ws: &Workspace,
     docker: &Docker<'a>,
@@ -111,12 +117,17 @@ pub fn kept<'a>(
     }
     let Some(state) = state else {
         let size = Size::from_config(&ws.config.cluster, None, None);
-        let def = by_name(&ws.cluster_project(), size, ws);
+        let name = ws.cluster_project();
+        let kind = of_checkout(ws, docker)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|n| n.name == name)
+            .map_or(Kind::Compose, |n| n.kind);
         return Ok(Kept {
-            name: def.name.clone(),
             size,
-            describe: Kind::Compose.word().to_string(),
-            cluster: select(ws, docker, compose, Kind::Compose, def)?,
+            describe: kind.word().to_string(),
+            cluster: select(ws, docker, compose, kind, by_name(&name, size, ws))?,
+            name,
         });
     };
     Ok(Kept {

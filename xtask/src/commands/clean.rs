@@ -49,15 +49,13 @@ impl Clean {
             return Ok(());
         }
         let note = files_note(&files);
+        let mut clusters_left = 0;
         for c in &plan.clusters {
-            // Best effort, as for every removal here: what stays is listed below.
-            let down = cluster::Named::new(c.name.clone(), c.backend).take_down(
-                &cx.ws,
-                &cx.docker,
-                &cx.compose,
-            );
-            if let Err(e) = down {
-                cx.ui.say(&format!("{e:#}"));
+            // Best effort, as for every removal here: what stays is said.
+            let named = cluster::Named::new(c.name.clone(), c.backend);
+            if let Err(e) = named.take_down(&cx.ws, &cx.docker, &cx.compose) {
+                crate::outln!("  cluster {} is not all gone: {e:#}", c.name);
+                clusters_left += 1;
             }
         }
         let failed = footprint::apply(&cx.docker, &plan);
@@ -72,7 +70,7 @@ impl Clean {
             .sum();
         crate::outln!(
             "clean ({whose}): removed {} cluster(s), {} object(s), {} on the engine{}",
-            plan.clusters.len(),
+            plan.clusters.len() - clusters_left,
             plan.remove.len() - failed.len(),
             human(freed),
             note

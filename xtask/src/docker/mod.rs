@@ -105,11 +105,6 @@ impl<'a> Docker<'a> {
         self.sh
     }
 
-    /// The shell the commands run in.
-    pub fn sh(&self) -> &'a Shell {
-        self.sh
-    }
-
     pub fn ui(&self) -> Ui {
         self.ui
     }

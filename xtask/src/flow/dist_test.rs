@@ -83,7 +83,7 @@ pub fn dist_test(
     }
     ui::end_group();
     let project = flow.project.dir.display().to_string();
-    run.conclude(&cx.ws, &project, &name, outcome)
+    run.conclude(&cx.ws, &cx.docker, (&project, &name), outcome)
 }
 
 /// One pass of the selection on `cluster`; with `start`, the cluster is

@@ -338,7 +338,7 @@ pub fn test(cx: &Ctx, pytest_args: &[String], plan: repeat::Plan) -> Result<()> 
         });
     run.collect(cluster.as_ref(), &outcome);
     let project = state.project.display().to_string();
-    run.conclude(&cx.ws, &project, &state.name, outcome)
+    run.conclude(&cx.ws, &cx.docker, (&project, &state.name), outcome)
 }
 
 /// `build`: the image only (and the test data generated in it, for

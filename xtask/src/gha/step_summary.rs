@@ -160,7 +160,7 @@ fn failures(out: &mut String, failures: &[Failure]) {
         let _ = writeln!(out, "…and {} more.\n", failures.len() - LISTED_FAILURES);
     }
     out.push_str(
-        "The whole text of each is in the `dist-test-results` artifact \
+        "The whole text of each is in the run's `dist-test-results-py<X.Y>` artifact \
          (`pytest/junit.xml`, `pytest.log`).\n\n",
     );
 }

@@ -25,7 +25,6 @@ const FALLBACK_PACKAGES: &str = "python3";
 /// or pullable, else an equivalent one built from the packages of the
 /// Debian suite that ships that Python (cached by recipe).
 pub fn ensure_base(docker: &Docker, ws: &Workspace, python: &str) -> Result<String> {
-    let (docker, ws) = (docker, ws);
     let base = ws.config.image.base_for(python);
     if docker.image_exists(&base) {
         check_python(docker, &base, python)?;
@@ -113,7 +112,7 @@ fn check_python(docker: &Docker, image: &str, want: &str) -> Result<()> {
 }
 
 fn build_fallback(docker: &Docker, ws: &Workspace, python: &str, tag: &str) -> Result<()> {
-    let (sh, ws) = (docker.sh(), ws);
+    let sh = docker.shell();
     let cfg = &ws.config.image;
     let base = cfg.base_for(python);
     let suite = cfg

@@ -109,7 +109,7 @@ fn sync_context(docker: &Docker, ws: &Workspace, requirements: &Path) -> Result<
         &context.join("requirements.txt"),
         crate::reqs::body(&reqs_text).as_bytes(),
     )?;
-    let uv = downloads::uv_for_image(docker.sh(), ws, docker.ui())?;
+    let uv = downloads::uv_for_image(docker.shell(), ws, docker.ui())?;
     copy_if_changed(&uv, &context.join("uv"))?;
     {
         use std::os::unix::fs::PermissionsExt;
@@ -152,7 +152,6 @@ fn ensure_project(
     on: &On,
     log: &Path,
 ) -> Result<Image> {
-    let (docker, ws) = (docker, ws);
     let context = &on.context;
     let tag = project_tag(&ws.checkout_id, &project.dir, &project.python.version);
     let (dockerfile, stage) = dockerfile(ws, context)?;
@@ -255,7 +254,7 @@ fn dockerfile(ws: &Workspace, context: &Path) -> Result<(PathBuf, String)> {
 /// As the owner of the checkout's `target/`, so that the files stay theirs.
 fn install_project(docker: &Docker, ws: &Workspace, on: &On, log: &Path) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
-    let (context, ws) = (&on.context, ws);
+    let context = &on.context;
     let site = context.join("project-site");
     if site.exists() {
         fs::remove_dir_all(&site).with_context(|| format!("removing {}", site.display()))?;

@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use super::{exit_code, ExitCode, Run};
 use crate::checkout;
 use crate::cluster::pytest::Timeline;
+use crate::docker::Docker;
 use crate::gha;
 use crate::interrupt;
 use crate::junit::{read_junit, JunitReport};
@@ -21,8 +22,8 @@ impl Run {
     pub fn conclude(
         mut self,
         ws: &Workspace,
-        project: &str,
-        cluster: &str,
+        docker: &Docker,
+        (project, cluster): (&str, &str),
         outcome: Result<()>,
     ) -> Result<()> {
         // A pass whose pytest ended but that was not ended itself (a signal
@@ -44,7 +45,7 @@ impl Run {
             Some(p) => p.timeline.clone(),
             None => Timeline::read(&self.results),
         };
-        let mismatch = self.settle_selection(ws, timeline.as_ref());
+        let mismatch = self.settle_selection(ws, docker, timeline.as_ref());
         let dead = &self.collected.dead;
         let pytest_code = if self.passes.is_empty() {
             self.pytest_code
@@ -67,7 +68,7 @@ impl Run {
         };
         let mut summary =
             self.summary((project, cluster), &junit, timeline.as_ref(), (code, error));
-        let report = self.record(ws, &mut summary);
+        let report = self.record(ws, docker, &mut summary);
         let path = self.dir.join("summary.json");
         fs::write(&path, summary.to_json())
             .with_context(|| format!("writing {}", path.display()))?;
@@ -90,11 +91,15 @@ impl Run {
 
     /// What the run's selection says, remembered under the checkout lock;
     /// `Some` when pytest selected other tests than the run named.
-    fn settle_selection(&self, ws: &Workspace, timeline: Option<&Timeline>) -> Option<String> {
+    fn settle_selection(
+        &self,
+        ws: &Workspace,
+        docker: &Docker,
+        timeline: Option<&Timeline>,
+    ) -> Option<String> {
         let choice = self.selection.as_ref()?;
         let items = timeline.map(|t| t.items.as_slice());
-        let _lock = match checkout::lock_files(ws, "remembering the selection", self.wait, self.ui)
-        {
+        let _lock = match checkout::lock(ws, docker, "remembering the selection", self.wait) {
             Ok(l) => l,
             Err(e) => {
                 eprintln!("warning: the selection is not remembered: {e:#}");

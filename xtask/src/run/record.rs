@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use super::repeat::repeat_dir;
 use super::Run;
 use crate::checkout;
+use crate::docker::Docker;
 use crate::history::{self, Entry, TestLine};
 use crate::junit::read_junit;
 use crate::repeats::causes::{self, Cause, Occurrence};
@@ -25,7 +26,12 @@ const LINES: usize = 40;
 impl Run {
     /// Fill in the run's per-test table, causes, timeline and repeats;
     /// append it to the history; write report.html (its path, if written).
-    pub fn record(&self, ws: &Workspace, summary: &mut Summary) -> Option<PathBuf> {
+    pub fn record(
+        &self,
+        ws: &Workspace,
+        docker: &Docker,
+        summary: &mut Summary,
+    ) -> Option<PathBuf> {
         let runs = if self.passes.is_empty() {
             let junit = read_junit(&self.results.join("junit.xml")).unwrap_or_default();
             executions(&junit, 1)
@@ -50,7 +56,7 @@ impl Run {
                 eprintln!("cause ({}x): {}", c.hits.len(), c.cause);
             }
         }
-        let entries = self.append_history(ws, summary);
+        let entries = self.append_history(ws, docker, summary);
         let path = self.dir.join("report.html");
         match crate::report::write(&path, summary, &entries) {
             Ok(()) => {
@@ -148,7 +154,7 @@ impl Run {
 
     /// One line in the checkout's history (under its lock), and every line
     /// there now (the report charts them).
-    fn append_history(&self, ws: &Workspace, summary: &Summary) -> Vec<Entry> {
+    fn append_history(&self, ws: &Workspace, docker: &Docker, summary: &Summary) -> Vec<Entry> {
         let entry = Entry {
             schema: history::SCHEMA,
             run_id: self.id.clone(),
@@ -164,7 +170,7 @@ impl Run {
             exit_code: summary.exit_code,
             tests: summary.tests.iter().map(TestLine::of).collect(),
         };
-        match checkout::lock_files(ws, "appending to the history", self.wait, self.ui) {
+        match checkout::lock(ws, docker, "appending to the history", self.wait) {
             Ok(_lock) => {
                 if let Err(e) = history::append(ws, &entry) {
                     eprintln!("warning: {e:#}");
