@@ -230,6 +230,17 @@ compiled() { if grep -q '^ *Compiling ' "$1"; then echo yes; else echo no; fi; }
 # settle: wait, untimed, until the machine is quiet (bench/settle.sh).
 source bench/settle.sh  # (run from the repository root: see the cd above)
 
+# pytest's last line of LOG ("=== 17 passed, 10 skipped, 950 deselected in
+# 61.20s (0:01:01) ===") into the caller's line, passed, failed, errors,
+# skipped and pytest_s; fails when the log has none.
+pytest_counts() {
+    line=$(grep -E '^=+ .* in [0-9.]+s' "$1" | tail -n 1 || true)
+    [[ -n $line ]] || return 1
+    count() { sed -nE "s/.*[ =]([0-9]+) $1.*/\\1/p" <<<"$line" | head -n 1; }
+    passed=$(count passed); failed=$(count failed); errors=$(count error)
+    skipped=$(count skipped); pytest_s=$(sed -nE 's/.* in ([0-9.]+)s.*/\1/p' <<<"$line")
+}
+
 # (A) as the seed's flow: bench/seed.sh prints its phases, then pytest's line.
 run_seed() {
     local pair=$1 log=$LOGS/seed-$1.log rc=0 line
@@ -241,12 +252,8 @@ run_seed() {
     local t1; t1=$(now)
     [[ $rc -eq 0 ]] || die "seed run $pair failed (exit $rc); see $log"
     ph() { sed -nE "s/^$1 ([0-9.]+).*/\\1/p" "$log" | head -n 1; }
-    line=$(grep -E '^=+ .* in [0-9.]+s' "$log" | tail -n 1 || true)
-    [[ -n $line ]] || die "seed run $pair: no pytest summary line; see $log"
-    count() { sed -nE "s/.*[ =]([0-9]+) $1.*/\\1/p" <<<"$line" | head -n 1; }
     local passed failed errors skipped pytest_s
-    passed=$(count passed); failed=$(count failed); errors=$(count error)
-    skipped=$(count skipped); pytest_s=$(sed -nE 's/.* in ([0-9.]+)s.*/\1/p' <<<"$line")
+    pytest_counts "$log" || die "seed run $pair: no pytest summary line; see $log"
     printf 'A\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$pair" "$(secs "$t0" "$t1")" \
         "$(ph build_s)" "$(ph up_s)" "$(ph sleep_s)" "$(ph tests_s)" "$(ph down_s)" "$pytest_s" \
         "${passed:-0}" "${skipped:-0}" "${failed:-0}" "${errors:-0}" "$load" no >>"$RUNS"
@@ -281,13 +288,8 @@ run_plain() {
     PLAIN_UP=""
     docker volume rm "$NUMBA_VOL" >/dev/null
     NUMBA_VOL=""
-    # pytest's last line: "=== 17 passed, 10 skipped, 950 deselected in 61.20s (0:01:01) ==="
-    line=$(grep -E '^=+ .* in [0-9.]+s' "$log" | tail -n 1 || true)
-    [[ -n $line ]] || die "plain run $pair: no pytest summary line (exit $rc); see $log"
-    count() { sed -nE "s/.*[ =]([0-9]+) $1.*/\\1/p" <<<"$line" | head -n 1; }
     local passed failed errors skipped pytest_s
-    passed=$(count passed); failed=$(count failed); errors=$(count error)
-    skipped=$(count skipped); pytest_s=$(sed -nE 's/.* in ([0-9.]+)s.*/\1/p' <<<"$line")
+    pytest_counts "$log" || die "plain run $pair: no pytest summary line (exit $rc); see $log"
     printf 'A\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$pair" "$(secs "$t0" "$t5")" \
         "$(secs "$t0" "$t1")" "$(secs "$t1" "$t2")" "$(secs "$t2" "$t3")" "$(secs "$t3" "$t4")" \
         "$(secs "$t4" "$t5")" "$pytest_s" "${passed:-0}" "${skipped:-0}" "${failed:-0}" "${errors:-0}" \

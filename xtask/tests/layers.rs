@@ -226,6 +226,23 @@ fn a_circle_is_found() {
     assert!(!is_fn_prefix("let x = "));
 }
 
+/// `file:line what` for each product line, outside the top-level modules
+/// `allowed` and the tests, where `hit` finds something.
+fn product_lines_where(allowed: &[&str], hit: impl Fn(&str) -> Option<String>) -> Vec<String> {
+    let mut found = Vec::new();
+    for (p, text) in files() {
+        if allowed.contains(&top(&p).as_str()) || is_test_file(&p) {
+            continue;
+        }
+        for (n, line) in product(&text).lines().enumerate() {
+            if let Some(what) = hit(line) {
+                found.push(format!("{}:{} {what}", rel(&p), n + 1));
+            }
+        }
+    }
+    found
+}
+
 #[test]
 fn only_cluster_knows_the_backends() {
     let variants = [
@@ -234,17 +251,12 @@ fn only_cluster_knows_the_backends() {
         "Kind::Compose",
         "Kind::Swarm",
     ];
-    let mut found = Vec::new();
-    for (p, text) in files() {
-        if top(&p) == "cluster" || is_test_file(&p) {
-            continue;
-        }
-        for (n, line) in product(&text).lines().enumerate() {
-            if let Some(v) = variants.iter().find(|v| line.contains(*v)) {
-                found.push(format!("{}:{} {v}", rel(&p), n + 1));
-            }
-        }
-    }
+    let found = product_lines_where(&["cluster"], |line| {
+        variants
+            .iter()
+            .find(|v| line.contains(*v))
+            .map(|v| v.to_string())
+    });
     assert!(
         found.is_empty(),
         "a backend named outside cluster/ (ask the cluster, or add a method to its backend): {found:?}"
@@ -253,18 +265,12 @@ fn only_cluster_knows_the_backends() {
 
 #[test]
 fn only_the_commands_and_the_flow_take_the_whole_context() {
-    let mut found = Vec::new();
-    for (p, text) in files() {
-        if ["main", "commands", "flow", "context"].contains(&top(&p).as_str()) || is_test_file(&p) {
-            continue;
-        }
-        for (n, line) in product(&text).lines().enumerate() {
-            let mut words = line.split(|c: char| !(c.is_alphanumeric() || c == '_'));
-            if words.any(|w| w == "Ctx" || w == "Invocation") {
-                found.push(format!("{}:{}", rel(&p), n + 1));
-            }
-        }
-    }
+    let found = product_lines_where(&["main", "commands", "flow", "context"], |line| {
+        let mut words = line.split(|c: char| !(c.is_alphanumeric() || c == '_'));
+        words
+            .any(|w| w == "Ctx" || w == "Invocation")
+            .then(String::new)
+    });
     assert!(
         found.is_empty(),
         "the whole Ctx (or the Invocation) below main, commands/ and flow/ (take the workspace, docker or ui it uses): {found:?}"

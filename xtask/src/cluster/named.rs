@@ -145,7 +145,7 @@ pub fn kept<'a>(
 }
 
 /// The definition of the cluster `state` describes, its results to `results`.
-pub fn definition_of(state: &ClusterState, results: &Path) -> Definition {
+fn definition_of(state: &ClusterState, results: &Path) -> Definition {
     Definition {
         name: state.name.clone(),
         size: state.size,
