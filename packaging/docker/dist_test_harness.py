@@ -1,33 +1,107 @@
 """pytest plugin that `cargo xtask` loads into the tests container.
 
 Mounted read-only at /opt/dist-test-harness and enabled with
-`-p dist_test_harness`; it changes no test and skips nothing.
+`-p dist_test_harness`; it changes no test and skips nothing. It bounds
+what LiberTEM's fixtures would wait for forever, gives each test a deadline,
+and tells the xtask when a test passes it.
 
-LiberTEM's `ipy_ctx` fixture turns the ipyparallel engines into Dask workers
-with `ipyparallel.Client.become_dask()`. That call schedules each engine's
-`Worker.start()` in the background and returns as soon as the scheduler is up,
-so the fixture can hand out its Context before the engines have joined. The
-`raw_on_workers_ipy` fixture then writes its file on the hosts it can see
-(`run_each_host`), and the test fails with FileNotFoundError on the engine
-that joined late. Whether it does depends on the machine's load.
+Engines. LiberTEM's `ipy_ctx` fixture waits for two ipyparallel engines
+with `Client.wait_for_engines(2)`, which by default waits forever: on a
+cluster of one engine, the test hangs. Here that wait is bounded by
+$DIST_TEST_ENGINES_TIMEOUT_S (the xtask passes timeouts.ready_s), and a
+wait for more engines than the cluster has ($DIST_TEST_ENGINES) fails at
+once, saying so. The fixture then turns the engines into Dask workers with
+`Client.become_dask()`, which returns before they have joined: a test that
+writes a file on each host it sees could miss the engine that joins late.
+So the fixture's value is handed out only once that many Dask workers run
+on its scheduler (bounded the same way), or it errors saying they did not.
 
-The harness knows how many engines the cluster has (it waited for them before
-running pytest), so it waits, bounded, until that many Dask workers are
-running on the scheduler the Context talks to. If they do not arrive, the
-fixture errors with a message that says so: a real failure still fails.
+Deadlines. When $DIST_TEST_TEST_TIMEOUT_S is set, a test (its setup, call
+and teardown) that runs longer is stopped: first the xtask is asked to keep
+where every process of the cluster is (a request file in
+$DIST_TEST_DEADLINES; it answers with a `.done` file, within
+$DIST_TEST_SNAPSHOT_S, saying whether the cluster is still usable), then
+the test fails as timed out (pytest's `Failed`, raised in the main thread
+from SIGALRM, so its traceback shows where it waited) and the suite goes on
+with the next test, or stops when the xtask found the cluster unusable. A
+test that cannot be stopped that way (stuck in C code, or swallowing the
+error) ends pytest with exit code ABANDONED once its grace has passed: the
+run is then told as timed out, with the stacks kept.
 """
 
+import faulthandler
+import json
 import os
+import signal
+import sys
+import threading
+import time
 
 import pytest
 
 ENGINES = "DIST_TEST_ENGINES"
-JOIN_TIMEOUT = "DIST_TEST_JOIN_TIMEOUT_S"
+ENGINES_TIMEOUT = "DIST_TEST_ENGINES_TIMEOUT_S"
+TEST_TIMEOUT = "DIST_TEST_TEST_TIMEOUT_S"
+DEADLINES = "DIST_TEST_DEADLINES"
+SNAPSHOT = "DIST_TEST_SNAPSHOT_S"
+# The verdict the plugin gives a report, as a user property (the timeline of
+# dist_test_ready.py records it).
+VERDICT = "dist_test_verdict"
+TIMED_OUT = "timed out"
+# pytest's exit code when a test could not be stopped (timeout(1)'s).
+ABANDONED = 124
+# How long a stopped test has to end before pytest is ended.
+GRACE_S = 30.0
+
+
+def seconds(name, default=None):
+    raw = os.environ.get(name, "").strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        return default
+    return value if value > 0 else default
 
 
 def expected_engines():
     raw = os.environ.get(ENGINES, "").strip()
     return int(raw) if raw.isdigit() and int(raw) > 0 else None
+
+
+def engines_timeout():
+    return seconds(ENGINES_TIMEOUT, 60.0)
+
+
+def bound_engine_wait():
+    """ipyparallel's `Client.wait_for_engines`, bounded (see the module's docs)."""
+    try:
+        import ipyparallel
+    except ImportError:
+        return
+    original = ipyparallel.Client.wait_for_engines
+    if getattr(original, "_dist_test", False):
+        return
+
+    def wait_for_engines(self, n=None, *args, **kwargs):
+        have = expected_engines()
+        if n is not None and have is not None and n > have:
+            raise RuntimeError(
+                f"dist-test harness: the test waits for {n} ipyparallel engines and the "
+                f"cluster has {have}: run it on a cluster of {n} (`--engines {n}`)"
+            )
+        timeout = kwargs.get("timeout", -1)
+        if timeout is None or timeout < 0:
+            kwargs["timeout"] = engines_timeout()
+        try:
+            return original(self, n, *args, **kwargs)
+        except TimeoutError as e:
+            raise RuntimeError(
+                f"dist-test harness: {n} ipyparallel engines did not register within "
+                f"{kwargs['timeout']:g} s ({e}); see the ipy-worker-* logs in the run folder"
+            ) from e
+
+    wait_for_engines._dist_test = True
+    ipyparallel.Client.wait_for_engines = wait_for_engines
 
 
 def wait_until_joined(ctx, want, timeout):
@@ -46,9 +120,160 @@ def wait_until_joined(ctx, want, timeout):
 
 @pytest.hookimpl(wrapper=True)
 def pytest_fixture_setup(fixturedef, request):
+    if fixturedef.argname == "ipy_ctx":
+        bound_engine_wait()
     value = yield
     want = expected_engines()
     if fixturedef.argname == "ipy_ctx" and want:
-        timeout = float(os.environ.get(JOIN_TIMEOUT, "60"))
-        wait_until_joined(value, want, timeout)
+        wait_until_joined(value, want, engines_timeout())
     return value
+
+
+class TestTimedOut(pytest.fail.Exception):
+    """pytest's `Failed`: a test that ran past its deadline."""
+
+
+class Watchdog:
+    """One thread that watches the running test's deadline."""
+
+    def __init__(self, limit):
+        self.limit = limit
+        self.lock = threading.Lock()
+        self.current = None  # (nodeid, deadline)
+        self.timed_out = {}  # nodeid -> message
+        self.session = None
+        self.requests = 0
+        self.main = threading.main_thread().ident
+        signal.signal(signal.SIGALRM, self.on_alarm)
+        threading.Thread(target=self.watch, name="dist-test-deadline", daemon=True).start()
+
+    def begin(self, nodeid):
+        with self.lock:
+            self.current = (nodeid, time.monotonic() + self.limit)
+
+    def end(self):
+        with self.lock:
+            self.current = None
+
+    def running(self, nodeid):
+        with self.lock:
+            return self.current is not None and self.current[0] == nodeid
+
+    def on_alarm(self, signum, frame):
+        with self.lock:
+            nodeid = self.current[0] if self.current else None
+        message = self.timed_out.get(nodeid)
+        if message:
+            raise TestTimedOut(message, pytrace=True)
+
+    def watch(self):
+        while True:
+            time.sleep(0.2)
+            with self.lock:
+                current = self.current
+            if current and time.monotonic() >= current[1] and current[0] not in self.timed_out:
+                try:
+                    self.expire(current[0])
+                except Exception as e:  # the watchdog must go on
+                    print(f"dist-test harness: {e!r}", file=sys.__stderr__)
+
+    def expire(self, nodeid):
+        message = (
+            f"dist-test: timed out after {self.limit:g} s (the per-test deadline, "
+            f"timeouts.test_s or --test-timeout); where every process of the cluster was "
+            "is kept with the run (timeouts/ in its folder)"
+        )
+        self.timed_out[nodeid] = message
+        print(f"\ndist-test harness: {nodeid} passed its deadline of {self.limit:g} s", file=sys.__stderr__)
+        answer = self.ask_for_snapshot(nodeid)
+        if answer.get("usable") is False and self.session is not None:
+            self.session.shouldfail = (
+                f"dist-test: the cluster is no longer usable after {nodeid} timed out: "
+                f"{answer.get('why', 'see the run')}"
+            )
+        self.stop(nodeid)
+
+    def ask_for_snapshot(self, nodeid):
+        """Ask the xtask to keep every process's stacks and the cluster's
+        state, and wait (bounded) for its answer; without an xtask to ask,
+        this process's own stacks go to stderr."""
+        folder = os.environ.get(DEADLINES, "").strip()
+        if not folder:
+            faulthandler.dump_traceback(file=sys.__stderr__, all_threads=True)
+            return {}
+        self.requests += 1
+        name = os.path.join(folder, f"{self.requests}")
+        try:
+            os.makedirs(folder, exist_ok=True)
+            with open(name + ".tmp", "w") as f:
+                json.dump({"test": nodeid, "at": time.time(), "limit_s": self.limit}, f)
+            os.replace(name + ".tmp", name + ".json")
+        except OSError as e:
+            print(f"dist-test harness: cannot ask for a snapshot: {e}", file=sys.__stderr__)
+            faulthandler.dump_traceback(file=sys.__stderr__, all_threads=True)
+            return {}
+        wait = seconds(SNAPSHOT, 120.0)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                with open(name + ".done") as f:
+                    return json.load(f)
+            except (OSError, ValueError):
+                time.sleep(0.1)
+        print(f"dist-test harness: no snapshot within {wait:g} s", file=sys.__stderr__)
+        return {}
+
+    def stop(self, nodeid):
+        """SIGALRM to the main thread until the test has ended; past the
+        grace, pytest itself ends."""
+        deadline = time.monotonic() + GRACE_S
+        while self.running(nodeid) and time.monotonic() < deadline:
+            signal.pthread_kill(self.main, signal.SIGALRM)
+            end = time.monotonic() + 5.0
+            while self.running(nodeid) and time.monotonic() < end:
+                time.sleep(0.05)
+        if self.running(nodeid):
+            print(
+                f"dist-test harness: {nodeid} did not stop within {GRACE_S:g} s of its "
+                f"deadline: ending pytest (exit code {ABANDONED})",
+                file=sys.__stderr__,
+            )
+            abandon = getattr(sys.modules.get("dist_test_ready"), "abandon", None)
+            if abandon is not None:
+                abandon(nodeid, TIMED_OUT)
+            sys.__stderr__.flush()
+            os._exit(ABANDONED)
+
+
+_watchdog = None
+
+
+def pytest_configure(config):
+    global _watchdog
+    limit = seconds(TEST_TIMEOUT)
+    if limit and _watchdog is None:
+        _watchdog = Watchdog(limit)
+
+
+def pytest_sessionstart(session):
+    if _watchdog is not None:
+        _watchdog.session = session
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    if _watchdog is None:
+        return (yield)
+    _watchdog.begin(item.nodeid)
+    try:
+        return (yield)
+    finally:
+        _watchdog.end()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if _watchdog is not None and item.nodeid in _watchdog.timed_out and report.failed:
+        report.user_properties.append((VERDICT, TIMED_OUT))
+    return report

@@ -130,6 +130,27 @@ def pytest_runtest_logstart(nodeid, location):
     )
 
 
+# At most this much of a failure's traceback and of each captured stream.
+DETAIL_CHARS = 64_000
+
+
+def _cut(text):
+    if len(text) <= DETAIL_CHARS:
+        return text
+    return f"[first {len(text) - DETAIL_CHARS} characters cut]\n" + text[-DETAIL_CHARS:]
+
+
+def _failure(report):
+    """What a failing phase leaves: its traceback and captured output."""
+    return {
+        "when": report.when,
+        "longrepr": _cut(report.longreprtext or ""),
+        "stdout": _cut(report.capstdout or ""),
+        "stderr": _cut(report.capstderr or ""),
+        "log": _cut(report.caplog or ""),
+    }
+
+
 def pytest_runtest_logreport(report):
     tests = _timeline.get("tests") or []
     if not tests or tests[-1]["id"] != report.nodeid:
@@ -142,6 +163,22 @@ def pytest_runtest_logreport(report):
         test["outcome"] = "error"
     elif report.skipped and test["outcome"] == "running":
         test["outcome"] = "skipped"
+    if report.failed:
+        test.setdefault("failures", []).append(_failure(report))
+        # dist_test_harness.py's verdict (a test past its deadline).
+        verdict = dict(report.user_properties).get("dist_test_verdict")
+        if verdict:
+            test["verdict"] = verdict
+
+
+def abandon(nodeid, verdict):
+    """The test `nodeid` is being given up (pytest ends without finishing
+    it): recorded so, at once."""
+    tests = _timeline.get("tests") or []
+    if tests and tests[-1]["id"] == nodeid:
+        tests[-1].update(outcome="failed", verdict=verdict, end=time.time())
+    _timeline["finished"] = time.time()
+    write_timeline()
 
 
 def pytest_runtest_logfinish(nodeid, location):

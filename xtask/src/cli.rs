@@ -115,9 +115,18 @@ pub struct DistTest {
     pub size: SizeArgs,
     #[command(flatten)]
     pub data: DataArgs,
-    /// Leave the cluster running afterwards (remove it with `cargo xtask down --all`).
+    /// Keep the cluster afterwards as this checkout's kept cluster: `status`,
+    /// `logs`, `test` and `down` address it as one started with `up`.
     #[arg(long)]
     pub keep: bool,
+    /// Keep the cluster (as --keep does) only when the run did not pass.
+    #[arg(long, conflicts_with = "keep")]
+    pub keep_on_failure: bool,
+    /// Each test's deadline in seconds (default: timeouts.test_s of
+    /// dist-test.toml); past it the cluster's stacks are kept and the test
+    /// fails as timed out.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub test_timeout: Option<u64>,
     /// Deploy the cluster as a stack on the Docker Swarm whose manager
     /// DOCKER_HOST points at (see docs/swarm.md), workers and engines spread
     /// over its nodes.
@@ -216,6 +225,10 @@ pub struct Test {
     pub watch: bool,
     #[command(flatten)]
     pub repeat: RepeatArgs,
+    /// Each test's deadline in seconds (default: timeouts.test_s of
+    /// dist-test.toml).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub test_timeout: Option<u64>,
     /// Extra arguments for pytest, after `--`.
     #[arg(last = true, value_name = "PYTEST_ARGS")]
     pub pytest_args: Vec<String>,

@@ -19,6 +19,12 @@ pub fn unix_secs(date: &str, time: &str) -> Option<f64> {
     Some(utc.timestamp().as_duration().as_secs_f64())
 }
 
+/// `2026-12-04T21:27:26.370539084Z` in seconds since 1970.
+pub fn rfc3339_secs(stamp: &str) -> Option<f64> {
+    let (date, time) = stamp.strip_suffix('Z')?.split_once('T')?;
+    unix_secs(date, time)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -94,6 +94,16 @@ pub enum WarmStart {
 pub struct Timeouts {
     pub ready_s: u64,
     pub tests_s: u64,
+    /// Each test's deadline (its setup, call and teardown), which
+    /// `--test-timeout` overrides.
+    #[serde(default = "default_test_s")]
+    pub test_s: u64,
+}
+
+/// LiberTEM's slowest dist test takes about 12 s on a 2-core machine: 25
+/// times that.
+fn default_test_s() -> u64 {
+    300
 }
 
 impl Config {
@@ -183,6 +193,7 @@ impl Config {
         for (key, n) in [
             ("timeouts.ready_s", self.timeouts.ready_s),
             ("timeouts.tests_s", self.timeouts.tests_s),
+            ("timeouts.test_s", self.timeouts.test_s),
         ] {
             if n == 0 {
                 bail!("{key} must be positive");

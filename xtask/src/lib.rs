@@ -26,6 +26,7 @@ pub mod junit;
 pub mod labels;
 pub mod live;
 pub mod numba;
+pub mod outcome;
 pub mod phases;
 pub mod project;
 pub mod python;

@@ -8,8 +8,9 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::cluster::pytest::{PytestTimes, TestSpan};
-use crate::cluster::spec::{DeadService, ServiceSpan};
+use crate::cluster::spec::{ContainerState, DeadService, ServiceSpan};
 use crate::junit::{Counts, SlowTest};
+use crate::outcome::{Environment, RunVerdict, Snapshot};
 use crate::phases::{Phases, Span};
 use crate::repeats::causes::Cause;
 use crate::repeats::TestResult;
@@ -17,8 +18,11 @@ use crate::testdata::TestData;
 
 /// The version of the `summary.json` layout: 2 added the repeats, the
 /// per-test table, the causes, the timeline and the report (a summary of
-/// schema 1 reads with them empty).
-pub const SCHEMA: u32 = 2;
+/// schema 1 reads with them empty); 3 the run's verdict (the exit codes
+/// changed with it: 75 infrastructure, 124 timed out), each test's failure
+/// and verdict, the snapshots taken at deadlines, the containers' states
+/// and the environment (a summary of schema 1 or 2 reads with them empty).
+pub const SCHEMA: u32 = 3;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
@@ -78,6 +82,19 @@ pub struct Summary {
     /// The run's report, relative to the run folder (`report.html`).
     #[serde(default)]
     pub report: Option<String>,
+    /// How the run ended: passed, failed, timed out, infrastructure, error
+    /// or interrupted (`null` in summaries before schema 3).
+    #[serde(default)]
+    pub verdict: Option<RunVerdict>,
+    /// What was kept of the cluster at each deadline passed.
+    #[serde(default)]
+    pub snapshots: Vec<Snapshot>,
+    /// Every container of the cluster as the engine had it at the end.
+    #[serde(default)]
+    pub containers: Vec<ContainerState>,
+    /// What the run ran on.
+    #[serde(default)]
+    pub environment: Option<Environment>,
 }
 
 /// `--repeat`, `--fresh`, `--until-failure`, and how many passes ran.
@@ -166,6 +183,8 @@ mod tests {
                 state: "Exited (137) 1 second ago".into(),
                 exit_code: Some(137),
                 last_lines: "a\n\"b\"".into(),
+                oom_killed: false,
+                ended: None,
             }],
             error: Some("line1\n\"q\"".into()),
             data: Some(TestData {
@@ -186,13 +205,38 @@ mod tests {
             causes: vec![],
             timeline: Some(RunTimeline::default()),
             report: Some("report.html".into()),
+            verdict: Some(RunVerdict::Failed),
+            snapshots: Vec::new(),
+            containers: Vec::new(),
+            environment: None,
         }
+    }
+
+    #[test]
+    fn a_schema_2_summary_reads_with_no_verdict_and_nothing_kept() {
+        let mut j: serde_json::Value = serde_json::from_str(&summary().to_json()).unwrap();
+        let o = j.as_object_mut().unwrap();
+        for k in ["verdict", "snapshots", "containers", "environment"] {
+            o.remove(k);
+        }
+        o.insert("schema".into(), 2.into());
+        let s = Summary::from_json(&j.to_string()).unwrap();
+        assert_eq!((s.schema, s.verdict), (2, None));
+        assert!(s.snapshots.is_empty() && s.containers.is_empty());
+        let timed_out = r#""verdict": "timed out""#;
+        let s3 = summary()
+            .to_json()
+            .replace(r#""verdict": "failed""#, timed_out);
+        let s3 = Summary::from_json(&s3).unwrap();
+        assert_eq!(s3.verdict, Some(RunVerdict::TimedOut));
     }
 
     #[test]
     fn summary_json_has_the_documented_keys() {
         let j: serde_json::Value = serde_json::from_str(&summary().to_json()).unwrap();
-        assert_eq!(j["schema"], 2);
+        assert_eq!(j["schema"], 3);
+        assert_eq!(j["verdict"], "failed");
+        assert_eq!(j["snapshots"], serde_json::json!([]));
         assert_eq!(j["repeat"]["asked"], 5);
         assert_eq!(j["report"], "report.html");
         assert_eq!(j["passed"], 11);

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use super::spec::{Backend, Collected, Definition, Observation, ServiceState};
+use super::spec::{Backend, Collected, Definition, Observation, ServiceState, TestLimits};
 use crate::exec;
 use crate::ui::Ui;
 use crate::workspace::Workspace;
@@ -16,8 +16,15 @@ use crate::workspace::Workspace;
 /// their end.
 pub trait Tests {
     /// Show pytest's output (unless `--quiet`) and wait for it until
-    /// `deadline`; its exit code, `None` when the deadline stopped it.
-    fn finish(self: Box<Self>, ui: Ui, deadline: Instant) -> Result<Option<i32>>;
+    /// `deadline`, calling `tick` every moment meanwhile (it may stop the
+    /// tests by returning `true`); pytest's exit code, `None` when the
+    /// deadline or `tick` stopped it.
+    fn finish(
+        self: Box<Self>,
+        ui: Ui,
+        deadline: Instant,
+        tick: &mut dyn FnMut() -> Result<bool>,
+    ) -> Result<Option<i32>>;
 }
 
 /// The operations the flow needs of a cluster, on either backend.
@@ -40,7 +47,12 @@ pub trait Cluster {
     /// It runs no test before the results folder holds the ready file
     /// (`readiness::declare_ready`), so it may start and collect while
     /// the cluster still comes up.
-    fn start_tests(&self, command: &[String], log: &Path) -> Result<Box<dyn Tests + '_>>;
+    fn start_tests(
+        &self,
+        command: &[String],
+        limits: &TestLimits,
+        log: &Path,
+    ) -> Result<Box<dyn Tests + '_>>;
 
     /// Every long-running service that exists, and where it is.
     fn services(&self) -> Result<Vec<ServiceState>>;
@@ -56,6 +68,11 @@ pub trait Cluster {
 
     /// `probe.py` with `args` in the scheduler's container: its output.
     fn probe(&self, args: &[&str]) -> Result<String>;
+
+    /// `command` run in the running container of `service` (one of the
+    /// size's services, or `tests`), as a command to start; `None` when
+    /// this engine runs none (a swarm's service on another node).
+    fn exec_in(&self, service: &str, command: &[&str]) -> Option<std::process::Command>;
 
     /// The last lines a service wrote.
     fn last_lines(&self, service: &str, n: usize) -> String;

@@ -85,7 +85,7 @@ pub struct Timeline {
 }
 
 /// One test's run, as the harness saw it (Unix times).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TestSpan {
     pub id: String,
     pub start: f64,
@@ -96,6 +96,28 @@ pub struct TestSpan {
     /// teardown after it passed), `skipped`; `running` when it never ended.
     #[serde(default)]
     pub outcome: String,
+    /// The harness's verdict when it is not the outcome's: `timed out`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<String>,
+    /// What each failing phase left (read from the harness's file; the
+    /// summary carries it per test, not in its timeline).
+    #[serde(default, skip_serializing)]
+    pub failures: Vec<Failure>,
+}
+
+/// A failing phase of a test, as the harness recorded it: its full
+/// traceback and what pytest captured.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    /// `setup`, `call` or `teardown`.
+    pub when: String,
+    pub longrepr: String,
+    #[serde(default)]
+    pub stdout: String,
+    #[serde(default)]
+    pub stderr: String,
+    #[serde(default)]
+    pub log: String,
 }
 
 impl Timeline {

@@ -20,6 +20,19 @@ use crate::exec;
 use crate::interrupt;
 
 /// Let the tests started on the cluster whose results folder is `results` run.
+/// The cluster did not get ready (a service ended, or the deadline came):
+/// the environment failed, not a test (a run's verdict "infrastructure").
+#[derive(Debug)]
+pub struct NotReady(pub String);
+
+impl std::fmt::Display for NotReady {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotReady {}
+
 pub fn declare_ready(results: &Path) -> Result<()> {
     let path = results.join(READY_FILE);
     fs::write(&path, "ready\n").with_context(|| format!("writing {}", path.display()))
@@ -202,15 +215,21 @@ pub fn wait_ready(
         }
         match verdict {
             Verdict::Ready => return Ok(marks.0),
-            Verdict::Broken { service, status } => bail!(
-                "service {service} is {status} before the cluster was ready; its last log lines:\n{}",
-                cluster.last_lines(&service, 20)
-            ),
-            Verdict::Waiting { service, what } if Instant::now() >= deadline => bail!(
-                "the cluster was not ready after {} s: {what}; last log lines of {service}:\n{}",
-                timeout.as_secs(),
-                cluster.last_lines(&service, 20)
-            ),
+            Verdict::Broken { service, status } => {
+                return Err(NotReady(format!(
+                    "service {service} is {status} before the cluster was ready; its last log lines:\n{}",
+                    cluster.last_lines(&service, 20)
+                ))
+                .into())
+            }
+            Verdict::Waiting { service, what } if Instant::now() >= deadline => {
+                return Err(NotReady(format!(
+                    "the cluster was not ready after {} s: {what}; last log lines of {service}:\n{}",
+                    timeout.as_secs(),
+                    cluster.last_lines(&service, 20)
+                ))
+                .into())
+            }
             Verdict::Waiting { .. } => {}
         }
         // News from the watcher, or a second passes and the services are

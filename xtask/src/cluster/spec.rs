@@ -23,6 +23,49 @@ pub const PROBE: &str = "/opt/dist-test/probe.py";
 /// container's harness (dist_test_ready.py) runs no test before it exists.
 pub const READY_FILE: &str = ".cluster-ready";
 
+/// The folder of the results where the harness asks for snapshots
+/// (run/snapshot.rs).
+pub const DEADLINES_DIR: &str = "deadlines";
+
+/// How long the harness waits for the snapshot it asked for: above the
+/// longest a snapshot may take (run/snapshot.rs), with room to spare.
+pub const SNAPSHOT_WAIT_S: u64 = 120;
+
+/// The deadlines the tests container's harness keeps
+/// (dist_test_harness.py), passed as its environment.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TestLimits {
+    /// Each test's (0: none).
+    pub test_s: u64,
+    /// The wait for ipyparallel engines that LiberTEM's fixture leaves unbounded.
+    pub engines_s: u64,
+    /// How long the harness waits for a snapshot it asked for.
+    pub snapshot_s: u64,
+}
+
+impl TestLimits {
+    /// From dist-test.toml's `[timeouts]`, each test's deadline `test_s`
+    /// when given (`--test-timeout`).
+    pub fn of(t: &crate::config::Timeouts, test_s: Option<u64>) -> TestLimits {
+        TestLimits {
+            test_s: test_s.unwrap_or(t.test_s),
+            engines_s: t.ready_s,
+            snapshot_s: SNAPSHOT_WAIT_S,
+        }
+    }
+
+    /// The variables, with `results` the results folder as the tests
+    /// container sees it.
+    pub fn env(&self, results: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("DIST_TEST_TEST_TIMEOUT_S", self.test_s.to_string()),
+            ("DIST_TEST_ENGINES_TIMEOUT_S", self.engines_s.to_string()),
+            ("DIST_TEST_SNAPSHOT_S", self.snapshot_s.to_string()),
+            ("DIST_TEST_DEADLINES", format!("{results}/{DEADLINES_DIR}")),
+        ]
+    }
+}
+
 /// How big a cluster is: the one place that knows how many workers and
 /// engines there are, and what they are called.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -210,6 +253,8 @@ pub struct Collected {
     /// not Ready at the end.
     pub nodes: BTreeMap<String, String>,
     pub dead_nodes: Vec<String>,
+    /// Every container of the cluster, as the engine had it.
+    pub containers: Vec<ContainerState>,
 }
 
 /// One line of `probe.py`: what has registered so far.
@@ -252,4 +297,42 @@ pub struct DeadService {
     pub state: String,
     pub exit_code: Option<i64>,
     pub last_lines: String,
+    /// Whether the kernel killed it for memory (Docker's `OOMKilled`).
+    #[serde(default)]
+    pub oom_killed: bool,
+    /// When it ended (Unix seconds), when the engine says.
+    #[serde(default)]
+    pub ended: Option<f64>,
+}
+
+impl DeadService {
+    /// `worker-1 (exit code 137, killed for memory)`
+    pub fn describe(&self) -> String {
+        let code = match self.exit_code {
+            Some(c) => format!("exit code {c}"),
+            None => self.state.clone(),
+        };
+        let oom = if self.oom_killed {
+            ", killed by the kernel for memory"
+        } else {
+            ""
+        };
+        format!("{} ({code}{oom})", self.service)
+    }
+}
+
+/// A service's container as the engine had it when the run ended (`docker
+/// inspect`): kept with every run, and what tells a dead service apart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContainerState {
+    pub service: String,
+    pub container: String,
+    /// `running`, `exited`, ...
+    pub status: String,
+    pub exit_code: Option<i64>,
+    pub oom_killed: bool,
+    pub restarts: u32,
+    /// Unix seconds; `null` while it runs.
+    pub started: Option<f64>,
+    pub ended: Option<f64>,
 }

@@ -4,14 +4,16 @@ use anyhow::Result;
 
 use crate::cli::DistTest;
 use crate::context::{Invocation, Needs};
-use crate::flow::{self, Request};
+use crate::flow::{self, Keep, Request};
 use crate::run::repeat::Plan;
 
 impl DistTest {
     pub fn run(self, inv: &Invocation) -> Result<()> {
         let cx = inv.docker(Needs::Builder)?;
-        let req = Request::from_args(&cx, &self.project, &self.size, &self.data, self.swarm)?;
+        let mut req = Request::from_args(&cx, &self.project, &self.size, &self.data, self.swarm)?;
+        req.test_s = self.test_timeout;
         let plan = Plan::of(&self.repeat, self.fresh);
-        flow::dist_test(&cx, req, &self.pytest_args, self.keep, plan)
+        let keep = Keep::of(self.keep, self.keep_on_failure);
+        flow::dist_test(&cx, req, &self.pytest_args, keep, plan)
     }
 }

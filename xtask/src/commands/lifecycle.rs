@@ -125,9 +125,10 @@ impl Test {
             kept(&cx, true)?;
         }
         if self.watch {
-            flow::test_watch(&cx, &self.pytest_args)
+            flow::test_watch(&cx, &self.pytest_args, self.test_timeout)
         } else {
-            flow::test(&cx, &self.pytest_args, Plan::of(&self.repeat, false))
+            let plan = Plan::of(&self.repeat, false);
+            flow::test(&cx, &self.pytest_args, plan, self.test_timeout)
         }
     }
 }

@@ -46,6 +46,48 @@ impl Container {
     }
 }
 
+/// What `docker inspect` says of a container's state (see [`Docker::inspect_states`]).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Inspected {
+    #[serde(rename = "Id")]
+    pub id: String,
+    #[serde(rename = "Service")]
+    pub service: Option<String>,
+    #[serde(rename = "OneOff")]
+    pub oneoff: Option<String>,
+    #[serde(rename = "RestartCount")]
+    pub restarts: u32,
+    #[serde(rename = "State")]
+    pub state: InspectedState,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct InspectedState {
+    #[serde(rename = "Status")]
+    pub status: String,
+    #[serde(rename = "ExitCode")]
+    pub exit_code: i64,
+    #[serde(rename = "OOMKilled")]
+    pub oom_killed: bool,
+    #[serde(rename = "StartedAt")]
+    pub started_at: String,
+    #[serde(rename = "FinishedAt")]
+    pub finished_at: String,
+}
+
+impl InspectedState {
+    /// Docker's dates as Unix seconds; its zero date (`0001-01-01T...`) is none.
+    pub fn started(&self) -> Option<f64> {
+        crate::clock::rfc3339_secs(&self.started_at).filter(|t| *t > 0.0)
+    }
+
+    pub fn ended(&self) -> Option<f64> {
+        crate::clock::rfc3339_secs(&self.finished_at).filter(|t| *t > 0.0)
+    }
+}
+
+const INSPECT_FORMAT: &str = r#"{"Id":{{json .Id}},"Service":{{json (index .Config.Labels "com.docker.compose.service")}},"OneOff":{{json (index .Config.Labels "com.docker.compose.oneoff")}},"RestartCount":{{.RestartCount}},"State":{{json .State}}}"#;
+
 /// The fields of [`Container`], each printed as JSON by Docker's template.
 const PS_FORMAT: &str = r#"{"ID":{{json .ID}},"Service":{{json (.Label "com.docker.compose.service")}},"State":{{json .State}},"Status":{{json .Status}},"OneOff":{{json (.Label "com.docker.compose.oneoff")}}}"#;
 
@@ -193,6 +235,24 @@ impl Docker<'_> {
             .read(&["port", id])
             .context("reading published ports")?;
         Ok(out.lines().map(String::from).collect())
+    }
+
+    /// The state of each container of `ids` (one `docker inspect`).
+    pub fn inspect_states(&self, ids: &[String]) -> Result<Vec<Inspected>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut args = vec!["container", "inspect", "--format", INSPECT_FORMAT];
+        args.extend(ids.iter().map(String::as_str));
+        self.rows(&args)
+    }
+
+    /// `docker exec ID COMMAND...` as a command, for a caller that runs
+    /// several at once ([`exec::run_all_to_files`]).
+    pub fn exec_command(&self, id: &str, command: &[&str]) -> std::process::Command {
+        let mut args = vec!["exec", id];
+        args.extend(command);
+        self.command(&args)
     }
 
     /// Run `command` in container `id`; its output.

@@ -125,13 +125,33 @@ fn spawn_piped(mut command: Command, ui: Ui) -> Result<Child> {
 
 /// Wait for a child that the signal handler may stop; kill it at `deadline`.
 /// Returns `None` when the deadline passed.
-pub fn wait(mut child: Child, deadline: Option<Instant>) -> Result<Option<ExitStatus>> {
+pub fn wait(child: Child, deadline: Option<Instant>) -> Result<Option<ExitStatus>> {
+    wait_watching(child, deadline, &mut || Ok(false))
+}
+
+/// [`wait`], with `tick` called about every 50 ms while the child runs: it
+/// may do work of its own, and stops the child (as the deadline does) when
+/// it returns `true`.
+pub fn wait_watching(
+    mut child: Child,
+    deadline: Option<Instant>,
+    tick: &mut dyn FnMut() -> Result<bool>,
+) -> Result<Option<ExitStatus>> {
     interrupt::watch_child(child.id());
     let out = loop {
         if let Some(status) = child.try_wait()? {
             break Some(status);
         }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
+        let stop = match tick() {
+            Ok(stop) => stop,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                interrupt::watch_child(0);
+                return Err(e);
+            }
+        };
+        if stop || deadline.is_some_and(|d| Instant::now() >= d) {
             let _ = child.kill();
             let _ = child.wait();
             break None;

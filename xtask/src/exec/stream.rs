@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use super::{echo_command, wait};
+use super::{echo_command, wait_watching};
 use crate::ui::Ui;
 
 /// A command started in the background with its output going to a log
@@ -60,7 +60,12 @@ fn start(mut command: Command, log: &Path, ui: Ui, tethered: bool) -> Result<Bac
 impl Background {
     /// Show its log from the start and as it grows (unless `--quiet`), until
     /// it exits; stopped at `deadline`. `None` when the deadline stopped it.
-    pub fn follow(mut self, ui: Ui, deadline: Instant) -> Result<Option<ExitStatus>> {
+    pub fn follow(
+        mut self,
+        ui: Ui,
+        deadline: Instant,
+        tick: &mut dyn FnMut() -> Result<bool>,
+    ) -> Result<Option<ExitStatus>> {
         let child = self
             .child
             .take()
@@ -70,7 +75,7 @@ impl Background {
             let (done, log, show) = (done.clone(), self.log.clone(), !ui.quiet);
             std::thread::spawn(move || show_growing(&log, &done, show))
         };
-        let status = wait(child, Some(deadline));
+        let status = wait_watching(child, Some(deadline), tick);
         drop(self.tether.take());
         done.store(true, std::sync::atomic::Ordering::SeqCst);
         let _ = shower.join();
@@ -228,7 +233,11 @@ mod tests {
         c.args(["-c", "echo started; sleep 0.3; echo done; exit 3"]);
         let bg = start_logged(c, &log, Ui::default()).unwrap();
         let status = bg
-            .follow(Ui::default(), Instant::now() + Duration::from_secs(20))
+            .follow(
+                Ui::default(),
+                Instant::now() + Duration::from_secs(20),
+                &mut || Ok(false),
+            )
             .unwrap()
             .expect("it ended before the deadline");
         assert_eq!(status.code(), Some(3));

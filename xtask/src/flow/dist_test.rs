@@ -4,11 +4,13 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
 use super::{note_wait, Flow, Request};
 use crate::checkout;
-use crate::cluster::{self, Cluster};
+use crate::cluster::spec::TestLimits;
+use crate::cluster::state::{ClusterState, SCHEMA};
+use crate::cluster::{self, freshness, Cluster};
 use crate::context::Ctx;
 use crate::interrupt;
 use crate::run::{repeat, Run};
@@ -23,16 +25,25 @@ pub fn dist_test(
     cx: &Ctx,
     req: Request,
     pytest_args: &[String],
-    keep: bool,
+    keep: Keep,
     plan: repeat::Plan,
 ) -> Result<()> {
     // A bad `--project` is one line, before any wait for the lock.
     crate::project::check_arg(req.project)?;
+    keep.check(&cx.ws)?;
+    let test_s = req.test_s;
     let lock = checkout::lock(&cx.ws, &cx.docker, "building", cx.wait)?;
     let flow = Flow::start(cx, req)?;
     let mut run = Run::new(&cx.ws, cx.ui, cx.wait)?;
+    run.limits = TestLimits::of(&cx.ws.config.timeouts, test_s);
     run.data = Some(flow.data.clone());
     run.plan = plan;
+    // Before any service starts: what a kept cluster's `test` compares the
+    // source with (see freshness.rs).
+    let imported = match keep {
+        Keep::Never => None,
+        _ => Some(freshness::Imported::of(&flow.project.dir)?),
+    };
     note_wait(&mut run.phases, &lock);
     ui::group(&format!(
         "dist-test {}: {}",
@@ -71,12 +82,10 @@ pub fn dist_test(
     })();
     // Whatever happened: keep every service's log, see what died, tear down.
     if let Some(cluster) = &slot {
-        if keep {
-            run.collect(cluster.as_ref(), &outcome);
-            let left = &cluster.definition().name;
-            cx.ui.say(&format!(
-                "--keep: cluster {left} left running (`cargo xtask down --all` removes it)"
-            ));
+        let failed = outcome.is_err() || run.pytest_code != Some(0);
+        if keep == Keep::Always || (keep == Keep::OnFailure && failed) {
+            let kept = (cluster.as_ref(), imported.as_ref());
+            keep_or_retire(cx, (&flow, &mut run), kept, &outcome);
         } else {
             retire(cx, &mut run, cluster.as_ref(), &outcome);
         }
@@ -120,7 +129,98 @@ pub(super) fn one_pass(
         }
     }
     interrupt::check()?;
-    run.tests(&cx.ws, tests)
+    run.tests(&cx.ws, cluster, tests)
+}
+
+/// A cluster asked to be kept: its logs kept, then it becomes the
+/// checkout's kept cluster, unless a service died or a signal came.
+fn keep_or_retire(
+    cx: &Ctx,
+    (flow, run): (&Flow, &mut Run),
+    (cluster, imported): (&dyn Cluster, Option<&freshness::Imported>),
+    outcome: &Result<()>,
+) {
+    run.collect(cluster, outcome);
+    if run.collected.dead.is_empty() && interrupt::check().is_ok() {
+        adopt(cx, flow, cluster, imported);
+    } else {
+        eprintln!("the cluster is not kept: a service of it died, or the run was interrupted");
+        retire(cx, run, cluster, &Ok(()));
+    }
+}
+
+/// Whether `dist-test` keeps its cluster: never, always (`--keep`), or
+/// when the run did not pass (`--keep-on-failure`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    Never,
+    Always,
+    OnFailure,
+}
+
+impl Keep {
+    /// A cluster to keep needs the checkout's kept slot free.
+    fn check(self, ws: &crate::workspace::Workspace) -> Result<()> {
+        if self == Keep::Never {
+            return Ok(());
+        }
+        if let Some(kept) = ClusterState::load(ws)? {
+            bail!(
+                "this checkout already keeps cluster {} (from `up` or an earlier --keep): \
+                 `cargo xtask down` it first, or run without --keep/--keep-on-failure",
+                kept.name
+            );
+        }
+        Ok(())
+    }
+
+    pub fn of(keep: bool, on_failure: bool) -> Keep {
+        match (keep, on_failure) {
+            (true, _) => Keep::Always,
+            (false, true) => Keep::OnFailure,
+            (false, false) => Keep::Never,
+        }
+    }
+}
+
+/// The run's cluster becomes the checkout's kept one, as `up` makes it:
+/// `status`, `logs`, `test` and `down` address it. Said; a failure to save
+/// its state leaves it to `down --all`.
+fn adopt(cx: &Ctx, flow: &Flow, cluster: &dyn Cluster, imported: Option<&freshness::Imported>) {
+    let def = cluster.definition();
+    let saved = (|| -> Result<()> {
+        let _kept = checkout::lock_kept(&cx.ws, "keeping the run's cluster", cx.wait, cx.ui)?;
+        if let Some(other) = ClusterState::load(&cx.ws)? {
+            bail!("this checkout keeps cluster {} already", other.name);
+        }
+        if let Some(imported) = imported {
+            imported.save(&cx.ws)?;
+        }
+        ClusterState {
+            schema: SCHEMA,
+            project: flow.project.dir.clone(),
+            name: def.name.clone(),
+            size: def.size,
+            publish: def.publish,
+            image: def.image.clone(),
+            python: Some(flow.project.python.version.clone()),
+            data: flow.data.clone(),
+            backend: cluster.backend(),
+        }
+        .save(&cx.ws)
+    })();
+    match saved {
+        Ok(()) => cx.ui.say(&format!(
+            "kept: cluster {} is this checkout's kept cluster now: `cargo xtask status`, \
+             `logs`, `test -- <test>` and `down` address it",
+            def.name
+        )),
+        Err(e) => eprintln!(
+            "kept: cluster {} left running, not as the checkout's kept cluster ({e:#}): \
+             `cargo xtask down --all` removes it",
+            def.name
+        ),
+    }
 }
 
 /// A cluster's last step: its logs kept, then torn down.

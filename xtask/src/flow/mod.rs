@@ -28,8 +28,8 @@ use crate::run::{repeat, results_dir, Run};
 use crate::testdata::{Plan, TestData};
 mod dist_test;
 
-pub use dist_test::dist_test;
 use dist_test::one_pass;
+pub use dist_test::{dist_test, Keep};
 
 /// What a command asks of the flow.
 pub struct Request<'r> {
@@ -38,6 +38,8 @@ pub struct Request<'r> {
     pub publish: bool,
     pub kind: Kind,
     pub data: Plan,
+    /// Each test's deadline (`--test-timeout`), when not the configured one.
+    pub test_s: Option<u64>,
 }
 
 impl<'r> Request<'r> {
@@ -55,6 +57,7 @@ impl<'r> Request<'r> {
             publish: size.publish,
             kind: Kind::chosen(swarm),
             data: Plan::from_env(data.no_testdata)?,
+            test_s: None,
         })
     }
 }
@@ -267,9 +270,9 @@ pub fn up(cx: &Ctx, req: Request) -> Result<()> {
 
 /// `test --watch`: [`test`], then again after each change to the project's
 /// source, until Ctrl-C; a failed run does not end the loop.
-pub fn test_watch(cx: &Ctx, pytest_args: &[String]) -> Result<()> {
+pub fn test_watch(cx: &Ctx, pytest_args: &[String], test_s: Option<u64>) -> Result<()> {
     loop {
-        match test(cx, pytest_args, repeat::Plan::default()) {
+        match test(cx, pytest_args, repeat::Plan::default(), test_s) {
             Err(e) if e.downcast_ref::<crate::run::ExitCode>().is_none() => return Err(e),
             _ => {}
         }
@@ -288,7 +291,12 @@ pub fn test_watch(cx: &Ctx, pytest_args: &[String]) -> Result<()> {
 /// `test`: the suite against the kept cluster, as a run of its own; its
 /// workers and engines restarted first when the project's source changed
 /// since they started (see [`freshness`]).
-pub fn test(cx: &Ctx, pytest_args: &[String], plan: repeat::Plan) -> Result<()> {
+pub fn test(
+    cx: &Ctx,
+    pytest_args: &[String],
+    plan: repeat::Plan,
+    test_s: Option<u64>,
+) -> Result<()> {
     let _kept = checkout::lock_kept(&cx.ws, "testing on the kept cluster", cx.wait, cx.ui)?;
     let state = ClusterState::load(&cx.ws)?
         .context("no cluster is running for this checkout: start one with `cargo xtask up`")?;
@@ -307,6 +315,7 @@ pub fn test(cx: &Ctx, pytest_args: &[String], plan: repeat::Plan) -> Result<()> 
     }
     let mut run = Run::new(&cx.ws, cx.ui, cx.wait)?;
     run.plan = plan;
+    run.limits = crate::cluster::spec::TestLimits::of(&cx.ws.config.timeouts, test_s);
     run.data = Some(state.data.clone());
     run.image = Some(state.image.tag.clone());
     run.python = state.python.clone();
@@ -328,7 +337,7 @@ pub fn test(cx: &Ctx, pytest_args: &[String], plan: repeat::Plan) -> Result<()> 
             run.services = run.phases.time("ready", cx.ui, || {
                 cluster::wait_ready(cluster.as_ref(), ready, seen)
             })?;
-            run.tests(&cx.ws, tests)?;
+            run.tests(&cx.ws, cluster.as_ref(), tests)?;
             // Further passes on the same cluster, each a new pytest.
             while run.end_pass()? {
                 run.pass += 1;

@@ -209,6 +209,8 @@ mod tests {
             state: "Exited (137) 2 seconds ago".into(),
             exit_code: Some(137),
             last_lines: "2026-11-25T10:00:00Z distributed.nanny - INFO - Worker process 42 was killed by signal 9\n".into(),
+            oom_killed: false,
+            ended: None,
         }];
         let md = step_summary(&StepSummary {
             exit_code: 1,

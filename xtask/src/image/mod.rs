@@ -94,9 +94,17 @@ pub fn build(
 }
 
 /// The harness's files in the image (the Dockerfile copies them to
-/// /opt/dist-test): the readiness probe and the warm start of workers and
-/// engines.
-const HELPERS: &[&str] = &["probe.py", "warm_start.py", "warm_preload.py"];
+/// /opt/dist-test): the readiness probe, the warm start of workers and
+/// engines, the snapshot taken at a deadline, and the hook that makes every
+/// Python process give its stacks on request.
+const HELPERS: &[&str] = &[
+    "probe.py",
+    "warm_start.py",
+    "warm_preload.py",
+    "snapshot.py",
+    "dist_test_stacks.py",
+    "dist-test-stacks.pth",
+];
 
 /// `target/dist-test/context`: the requirements' body, the image's uv and
 /// the readiness probe (the project is synced only when its stage builds).

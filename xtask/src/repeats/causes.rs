@@ -147,11 +147,7 @@ pub fn lines_between(log: &str, from: f64, to: f64, max: usize) -> Vec<String> {
     picked.into_iter().skip(skip).collect()
 }
 
-/// `2026-12-04T21:27:26.370539084Z` in seconds since 1970.
-pub fn rfc3339_secs(stamp: &str) -> Option<f64> {
-    let (date, time) = stamp.strip_suffix('Z')?.split_once('T')?;
-    crate::clock::unix_secs(date, time)
-}
+pub use crate::clock::rfc3339_secs;
 
 #[cfg(test)]
 mod tests {

@@ -45,6 +45,11 @@ pub enum Verdict {
     Flaky,
     /// Skipped every time.
     Skipped,
+    /// Never passed, and passed its deadline (see run/bundle.rs).
+    #[serde(rename = "timed out")]
+    TimedOut,
+    /// Never passed, and failed while or after a service of the cluster died.
+    Infrastructure,
 }
 
 impl Verdict {
@@ -54,6 +59,8 @@ impl Verdict {
             Verdict::Failed => "failed",
             Verdict::Flaky => "flaky",
             Verdict::Skipped => "skipped",
+            Verdict::TimedOut => "timed out",
+            Verdict::Infrastructure => "infrastructure",
         }
     }
 }
@@ -74,6 +81,26 @@ pub struct TestResult {
     pub median_s: f64,
     pub max_s: f64,
     pub verdict: Verdict,
+    /// Of its failures, how many passed the test's deadline, and how many
+    /// came while or after a service died (schema 3).
+    #[serde(default)]
+    pub timed_out: u32,
+    #[serde(default)]
+    pub infrastructure: u32,
+    /// Its last failure: each failing phase's traceback and captured output,
+    /// and the bundle file with the services' log lines around it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<TestFailure>,
+}
+
+/// A test's last failure, as the failure bundle keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestFailure {
+    pub repeat: u32,
+    pub phases: Vec<crate::cluster::pytest::Failure>,
+    /// `failures/<test>-repeat-<k>.txt`, relative to the run's folder.
+    #[serde(default)]
+    pub bundle: Option<String>,
 }
 
 /// The median of `xs` (0 for none).
@@ -137,6 +164,9 @@ pub fn per_test(runs: &[Execution]) -> Vec<TestResult> {
                 median_s: r3(median(&secs)),
                 max_s: r3(secs.iter().copied().reduce(f64::max).unwrap_or(0.0)),
                 verdict,
+                timed_out: 0,
+                infrastructure: 0,
+                failure: None,
             }
         })
         .collect()

@@ -20,6 +20,7 @@ fn summary() -> Summary {
             start,
             end: Some(start + 1.0),
             outcome: outcome.into(),
+            ..TestSpan::default()
         },
     };
     s.timeline = Some(RunTimeline {
@@ -67,6 +68,9 @@ fn summary() -> Summary {
         median_s: 1.0,
         max_s: 1.0,
         verdict,
+        timed_out: 0,
+        infrastructure: 0,
+        failure: None,
     };
     s.tests = vec![
         t("tests/a.py::test_x", 2, 0, Verdict::Passed),

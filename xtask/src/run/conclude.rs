@@ -6,13 +6,16 @@ use std::fs;
 
 use anyhow::{Context, Result};
 
-use super::{exit_code, ExitCode, Run};
+use super::environment::commit_of;
+use super::{ExitCode, Run};
 use crate::checkout;
 use crate::cluster::pytest::Timeline;
+use crate::cluster::readiness::NotReady;
 use crate::docker::Docker;
 use crate::gha;
 use crate::interrupt;
 use crate::junit::{read_junit, JunitReport};
+use crate::outcome::{decide, Environment, Facts, RunVerdict};
 use crate::selection::Settled;
 use crate::summary::{Summary, SCHEMA};
 use crate::workspace::Workspace;
@@ -46,20 +49,14 @@ impl Run {
             None => Timeline::read(&self.results),
         };
         let mismatch = self.settle_selection(ws, docker, timeline.as_ref());
-        let dead = &self.collected.dead;
         let pytest_code = if self.passes.is_empty() {
             self.pytest_code
         } else {
             self.passes_code()
         };
-        let mut code = exit_code(
-            interrupt::interrupted(),
-            outcome.is_ok(),
-            pytest_code,
-            !dead.is_empty(),
-        );
+        let (mut verdict, mut code) = self.verdict(&outcome, timeline.as_ref(), pytest_code);
         if mismatch.is_some() && code == 0 {
-            code = 1;
+            (verdict, code) = (RunVerdict::Error, 1);
         }
         let error = match (&outcome, &mismatch) {
             (Err(e), _) => Some(format!("{e:#}")),
@@ -68,6 +65,8 @@ impl Run {
         };
         let mut summary =
             self.summary((project, cluster), &junit, timeline.as_ref(), (code, error));
+        summary.verdict = Some(verdict);
+        summary.environment = Some(self.environment_of(ws, docker, project));
         let report = self.record(ws, docker, &mut summary);
         let path = self.dir.join("summary.json");
         fs::write(&path, summary.to_json())
@@ -87,6 +86,33 @@ impl Run {
             return Err(ExitCode(code).into());
         }
         Ok(())
+    }
+
+    /// The run's verdict and exit code (see [`decide`]).
+    fn verdict(
+        &self,
+        outcome: &Result<()>,
+        timeline: Option<&Timeline>,
+        pytest: Option<i32>,
+    ) -> (RunVerdict, i32) {
+        let not_ready = outcome
+            .as_ref()
+            .err()
+            .is_some_and(|e| e.chain().any(|c| c.is::<NotReady>()));
+        let test_timed_out = timeline.is_some_and(|t| {
+            t.tests
+                .iter()
+                .any(|t| t.verdict.as_deref() == Some("timed out"))
+        }) || self.snapshots.iter().any(|s| s.test.is_some());
+        let c = &self.collected;
+        decide(Facts {
+            interrupted: interrupt::interrupted(),
+            pytest,
+            outcome_ok: outcome.is_ok(),
+            infrastructure: !c.dead.is_empty() || !c.dead_nodes.is_empty() || not_ready,
+            suite_timed_out: self.suite_timed_out,
+            test_timed_out,
+        })
     }
 
     /// What the run's selection says, remembered under the checkout lock;
@@ -155,6 +181,26 @@ impl Run {
             causes: Vec::new(),
             timeline: None,
             report: None,
+            verdict: None,
+            snapshots: self.snapshots.clone(),
+            containers: self.collected.containers.clone(),
+            environment: None,
+        }
+    }
+
+    /// What the run ran on: the versions read while the cluster ran, the
+    /// commits of the project and of this checkout, the engine.
+    fn environment_of(&self, ws: &Workspace, docker: &Docker, project: &str) -> Environment {
+        let ui = docker.ui();
+        let (project_commit, project_dirty) = commit_of(std::path::Path::new(project), ui);
+        let (harness_commit, harness_dirty) = commit_of(&ws.root, ui);
+        Environment {
+            versions: self.environment.versions.clone(),
+            project_commit,
+            project_dirty,
+            harness_commit,
+            harness_dirty,
+            engine: docker.server_version(),
         }
     }
 
@@ -163,7 +209,16 @@ impl Run {
         for d in &s.dead_services {
             eprintln!(
                 "error: service {} died during the run ({}); last lines:\n{}",
-                d.service, d.state, d.last_lines
+                d.describe(),
+                d.state,
+                d.last_lines
+            );
+        }
+        for snap in &s.snapshots {
+            let what = snap.test.as_deref().unwrap_or("the suite");
+            eprintln!(
+                "timed out: {what}; every process's stacks and the cluster's state in {}",
+                self.dir.join(&snap.dir).display()
             );
         }
         let line: Vec<String> = s
@@ -177,8 +232,9 @@ impl Run {
             eprintln!("pytest: {}", p.describe());
         }
         let c = &s.counts;
+        let verdict = s.verdict.map_or("", |v| v.word());
         eprintln!(
-            "result: {} passed, {} failed, {} skipped, {} errors; exit code {}",
+            "result: {} passed, {} failed, {} skipped, {} errors; exit code {} ({verdict})",
             c.passed, c.failed, c.skipped, c.errors, s.exit_code
         );
         for m in &c.skipped_at_collection {

@@ -6,9 +6,12 @@
 //! it records besides (the per-test table, causes, history, report.html)
 //! is [`record`]'s.
 
+mod bundle;
 mod conclude;
+pub mod environment;
 pub mod record;
 pub mod repeat;
+pub mod snapshot;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -18,7 +21,7 @@ use anyhow::{bail, Result};
 use crate::checkout::runs;
 use crate::cluster::pytest::{pytest_command, pytest_command_naming};
 use crate::cluster::readiness::declare_ready;
-use crate::cluster::spec::{Collected, ServiceSpan};
+use crate::cluster::spec::{Collected, ServiceSpan, TestLimits, DEADLINES_DIR};
 use crate::cluster::{Cluster, Tests};
 use crate::interrupt;
 use crate::phases::Phases;
@@ -38,22 +41,6 @@ impl std::fmt::Display for ExitCode {
 }
 
 impl std::error::Error for ExitCode {}
-
-/// The run's exit code: pytest's; 1 when the run failed around it or a
-/// service died (even if pytest passed); 130 after a signal.
-pub fn exit_code(interrupted: bool, outcome_ok: bool, pytest: Option<i32>, any_dead: bool) -> i32 {
-    let code = match (outcome_ok, pytest) {
-        _ if interrupted => 130,
-        (true, Some(c)) => c,
-        (false, Some(c)) if c != 0 => c,
-        _ => 1,
-    };
-    if any_dead && code == 0 {
-        1
-    } else {
-        code
-    }
-}
 
 pub struct Run {
     pub id: String,
@@ -87,6 +74,14 @@ pub struct Run {
     pub started: f64,
     /// The pass under way, from 1.
     pub pass: u32,
+    /// The deadlines the harness keeps in the tests container.
+    pub limits: TestLimits,
+    /// What was kept of the cluster at each deadline passed.
+    pub snapshots: Vec<snapshot::Snapshot>,
+    /// Whether the suite's deadline ended pytest.
+    pub suite_timed_out: bool,
+    /// What the run ran on.
+    pub environment: crate::outcome::Environment,
     ui: Ui,
     /// Wait for the checkout lock when another command holds it.
     wait: bool,
@@ -116,6 +111,10 @@ impl Run {
             services: Vec::new(),
             started: crate::clock::unix_now(),
             pass: 1,
+            limits: TestLimits::of(&ws.config.timeouts, None),
+            snapshots: Vec::new(),
+            suite_timed_out: false,
+            environment: crate::outcome::Environment::default(),
             ui,
             wait,
         })
@@ -153,25 +152,71 @@ impl Run {
                 Err(e) => eprintln!("warning: collecting the whole suite: {e:#}"),
             }
         }
-        cluster.start_tests(&command, &self.dir.join("pytest.log"))
+        cluster.start_tests(&command, &self.limits, &self.dir.join("pytest.log"))
     }
 
     /// The cluster is ready: let pytest run, timed as the `tests` phase,
-    /// and keep its exit code. A timeout or a signal is an error.
-    pub fn tests(&mut self, ws: &Workspace, tests: Box<dyn Tests + '_>) -> Result<()> {
+    /// and keep its exit code. Meanwhile, each test that passes its deadline
+    /// gets a snapshot of the cluster when the harness asks for one; at the
+    /// suite's deadline one is taken too, then pytest is stopped. A timeout
+    /// or a signal is an error.
+    pub fn tests(
+        &mut self,
+        ws: &Workspace,
+        cluster: &dyn Cluster,
+        tests: Box<dyn Tests + '_>,
+    ) -> Result<()> {
         let limit = Duration::from_secs(ws.config.timeouts.tests_s);
         let results = self.results.clone();
+        let requests = results.join(DEADLINES_DIR);
+        let (dir, ui) = (self.dir.clone(), self.ui);
         let mut declared = None;
-        let phase = self.phase("tests");
-        let code = self.phases.time_streaming(&phase, self.ui, || {
+        let mut suite_timed_out = false;
+        let snapshots = &mut self.snapshots;
+        let phase = if self.pass <= 1 {
+            "tests".to_string()
+        } else {
+            format!("tests_{}", self.pass)
+        };
+        let code = self.phases.time_streaming(&phase, ui, || {
             declare_ready(&results)?;
             declared = Some(crate::clock::unix_now());
-            tests.finish(self.ui, Instant::now() + limit)
+            let suite = Instant::now() + limit;
+            let mut tick = || -> Result<bool> {
+                for (n, test) in snapshot::requests(&requests) {
+                    let rel = format!("timeouts/{}-{n}", snapshots.len() + 1);
+                    ui.say(&format!(
+                        "{test} passed its deadline: keeping every process's stacks in {rel}"
+                    ));
+                    let s = snapshot::take(cluster, &dir, &rel, Some(test));
+                    snapshot::answer(&requests, n, &s);
+                    snapshots.push(s);
+                }
+                if Instant::now() < suite {
+                    return Ok(false);
+                }
+                ui.say(&format!(
+                    "the tests passed the suite's deadline ({} s): keeping every process's \
+                     stacks, then stopping pytest",
+                    limit.as_secs()
+                ));
+                let rel = format!("timeouts/{}-suite", snapshots.len() + 1);
+                snapshots.push(snapshot::take(cluster, &dir, &rel, None));
+                suite_timed_out = true;
+                Ok(true)
+            };
+            // The deadline is only a backstop: `tick` stops pytest first.
+            let backstop = suite + snapshot::LIMIT * 2;
+            tests.finish(ui, backstop, &mut tick)
         })?;
         self.declared_ready = declared;
         self.pytest_code = code;
+        self.suite_timed_out |= suite_timed_out;
         match code {
-            None => bail!("the tests did not finish within {} s", limit.as_secs()),
+            None => bail!(
+                "the tests did not finish within {} s (timeouts.tests_s)",
+                limit.as_secs()
+            ),
             Some(_) => interrupt::check(),
         }
     }
@@ -185,6 +230,9 @@ impl Run {
         } else {
             self.dir.join("logs")
         };
+        if self.environment.versions.is_empty() {
+            self.environment.versions = environment::versions_of(cluster, self.ui);
+        }
         let mut collected = cluster.collect(&logs, failed);
         let mut dead = std::mem::take(&mut self.collected.dead);
         dead.append(&mut collected.dead);
@@ -226,6 +274,8 @@ fn selection_key(ws: &Workspace, cluster: &dyn Cluster, command: &[String]) -> R
 pub fn results_dir(run_dir: &Path) -> Result<PathBuf> {
     let dir = run_dir.join("pytest");
     crate::fsx::writable_dir(&dir)?;
+    // Where the harness asks for snapshots and the xtask answers.
+    crate::fsx::writable_dir(&dir.join(DEADLINES_DIR))?;
     Ok(dir)
 }
 
@@ -263,24 +313,6 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn exit_code_rules() {
-        // pytest's own code when the run around it went well
-        assert_eq!(exit_code(false, true, Some(0), false), 0);
-        assert_eq!(exit_code(false, true, Some(4), false), 4);
-        // a failure before the tests, or a timeout
-        assert_eq!(exit_code(false, false, None, false), 1);
-        // a failure after pytest failed keeps pytest's code
-        assert_eq!(exit_code(false, false, Some(2), false), 2);
-        assert_eq!(exit_code(false, false, Some(0), false), 1);
-        // a dead service fails a passing run, and leaves a failing one alone
-        assert_eq!(exit_code(false, true, Some(0), true), 1);
-        assert_eq!(exit_code(false, true, Some(5), true), 5);
-        // a signal wins
-        assert_eq!(exit_code(true, true, Some(0), false), 130);
-        assert_eq!(exit_code(true, false, None, true), 130);
-    }
 
     #[test]
     fn dates() {

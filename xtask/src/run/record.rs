@@ -18,8 +18,8 @@ use crate::summary::{PassSpan, PytestSpan, RepeatInfo, RunTimeline, Summary};
 use crate::workspace::Workspace;
 
 /// Seconds of service log kept before a failing test began and after it ended.
-const BEFORE_S: f64 = 5.0;
-const AFTER_S: f64 = 2.0;
+pub(super) const BEFORE_S: f64 = 5.0;
+pub(super) const AFTER_S: f64 = 2.0;
 /// At most this many lines of each service's log per failure.
 const LINES: usize = 40;
 
@@ -39,6 +39,7 @@ impl Run {
             self.passes.iter().flat_map(|p| p.executions()).collect()
         };
         summary.tests = per_test(&runs);
+        self.bundle_failures(summary);
         let occurrences: Vec<Occurrence> =
             self.passes.iter().flat_map(|p| p.occurrences()).collect();
         summary.causes = causes::group(&occurrences);
@@ -143,7 +144,7 @@ impl Run {
     }
 
     /// The folder with the services' logs of pass `k`'s cluster.
-    fn logs_of(&self, k: u32) -> PathBuf {
+    pub(super) fn logs_of(&self, k: u32) -> PathBuf {
         let fresh = repeat_dir(&self.dir, k).join("logs");
         if self.plan.fresh && fresh.is_dir() {
             fresh
@@ -184,7 +185,7 @@ impl Run {
 
 /// Every service log's lines between `from` and `to`, under a header each
 /// (saying so when a service logged nothing then); empty without logs.
-fn excerpt(logs: &Path, from: f64, to: f64) -> String {
+pub(super) fn excerpt(logs: &Path, from: f64, to: f64) -> String {
     let Ok(entries) = fs::read_dir(logs) else {
         return String::new();
     };
@@ -208,7 +209,7 @@ fn excerpt(logs: &Path, from: f64, to: f64) -> String {
 }
 
 /// `tests/a.py::test_b[1]` -> `test_b-1`
-fn slug(id: &str) -> String {
+pub(super) fn slug(id: &str) -> String {
     let last = id.rsplit("::").next().unwrap_or(id);
     let s: String = last
         .chars()

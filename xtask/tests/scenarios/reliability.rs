@@ -39,7 +39,8 @@ fn a_readiness_timeout_names_the_service_and_tears_down() {
         "1",
     ]);
     let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    // The cluster, not a test, failed: infrastructure (docs/dist-tests.md).
+    assert_eq!(o.status.code(), Some(75), "{err}");
     assert!(err.contains("the cluster was not ready after 1 s"), "{err}");
     assert!(err.contains("last log lines of"), "{err}");
     let s = summary(&err);

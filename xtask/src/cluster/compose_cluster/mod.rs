@@ -17,8 +17,7 @@ pub use size_file::size_file_text;
 use super::{Cluster, Tests};
 use crate::cluster::pytest::TIMELINE_FILE;
 use crate::cluster::spec::{
-    Backend, Collected, DeadService, Definition, Observation, Phase, ServiceState, PROBE,
-    READY_FILE,
+    Backend, Collected, Definition, Observation, ServiceState, TestLimits, PROBE, READY_FILE,
 };
 use crate::docker::compose::{Compose, Flavour};
 use crate::docker::{label_filter, Container, Docker};
@@ -188,23 +187,14 @@ fn results_in_container(runs: &Path, results: &Path) -> Result<String> {
 struct ComposeTests(exec::Background);
 
 impl Tests for ComposeTests {
-    fn finish(self: Box<Self>, ui: Ui, deadline: Instant) -> Result<Option<i32>> {
-        let status = self.0.follow(ui, deadline)?;
+    fn finish(
+        self: Box<Self>,
+        ui: Ui,
+        deadline: Instant,
+        tick: &mut dyn FnMut() -> Result<bool>,
+    ) -> Result<Option<i32>> {
+        let status = self.0.follow(ui, deadline, tick)?;
         Ok(status.map(|s| s.code().unwrap_or(128 + 2)))
-    }
-}
-
-fn service_state(c: &Container) -> ServiceState {
-    let phase = match c.state.as_str() {
-        "running" => Phase::Running,
-        "created" | "restarting" => Phase::Starting,
-        _ => Phase::Ended,
-    };
-    ServiceState {
-        service: c.service.clone(),
-        phase,
-        status: format!("{} ({})", c.state, c.status),
-        exit_code: c.exit_code(),
     }
 }
 
@@ -243,19 +233,30 @@ impl Cluster for ComposeCluster<'_> {
             .context("starting the cluster")
     }
 
-    fn start_tests(&self, command: &[String], log: &Path) -> Result<Box<dyn Tests + '_>> {
+    fn start_tests(
+        &self,
+        command: &[String],
+        limits: &TestLimits,
+        log: &Path,
+    ) -> Result<Box<dyn Tests + '_>> {
         let tests = self
             .container_of("tests")
             .filter(Container::running)
             .context("the cluster's tests container is not running (`cargo xtask down` then `up` starts it again)")?;
         let results = results_in_container(&self.runs, &self.def.mounts.results)?;
-        let env = [
+        let mut env = vec![
             format!("DIST_TEST_READY_FILE={results}/{READY_FILE}"),
             format!("DIST_TEST_TIMELINE={results}/{TIMELINE_FILE}"),
             format!("DIST_TEST_READY_TIMEOUT_S={}", self.ready_s),
             // pytest ends when this exec's input does (dist_test_ready.py).
             "DIST_TEST_TETHER=1".to_string(),
         ];
+        env.extend(
+            limits
+                .env(&results)
+                .into_iter()
+                .map(|(k, v)| format!("{k}={v}")),
+        );
         // pytest_client.py in place of pytest: its pytest is forked from the
         // tests container's warm server (pytest_server.py).
         let mut command = super::pytest::with_results(command, &results);
@@ -272,7 +273,7 @@ impl Cluster for ComposeCluster<'_> {
             .containers()?
             .iter()
             .filter(|c| !c.oneoff)
-            .map(service_state)
+            .map(states::service_state)
             .collect())
     }
 
@@ -305,6 +306,11 @@ impl Cluster for ComposeCluster<'_> {
         serde_json::from_str(out.trim()).ok()
     }
 
+    fn exec_in(&self, service: &str, command: &[&str]) -> Option<std::process::Command> {
+        let c = self.container_of(service).filter(Container::running)?;
+        Some(self.docker.exec_command(&c.id, command))
+    }
+
     fn last_lines(&self, service: &str, n: usize) -> String {
         match self.container_of(service) {
             Some(c) => self.docker.last_lines(&c.id, n),
@@ -314,16 +320,7 @@ impl Cluster for ComposeCluster<'_> {
 
     fn collect(&self, dir: &Path, _failed: bool) -> Collected {
         let containers = self.containers().unwrap_or_default();
-        let dead = containers
-            .iter()
-            .filter(|c| !c.oneoff && !c.running())
-            .map(|c| DeadService {
-                service: c.service.clone(),
-                state: c.status.clone(),
-                exit_code: c.exit_code(),
-                last_lines: self.docker.last_lines(&c.id, 20),
-            })
-            .collect();
+        let (dead, states) = states::dead_and_states(&self.docker, &containers);
         let logs: Vec<(String, PathBuf)> = containers
             .iter()
             .map(|c| {
@@ -343,6 +340,7 @@ impl Cluster for ComposeCluster<'_> {
         }
         Collected {
             dead,
+            containers: states,
             ..Collected::default()
         }
     }
@@ -391,5 +389,6 @@ impl Cluster for ComposeCluster<'_> {
     }
 }
 
+mod states;
 #[cfg(test)]
 mod tests;

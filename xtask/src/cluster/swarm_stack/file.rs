@@ -46,6 +46,8 @@ pub struct StackSpec {
     pub ready_s: u64,
     /// The tests' command (pytest and its arguments), when the stack runs them.
     pub pytest: Option<Vec<String>>,
+    /// The harness's limits for the tests (see `TestLimits::env`).
+    pub tests_env: Vec<(&'static str, String)>,
     /// `KEY=VALUE` of the checkout label.
     pub label: String,
 }
@@ -149,6 +151,8 @@ impl StackSpec {
             ("TESTDATA_BASE_PATH", "/data".to_string()),
             ("TMP_TESTDATA_PATH", "/temp_data".to_string()),
             ("DIST_TEST_PRELOAD", self.preload.join(",")),
+            // Every Python process's stacks on request (dist_test_stacks.py).
+            ("DIST_TEST_STACKS", "/tmp/dist-test-stacks".to_string()),
             (
                 "DIST_TEST_WARM",
                 if self.warm { "1" } else { "0" }.to_string(),
@@ -167,6 +171,7 @@ impl StackSpec {
                 ("DIST_TEST_READY_TIMEOUT_S", self.ready_s.to_string()),
                 ("DIST_TEST_TIMELINE", format!("/results/{TIMELINE_FILE}")),
             ]);
+            environment.extend(self.tests_env.iter().cloned());
         }
         Service {
             image: self.image.clone(),
@@ -288,6 +293,7 @@ mod tests {
             preload: vec!["numpy".into()],
             warm: false,
             ready_s: 7,
+            tests_env: vec![("DIST_TEST_TEST_TIMEOUT_S", "300".into())],
             pytest: Some(vec![
                 "pytest".into(),
                 "tests/".into(),

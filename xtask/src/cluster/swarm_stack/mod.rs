@@ -20,7 +20,8 @@ use anyhow::{bail, Context, Result};
 
 use super::{Cluster, Tests};
 use crate::cluster::spec::{
-    Backend, Collected, DeadService, Definition, Observation, Phase, ServiceState, PROBE,
+    Backend, Collected, DeadService, Definition, Observation, Phase, ServiceState, TestLimits,
+    PROBE,
 };
 use crate::docker::{label_filter, Docker};
 use crate::exec::{self, tail};
@@ -92,7 +93,11 @@ impl<'a> SwarmStack<'a> {
         format!("{}_{s}", self.def.name)
     }
 
-    fn spec(&self, pytest: Option<Vec<String>>) -> Result<StackSpec> {
+    fn spec(&self, tests: Option<TestsSpec>) -> Result<StackSpec> {
+        let (pytest, tests_env) = match tests {
+            Some((command, env)) => (Some(command), env),
+            None => (None, Vec::new()),
+        };
         let m = &self.def.mounts;
         let runtime = self.docker.volume_mountpoint(&self.def.image.runtime)?;
         Ok(StackSpec {
@@ -111,13 +116,14 @@ impl<'a> SwarmStack<'a> {
             harness: self.harness.clone(),
             runtime,
             pytest,
+            tests_env,
             label: self.label.clone(),
         })
     }
 
     /// `docker stack deploy` of the stack, with the tests when given:
     /// services whose definition did not change keep running.
-    fn deploy(&self, pytest: Option<Vec<String>>) -> Result<()> {
+    fn deploy(&self, tests: Option<TestsSpec>) -> Result<()> {
         if self.nodes.is_empty() {
             bail!(
                 "the stack {} has no nodes: it was not prepared",
@@ -126,7 +132,7 @@ impl<'a> SwarmStack<'a> {
         }
         let dir = self.def.mounts.results.parent().unwrap_or(Path::new("."));
         let file = dir.join("stack.yml");
-        fsx::write_atomic(&file, self.spec(pytest)?.text().as_bytes())?;
+        fsx::write_atomic(&file, self.spec(tests)?.text().as_bytes())?;
         self.docker.stack_deploy(&file, &self.def.name)
     }
 
@@ -152,6 +158,9 @@ impl<'a> SwarmStack<'a> {
     }
 }
 
+/// The tests' command and the harness's environment besides the stack's.
+type TestsSpec = (Vec<String>, Vec<(&'static str, String)>);
+
 /// The tests as the stack's one-off service, followed to their end; the
 /// service is removed afterwards, so that the next deploy starts it afresh
 /// while the others keep running.
@@ -161,7 +170,12 @@ struct SwarmTests<'s, 'a> {
 }
 
 impl Tests for SwarmTests<'_, '_> {
-    fn finish(self: Box<Self>, ui: Ui, deadline: Instant) -> Result<Option<i32>> {
+    fn finish(
+        self: Box<Self>,
+        ui: Ui,
+        deadline: Instant,
+        tick: &mut dyn FnMut() -> Result<bool>,
+    ) -> Result<Option<i32>> {
         let (docker, svc) = (&self.stack.docker, self.stack.service("tests"));
         let ended = loop {
             crate::interrupt::check()?;
@@ -169,7 +183,7 @@ impl Tests for SwarmTests<'_, '_> {
             if let Some(t) = newest.filter(|t| t.ended()) {
                 break Some(docker.task_detail(&t.id).and_then(|d| d.exit_code));
             }
-            if Instant::now() > deadline {
+            if tick()? || Instant::now() > deadline {
                 break None;
             }
             std::thread::sleep(Duration::from_millis(500));
@@ -218,10 +232,16 @@ impl Cluster for SwarmStack<'_> {
         self.deploy(None)
     }
 
-    fn start_tests(&self, command: &[String], log: &Path) -> Result<Box<dyn Tests + '_>> {
+    fn start_tests(
+        &self,
+        command: &[String],
+        limits: &TestLimits,
+        log: &Path,
+    ) -> Result<Box<dyn Tests + '_>> {
         fsx::writable_dir(&self.pytest_cache)?;
         // The tests service binds the run's results folder at /results.
-        self.deploy(Some(super::pytest::with_results(command, "/results")))?;
+        let command = super::pytest::with_results(command, "/results");
+        self.deploy(Some((command, limits.env("/results"))))?;
         Ok(Box::new(SwarmTests {
             stack: self,
             log: log.to_path_buf(),
@@ -264,6 +284,14 @@ impl Cluster for SwarmStack<'_> {
         serde_json::from_str(out.trim()).ok()
     }
 
+    fn exec_in(&self, service: &str, command: &[&str]) -> Option<std::process::Command> {
+        // Only a container on this engine: the manager's own node.
+        let filter = label_filter(SERVICE_NAME_LABEL, &self.service(service));
+        let c = self.docker.containers(&[filter]).ok()?;
+        let c = c.into_iter().find(|c| c.running())?;
+        Some(self.docker.exec_command(&c.id, command))
+    }
+
     fn last_lines(&self, service: &str, n: usize) -> String {
         tail(&self.docker.service_log(&self.service(service)), n)
     }
@@ -285,6 +313,8 @@ impl Cluster for SwarmStack<'_> {
             if s.phase == Phase::Ended && !dead.iter().any(|d| d.service == s.service) {
                 dead.push(DeadService {
                     last_lines: self.last_lines(&s.service, 20),
+                    oom_killed: false,
+                    ended: None,
                     service: s.service,
                     state: s.status,
                     exit_code: s.exit_code,
@@ -295,6 +325,8 @@ impl Cluster for SwarmStack<'_> {
             dead,
             nodes,
             dead_nodes,
+            // A swarm's tasks are told by their own state (above).
+            containers: Vec::new(),
         }
     }
 

@@ -94,6 +94,8 @@ pub fn dead_nodes(
                     state: format!("its node {named} is {}", node.status),
                     exit_code: None,
                     last_lines: String::new(),
+                    oom_killed: false,
+                    ended: None,
                 });
             }
         }

@@ -307,15 +307,21 @@ fn a_service_killed_during_the_tests_fails_the_run(project: &str) {
         (1, 0),
         "pytest itself passed: {s:?}"
     );
-    assert_eq!(code, 1, "{err}");
-    assert_eq!(s.exit_code, 1);
+    // Infrastructure, whatever pytest said (docs/dist-tests.md).
+    assert_eq!(code, 75, "{err}");
+    assert_eq!(s.exit_code, 75);
+    assert_eq!(s.verdict, Some(xtask::outcome::RunVerdict::Infrastructure));
     assert_eq!(s.dead_services.len(), 1, "{s:?}");
     assert_eq!(s.dead_services[0].service, "worker-1");
     assert_eq!(s.dead_services[0].exit_code, Some(137));
+    assert!(s.dead_services[0].ended.is_some(), "{s:?}");
+    let inspected = s.containers.iter().find(|c| c.service == "worker-1");
+    assert_eq!(inspected.and_then(|c| c.exit_code), Some(137), "{s:?}");
     assert!(
-        err.contains("error: service worker-1 died during the run"),
+        err.contains("error: service worker-1 (exit code 137) died during the run"),
         "{err}"
     );
+    assert!(err.contains("exit code 75 (infrastructure)"), "{err}");
     let o = xtask(&["status"]);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert_eq!(

@@ -1,0 +1,192 @@
+//! Where every process of a cluster was, kept with the run before anything
+//! is torn down: when a test passes its deadline (the harness plugin asks,
+//! with a request file in the results folder) and when the suite passes
+//! its own. Each snapshot is a folder under the run's `timeouts/`: the
+//! Python stacks of every thread of every process of every service (the
+//! tests container's pytest included), Dask's cluster dump and the
+//! ipyparallel controller's view, all taken at once by `snapshot.py` in
+//! the containers, each bounded. Then it says whether the cluster can go
+//! on: every service running, every worker and engine registered.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub use crate::outcome::Snapshot;
+
+use crate::cluster::spec::{Phase, SCHEDULER};
+use crate::cluster::Cluster;
+use crate::exec;
+
+/// The image's helper (packaging/docker/snapshot.py).
+const SNAPSHOT_PY: &str = "/opt/dist-test/snapshot.py";
+/// How long a process has to give its stacks.
+const STACKS_S: &str = "5";
+/// How long the Dask dump and the controller's view may take in the
+/// container; the whole snapshot is stopped at [`LIMIT`].
+const DUMP_S: &str = "20";
+pub const LIMIT: Duration = Duration::from_secs(60);
+
+/// Take a snapshot of `cluster` into `run_dir/rel`.
+pub fn take(cluster: &dyn Cluster, run_dir: &Path, rel: &str, test: Option<String>) -> Snapshot {
+    let at = crate::clock::unix_now();
+    let dir = run_dir.join(rel);
+    let stacks_dir = dir.join("stacks");
+    if let Err(e) = fs::create_dir_all(&stacks_dir) {
+        eprintln!(
+            "warning: no snapshot: creating {}: {e}",
+            stacks_dir.display()
+        );
+    }
+    let mut services = cluster.definition().size.services();
+    services.push("tests".into());
+    let mut commands: Vec<(std::process::Command, PathBuf)> = Vec::new();
+    let mut stacks = Vec::new();
+    for s in &services {
+        let file = format!("stacks/{s}.txt");
+        let path = dir.join(&file);
+        match cluster.exec_in(s, &["python3", SNAPSHOT_PY, "stacks", STACKS_S]) {
+            Some(c) => {
+                commands.push((c, path));
+                stacks.push(format!("{rel}/{file}"));
+            }
+            None => {
+                let _ = fs::write(
+                    &path,
+                    format!("(no running container of {s} on this engine)\n"),
+                );
+            }
+        }
+    }
+    let kept = |name: &str, args: &[&str], commands: &mut Vec<_>| {
+        let mut command = vec!["python3", SNAPSHOT_PY];
+        command.extend(args);
+        let c = cluster.exec_in(SCHEDULER, &command)?;
+        commands.push((c, dir.join(name)));
+        Some(format!("{rel}/{name}"))
+    };
+    let address = format!("tcp://{SCHEDULER}:8786");
+    let dask = kept(
+        "dask-cluster-state.yaml",
+        &["dask", &address, DUMP_S],
+        &mut commands,
+    );
+    let engines = kept("ipyparallel.json", &["engines", DUMP_S], &mut commands);
+    if let Err(e) = exec::run_all_to_files(commands, LIMIT) {
+        eprintln!("warning: the snapshot is incomplete: {e:#}");
+    }
+    let why = unusable(cluster);
+    Snapshot {
+        test,
+        at,
+        dir: rel.to_string(),
+        stacks,
+        dask,
+        engines,
+        usable: why.is_none(),
+        why,
+    }
+}
+
+/// Why the cluster cannot run the next test, if it cannot: a service that
+/// is not running, or workers and engines that are no longer registered.
+fn unusable(cluster: &dyn Cluster) -> Option<String> {
+    let services = match cluster.services() {
+        Ok(s) => s,
+        Err(e) => return Some(format!("its services cannot be listed: {e:#}")),
+    };
+    if let Some(s) = services.iter().find(|s| s.phase != Phase::Running) {
+        return Some(format!(
+            "service {} is not running ({})",
+            s.service, s.status
+        ));
+    }
+    let size = cluster.definition().size;
+    let Some(seen) = cluster.observe() else {
+        return Some("the scheduler does not answer".into());
+    };
+    let hosts = seen.ready_hosts(size.worker_cpus).len() as u32;
+    if hosts < size.workers || seen.engines < size.engines {
+        return Some(format!(
+            "{hosts} of {} Dask worker hosts and {} of {} engines are registered",
+            size.workers, seen.engines, size.engines
+        ));
+    }
+    None
+}
+
+/// The harness's request files in `dir` (`<n>.json`) that have no answer
+/// (`<n>.done`) yet, oldest first: (n, the test named in it).
+pub fn requests(dir: &Path) -> Vec<(u32, String)> {
+    #[derive(Deserialize)]
+    struct Request {
+        test: String,
+    }
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(u32, String)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let n: u32 = name.strip_suffix(".json")?.parse().ok()?;
+            if dir.join(format!("{n}.done")).exists() {
+                return None;
+            }
+            let text = fs::read_to_string(e.path()).ok()?;
+            let r: Request = serde_json::from_str(&text).ok()?;
+            Some((n, r.test))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// The answer the harness waits for: whether the suite may go on.
+pub fn answer(dir: &Path, n: u32, snapshot: &Snapshot) {
+    let body = serde_json::json!({ "usable": snapshot.usable, "why": snapshot.why });
+    let tmp = dir.join(format!("{n}.done.tmp"));
+    let done = dir.join(format!("{n}.done"));
+    let written = fs::write(&tmp, body.to_string()).and_then(|()| fs::rename(&tmp, &done));
+    if let Err(e) = written {
+        eprintln!("warning: answering the harness in {}: {e}", dir.display());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_those_without_an_answer_oldest_first() {
+        let dir = std::env::temp_dir().join(format!("xtask-requests-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("2.json"), r#"{"test": "t::b", "at": 1.0}"#).unwrap();
+        fs::write(dir.join("1.json"), r#"{"test": "t::a", "at": 1.0}"#).unwrap();
+        fs::write(dir.join("3.json.tmp"), "{").unwrap();
+        fs::write(dir.join("10.json"), "not json yet").unwrap();
+        assert_eq!(
+            requests(&dir),
+            vec![(1, "t::a".to_string()), (2, "t::b".to_string())]
+        );
+        let s = Snapshot {
+            test: Some("t::a".into()),
+            at: 0.0,
+            dir: "timeouts/1".into(),
+            stacks: vec![],
+            dask: None,
+            engines: None,
+            usable: false,
+            why: Some("worker-1 died".into()),
+        };
+        answer(&dir, 1, &s);
+        assert_eq!(requests(&dir), vec![(2, "t::b".to_string())]);
+        let said: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(dir.join("1.done")).unwrap()).unwrap();
+        assert_eq!(said["usable"], false);
+        assert_eq!(said["why"], "worker-1 died");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
