@@ -367,8 +367,8 @@ fn a_stopped_node_is_named_dead(manager: &str) {
     // ipyparallel may wait for a dead engine forever: the tests phase is
     // bounded here, and the run fails either way.
     let text = fs::read_to_string(root().join("dist-test.toml")).unwrap();
-    let bounded = text.replace("tests_s = 1800\n", "tests_s = 120\n");
-    assert_ne!(bounded, text, "dist-test.toml sets tests_s = 1800");
+    let bounded = text.replace("tests_s = 900\n", "tests_s = 120\n");
+    assert_ne!(bounded, text, "dist-test.toml sets tests_s = 900");
     let config = root().join("target/xtask-tests/stopped-node.toml");
     fs::create_dir_all(config.parent().unwrap()).unwrap();
     fs::write(&config, bounded).unwrap();

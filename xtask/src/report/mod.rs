@@ -4,6 +4,7 @@
 //! results and each test's duration over the history, the failures grouped
 //! by cause with the services' log lines around them, and the phases.
 
+mod failures;
 mod svg;
 
 use std::fmt::Write;
@@ -33,6 +34,8 @@ h1 { font-size: 20px; } h2 { font-size: 16px; margin-top: 28px; }
 table { border-collapse: collapse; } td, th { padding: 3px 8px; border-bottom: 1px solid #e3e6e8; text-align: left; }
 th { cursor: pointer; user-select: none; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .verdict-flaky { color: #9a5b00; font-weight: 600; } .verdict-failed { color: #b3261e; font-weight: 600; }
+.verdict-timed-out, .verdict-infrastructure { color: #7a1fa2; font-weight: 600; }
+.filter button { margin-right: 6px; } .filter button[aria-pressed="true"] { font-weight: 700; }
 svg text { font: 11px system-ui, sans-serif; fill: #1d2329; }
 svg .label { text-anchor: end; } svg .tick { fill: #6b7280; }
 svg .grid { stroke: #eef0f2; } svg .ready { stroke: #111; stroke-width: 2; }
@@ -44,8 +47,20 @@ svg.history polyline { fill: none; stroke: #5474a0; stroke-width: 1.5; } svg.his
 pre { background: #f6f8fa; padding: 8px; overflow-x: auto; max-height: 320px; font-size: 12px; }
 "#;
 
-/// Sorting the table by a column: the only script, and it needs nothing else.
+/// Sorting the table by a column, and showing only the tests of one
+/// verdict: the only script, and it needs nothing else.
 const SCRIPT: &str = r#"
+document.querySelectorAll(".filter button").forEach(function (b) {
+  b.addEventListener("click", function () {
+    var want = b.dataset.verdict;
+    document.querySelectorAll(".filter button").forEach(function (o) {
+      o.setAttribute("aria-pressed", o === b ? "true" : "false");
+    });
+    document.querySelectorAll("tr[data-verdict]").forEach(function (r) {
+      r.hidden = want !== "all" && r.dataset.verdict !== want;
+    });
+  });
+});
 document.querySelectorAll("table.sortable th").forEach(function (th, col) {
   th.addEventListener("click", function () {
     var body = th.closest("table").tBodies[0];
@@ -79,8 +94,9 @@ pub fn page(s: &Summary, history: &[Entry], dir: &Path) -> String {
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width\">\
          <title>dist-test {id}</title><style>{STYLE}</style></head><body>\n\
-         <h1>dist-test {id}: <span class=\"{cls}\">{passed} passed, {failed} failed, {errors} errors, {skipped} skipped; exit code {code}</span></h1>\n",
+         <h1>dist-test {id}: <span class=\"{cls}\">{verdict}{passed} passed, {failed} failed, {errors} errors, {skipped} skipped; exit code {code}</span></h1>\n",
         id = esc(&s.run_id),
+        verdict = s.verdict.map_or(String::new(), |v| format!("{}: ", v.word())),
         cls = if ok { "ok" } else { "bad" },
         passed = c.passed,
         failed = c.failed,
@@ -110,6 +126,7 @@ pub fn page(s: &Summary, history: &[Entry], dir: &Path) -> String {
         out.push_str("<h2>Timeline</h2>\n");
         out.push_str(&svg::timeline(t));
     }
+    failures::sections(&mut out, s);
     tests_table(&mut out, s, history);
     causes(&mut out, s, dir);
     phases(&mut out, s);
@@ -118,8 +135,24 @@ pub fn page(s: &Summary, history: &[Entry], dir: &Path) -> String {
 }
 
 fn tests_table(out: &mut String, s: &Summary, history: &[Entry]) {
+    out.push_str("<h2>Tests</h2>\n");
+    let mut verdicts: Vec<&str> = s.tests.iter().map(|t| t.verdict.word()).collect();
+    verdicts.sort_unstable();
+    verdicts.dedup();
+    if verdicts.len() > 1 {
+        out.push_str(
+            "<p class=\"filter\">show: <button data-verdict=\"all\" aria-pressed=\"true\">all</button>",
+        );
+        for v in verdicts {
+            let _ = write!(
+                out,
+                "<button data-verdict=\"{v}\" aria-pressed=\"false\">{v}</button>"
+            );
+        }
+        out.push_str("</p>\n");
+    }
     out.push_str(
-        "<h2>Tests</h2>\n<table class=\"sortable\"><thead><tr><th>test</th><th>runs</th><th>passed</th>\
+        "<table class=\"sortable\"><thead><tr><th>test</th><th>runs</th><th>passed</th>\
          <th>failed</th><th>pass rate</th><th>min s</th><th>median s</th><th>max s</th><th>verdict</th>\
          <th>median s over the last runs</th></tr></thead><tbody>\n",
     );
@@ -139,9 +172,9 @@ fn tests_table(out: &mut String, s: &Summary, history: &[Entry]) {
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "<tr data-test=\"{id}\"><td>{id}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+            "<tr data-test=\"{id}\" data-verdict=\"{v}\"><td>{id}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
              <td class=\"num\">{}</td><td class=\"num\" data-v=\"{}\">{rate}</td><td class=\"num\">{:.2}</td>\
-             <td class=\"num\">{:.2}</td><td class=\"num\">{:.2}</td><td class=\"verdict-{v}\">{v}</td><td>{chart}</td></tr>",
+             <td class=\"num\">{:.2}</td><td class=\"num\">{:.2}</td><td class=\"verdict-{class}\">{v}</td><td>{chart}</td></tr>",
             t.runs,
             t.passed,
             t.failed + t.errors,
@@ -151,6 +184,7 @@ fn tests_table(out: &mut String, s: &Summary, history: &[Entry]) {
             t.max_s,
             id = esc(&t.id),
             v = t.verdict.word(),
+            class = t.verdict.word().replace(' ', "-"),
         );
     }
     out.push_str("</tbody></table>\n");

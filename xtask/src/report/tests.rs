@@ -134,3 +134,49 @@ fn the_page_shows_every_service_and_test_and_a_point_per_run() {
         "self-contained"
     );
 }
+
+#[test]
+fn a_timed_out_test_shows_its_verdict_traceback_stacks_and_the_environment() {
+    let mut s = summary();
+    s.verdict = Some(crate::outcome::RunVerdict::TimedOut);
+    s.tests[1].verdict = Verdict::TimedOut;
+    s.tests[1].failure = Some(crate::repeats::TestFailure {
+        repeat: 1,
+        phases: vec![crate::cluster::pytest::Failure {
+            when: "call".into(),
+            longrepr: "future.result() <waits>".into(),
+            stdout: "printed".into(),
+            ..Default::default()
+        }],
+        bundle: Some("failures/test_y-1-repeat-1.txt".into()),
+    });
+    s.snapshots = vec![crate::outcome::Snapshot {
+        test: Some("tests/a.py::test_y<1>".into()),
+        at: 0.0,
+        dir: "timeouts/1-1".into(),
+        stacks: vec!["timeouts/1-1/stacks/worker-1.txt".into()],
+        dask: Some("timeouts/1-1/dask-cluster-state.yaml".into()),
+        engines: None,
+        usable: true,
+        why: None,
+    }];
+    s.environment = Some(crate::outcome::Environment {
+        versions: [("dask".to_string(), "2026.8.0".to_string())].into(),
+        ..Default::default()
+    });
+    let html = page(&s, &[], Path::new("/nonexistent"));
+    assert!(html.contains("timed out: 3 passed"), "the verdict first");
+    assert!(html.contains("href=\"timeouts/1-1/stacks/worker-1.txt\">worker-1</a>"));
+    assert!(html.contains("href=\"timeouts/1-1/dask-cluster-state.yaml\">Dask cluster dump"));
+    assert!(
+        html.contains("future.result() &lt;waits&gt;"),
+        "the traceback, escaped"
+    );
+    assert!(html.contains("captured stdout"));
+    assert!(html.contains("href=\"failures/test_y-1-repeat-1.txt\">bundle"));
+    assert!(html.contains("<th>dask</th><td>2026.8.0</td>"));
+    // One button per verdict present, rows carry theirs.
+    assert!(html.contains("<button data-verdict=\"timed out\""));
+    assert!(html.contains("data-verdict=\"timed out\"><td>tests/a.py::test_y&lt;1&gt;"));
+    assert!(html.contains("verdict-timed-out"));
+}
