@@ -27,6 +27,13 @@ with the next test, or stops when the xtask found the cluster unusable. A
 test that cannot be stopped that way (stuck in C code, or swallowing the
 error) ends pytest with exit code ABANDONED once its grace has passed: the
 run is then told as timed out, with the stacks kept.
+
+After a timeout. A thread cannot be interrupted: the tasks a timed-out test
+left running on the Dask workers (a task that waits forever) go on, and the
+next test's tasks would queue behind them. So before the next test, every
+Dask worker of the cluster's scheduler ($DASK_SCHEDULER_ADDRESS) is
+restarted by its nanny (`Client.restart`, bounded like the engines' wait);
+when that fails, the suite stops there, saying so.
 """
 
 import faulthandler
@@ -245,6 +252,41 @@ class Watchdog:
             os._exit(ABANDONED)
 
 
+def restart_dask_workers(timeout):
+    """Every Dask worker restarted by its nanny, and back: how many, and
+    in how many seconds."""
+    address = os.environ.get("DASK_SCHEDULER_ADDRESS", "").strip()
+    if not address:
+        return None
+    from distributed import Client
+
+    start = time.monotonic()
+    with Client(address, timeout=timeout) as client:
+        workers = len(client.scheduler_info(n_workers=-1)["workers"])
+        client.restart(timeout=timeout, wait_for_workers=True)
+    return workers, time.monotonic() - start
+
+
+def recover(session, nodeid):
+    """After `nodeid` timed out: the cluster's Dask workers restarted."""
+    timeout = engines_timeout()
+    try:
+        done = restart_dask_workers(timeout)
+    except Exception as e:  # said, and the suite stops
+        session.shouldfail = (
+            f"dist-test: the Dask workers could not be restarted within {timeout:g} s "
+            f"after {nodeid} timed out: {e!r}"
+        )
+        return
+    if done:
+        workers, secs = done
+        print(
+            f"\ndist-test harness: restarted the cluster's {workers} Dask workers in {secs:.1f} s "
+            f"after {nodeid} timed out (its tasks may still have run on them)",
+            file=sys.__stderr__,
+        )
+
+
 _watchdog = None
 
 
@@ -269,6 +311,8 @@ def pytest_runtest_protocol(item, nextitem):
         return (yield)
     finally:
         _watchdog.end()
+        if item.nodeid in _watchdog.timed_out and not item.session.shouldfail and nextitem:
+            recover(item.session, item.nodeid)
 
 
 @pytest.hookimpl(wrapper=True)

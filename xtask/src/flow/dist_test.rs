@@ -145,7 +145,7 @@ fn keep_or_retire(
         adopt(cx, flow, cluster, imported);
     } else {
         eprintln!("the cluster is not kept: a service of it died, or the run was interrupted");
-        retire(cx, run, cluster, &Ok(()));
+        teardown(cx, run, cluster);
     }
 }
 
@@ -226,6 +226,11 @@ fn adopt(cx: &Ctx, flow: &Flow, cluster: &dyn Cluster, imported: Option<&freshne
 /// A cluster's last step: its logs kept, then torn down.
 fn retire(cx: &Ctx, run: &mut Run, cluster: &dyn Cluster, outcome: &Result<()>) {
     run.collect(cluster, outcome);
+    teardown(cx, run, cluster);
+}
+
+/// A cluster torn down, timed.
+fn teardown(cx: &Ctx, run: &mut Run, cluster: &dyn Cluster) {
     // One teardown per cluster: numbered only when each pass had its own.
     let phase = if run.plan.fresh {
         run.phase("teardown")

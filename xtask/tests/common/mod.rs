@@ -23,7 +23,9 @@ pub fn cleans() -> std::sync::MutexGuard<'static, ()> {
 
 /// The checkout the xtask under test was built in.
 /// The main checkout has one kept cluster: the scenarios that bring it up
-/// (and kill its services, and take it down) take turns, in one binary.
+/// (`up`, or a `dist-test --keep`/`--keep-on-failure`, whose cluster
+/// becomes it), kill its services and take it down take turns, in one
+/// binary.
 pub fn main_kept_cluster() -> std::sync::MutexGuard<'static, ()> {
     static KEPT: std::sync::Mutex<()> = std::sync::Mutex::new(());
     KEPT.lock().unwrap_or_else(|e| e.into_inner())

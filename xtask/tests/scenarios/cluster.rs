@@ -47,17 +47,13 @@ fn bad_input_is_one_clear_line() {
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }
 
-/// The main checkout's one kept cluster: `up` makes it, and so does a
-/// `dist-test --keep` (its cluster becomes the kept one). The two scenarios
-/// that use it take turns.
-static KEPT_SLOT: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 #[test]
 fn two_checkouts_side_by_side_and_what_a_deleted_one_leaves() {
     if !engine_available() {
         return;
     }
-    let _slot = KEPT_SLOT.lock().unwrap_or_else(|e| e.into_inner());
+    // Its main job's `--keep` makes the main checkout's kept cluster.
+    let _kept = main_kept_cluster();
     checkouts::chain();
 }
 
@@ -66,6 +62,5 @@ fn a_kept_cluster_serves_every_command() {
     if !engine_available() {
         return;
     }
-    let _slot = KEPT_SLOT.lock().unwrap_or_else(|e| e.into_inner());
     kept::chain();
 }

@@ -26,6 +26,7 @@ mod base;
 mod build_failures;
 mod check_ci;
 mod cluster;
+mod deadlines;
 mod doctor;
 mod image;
 mod live_source;

@@ -19,10 +19,12 @@ pub fn chain() {
     step("the main job beside a second checkout's run, killed; down --all");
     a_deleted_checkouts_objects_go_with_any_clean(&second, &main_project);
     step("the second checkout deleted, clean in a third");
-    // The main job's cluster, kept running until here (`--keep`); `down
-    // --all`, which would remove it, would take the kept cluster of the
-    // other chain with it.
-    remove_compose_project(&main_project);
+    // The main job's cluster, kept until here (`--keep`) as the main
+    // checkout's kept cluster: `status` addresses it, `down` removes it.
+    let o = xtask(&["status"]);
+    assert!(stdout(&o).contains(&main_project), "{}", stdout(&o));
+    let o = xtask(&["down"]);
+    assert!(o.status.success(), "down: {}", stderr(&o));
     let left = leftovers_of_project(&main_project);
     assert!(left.is_empty(), "left {left:?}");
 }

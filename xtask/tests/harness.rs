@@ -1,0 +1,106 @@
+//! The harness's pytest plugins (packaging/docker/dist_test_*.py), run by
+//! the host's python3 against a stand-in for pytest and ipyparallel: their
+//! waits are bounded by what the xtask passes, whatever LiberTEM asks. No
+//! Docker; the real plugins in a real cluster are the scenarios' part.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn docker_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../packaging/docker")
+}
+
+/// Stand-ins for the modules the plugins import at load, enough to call
+/// their functions: pytest's `UsageError`, `hookimpl` and `fail.Exception`,
+/// and an ipyparallel `Client` whose `wait_for_engines` records its timeout.
+const STUBS: &str = r#"
+import sys, types
+pytest = types.ModuleType("pytest")
+class UsageError(Exception): pass
+class Failed(BaseException): pass
+def fail(msg, pytrace=True): raise Failed(msg)
+fail.Exception = Failed
+pytest.UsageError = UsageError
+pytest.fail = fail
+pytest.hookimpl = lambda **kw: (lambda f: f)
+sys.modules["pytest"] = pytest
+ipp = types.ModuleType("ipyparallel")
+class Client:
+    seen = []
+    def wait_for_engines(self, n=None, *, timeout=-1, block=True):
+        Client.seen.append(timeout)
+        raise TimeoutError(f"{n} engines not there after {timeout} s")
+ipp.Client = Client
+sys.modules["ipyparallel"] = ipp
+"#;
+
+/// Run `body` after the stand-ins, with `env`; its stdout, or a panic with
+/// its stderr.
+fn python(body: &str, env: &[(&str, &str)]) -> String {
+    let script = format!("{STUBS}\nsys.path.insert(0, {:?})\n{body}", docker_dir());
+    let mut c = Command::new("python3");
+    c.arg("-c").arg(script);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c
+        .output()
+        .expect("python3 runs (a prerequisite, see README.md)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_ready_gate_ends_at_ready_s_not_later() {
+    let out = python(
+        r#"
+import time, dist_test_ready as r
+start = time.monotonic()
+try:
+    r.wait_for_ready_file("/nonexistent/.cluster-ready", r.ready_timeout())
+except pytest.UsageError as e:
+    print(f"{time.monotonic() - start:.2f} {e}")
+"#,
+        &[("DIST_TEST_READY_TIMEOUT_S", "1")],
+    );
+    let (secs, said) = out.trim().split_once(' ').expect("the gate raised");
+    let secs: f64 = secs.parse().unwrap();
+    assert!((1.0..2.0).contains(&secs), "ended after {secs} s: {said}");
+    assert!(said.contains("not declared ready within 1 s"), "{said}");
+}
+
+#[test]
+fn the_engines_wait_is_bounded_and_more_engines_than_there_are_fail_at_once() {
+    let out = python(
+        r#"
+import dist_test_harness as h
+h.bound_engine_wait()
+c = ipp.Client()
+try:
+    c.wait_for_engines(2)          # LiberTEM's ipy_ctx: no timeout
+except RuntimeError as e:
+    print("bounded:", ipp.Client.seen, e)
+try:
+    c.wait_for_engines(3)
+except RuntimeError as e:
+    print("at once:", ipp.Client.seen, e)
+c.wait_for_engines.__func__  # still a method
+"#,
+        &[
+            ("DIST_TEST_ENGINES", "2"),
+            ("DIST_TEST_ENGINES_TIMEOUT_S", "7"),
+        ],
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("bounded: [7.0]"), "{out}");
+    assert!(lines[0].contains("did not register within 7 s"), "{out}");
+    assert!(
+        lines[1].starts_with("at once: [7.0]"),
+        "no second wait: {out}"
+    );
+    assert!(lines[1].contains("the cluster has 2"), "{out}");
+}
