@@ -17,7 +17,9 @@ const STUBS: &str = r#"
 import sys, types
 pytest = types.ModuleType("pytest")
 class UsageError(Exception): pass
-class Failed(BaseException): pass
+class Failed(BaseException):
+    def __init__(self, msg=None, pytrace=True):
+        super().__init__(msg)
 def fail(msg, pytrace=True): raise Failed(msg)
 fail.Exception = Failed
 pytest.UsageError = UsageError
@@ -103,4 +105,47 @@ c.wait_for_engines.__func__  # still a method
         "no second wait: {out}"
     );
     assert!(lines[1].contains("the cluster has 2"), "{out}");
+}
+
+#[test]
+fn a_test_that_swallows_its_timeout_ends_pytest_with_124_past_the_grace() {
+    let dir = std::env::temp_dir().join(format!("xtask-harness-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = format!(
+        r#"{STUBS}
+sys.path.insert(0, {docker:?})
+import time, dist_test_harness as h
+h.GRACE_S = 1.0
+w = h.Watchdog(0.3)
+w.begin("tests/t.py::test_stuck")
+end = time.monotonic() + 30
+while time.monotonic() < end:   # a test that swallows every error
+    try:
+        time.sleep(0.05)
+    except BaseException as e:
+        print("swallowed", type(e).__name__, flush=True)
+print("never ended", flush=True)
+"#,
+        docker = docker_dir()
+    );
+    let start = std::time::Instant::now();
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .env("DIST_TEST_DEADLINES", &dir)
+        .env("DIST_TEST_SNAPSHOT_S", "1")
+        .output()
+        .expect("python3 runs");
+    let took = start.elapsed().as_secs_f64();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(124), "{stdout}{stderr}");
+    assert!(stdout.contains("swallowed TestTimedOut"), "{stdout}");
+    assert!(!stdout.contains("never ended"), "{stdout}");
+    assert!(stderr.contains("did not stop within 1 s"), "{stderr}");
+    // It asked for a snapshot first (no xtask answered: it waited 1 s).
+    let asked = std::fs::read_to_string(dir.join("1.json")).unwrap();
+    assert!(asked.contains("tests/t.py::test_stuck"), "{asked}");
+    assert!(took < 10.0, "took {took} s");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -69,6 +69,125 @@ fn open_in_chromium(image: &str, dir: &Path, page: &str) -> (String, String) {
     (stdout(&o), stderr(&o))
 }
 
+/// Chromium's screenshot of `page` in `dir`, into `out` (a PNG).
+fn screenshot(image: &str, dir: &Path, page: &str, out: &Path) {
+    let shots = out.parent().unwrap();
+    fs::create_dir_all(shots).unwrap();
+    let _ = Command::new("chmod").arg("777").arg(shots).status();
+    let name = out.file_name().unwrap().to_string_lossy();
+    let o = Command::new("docker")
+        .args(["run", "--rm", "--network", "none"])
+        .args(["--volume", &format!("{}:/report:ro", dir.display())])
+        .args(["--volume", &format!("{}:/shots", shots.display())])
+        .arg(image)
+        .args(["chromium", "--headless", "--no-sandbox", "--disable-gpu"])
+        .args(["--hide-scrollbars", "--window-size=1200,1500"])
+        .arg(format!("--screenshot=/shots/{name}"))
+        .arg(format!("file:///report/{page}"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "chromium: {}", stderr(&o));
+}
+
+/// The console lines a page itself logged (Chromium's own pages may log too).
+fn page_console(log: &str) -> Vec<String> {
+    log.lines()
+        .filter(|l| l.contains("CONSOLE") && l.contains("file:///report/"))
+        .map(String::from)
+        .collect()
+}
+
+/// The Chromium image, built on the base of the main checkout's release image.
+fn chromium() -> String {
+    let base = docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{index .Config.Labels \"org.libertem.dist-test.base\"}}",
+        &release_image(&root()),
+    ]);
+    chromium_image(base.trim())
+}
+
+const HANGING: &str = r#"import time
+
+import distributed
+import pytest
+
+
+@pytest.mark.dist
+def test_waits_forever_on_a_future(scheduler_addr):
+    with distributed.Client(scheduler_addr) as client:
+        client.submit(time.sleep, 365 * 86400, pure=False).result()
+"#;
+
+/// The reports of runs that did not pass: one whose test passed its
+/// deadline (timed out), one whose worker was killed while that test
+/// waited (infrastructure). Each renders with no console message and shows
+/// its verdict, the traceback and the links to every process's stacks;
+/// the timed-out one's screenshot goes to target/xtask-tests/ (docs/ has
+/// one).
+#[test]
+#[ignore = "second tier: .ci/run runs it (cargo test -p xtask -- --ignored)"]
+fn failed_runs_reports_render_in_chromium_with_verdicts_and_stacks() {
+    if !engine_available() {
+        return;
+    }
+    let copy = release_copy("hanging-report", false);
+    fs::write(copy.join("tests/test_hangs.py"), HANGING).unwrap();
+    let copy_arg = copy.display().to_string();
+    let args = smallest_dist_test(&[
+        "--project",
+        &copy_arg,
+        "--test-timeout",
+        "20",
+        "--",
+        "tests/test_hangs.py",
+        "tests/io/datasets/test_raw.py::test_sum_on_dist",
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    // Timed out.
+    let o = xtask(&args);
+    let timed_out = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{timed_out}");
+    // Infrastructure: worker-1 killed while the test waits.
+    let mut run = spawn(&args);
+    let project = run.run_project(&root());
+    run.wait_for("tests/test_hangs.py ", std::time::Duration::from_secs(600));
+    let worker = running(&project, "worker-1").expect("worker-1 runs");
+    docker(&["kill", &worker]);
+    let (code, _, infra) = run.finish(std::time::Duration::from_secs(600));
+    assert_eq!(code, 75, "{infra}");
+
+    let image = chromium();
+    for (err, verdict) in [(&timed_out, "timed out"), (&infra, "infrastructure")] {
+        let dir = run_dir(err);
+        let (dom, log) = open_in_chromium(&image, &dir, "report.html");
+        let logged = page_console(&log);
+        assert!(logged.is_empty(), "{verdict}: the page logged: {logged:?}");
+        assert!(
+            dom.contains(&format!("{verdict}: ")),
+            "{verdict}: no verdict"
+        );
+        assert!(
+            dom.contains("timed out after 20 s"),
+            "{verdict}: no traceback"
+        );
+        assert!(dom.contains("stacks/worker-1.txt") || verdict == "infrastructure");
+        assert!(
+            dom.contains("stacks/tests.txt"),
+            "{verdict}: no stacks link"
+        );
+        assert!(dom.contains("<h2>Environment</h2>"), "{verdict}");
+        if verdict == "infrastructure" {
+            assert!(dom.contains("worker-1 (exit code 137)"), "the dead service");
+        }
+    }
+    let shot = root().join("target/xtask-tests/shots/report-timed-out.png");
+    screenshot(&image, &run_dir(&timed_out), "report.html", &shot);
+    assert!(fs::metadata(&shot).is_ok_and(|m| m.len() > 10_000));
+}
+
 #[test]
 #[ignore = "second tier: .ci/run runs it (cargo test -p xtask -- --ignored)"]
 fn a_runs_report_renders_in_chromium_with_every_service_and_test() {
@@ -98,21 +217,8 @@ fn a_runs_report_renders_in_chromium_with_every_service_and_test() {
     assert_eq!(s.repeat.as_ref().map(|r| r.ran), Some(2));
     assert!(s.tests.iter().all(|t| t.runs == 2), "{:?}", s.tests);
 
-    let base = docker(&[
-        "image",
-        "inspect",
-        "--format",
-        "{{index .Config.Labels \"org.libertem.dist-test.base\"}}",
-        &release_image(&root()),
-    ]);
-    let image = chromium_image(base.trim());
-    // What a page itself logged (Chromium's own pages may log too).
-    let console = |log: &str| -> Vec<String> {
-        log.lines()
-            .filter(|l| l.contains("CONSOLE") && l.contains("file:///report/"))
-            .map(String::from)
-            .collect()
-    };
+    let image = chromium();
+    let console = page_console;
     // The check can fail: a page with an error in its script is caught.
     let control = dir.join("console-control.html");
     fs::write(
@@ -163,7 +269,7 @@ fn a_runs_report_renders_in_chromium_with_every_service_and_test() {
             })
             .count();
         let row = dom
-            .split(&format!("<tr data-test=\"{}\">", t.id))
+            .split(&format!("<tr data-test=\"{}\" ", t.id))
             .nth(1)
             .and_then(|r| r.split("</tr>").next())
             .unwrap_or_else(|| panic!("no row for {}", t.id));
