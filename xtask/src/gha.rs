@@ -130,6 +130,7 @@ mod tests {
             failures: &r.failures,
             dead_services: &[],
             error: None,
+            verdict: None,
         };
         let mut out = Vec::new();
         publish(&mut out, &file, &s).unwrap();

@@ -32,6 +32,8 @@ pub struct StepSummary<'a> {
     pub dead_services: &'a [DeadService],
     /// Why the run failed before or around the tests, if it did.
     pub error: Option<&'a str>,
+    /// The run's verdict, when the summary has one (schema 3).
+    pub verdict: Option<crate::outcome::RunVerdict>,
 }
 
 impl<'a> StepSummary<'a> {
@@ -45,6 +47,7 @@ impl<'a> StepSummary<'a> {
             failures: &report.failures,
             dead_services: &summary.dead_services,
             error: summary.error.as_deref(),
+            verdict: summary.verdict,
         }
     }
 }
@@ -56,7 +59,11 @@ pub fn step_summary(s: &StepSummary) -> String {
     let mut out = String::new();
     let c = s.counts;
     let ok = s.exit_code == 0 && s.error.is_none() && s.dead_services.is_empty();
-    let verdict = if ok { "✅ passed" } else { "❌ failed" };
+    let verdict = match (ok, s.verdict) {
+        (true, _) => "✅ passed".to_string(),
+        (false, Some(v)) if v != crate::outcome::RunVerdict::Failed => format!("❌ {}", v.word()),
+        (false, _) => "❌ failed".to_string(),
+    };
     let _ = writeln!(
         out,
         "## {}: {verdict} (exit code {})\n",
@@ -197,6 +204,7 @@ mod tests {
             failures: &[],
             dead_services: &[],
             error: None,
+            verdict: None,
         }
     }
 
@@ -268,6 +276,18 @@ mod tests {
         assert!(!md.contains("### Failures"), "{md}");
         assert!(!md.contains("### Slowest"), "{md}");
         assert!(md.contains("| **total** | **141.2** |"), "{md}");
+    }
+
+    #[test]
+    fn a_timed_out_or_infrastructure_run_says_so_in_its_headline() {
+        let (counts, phases) = (Counts::default(), phases());
+        let mut s = empty("dist-test", &counts, &phases);
+        s.exit_code = 75;
+        s.verdict = Some(crate::outcome::RunVerdict::Infrastructure);
+        assert!(step_summary(&s).starts_with("## dist-test: ❌ infrastructure (exit code 75)"));
+        s.exit_code = 1;
+        s.verdict = Some(crate::outcome::RunVerdict::TimedOut);
+        assert!(step_summary(&s).starts_with("## dist-test: ❌ timed out (exit code 1)"));
     }
 
     #[test]

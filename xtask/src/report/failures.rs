@@ -144,11 +144,15 @@ fn environment(out: &mut String, s: &Summary) {
     for c in &s.containers {
         let code = c
             .exit_code
-            .map_or("running".to_string(), |x| format!("exit code {x}"));
-        let oom = if c.oom_killed { ", OOM-killed" } else { "" };
+            .map_or(String::new(), |x| format!(", exit code {x}"));
+        let oom = if c.oom_killed {
+            ", killed for memory"
+        } else {
+            ""
+        };
         row(
             &format!("container {}", c.service),
-            format!("{} ({code}{oom}, {} restarts)", c.status, c.restarts),
+            format!("{}{code}{oom}, {} restarts", c.status, c.restarts),
         );
     }
     out.push_str("</table>\n");

@@ -173,6 +173,7 @@ impl Run {
         let mut declared = None;
         let mut suite_timed_out = false;
         let snapshots = &mut self.snapshots;
+        let pass = self.pass;
         let phase = if self.pass <= 1 {
             "tests".to_string()
         } else {
@@ -184,7 +185,10 @@ impl Run {
             let suite = Instant::now() + limit;
             let mut tick = || -> Result<bool> {
                 for (n, test) in snapshot::requests(&requests) {
-                    let rel = format!("timeouts/{}-{n}", snapshots.len() + 1);
+                    let rel = match pass {
+                        1 => format!("timeouts/{n}-{}", record::slug(&test)),
+                        k => format!("timeouts/pass-{k}-{n}-{}", record::slug(&test)),
+                    };
                     ui.say(&format!(
                         "{test} passed its deadline: keeping every process's stacks in {rel}"
                     ));
@@ -200,7 +204,7 @@ impl Run {
                      stacks, then stopping pytest",
                     limit.as_secs()
                 ));
-                let rel = format!("timeouts/{}-suite", snapshots.len() + 1);
+                let rel = format!("timeouts/suite-{}", snapshots.len() + 1);
                 snapshots.push(snapshot::take(cluster, &dir, &rel, None));
                 suite_timed_out = true;
                 Ok(true)

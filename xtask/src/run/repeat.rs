@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Run;
 use crate::cluster::pytest::{Timeline, TIMELINE_FILE};
-use crate::cluster::spec::READY_FILE;
+use crate::cluster::spec::{DEADLINES_DIR, READY_FILE};
 use crate::junit::{read_junit, JunitReport};
 use crate::repeats::causes::Occurrence;
 use crate::repeats::{executions, Execution};
@@ -121,6 +121,10 @@ impl Run {
                 let _ = fs::rename(dir.join(name), to.join(name));
             }
             let _ = fs::remove_file(self.results.join(READY_FILE));
+            // The next pytest numbers its requests from 1 again.
+            let requests = self.results.join(DEADLINES_DIR);
+            let _ = fs::rename(&requests, to.join(DEADLINES_DIR));
+            crate::fsx::writable_dir(&requests)?;
             to
         } else {
             self.results.clone()
