@@ -16,6 +16,7 @@ use crate::junit::JunitReport;
 use crate::summary::Summary;
 
 mod annotations;
+pub mod limits;
 mod markdown;
 mod step_summary;
 

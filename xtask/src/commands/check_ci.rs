@@ -12,6 +12,7 @@ use crate::cli::CheckCi;
 use crate::context::Invocation;
 use crate::downloads::{self, ZIZMOR_VERSION};
 use crate::exec::{self, tail};
+use crate::gha::limits;
 
 /// The workflow this repository ships, relative to the checkout.
 pub const WORKFLOW: &str = "ci/dist-tests.yml";
@@ -29,6 +30,17 @@ impl CheckCi {
         };
         if !inv.loc.root.join(&path).is_file() {
             bail!("{shown} is not a file: pass the workflow to lint with --workflow PATH");
+        }
+        // The steps that run the tests outlast the xtask's own deadlines.
+        let text = std::fs::read_to_string(inv.loc.root.join(&path))
+            .with_context(|| format!("reading {shown}"))?;
+        let t = &ws.config.timeouts;
+        let short = limits::short_steps(&text, limits::needed_minutes(t.ready_s, t.tests_s));
+        if let Some(first) = short.first() {
+            bail!(
+                "{shown} {first}{}: raise it, so that on a hang the xtask, not the runner, ends the run",
+                if short.len() > 1 { format!(" (and {} more)", short.len() - 1) } else { String::new() }
+            );
         }
         let zizmor = downloads::zizmor(sh, &ws, ui).context("getting zizmor")?;
         let start = Instant::now();
