@@ -19,21 +19,24 @@ on its scheduler (bounded the same way), or it errors saying they did not.
 Deadlines. When $DIST_TEST_TEST_TIMEOUT_S is set, a test (its setup, call
 and teardown) that runs longer is stopped: first the xtask is asked to keep
 where every process of the cluster is (a request file in
-$DIST_TEST_DEADLINES; it answers with a `.done` file, within
-$DIST_TEST_SNAPSHOT_S, saying whether the cluster is still usable), then
-the test fails as timed out (pytest's `Failed`, raised in the main thread
-from SIGALRM, so its traceback shows where it waited) and the suite goes on
-with the next test, or stops when the xtask found the cluster unusable. A
-test that cannot be stopped that way (stuck in C code, or swallowing the
-error) ends pytest with exit code ABANDONED once its grace has passed: the
-run is then told as timed out, with the stacks kept.
+$DIST_TEST_DEADLINES, `<pid>-<n>.json`; it answers with `<pid>-<n>.done`,
+within $DIST_TEST_SNAPSHOT_S, saying whether the cluster is still usable),
+then the test fails as timed out (pytest's `Failed`, raised once in the
+main thread from SIGALRM, so its traceback shows where it waited) and the
+suite goes on with the next test, or stops when the xtask found the
+cluster unusable. A test that cannot be stopped that way (stuck in C code,
+or swallowing the error) ends pytest with exit code ABANDONED once
+$DIST_TEST_GRACE_S has passed: the run is then told as timed out, with the
+stacks kept. Every bound comes from the xtask (dist-test.toml); the plugin
+has none of its own.
 
 After a timeout. A thread cannot be interrupted: the tasks a timed-out test
 left running on the Dask workers (a task that waits forever) go on, and the
-next test's tasks would queue behind them. So before the next test, every
-Dask worker of the cluster's scheduler ($DASK_SCHEDULER_ADDRESS) is
-restarted by its nanny (`Client.restart`, bounded like the engines' wait);
-when that fails, the suite stops there, saying so.
+next test's tasks (or the next pass's, with --repeat) would queue behind
+them. So once the snapshot is taken and the test has ended, every Dask
+worker of the cluster's scheduler ($DASK_SCHEDULER_ADDRESS) is restarted by
+its nanny (`Client.restart`, bounded like the engines' wait); when that
+fails, the suite stops there, saying so.
 """
 
 import faulthandler
@@ -55,10 +58,10 @@ SNAPSHOT = "DIST_TEST_SNAPSHOT_S"
 # dist_test_ready.py records it).
 VERDICT = "dist_test_verdict"
 TIMED_OUT = "timed out"
+# How long a stopped test has to end before pytest is ended.
+GRACE = "DIST_TEST_GRACE_S"
 # pytest's exit code when a test could not be stopped (timeout(1)'s).
 ABANDONED = 124
-# How long a stopped test has to end before pytest is ended.
-GRACE_S = 30.0
 
 
 def seconds(name, default=None):
@@ -75,8 +78,19 @@ def expected_engines():
     return int(raw) if raw.isdigit() and int(raw) > 0 else None
 
 
+def required(name):
+    """A bound the xtask passes: there is no default of the plugin's own."""
+    value = seconds(name)
+    if value is None:
+        raise pytest.UsageError(
+            f"dist-test harness: {name} is not a number of seconds: run the tests through "
+            "cargo xtask, which sets it"
+        )
+    return value
+
+
 def engines_timeout():
-    return seconds(ENGINES_TIMEOUT, 60.0)
+    return required(ENGINES_TIMEOUT)
 
 
 def bound_engine_wait():
@@ -143,11 +157,20 @@ class TestTimedOut(pytest.fail.Exception):
 class Watchdog:
     """One thread that watches the running test's deadline."""
 
-    def __init__(self, limit):
+    def __init__(self, limit, grace, snapshot_wait):
         self.limit = limit
-        self.lock = threading.Lock()
-        self.current = None  # (nodeid, deadline)
+        self.grace = grace
+        self.snapshot_wait = snapshot_wait
+        # (nodeid, deadline), replaced whole: a tuple assignment is atomic,
+        # so the alarm handler reads it without a lock (one taken in a
+        # handler could be held by the thread it interrupted).
+        self.current = None
         self.timed_out = {}  # nodeid -> message
+        # Set while no expiry is under way: the next test waits for it.
+        self.settled = threading.Event()
+        self.settled.set()
+        # A test timed out and the workers were not restarted since.
+        self.dirty = False
         self.session = None
         self.requests = 0
         self.main = threading.main_thread().ident
@@ -155,34 +178,33 @@ class Watchdog:
         threading.Thread(target=self.watch, name="dist-test-deadline", daemon=True).start()
 
     def begin(self, nodeid):
-        with self.lock:
-            self.current = (nodeid, time.monotonic() + self.limit)
+        self.current = (nodeid, time.monotonic() + self.limit)
 
     def end(self):
-        with self.lock:
-            self.current = None
+        self.current = None
 
     def running(self, nodeid):
-        with self.lock:
-            return self.current is not None and self.current[0] == nodeid
+        current = self.current
+        return current is not None and current[0] == nodeid
 
     def on_alarm(self, signum, frame):
-        with self.lock:
-            nodeid = self.current[0] if self.current else None
-        message = self.timed_out.get(nodeid)
+        current = self.current
+        message = self.timed_out.get(current[0]) if current else None
         if message:
             raise TestTimedOut(message, pytrace=True)
 
     def watch(self):
         while True:
             time.sleep(0.2)
-            with self.lock:
-                current = self.current
+            current = self.current
             if current and time.monotonic() >= current[1] and current[0] not in self.timed_out:
+                self.settled.clear()
                 try:
                     self.expire(current[0])
                 except Exception as e:  # the watchdog must go on
                     print(f"dist-test harness: {e!r}", file=sys.__stderr__)
+                finally:
+                    self.settled.set()
 
     def expire(self, nodeid):
         message = (
@@ -191,6 +213,7 @@ class Watchdog:
             "is kept with the run (timeouts/ in its folder)"
         )
         self.timed_out[nodeid] = message
+        self.dirty = True
         print(f"\ndist-test harness: {nodeid} passed its deadline of {self.limit:g} s", file=sys.__stderr__)
         answer = self.ask_for_snapshot(nodeid)
         if answer.get("usable") is False and self.session is not None:
@@ -208,8 +231,9 @@ class Watchdog:
         if not folder:
             faulthandler.dump_traceback(file=sys.__stderr__, all_threads=True)
             return {}
+        # Named for this process too: several pytest processes (xdist) may ask.
         self.requests += 1
-        name = os.path.join(folder, f"{self.requests}")
+        name = os.path.join(folder, f"{os.getpid()}-{self.requests}")
         try:
             os.makedirs(folder, exist_ok=True)
             with open(name + ".tmp", "w") as f:
@@ -219,7 +243,7 @@ class Watchdog:
             print(f"dist-test harness: cannot ask for a snapshot: {e}", file=sys.__stderr__)
             faulthandler.dump_traceback(file=sys.__stderr__, all_threads=True)
             return {}
-        wait = seconds(SNAPSHOT, 120.0)
+        wait = self.snapshot_wait
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             try:
@@ -231,17 +255,17 @@ class Watchdog:
         return {}
 
     def stop(self, nodeid):
-        """SIGALRM to the main thread until the test has ended; past the
-        grace, pytest itself ends."""
-        deadline = time.monotonic() + GRACE_S
-        while self.running(nodeid) and time.monotonic() < deadline:
+        """SIGALRM to the main thread, once (another, landing between two
+        phases of pytest's, would end pytest with an internal error); past
+        the grace, pytest itself ends."""
+        if self.running(nodeid):
             signal.pthread_kill(self.main, signal.SIGALRM)
-            end = time.monotonic() + 5.0
-            while self.running(nodeid) and time.monotonic() < end:
-                time.sleep(0.05)
+        deadline = time.monotonic() + self.grace
+        while self.running(nodeid) and time.monotonic() < deadline:
+            time.sleep(0.05)
         if self.running(nodeid):
             print(
-                f"dist-test harness: {nodeid} did not stop within {GRACE_S:g} s of its "
+                f"dist-test harness: {nodeid} did not stop within {self.grace:g} s of its "
                 f"deadline: ending pytest (exit code {ABANDONED})",
                 file=sys.__stderr__,
             )
@@ -294,12 +318,22 @@ def pytest_configure(config):
     global _watchdog
     limit = seconds(TEST_TIMEOUT)
     if limit and _watchdog is None:
-        _watchdog = Watchdog(limit)
+        _watchdog = Watchdog(limit, required(GRACE), required(SNAPSHOT))
 
 
 def pytest_sessionstart(session):
     if _watchdog is not None:
         _watchdog.session = session
+
+
+def settle(session, nodeid):
+    """After a test that timed out: once its expiry is over (the snapshot
+    taken), the workers restarted for whatever runs next."""
+    w = _watchdog
+    w.settled.wait(w.snapshot_wait + w.grace)
+    if w.dirty and not session.shouldfail:
+        w.dirty = False
+        recover(session, nodeid)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -311,8 +345,9 @@ def pytest_runtest_protocol(item, nextitem):
         return (yield)
     finally:
         _watchdog.end()
-        if item.nodeid in _watchdog.timed_out and not item.session.shouldfail and nextitem:
-            recover(item.session, item.nodeid)
+        if item.nodeid in _watchdog.timed_out:
+            settle(item.session, item.nodeid)
+
 
 
 @pytest.hookimpl(wrapper=True)

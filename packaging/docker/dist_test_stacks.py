@@ -10,9 +10,10 @@ faulthandler writes from the signal handler itself, without the GIL, so a
 process stuck in C code (a lock, a socket) still answers.
 
 `snapshot.py stacks` (what `cargo xtask` runs in each container when a test
-passes its deadline) signals every process that has such a file, and only
-those: the start time in the name tells a live process from one whose pid
-was reused. Nothing here may break an interpreter's start: any error leaves
+passes its deadline) signals every process that has such a file and a
+handler for the signal now, and only those: the start time in the name
+tells a live process from one whose pid was reused, and the handler check
+one that has exec'ed another program since (SIGUSR2 would end it). Nothing here may break an interpreter's start: any error leaves
 the process as it would be without it.
 """
 
@@ -33,9 +34,12 @@ def _register(folder):
     import faulthandler
     import signal
 
+    # The file gets its name once the handler is in place: snapshot.py
+    # signals no process before (it also checks the handler is there).
     path = os.path.join(folder, f"{os.getpid()}-{start_time()}.txt")
-    f = open(path, "w")
+    f = open(path + ".new", "w")
     faulthandler.register(getattr(signal, SIGNAL_NAME), file=f, all_threads=True, chain=False)
+    os.rename(path + ".new", path)
     old = _state.get("file")
     _state.update(file=f, path=path, pid=os.getpid())
     if old is not None:

@@ -24,7 +24,9 @@ import sys
 import threading
 import time
 
-STACKS = os.environ.get("DIST_TEST_STACKS", "/tmp/dist-test-stacks")
+STACKS = os.environ.get("DIST_TEST_STACKS", "").strip()
+# SIGUSR2's bit in /proc/PID/status's SigCgt (signal 12: bit 11).
+CAUGHT = 1 << (signal.SIGUSR2 - 1)
 SECURITY = os.path.join(os.environ.get("IPYTHONDIR", "/ipython"), "profile_default", "security")
 
 
@@ -41,9 +43,23 @@ def command_line(pid):
         return "?"
 
 
+def catches_sigusr2(pid):
+    """Whether the process has a handler for SIGUSR2 now: one that has not
+    registered yet, or exec'ed another program since, would be killed."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) & CAUGHT)
+    except (OSError, ValueError):
+        pass
+    return False
+
+
 def registered():
-    """(pid, file) of each live process with a stacks file; the files of
-    processes that are gone are removed."""
+    """(pid, file) of each live process with a stacks file that catches
+    SIGUSR2, this helper's kind aside; the files of processes that are
+    gone are removed."""
     found = []
     try:
         names = sorted(os.listdir(STACKS))
@@ -60,7 +76,9 @@ def registered():
         except OSError:
             alive = False
         if alive:
-            found.append((int(pid), path))
+            # Another snapshot.py (run beside this one) is no process of the cluster's.
+            if catches_sigusr2(pid) and "snapshot.py" not in command_line(pid):
+                found.append((int(pid), path))
         else:
             try:
                 os.unlink(path)
@@ -111,6 +129,16 @@ def stacks(seconds):
     return 0
 
 
+class Deadline:
+    """One deadline shared by a helper's steps."""
+
+    def __init__(self, seconds):
+        self.end = time.monotonic() + seconds
+
+    def left(self):
+        return max(0.1, self.end - time.monotonic())
+
+
 def bounded(seconds, work):
     """`work()` in a thread: its result, or the error it raised, or None
     when it did not end within `seconds`."""
@@ -133,27 +161,29 @@ def bounded(seconds, work):
 def dask(address, seconds):
     from distributed import Client
 
-    client = bounded(seconds, lambda: Client(address, timeout=seconds))
+    d = Deadline(seconds)
+    client = bounded(d.left(), lambda: Client(address, timeout=d.left()))
     if client is None:
         print(f"# the scheduler at {address} did not answer within {seconds:g} s")
         return 1
     base = f"/tmp/dist-test-dump-{os.getpid()}"
     path = base + ".yaml"
     try:
-        done = bounded(seconds, lambda: client.dump_cluster_state(base, format="yaml") or True)
+        # The full dump may take most of the time; the scheduler's own view
+        # (no worker asked) keeps a quarter of it.
+        done = bounded(d.left() * 0.75, lambda: client.dump_cluster_state(base, format="yaml") or True)
         if done and os.path.exists(path):
             with open(path) as f:
                 sys.stdout.write(f.read())
             return 0
-        print(f"# the full dump took over {seconds:g} s (a worker did not answer): the scheduler's view")
-        info = bounded(seconds, client.scheduler_info)
-        processing = bounded(seconds, client.processing)
+        print(f"# the full dump did not end in time (a worker did not answer): the scheduler's view")
+        info = bounded(d.left() / 2, client.scheduler_info)
+        processing = bounded(d.left(), client.processing)
         print(json.dumps({"scheduler_info": info, "processing": processing}, indent=1, default=str))
         return 0
     finally:
         if os.path.exists(path):
             os.unlink(path)
-        bounded(seconds, client.close)
 
 
 def engines(seconds):
@@ -163,19 +193,17 @@ def engines(seconds):
     if not os.path.exists(connection):
         print(json.dumps({"error": f"{connection} does not exist: the controller never started"}))
         return 1
-    client = bounded(seconds, lambda: ipyparallel.Client(connection, timeout=seconds))
+    d = Deadline(seconds)
+    client = bounded(d.left(), lambda: ipyparallel.Client(connection, timeout=d.left()))
     if client is None:
         print(json.dumps({"error": f"the controller did not answer within {seconds:g} s"}))
         return 1
-    try:
-        status = bounded(seconds, lambda: client.queue_status(verbose=True))
-        view = {"ids": list(client.ids), "queue_status": status}
-        if status is None:
-            view["error"] = f"queue_status took over {seconds:g} s"
-        print(json.dumps(view, indent=1, default=str))
-        return 0
-    finally:
-        bounded(seconds, client.close)
+    status = bounded(d.left(), lambda: client.queue_status(verbose=True))
+    view = {"ids": list(client.ids), "queue_status": status}
+    if status is None:
+        view["error"] = f"queue_status did not answer within {seconds:g} s"
+    print(json.dumps(view, indent=1, default=str))
+    return 0
 
 
 def versions():
@@ -194,6 +222,9 @@ def main(argv):
     usage = f"usage: {argv[0]} stacks SECONDS | dask ADDRESS SECONDS | engines SECONDS | versions"
     try:
         if argv[1:2] == ["stacks"] and len(argv) == 3:
+            if not STACKS:
+                print("snapshot.py: DIST_TEST_STACKS is not set (every service of the cluster sets it)", file=sys.stderr)
+                return 2
             return stacks(float(argv[2]))
         if argv[1:2] == ["dask"] and len(argv) == 4:
             return dask(argv[2], float(argv[3]))

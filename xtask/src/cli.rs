@@ -116,7 +116,8 @@ pub struct DistTest {
     #[command(flatten)]
     pub data: DataArgs,
     /// Keep the cluster afterwards as this checkout's kept cluster: `status`,
-    /// `logs`, `test` and `down` address it as one started with `up`.
+    /// `logs`, `test` and `down` address it as one started with `up` (not
+    /// when a service of it died, or a signal ended the run).
     #[arg(long)]
     pub keep: bool,
     /// Keep the cluster (as --keep does) only when the run did not pass.

@@ -185,6 +185,7 @@ mod tests {
                 last_lines: "a\n\"b\"".into(),
                 oom_killed: false,
                 ended: None,
+                pass: None,
             }],
             error: Some("line1\n\"q\"".into()),
             data: Some(TestData {

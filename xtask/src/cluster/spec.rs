@@ -31,16 +31,22 @@ pub const DEADLINES_DIR: &str = "deadlines";
 /// longest a snapshot may take (run/snapshot.rs), with room to spare.
 pub const SNAPSHOT_WAIT_S: u64 = 120;
 
+/// How long a test stopped at its deadline has to end before pytest is
+/// ended (exit code 124).
+pub const GRACE_S: u64 = 30;
+
 /// The deadlines the tests container's harness keeps
 /// (dist_test_harness.py), passed as its environment.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TestLimits {
-    /// Each test's (0: none).
+    /// Each test's.
     pub test_s: u64,
     /// The wait for ipyparallel engines that LiberTEM's fixture leaves unbounded.
     pub engines_s: u64,
     /// How long the harness waits for a snapshot it asked for.
     pub snapshot_s: u64,
+    /// How long a stopped test has to end before pytest is ended.
+    pub grace_s: u64,
 }
 
 impl TestLimits {
@@ -51,6 +57,7 @@ impl TestLimits {
             test_s: test_s.unwrap_or(t.test_s),
             engines_s: t.ready_s,
             snapshot_s: SNAPSHOT_WAIT_S,
+            grace_s: GRACE_S,
         }
     }
 
@@ -61,6 +68,7 @@ impl TestLimits {
             ("DIST_TEST_TEST_TIMEOUT_S", self.test_s.to_string()),
             ("DIST_TEST_ENGINES_TIMEOUT_S", self.engines_s.to_string()),
             ("DIST_TEST_SNAPSHOT_S", self.snapshot_s.to_string()),
+            ("DIST_TEST_GRACE_S", self.grace_s.to_string()),
             ("DIST_TEST_DEADLINES", format!("{results}/{DEADLINES_DIR}")),
         ]
     }
@@ -303,6 +311,9 @@ pub struct DeadService {
     /// When it ended (Unix seconds), when the engine says.
     #[serde(default)]
     pub ended: Option<f64>,
+    /// The pass whose cluster it was (`--repeat`, `--fresh`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pass: Option<u32>,
 }
 
 impl DeadService {

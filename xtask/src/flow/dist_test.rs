@@ -82,7 +82,9 @@ pub fn dist_test(
     })();
     // Whatever happened: keep every service's log, see what died, tear down.
     if let Some(cluster) = &slot {
-        let failed = outcome.is_err() || run.pytest_code != Some(0);
+        // Any pass that failed, not only the last.
+        let failed =
+            outcome.is_err() || run.pytest_code != Some(0) || run.passes.iter().any(|p| p.failed());
         if keep == Keep::Always || (keep == Keep::OnFailure && failed) {
             let kept = (cluster.as_ref(), imported.as_ref());
             keep_or_retire(cx, (&flow, &mut run), kept, &outcome);

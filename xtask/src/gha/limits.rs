@@ -36,7 +36,11 @@ pub fn short_steps(workflow: &str, needed: u64) -> Vec<String> {
         let runs = body
             .iter()
             .position(|l| l.trim().starts_with("run:"))
-            .is_some_and(|r| body[r..].iter().any(|l| l.contains("cargo xtask dist-test")));
+            .is_some_and(|r| {
+                body[r..]
+                    .iter()
+                    .any(|l| l.contains("cargo xtask dist-test"))
+            });
         if !runs {
             continue;
         }

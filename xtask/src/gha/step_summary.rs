@@ -219,6 +219,7 @@ mod tests {
             last_lines: "2026-11-25T10:00:00Z distributed.nanny - INFO - Worker process 42 was killed by signal 9\n".into(),
             oom_killed: false,
             ended: None,
+            pass: None,
         }];
         let md = step_summary(&StepSummary {
             exit_code: 1,

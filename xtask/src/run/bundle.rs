@@ -29,14 +29,17 @@ impl Run {
 
     /// Verdicts, failures and bundle files into the summary's per-test table.
     pub(super) fn bundle_failures(&self, summary: &mut Summary) {
-        // The first time a service was seen dead: a test that failed from
-        // then on failed with the cluster under it.
-        let died = summary
-            .dead_services
-            .iter()
-            .filter_map(|d| d.ended)
-            .reduce(f64::min);
         for (repeat, timeline) in self.timelines() {
+            // The first time a service of this pass's cluster was seen dead:
+            // a test that failed from then on failed with the cluster under
+            // it. With `--fresh` each pass has a cluster of its own; without,
+            // a death in one pass is under every later one.
+            let died = summary
+                .dead_services
+                .iter()
+                .filter(|d| !self.plan.fresh || d.pass.is_none_or(|p| p == repeat))
+                .filter_map(|d| d.ended)
+                .reduce(f64::min);
             for span in &timeline.tests {
                 let failed = matches!(span.outcome.as_str(), "failed" | "error" | "running");
                 let timed_out = span.verdict.as_deref() == Some("timed out");
@@ -52,7 +55,7 @@ impl Run {
                     }
                     None => continue,
                 };
-                let bundle = self.write_bundle(repeat, span, infrastructure);
+                let bundle = self.write_bundle((i, repeat), span, infrastructure);
                 let t = &mut summary.tests[i];
                 t.timed_out += u32::from(timed_out);
                 t.infrastructure += u32::from(infrastructure);
@@ -74,9 +77,16 @@ impl Run {
         }
     }
 
-    /// `failures/<test>-repeat-<k>.txt`: the test's failing phases and the
-    /// services' log lines around it; its path relative to the run folder.
-    fn write_bundle(&self, repeat: u32, span: &TestSpan, infrastructure: bool) -> Option<String> {
+    /// `failures/<n>-<test>-repeat-<k>.txt` (`n`: its place in the run's
+    /// table, as two tests of different modules may share a name): the
+    /// test's failing phases and the services' log lines around it; its
+    /// path relative to the run folder.
+    fn write_bundle(
+        &self,
+        (index, repeat): (usize, u32),
+        span: &TestSpan,
+        infrastructure: bool,
+    ) -> Option<String> {
         let verdict = if infrastructure {
             "infrastructure (a service of the cluster died while or before it ran)"
         } else if span.verdict.as_deref() == Some("timed out") {
@@ -108,7 +118,7 @@ impl Run {
             ));
         }
         let dir = self.dir.join("failures");
-        let name = format!("{}-repeat-{repeat}.txt", slug(&span.id));
+        let name = format!("{}-{}-repeat-{repeat}.txt", index + 1, slug(&span.id));
         fs::create_dir_all(&dir).ok()?;
         fs::write(dir.join(&name), text).ok()?;
         Some(format!("failures/{name}"))

@@ -14,7 +14,7 @@ use crate::cluster::readiness::NotReady;
 use crate::docker::Docker;
 use crate::gha;
 use crate::interrupt;
-use crate::junit::{read_junit, JunitReport};
+use crate::junit::JunitReport;
 use crate::outcome::{decide, Environment, Facts, RunVerdict};
 use crate::selection::Settled;
 use crate::summary::{Summary, SCHEMA};
@@ -40,10 +40,7 @@ impl Run {
                 eprintln!("warning: {e:#}");
             }
         }
-        let junit = read_junit(&self.results.join("junit.xml")).unwrap_or_else(|e| {
-            eprintln!("warning: {e:#}; counting no tests");
-            JunitReport::default()
-        });
+        let junit = super::junit_in(&self.results, "");
         let timeline = match self.passes.last() {
             Some(p) => p.timeline.clone(),
             None => Timeline::read(&self.results),
@@ -99,11 +96,18 @@ impl Run {
             .as_ref()
             .err()
             .is_some_and(|e| e.chain().any(|c| c.is::<NotReady>()));
-        let test_timed_out = timeline.is_some_and(|t| {
+        // From every pass's timeline: a test past its deadline that then
+        // passed is no timeout.
+        let timed_out = |t: &Timeline| {
             t.tests
                 .iter()
                 .any(|t| t.verdict.as_deref() == Some("timed out"))
-        }) || self.snapshots.iter().any(|s| s.test.is_some());
+        };
+        let test_timed_out = timeline.is_some_and(timed_out)
+            || self
+                .passes
+                .iter()
+                .any(|p| p.timeline.as_ref().is_some_and(timed_out));
         let c = &self.collected;
         decide(Facts {
             interrupted: interrupt::interrupted(),

@@ -14,11 +14,12 @@ use crate::ui::Ui;
 
 const LIMIT: Duration = Duration::from_secs(30);
 
-/// The distributions installed, read in the cluster's tests container
-/// (`crate::outcome::Environment::versions`).
+/// The distributions installed, read in the scheduler's container (the
+/// image every service runs; on a swarm the tests' container is gone by
+/// then) (`crate::outcome::Environment::versions`).
 pub fn versions_of(cluster: &dyn Cluster, ui: Ui) -> BTreeMap<String, String> {
     let command = ["python3", "/opt/dist-test/snapshot.py", "versions"];
-    let Some(c) = cluster.exec_in("tests", &command) else {
+    let Some(c) = cluster.exec_in(crate::cluster::spec::SCHEDULER, &command) else {
         return BTreeMap::new();
     };
     exec::read(c, LIMIT, ui)

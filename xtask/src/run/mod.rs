@@ -183,17 +183,23 @@ impl Run {
             declare_ready(&results)?;
             declared = Some(crate::clock::unix_now());
             let suite = Instant::now() + limit;
+            // Answered once each, even when the answer could not be written.
+            let mut handled = std::collections::BTreeSet::new();
             let mut tick = || -> Result<bool> {
-                for (n, test) in snapshot::requests(&requests) {
+                for (stem, test) in snapshot::requests(&requests) {
+                    if !handled.insert(stem.clone()) {
+                        continue;
+                    }
+                    let n = snapshots.len() + 1;
                     let rel = match pass {
                         1 => format!("timeouts/{n}-{}", record::slug(&test)),
                         k => format!("timeouts/pass-{k}-{n}-{}", record::slug(&test)),
                     };
                     ui.say(&format!(
-                        "{test} passed its deadline: keeping every process's stacks in {rel}"
+                        "\n{test} passed its deadline: keeping every process's stacks in {rel}"
                     ));
                     let s = snapshot::take(cluster, &dir, &rel, Some(test));
-                    snapshot::answer(&requests, n, &s);
+                    snapshot::answer(&requests, &stem, &s);
                     snapshots.push(s);
                 }
                 if Instant::now() < suite {
@@ -237,7 +243,11 @@ impl Run {
         if self.environment.versions.is_empty() {
             self.environment.versions = environment::versions_of(cluster, self.ui);
         }
+        let pass = self.pass;
         let mut collected = cluster.collect(&logs, failed);
+        for d in &mut collected.dead {
+            d.pass.get_or_insert(pass);
+        }
         let mut dead = std::mem::take(&mut self.collected.dead);
         dead.append(&mut collected.dead);
         collected.dead = dead;
@@ -271,6 +281,27 @@ fn selection_key(ws: &Workspace, cluster: &dyn Cluster, command: &[String]) -> R
         shape: &shape,
     }
     .key()
+}
+
+/// What pytest left in `dir`: its JUnit XML, or when it wrote none (it was
+/// ended), what the harness's timeline says; `label` names the pass in a
+/// warning.
+pub fn junit_in(dir: &Path, label: &str) -> crate::junit::JunitReport {
+    let junit = crate::junit::read_junit(&dir.join("junit.xml"));
+    match (junit, crate::cluster::pytest::Timeline::read(dir)) {
+        (Ok(j), _) => j,
+        (Err(_), Some(t)) if !t.tests.is_empty() => {
+            eprintln!(
+                "note: pytest wrote no JUnit XML{label} (it was ended): the tests are counted from \
+                 the harness's timeline"
+            );
+            t.as_junit()
+        }
+        (Err(e), _) => {
+            eprintln!("warning: {e:#}; counting no tests{label}");
+            crate::junit::JunitReport::default()
+        }
+    }
 }
 
 /// The results folder is written by the tests container's user (uid 1000),

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use super::repeat::repeat_dir;
 use super::Run;
 use crate::checkout;
+use crate::cluster::pytest::Timeline;
 use crate::docker::Docker;
 use crate::history::{self, Entry, TestLine};
-use crate::junit::read_junit;
 use crate::repeats::causes::{self, Cause, Occurrence};
 use crate::repeats::{executions, per_test, table};
 use crate::summary::{PassSpan, PytestSpan, RepeatInfo, RunTimeline, Summary};
@@ -33,7 +33,10 @@ impl Run {
         summary: &mut Summary,
     ) -> Option<PathBuf> {
         let runs = if self.passes.is_empty() {
-            let junit = read_junit(&self.results.join("junit.xml")).unwrap_or_default();
+            let junit =
+                crate::junit::read_junit(&self.results.join("junit.xml")).unwrap_or_else(|_| {
+                    Timeline::read(&self.results).map_or_else(Default::default, |t| t.as_junit())
+                });
             executions(&junit, 1)
         } else {
             self.passes.iter().flat_map(|p| p.executions()).collect()

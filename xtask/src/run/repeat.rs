@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::Run;
 use crate::cluster::pytest::{Timeline, TIMELINE_FILE};
 use crate::cluster::spec::{DEADLINES_DIR, READY_FILE};
-use crate::junit::{read_junit, JunitReport};
+use crate::junit::JunitReport;
 use crate::repeats::causes::Occurrence;
 use crate::repeats::{executions, Execution};
 
@@ -131,10 +131,7 @@ impl Run {
         };
         let pass = Pass {
             repeat: k,
-            junit: read_junit(&from.join("junit.xml")).unwrap_or_else(|e| {
-                eprintln!("warning: {e:#}; counting no tests in repeat {k}");
-                JunitReport::default()
-            }),
+            junit: super::junit_in(&from, &format!(" in repeat {k}")),
             timeline: Timeline::read(&from),
             pytest_code: self.pytest_code,
         };

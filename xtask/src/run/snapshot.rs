@@ -117,9 +117,10 @@ fn unusable(cluster: &dyn Cluster) -> Option<String> {
     None
 }
 
-/// The harness's request files in `dir` (`<n>.json`) that have no answer
-/// (`<n>.done`) yet, oldest first: (n, the test named in it).
-pub fn requests(dir: &Path) -> Vec<(u32, String)> {
+/// The harness's request files in `dir` (`<pid>-<n>.json`) that have no
+/// answer (`<pid>-<n>.done`) yet, in order: (their name's stem, the test
+/// named in it).
+pub fn requests(dir: &Path) -> Vec<(String, String)> {
     #[derive(Deserialize)]
     struct Request {
         test: String,
@@ -127,28 +128,33 @@ pub fn requests(dir: &Path) -> Vec<(u32, String)> {
     let Ok(entries) = fs::read_dir(dir) else {
         return Vec::new();
     };
-    let mut found: Vec<(u32, String)> = entries
+    let mut found: Vec<((u32, u32), String, String)> = entries
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().into_string().ok()?;
-            let n: u32 = name.strip_suffix(".json")?.parse().ok()?;
-            if dir.join(format!("{n}.done")).exists() {
+            let stem = name.strip_suffix(".json")?;
+            let (pid, n) = stem.split_once('-')?;
+            let order = (pid.parse().ok()?, n.parse().ok()?);
+            if dir.join(format!("{stem}.done")).exists() {
                 return None;
             }
             let text = fs::read_to_string(e.path()).ok()?;
             let r: Request = serde_json::from_str(&text).ok()?;
-            Some((n, r.test))
+            Some((order, stem.to_string(), r.test))
         })
         .collect();
     found.sort();
     found
+        .into_iter()
+        .map(|(_, stem, test)| (stem, test))
+        .collect()
 }
 
 /// The answer the harness waits for: whether the suite may go on.
-pub fn answer(dir: &Path, n: u32, snapshot: &Snapshot) {
+pub fn answer(dir: &Path, stem: &str, snapshot: &Snapshot) {
     let body = serde_json::json!({ "usable": snapshot.usable, "why": snapshot.why });
-    let tmp = dir.join(format!("{n}.done.tmp"));
-    let done = dir.join(format!("{n}.done"));
+    let tmp = dir.join(format!("{stem}.done.tmp"));
+    let done = dir.join(format!("{stem}.done"));
     let written = fs::write(&tmp, body.to_string()).and_then(|()| fs::rename(&tmp, &done));
     if let Err(e) = written {
         eprintln!("warning: answering the harness in {}: {e}", dir.display());
@@ -161,15 +167,20 @@ mod tests {
 
     #[test]
     fn requests_are_those_without_an_answer_oldest_first() {
-        let dir = std::env::temp_dir().join(format!("xtask-requests-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
-        fs::write(dir.join("2.json"), r#"{"test": "t::b", "at": 1.0}"#).unwrap();
-        fs::write(dir.join("1.json"), r#"{"test": "t::a", "at": 1.0}"#).unwrap();
-        fs::write(dir.join("3.json.tmp"), "{").unwrap();
-        fs::write(dir.join("10.json"), "not json yet").unwrap();
+        let dir = crate::fsx::scratch("requests");
+        fs::write(dir.join("7-2.json"), r#"{"test": "t::b", "at": 1.0}"#).unwrap();
+        fs::write(dir.join("7-1.json"), r#"{"test": "t::a", "at": 1.0}"#).unwrap();
+        fs::write(dir.join("7-3.json.tmp"), "{").unwrap();
+        fs::write(dir.join("7-10.json"), "not json yet").unwrap();
+        fs::write(dir.join("8-1.json"), r#"{"test": "t::c", "at": 1.0}"#).unwrap();
+        let pair = |stem: &str, test: &str| (stem.to_string(), test.to_string());
         assert_eq!(
             requests(&dir),
-            vec![(1, "t::a".to_string()), (2, "t::b".to_string())]
+            vec![
+                pair("7-1", "t::a"),
+                pair("7-2", "t::b"),
+                pair("8-1", "t::c")
+            ]
         );
         let s = Snapshot {
             test: Some("t::a".into()),
@@ -181,10 +192,13 @@ mod tests {
             usable: false,
             why: Some("worker-1 died".into()),
         };
-        answer(&dir, 1, &s);
-        assert_eq!(requests(&dir), vec![(2, "t::b".to_string())]);
+        answer(&dir, "7-1", &s);
+        assert_eq!(
+            requests(&dir),
+            vec![pair("7-2", "t::b"), pair("8-1", "t::c")]
+        );
         let said: serde_json::Value =
-            serde_json::from_str(&fs::read_to_string(dir.join("1.done")).unwrap()).unwrap();
+            serde_json::from_str(&fs::read_to_string(dir.join("7-1.done")).unwrap()).unwrap();
         assert_eq!(said["usable"], false);
         assert_eq!(said["why"], "worker-1 died");
         fs::remove_dir_all(&dir).unwrap();

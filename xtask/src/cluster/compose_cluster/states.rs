@@ -49,6 +49,7 @@ pub(super) fn dead_and_states(
                 last_lines: docker.last_lines(&c.id, 20),
                 oom_killed: s.is_some_and(|s| s.state.oom_killed),
                 ended: s.and_then(|s| s.state.ended()),
+                pass: None,
             }
         })
         .collect();

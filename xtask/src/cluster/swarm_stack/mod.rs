@@ -315,6 +315,7 @@ impl Cluster for SwarmStack<'_> {
                     last_lines: self.last_lines(&s.service, 20),
                     oom_killed: false,
                     ended: None,
+                    pass: None,
                     service: s.service,
                     state: s.status,
                     exit_code: s.exit_code,

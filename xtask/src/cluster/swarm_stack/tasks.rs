@@ -96,6 +96,7 @@ pub fn dead_nodes(
                     last_lines: String::new(),
                     oom_killed: false,
                     ended: None,
+                    pass: None,
                 });
             }
         }
