@@ -317,7 +317,7 @@ pub struct DeadService {
 }
 
 impl DeadService {
-    /// `worker-1 (exit code 137, killed for memory)`
+    /// `worker-1 (exit code 137, killed by the kernel for memory)`
     pub fn describe(&self) -> String {
         let code = match self.exit_code {
             Some(c) => format!("exit code {c}"),
@@ -329,6 +329,22 @@ impl DeadService {
             ""
         };
         format!("{} ({code}{oom})", self.service)
+    }
+
+    /// `exit code 137, killed by the kernel for memory; Exited (137) 3
+    /// seconds ago`, or the state alone when there is no exit code.
+    pub fn details(&self) -> String {
+        match self.exit_code {
+            Some(c) => {
+                let oom = if self.oom_killed {
+                    ", killed by the kernel for memory"
+                } else {
+                    ""
+                };
+                format!("exit code {c}{oom}; {}", self.state)
+            }
+            None => self.state.clone(),
+        }
     }
 }
 

@@ -42,7 +42,9 @@ impl Run {
                 .reduce(f64::min);
             for span in &timeline.tests {
                 let failed = matches!(span.outcome.as_str(), "failed" | "error" | "running");
-                let timed_out = span.verdict.as_deref() == Some("timed out");
+                // Past its own deadline, or still running at the suite's.
+                let timed_out = span.verdict.as_deref() == Some("timed out")
+                    || (span.outcome == "running" && self.suite_timed_out);
                 if !failed && !timed_out {
                     continue;
                 }
@@ -89,7 +91,7 @@ impl Run {
     ) -> Option<String> {
         let verdict = if infrastructure {
             "infrastructure (a service of the cluster died while or before it ran)"
-        } else if span.verdict.as_deref() == Some("timed out") {
+        } else if span.verdict.as_deref() == Some("timed out") || span.outcome == "running" {
             "timed out (see timeouts/ for every process's stacks)"
         } else {
             "failed"

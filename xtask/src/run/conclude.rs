@@ -213,8 +213,8 @@ impl Run {
         for d in &s.dead_services {
             eprintln!(
                 "error: service {} died during the run ({}); last lines:\n{}",
-                d.describe(),
-                d.state,
+                d.service,
+                d.details(),
                 d.last_lines
             );
         }

@@ -133,3 +133,61 @@ impl Drop for DownOnDrop {
         }
     }
 }
+
+/// The suite's own deadline (`timeouts.tests_s`) with no test's passed: the
+/// stacks are kept all the same, pytest is ended, the run says timed out
+/// with exit code 124, and the test that was running is counted from the
+/// harness's timeline. Nothing of the run is left.
+#[test]
+fn the_suites_deadline_keeps_the_stacks_and_ends_pytest_with_124() {
+    if !engine_available() {
+        return;
+    }
+    let copy = release_copy("hanging-suite", false);
+    fs::write(copy.join("tests/test_hangs_forever.py"), HANGING).unwrap();
+    let text = fs::read_to_string(small_config()).unwrap();
+    let short = text.replace("tests_s = 900\n", "tests_s = 30\n");
+    assert_ne!(short, text, "dist-test.toml sets tests_s = 900");
+    let config = root().join("target/xtask-tests/suite-deadline.toml");
+    fs::write(&config, short).unwrap();
+    let (config, copy) = (config.display().to_string(), copy.display().to_string());
+    let o = xtask(&[
+        "--config",
+        &config,
+        "dist-test",
+        "--workers",
+        "1",
+        "--engines",
+        "1",
+        "--project",
+        &copy,
+        "--",
+        AFTER,
+        HANGS,
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(124), "{err}");
+    let s = summary(&err);
+    assert_eq!(s.verdict, Some(RunVerdict::TimedOut), "{s:?}");
+    assert!(
+        err.contains("the tests passed the suite's deadline (30 s)"),
+        "{err}"
+    );
+    let snap = s
+        .snapshots
+        .first()
+        .expect("a snapshot at the suite's deadline");
+    assert_eq!(snap.test, None, "{snap:?}");
+    assert!(snap.dir.starts_with("timeouts/suite-"), "{snap:?}");
+    let tests = fs::read_to_string(run_dir(&err).join(&snap.dir).join("stacks/tests.txt"));
+    assert!(tests
+        .unwrap_or_default()
+        .contains("test_hangs_forever.py\", line 13"));
+    // pytest wrote no JUnit XML; the test before the hang still counts.
+    let verdict = |id: &str| s.tests.iter().find(|t| t.id == id).map(|t| t.verdict);
+    assert_eq!(verdict(AFTER), Some(Verdict::Passed), "{s:?}");
+    assert_eq!(verdict(HANGS), Some(Verdict::TimedOut), "{s:?}");
+    assert_eq!(s.counts.passed, 1, "{s:?}");
+    let left = leftovers_of_project(&s.compose_project);
+    assert!(left.is_empty(), "left {left:?}");
+}

@@ -318,7 +318,7 @@ fn a_service_killed_during_the_tests_fails_the_run(project: &str) {
     let inspected = s.containers.iter().find(|c| c.service == "worker-1");
     assert_eq!(inspected.and_then(|c| c.exit_code), Some(137), "{s:?}");
     assert!(
-        err.contains("error: service worker-1 (exit code 137) died during the run"),
+        err.contains("error: service worker-1 died during the run (exit code 137; Exited (137)"),
         "{err}"
     );
     assert!(err.contains("exit code 75 (infrastructure)"), "{err}");
