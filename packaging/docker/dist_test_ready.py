@@ -124,10 +124,13 @@ def pytest_collection_finish(session):
 
 
 def pytest_runtest_logstart(nodeid, location):
-    # "running" until a phase says otherwise: a test killed half-way stays so.
+    # "running" until a phase says otherwise: a test killed half-way stays
+    # so, and is on disk as such (the xtask counts from this file when
+    # pytest was ended before it wrote its JUnit XML).
     _timeline.setdefault("tests", []).append(
         {"id": nodeid, "start": time.time(), "outcome": "running"}
     )
+    write_timeline()
 
 
 # At most this much of a failure's traceback and of each captured stream.

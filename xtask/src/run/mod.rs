@@ -287,7 +287,12 @@ fn selection_key(ws: &Workspace, cluster: &dyn Cluster, command: &[String]) -> R
 /// ended), what the harness's timeline says; `label` names the pass in a
 /// warning.
 pub fn junit_in(dir: &Path, label: &str) -> crate::junit::JunitReport {
-    let junit = crate::junit::read_junit(&dir.join("junit.xml"));
+    let path = dir.join("junit.xml");
+    // A missing file reads as no tests: here it means pytest was ended.
+    let junit = match path.is_file() {
+        true => crate::junit::read_junit(&path),
+        false => Err(anyhow::anyhow!("pytest wrote no {}", path.display())),
+    };
     match (junit, crate::cluster::pytest::Timeline::read(dir)) {
         (Ok(j), _) => j,
         (Err(_), Some(t)) if !t.tests.is_empty() => {

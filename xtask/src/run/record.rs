@@ -33,10 +33,14 @@ impl Run {
         summary: &mut Summary,
     ) -> Option<PathBuf> {
         let runs = if self.passes.is_empty() {
-            let junit =
-                crate::junit::read_junit(&self.results.join("junit.xml")).unwrap_or_else(|_| {
+            let path = self.results.join("junit.xml");
+            let junit = match path.is_file() {
+                true => crate::junit::read_junit(&path).unwrap_or_default(),
+                // pytest was ended: what the harness's timeline says.
+                false => {
                     Timeline::read(&self.results).map_or_else(Default::default, |t| t.as_junit())
-                });
+                }
+            };
             executions(&junit, 1)
         } else {
             self.passes.iter().flat_map(|p| p.executions()).collect()
@@ -75,12 +79,20 @@ impl Run {
     }
 
     fn timeline(&self) -> RunTimeline {
+        // A run ended before its pass did (a deadline, an error) has the
+        // pass's timeline in its results folder still.
+        let unended;
+        let passes: &[super::repeat::Pass] = if self.passes.is_empty() {
+            unended = Timeline::read(&self.results).map(|t| super::repeat::Pass::of_timeline(1, t));
+            unended.as_slice()
+        } else {
+            &self.passes
+        };
         RunTimeline {
             started: self.started,
             phases: self.phases.spans().to_vec(),
             services: self.services.clone(),
-            pytest: self
-                .passes
+            pytest: passes
                 .iter()
                 .filter_map(|p| {
                     let t = p.timeline.as_ref()?;
@@ -93,8 +105,7 @@ impl Run {
                     })
                 })
                 .collect(),
-            tests: self
-                .passes
+            tests: passes
                 .iter()
                 .flat_map(|p| {
                     let spans = p.timeline.iter().flat_map(|t| t.tests.iter());
