@@ -231,30 +231,19 @@ def imported_by(targets, known):
     return out
 
 
-def clear_numba_cache(changed):
-    """numba checks a cached function against its own file only, so a cached
-    caller in an unedited module would come back compiled with the old
-    callee (or with a global's old value). What goes: the cache of every
-    module that imports an edited one, directly or not, and of the edited
-    ones; all of it when `changed` is None. The cache of the installed
-    packages stays. Returns how many cache files went."""
+def stale_caches(changed):
+    """Where numba's stale cache is, as `[(folder, file prefix)]` under the
+    cache: numba checks a cached function against its own file only, so a
+    cached caller in an unedited module would come back compiled with the
+    old callee (or with a global's old value). What is stale: the cache of
+    every module that imports an edited one, directly or not, and of the
+    edited ones; all of it (`None`) when `changed` is None. The cache of the
+    installed packages stays."""
     import hashlib
-    import shutil
 
-    cache = os.environ.get("NUMBA_CACHE_DIR", "/numba-cache")
     if changed is None:
-        gone = 0
-        for name in os.listdir(cache):
-            if name in ("byte-code", IMPORTS_FILE):
-                continue
-            path = os.path.join(cache, name)
-            if os.path.isdir(path) and not os.path.islink(path):
-                gone += sum(len(f) for _, _, f in os.walk(path))
-                shutil.rmtree(path)
-            else:
-                os.unlink(path)
-                gone += 1
-        return gone
+        return None
+    cache = os.environ.get("NUMBA_CACHE_DIR", "/numba-cache")
     known = modules_under(SOURCE)
     by_path = {path: name for name, path in known.items()}
     importers = {}
@@ -268,22 +257,55 @@ def clear_numba_cache(changed):
             if importer not in stale:
                 stale.add(importer)
                 todo.append(importer)
-    gone = 0
     # numba's cache locator: <cache>/<folder name>_<sha1 of the folder>/<file stem>.<function>-...
     stale_files = {known[n] for n in stale} | {os.path.join(SOURCE, c) for c in changed}
+    found = set()
     for path in stale_files:
         folder = os.path.dirname(os.path.abspath(path))
         sub = os.path.basename(folder) + "_" + hashlib.sha1(folder.encode()).hexdigest()
-        where = os.path.join(cache, sub)
-        stem = os.path.splitext(os.path.basename(path))[0] + "."
+        found.add((sub, os.path.splitext(os.path.basename(path))[0] + "."))
+    return sorted(found)
+
+
+def remove_caches(where, keep=("byte-code", IMPORTS_FILE)):
+    """Remove the cache files `stale_caches` named (all of them but `keep`
+    for `None`) from this container's cache: run here and, on a swarm where
+    each container has its own, in every worker and engine. Self-contained
+    (its imports inside, its constants as defaults): ipyparallel runs a
+    function in the engine's namespace, not in this module's. How many
+    files went."""
+    import os
+    import shutil
+
+    cache = os.environ.get("NUMBA_CACHE_DIR", "/numba-cache")
+    gone = 0
+    if where is None:
+        for name in os.listdir(cache):
+            if name in keep:
+                continue
+            path = os.path.join(cache, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                gone += sum(len(f) for _, _, f in os.walk(path))
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                try:
+                    os.unlink(path)
+                    gone += 1
+                except OSError:
+                    pass
+        return gone
+    for sub, stem in where:
         try:
-            entries = os.listdir(where)
+            entries = os.listdir(os.path.join(cache, sub))
         except OSError:
             continue
         for entry in entries:
             if entry.startswith(stem):
-                os.unlink(os.path.join(where, entry))
-                gone += 1
+                try:
+                    os.unlink(os.path.join(cache, sub, entry))
+                    gone += 1
+                except OSError:  # another process of the container was first
+                    pass
     return gone
 
 
@@ -348,8 +370,9 @@ def restart(limit, changed, engines, dask):
     graceful closes: they are test processes between two runs. The new ones
     are waited for and made to import the project's modules the old ones
     had loaded, so that the first test pays no import. numba's cache of the
-    changed modules and their importers goes before they import anything,
-    whether or not anything restarts. At most `limit` seconds."""
+    changed modules and their importers goes, in every container that runs
+    the project's code, before the old ones exit and the new ones import
+    anything, whether or not anything restarts. At most `limit` seconds."""
     from warm_start import RESTART_CODE
 
     deadline = time.monotonic() + limit
@@ -370,14 +393,21 @@ def restart(limit, changed, engines, dask):
     for loaded in [workers[a] for a in old_workers] + [on_engines[e] for e in old_engines]:
         names.update(loaded)
     report.update(workers=len(old_workers), engines=len(old_engines), modules=len(names))
+    # numba's cache is each container's own on a swarm (no volume is
+    # shared between nodes): the stale files go in every worker's and
+    # engine's container, before anything exits, and in this one (on
+    # compose one volume they all mount: the others then find nothing).
+    where = stale_caches(changed)
+    gone = remove_caches(where)
+    gone += sum(dask.run(remove_caches, where).values())
+    if ids:
+        gone += sum(ipp[ids].apply_sync(remove_caches, where))
+    report["numba_cache_files_removed"] = gone
     if old_workers:
         dask.run(exit_soon, workers=old_workers)
     if old_engines:
         ipp[old_engines].apply_async(os._exit, RESTART_CODE)
         unregister(ipp, old_engines)
-    # While the new ones start: they import the project only once
-    # registered (below), after the stale cache is gone.
-    report["numba_cache_files_removed"] = clear_numba_cache(changed)
     wait_until(
         "the scheduler still lists old workers",
         lambda: not set(dask.nthreads()) & set(old_workers),

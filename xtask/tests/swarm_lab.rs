@@ -137,6 +137,7 @@ fn a_three_node_lab_runs_the_cluster_and_goes_without_a_trace() {
 
     the_cluster_runs_on_the_swarm(manager);
     a_kept_stack_serves_the_lifecycle_commands(manager);
+    a_kept_stack_runs_an_edited_jitted_function(manager);
     a_stopped_node_is_named_dead(manager);
 
     for _ in 0..2 {
@@ -325,6 +326,50 @@ fn a_kept_stack_serves_the_lifecycle_commands(manager: &str) {
     let o = x(&["status", "--swarm"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("up --swarm"), "{}", stderr(&o));
+}
+
+/// A kept stack never runs old numba code: its workers on other nodes keep
+/// a numba cache of their own (no volume spans the nodes), so after an
+/// edit to a jitted LiberTEM function the stale files must go in their
+/// containers too, not only in the scheduler's. Its callee edited, a cached
+/// caller on every worker must compute with the edit on the next `test`
+/// (it did not before the restart cleared every container's cache: the
+/// workers answered with the old bounding box).
+fn a_kept_stack_runs_an_edited_jitted_function(manager: &str) {
+    let on_manager = [
+        ("DOCKER_HOST", manager),
+        ("DIST_TEST_SWARM_ENGINES", ENGINES),
+    ];
+    let x = |args: &[&str]| xtask_in(&root(), args, &on_manager);
+    let copy = release_copy("swarm-live-source", true);
+    fs::write(copy.join("tests/dist_test_caller.py"), LIVE_CALLER).unwrap();
+    fs::write(copy.join("tests/test_dist_test_live_source.py"), LIVE_TEST).unwrap();
+    let project = copy.display().to_string();
+    let o = x(&["up", "-q", "--swarm", "--project", &project]);
+    assert!(o.status.success(), "up --swarm: {}", stderr(&o));
+    let test = || {
+        let o = x(&[
+            "test",
+            "--swarm",
+            "--",
+            "tests/test_dist_test_live_source.py",
+        ]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(0), "test --swarm: {err}");
+        err
+    };
+    // Fills every worker's own numba cache with the caller.
+    test();
+    edit_get_bbox_2d(&copy);
+    let err = test();
+    assert!(
+        err.contains("numba cache files of it and its importers removed"),
+        "{err}"
+    );
+    let o = x(&["down"]);
+    assert!(o.status.success(), "down: {}", stderr(&o));
+    remove_project_image(&copy);
+    let _ = fs::remove_dir_all(&copy);
 }
 
 /// What `f` reports once it is empty, or after 30 s: a node removes its

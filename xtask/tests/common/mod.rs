@@ -510,3 +510,40 @@ impl Drop for CleanUpOnPanic {
         }
     }
 }
+
+/// A cached jitted function in a module that the edit does not touch, which
+/// calls a cached jitted LiberTEM function in another module. numba's own
+/// cache checks look at the caller's file only, so after an edit to the
+/// callee they would serve the caller compiled with the old callee inlined.
+pub const LIVE_CALLER: &str = r#"import numba
+import numpy as np
+
+from libertem.common.buffers import get_bbox_2d
+
+
+@numba.njit(cache=True)
+def bbox_of_eye():
+    return get_bbox_2d(np.eye(4) * 0.5)
+"#;
+
+/// Runs the caller on every Dask worker and compares with what the callee's
+/// current source computes in the tests container (pure Python).
+pub const LIVE_TEST: &str = r#"import sys
+
+import numpy as np
+import pytest
+
+from libertem.common.buffers import get_bbox_2d
+
+
+@pytest.mark.dist
+def test_workers_run_the_current_source(dist_ctx):
+    def on_worker():
+        sys.path.insert(0, "/src/tests")
+        import dist_test_caller
+        return tuple(int(v) for v in dist_test_caller.bbox_of_eye())
+
+    expected = tuple(int(v) for v in get_bbox_2d.py_func(np.eye(4) * 0.5))
+    results = dist_ctx.executor.run_each_worker(on_worker)
+    assert results and set(results.values()) == {expected}, (results, expected)
+"#;

@@ -13,43 +13,6 @@ use crate::common::*;
 use std::fs;
 use std::path::Path;
 
-/// A cached jitted function in a module that the edit does not touch, which
-/// calls a cached jitted LiberTEM function in another module. numba's own
-/// cache checks look at the caller's file only, so after an edit to the
-/// callee they would serve the caller compiled with the old callee inlined.
-const CALLER: &str = r#"import numba
-import numpy as np
-
-from libertem.common.buffers import get_bbox_2d
-
-
-@numba.njit(cache=True)
-def bbox_of_eye():
-    return get_bbox_2d(np.eye(4) * 0.5)
-"#;
-
-/// Runs the caller on every Dask worker and compares with what the callee's
-/// current source computes in the tests container (pure Python).
-const TEST: &str = r#"import sys
-
-import numpy as np
-import pytest
-
-from libertem.common.buffers import get_bbox_2d
-
-
-@pytest.mark.dist
-def test_workers_run_the_current_source(dist_ctx):
-    def on_worker():
-        sys.path.insert(0, "/src/tests")
-        import dist_test_caller
-        return tuple(int(v) for v in dist_test_caller.bbox_of_eye())
-
-    expected = tuple(int(v) for v in get_bbox_2d.py_func(np.eye(4) * 0.5))
-    results = dist_ctx.executor.run_each_worker(on_worker)
-    assert results and set(results.values()) == {expected}, (results, expected)
-"#;
-
 /// Remove every test module under `dir` but `keep` (the conftest files and
 /// helpers stay, so the suite still collects).
 fn keep_only(dir: &Path, keep: &[&str]) {
@@ -85,8 +48,8 @@ fn an_edit_runs_on_the_next_run_without_a_rebuild_and_the_selection_follows_the_
     // the scenario's own, one run each, ask one worker host and compile
     // next to nothing.
     keep_only(&copy.join("tests"), &[]);
-    fs::write(copy.join("tests/dist_test_caller.py"), CALLER).unwrap();
-    fs::write(copy.join("tests/test_dist_test_live_source.py"), TEST).unwrap();
+    fs::write(copy.join("tests/dist_test_caller.py"), LIVE_CALLER).unwrap();
+    fs::write(copy.join("tests/test_dist_test_live_source.py"), LIVE_TEST).unwrap();
     fs::write(copy.join("tests/test_dist_test_more.py"), MORE).unwrap();
     let _guard = RemoveImageOnDrop(copy.clone());
     let project = copy.to_str().unwrap();
