@@ -183,6 +183,32 @@ fn the_cluster_runs_on_the_swarm(manager: &str) {
     };
     assert_ne!(node("worker-1"), node("worker-2"), "{:?}", s.nodes);
     assert_ne!(node("ipy-worker-1"), node("ipy-worker-2"), "{:?}", s.nodes);
+    // The runtime reached the other nodes through their engines, a volume
+    // of their own, as on real machines (no path of the manager's is bound).
+    let runtime = runtime_of(&release_image(&root()));
+    for n in 2..=3 {
+        let host = format!("unix:///run/ltlab/{n}/docker.sock");
+        let mark = run(
+            "docker",
+            &[
+                "-H",
+                &host,
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "--volume",
+                &format!("{runtime}:/v:ro"),
+                &release_image(&root()),
+                "cat",
+                "/v/.dist-test-runtime",
+            ],
+        );
+        assert!(
+            !mark.trim().is_empty(),
+            "node {n} has a complete copy of {runtime}"
+        );
+    }
     nothing_of_the_stack_left(&s.compose_project, &[1, 2, 3]);
     // The nodes started every task from the image they hold: none asked a
     // registry off this machine first (and waited for it to refuse).

@@ -130,7 +130,7 @@ const CLUSTER_LABELS: &str = r#""Project":{{json (.Label "com.docker.compose.pro
 /// (the runtime's install from PyPI), as `user`, with `volumes`
 /// (`name:/path` or `/host:/path:ro`), `env` (`K=V`), `labels` on it so
 /// that a run that took over from a dead one can find and stop it.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct OneShot<'s> {
     /// A container name: only one container of that name can exist on the
     /// engine, which makes the name a lock across checkouts.
@@ -142,11 +142,16 @@ pub struct OneShot<'s> {
     pub labels: Vec<String>,
     pub command: Vec<String>,
     pub online: bool,
+    /// Its input is ours (`--interactive`): a stream piped into it.
+    pub interactive: bool,
 }
 
 impl OneShot<'_> {
     fn args(&self) -> Vec<&str> {
         let mut args = vec!["run", "--rm"];
+        if self.interactive {
+            args.push("--interactive");
+        }
         if let Some(name) = self.name {
             args.extend(["--name", name]);
         }
@@ -308,6 +313,12 @@ impl Docker<'_> {
         let mut args = vec!["rm", "--force", "--volumes"];
         args.extend(ids.iter().map(String::as_str));
         self.succeeds(&args)
+    }
+
+    /// A one-shot container as a command to start, for a caller that pipes
+    /// one into another ([`exec::pipe`]).
+    pub fn one_shot_command(&self, one: &OneShot) -> std::process::Command {
+        self.command(&one.args())
     }
 
     /// Run a one-shot container to its end within `limit`: its output

@@ -99,7 +99,7 @@ impl<'a> SwarmStack<'a> {
             None => (None, Vec::new()),
         };
         let m = &self.def.mounts;
-        let runtime = self.docker.volume_mountpoint(&self.def.image.runtime)?;
+        let runtime = self.def.image.runtime.clone();
         Ok(StackSpec {
             preload: self.def.image.preload.clone(),
             warm: self.def.warm,
@@ -214,6 +214,8 @@ impl Cluster for SwarmStack<'_> {
     fn prepare(&mut self, _ws: &Workspace) -> Result<Vec<String>> {
         self.nodes = ready_nodes(&self.docker)?;
         nodes::distribute_image(&self.docker, &self.def.image.tag, &self.nodes)?;
+        let (runtime, image) = (&self.def.image.runtime, &self.def.image.tag);
+        nodes::distribute_runtime(&self.docker, runtime, image, &self.nodes)?;
         fsx::writable_dir(&self.ipython)?;
         fsx::writable_dir(&self.temp)?;
         Ok(vec![self.def.image.runtime.clone()])

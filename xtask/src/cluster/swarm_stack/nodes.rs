@@ -4,6 +4,7 @@
 use anyhow::{bail, Context, Result};
 
 use crate::docker::{Docker, LONG};
+use crate::exec;
 
 /// Is the engine `DOCKER_HOST` points at a swarm manager? One clear line if not.
 pub fn check_manager(docker: &Docker) -> Result<()> {
@@ -49,22 +50,21 @@ pub fn parse_engines(value: &str) -> Vec<String> {
         .collect()
 }
 
-/// Images reach the nodes without a registry: `docker save` on the manager
-/// piped into `docker load` on every other node whose copy differs, through
-/// that node's engine. The engines are [`ENGINES_VAR`]'s, each checked to
-/// be a node of this swarm, together covering every node besides the
-/// manager; a swarm of one node needs nothing. `nodes`: the manager first.
-pub fn distribute_image(docker: &Docker, image: &str, nodes: &[String]) -> Result<()> {
+/// The engines of the swarm's nodes besides the manager, from
+/// [`ENGINES_VAR`], each checked to be a node of this swarm, together
+/// covering every one (`nodes`: the manager first). None for a swarm of
+/// one node.
+fn other_engines(docker: &Docker, nodes: &[String]) -> Result<Vec<String>> {
     let others = &nodes[1..];
     let value = std::env::var(ENGINES_VAR).unwrap_or_default();
     let hosts = parse_engines(&value);
     if hosts.is_empty() {
         if others.is_empty() {
-            return Ok(());
+            return Ok(hosts);
         }
         bail!(
-            "--swarm: the image has to reach the swarm's {} other nodes: set {ENGINES_VAR} to \
-             their Docker engines (e.g. ssh://user@host), see docs/swarm.md",
+            "--swarm: the image and the runtime have to reach the swarm's {} other nodes: set \
+             {ENGINES_VAR} to their Docker engines (e.g. ssh://user@host), see docs/swarm.md",
             others.len()
         );
     }
@@ -88,6 +88,112 @@ pub fn distribute_image(docker: &Docker, image: &str, nodes: &[String]) -> Resul
             others.len()
         );
     }
+    Ok(hosts)
+}
+
+/// The file that marks a runtime volume complete (runtime.sh writes it last).
+const RUNTIME_MARK: &str = ".dist-test-runtime";
+
+/// The runtime volume reaches every other node as the image does, through
+/// that node's engine, so that nothing under the manager's Docker data
+/// root has to be shared: a volume of the same name on each node, its
+/// content streamed from the manager's (`tar` in a container of `image` on
+/// either side), its mark written last; a node whose volume is complete
+/// already is left alone. Every service then mounts the volume by name.
+pub fn distribute_runtime(
+    docker: &Docker,
+    volume: &str,
+    image: &str,
+    nodes: &[String],
+) -> Result<()> {
+    for host in other_engines(docker, nodes)? {
+        let node = docker.on(&host);
+        let check = crate::docker::OneShot {
+            image,
+            user: "0",
+            volumes: vec![format!("{volume}:/v:ro")],
+            command: ["test", "-s", &format!("/v/{RUNTIME_MARK}")]
+                .map(String::from)
+                .to_vec(),
+            ..Default::default()
+        };
+        if node.volume_exists(volume) && node.one_shot(&check, None, LONG).is_ok() {
+            continue;
+        }
+        crate::live::status(format!("copying the runtime {volume} to {host}"), None);
+        let labels: Vec<String> = (docker.volume_labels(volume).unwrap_or_default().iter())
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        node.volume_create(volume, &labels)?;
+        let exclude = format!("--exclude=./{RUNTIME_MARK}");
+        let send = crate::docker::OneShot {
+            image,
+            user: "0",
+            volumes: vec![format!("{volume}:/from:ro")],
+            command: ["tar", "-C", "/from", &exclude, "-cf", "-", "."]
+                .map(String::from)
+                .to_vec(),
+            ..Default::default()
+        };
+        let take = crate::docker::OneShot {
+            image,
+            user: "0",
+            interactive: true,
+            volumes: vec![format!("{volume}:/to")],
+            command: [
+                "sh",
+                "-c",
+                "find /to -mindepth 1 -maxdepth 1 -exec rm -rf {} + && tar -C /to -xf -",
+            ]
+            .map(String::from)
+            .to_vec(),
+            ..Default::default()
+        };
+        exec::pipe(
+            docker.one_shot_command(&send),
+            node.one_shot_command(&take),
+            LONG,
+        )
+        .with_context(|| format!("copying the runtime {volume} to the node at {host}"))?;
+        let mark = docker
+            .one_shot(
+                &crate::docker::OneShot {
+                    command: ["cat", &format!("/v/{RUNTIME_MARK}")]
+                        .map(String::from)
+                        .to_vec(),
+                    ..check.clone()
+                },
+                None,
+                LONG,
+            )
+            .context("reading the runtime's mark on the manager")?;
+        let write = crate::docker::OneShot {
+            image,
+            user: "0",
+            volumes: vec![format!("{volume}:/to")],
+            command: [
+                "sh",
+                "-c",
+                &format!("printf '%s\\n' \"$0\" > /to/{RUNTIME_MARK}"),
+                mark.trim(),
+            ]
+            .map(String::from)
+            .to_vec(),
+            ..Default::default()
+        };
+        node.one_shot(&write, None, LONG)
+            .with_context(|| format!("marking the runtime {volume} complete on {host}"))?;
+    }
+    Ok(())
+}
+
+/// Images reach the nodes without a registry: `docker save` on the manager
+/// piped into `docker load` on every other node whose copy differs, through
+/// that node's engine. The engines are [`ENGINES_VAR`]'s, each checked to
+/// be a node of this swarm, together covering every node besides the
+/// manager; a swarm of one node needs nothing. `nodes`: the manager first.
+pub fn distribute_image(docker: &Docker, image: &str, nodes: &[String]) -> Result<()> {
+    let hosts = other_engines(docker, nodes)?;
     let want = docker.image_id(image);
     for host in &hosts {
         let node = docker.on(host);
