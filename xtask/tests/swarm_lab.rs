@@ -185,7 +185,13 @@ fn the_cluster_runs_on_the_swarm(manager: &str) {
     assert_ne!(node("ipy-worker-1"), node("ipy-worker-2"), "{:?}", s.nodes);
     // The runtime reached the other nodes through their engines, a volume
     // of their own, as on real machines (no path of the manager's is bound).
-    let runtime = runtime_of(&release_image(&root()));
+    let image = release_image(&root());
+    let label = "{{index .Config.Labels \"org.libertem.dist-test.runtime-volume\"}}";
+    let runtime = run(
+        "docker",
+        &["-H", manager, "image", "inspect", "--format", label, &image],
+    );
+    let runtime = runtime.trim();
     for n in 2..=3 {
         let host = format!("unix:///run/ltlab/{n}/docker.sock");
         let mark = run(
@@ -199,7 +205,7 @@ fn the_cluster_runs_on_the_swarm(manager: &str) {
                 "none",
                 "--volume",
                 &format!("{runtime}:/v:ro"),
-                &release_image(&root()),
+                &image,
                 "cat",
                 "/v/.dist-test-runtime",
             ],
