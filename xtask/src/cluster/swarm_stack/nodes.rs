@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context, Result};
 
-use crate::docker::{Docker, LONG};
+use crate::docker::{Docker, OneShot, LONG};
 use crate::exec;
 
 /// Is the engine `DOCKER_HOST` points at a swarm manager? One clear line if not.
@@ -108,82 +108,84 @@ pub fn distribute_runtime(
 ) -> Result<()> {
     for host in other_engines(docker, nodes)? {
         let node = docker.on(&host);
-        let check = crate::docker::OneShot {
-            image,
-            user: "0",
-            volumes: vec![format!("{volume}:/v:ro")],
-            command: ["test", "-s", &format!("/v/{RUNTIME_MARK}")]
-                .map(String::from)
-                .to_vec(),
-            ..Default::default()
-        };
-        if node.volume_exists(volume) && node.one_shot(&check, None, LONG).is_ok() {
+        if node.volume_exists(volume)
+            && node
+                .one_shot(&read_mark(volume, image, "test"), None, LONG)
+                .is_ok()
+        {
             continue;
         }
         crate::live::status(format!("copying the runtime {volume} to {host}"), None);
-        let labels: Vec<String> = (docker.volume_labels(volume).unwrap_or_default().iter())
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        node.volume_create(volume, &labels)?;
-        let exclude = format!("--exclude=./{RUNTIME_MARK}");
-        let send = crate::docker::OneShot {
-            image,
-            user: "0",
-            volumes: vec![format!("{volume}:/from:ro")],
-            command: ["tar", "-C", "/from", &exclude, "-cf", "-", "."]
-                .map(String::from)
-                .to_vec(),
-            ..Default::default()
-        };
-        let take = crate::docker::OneShot {
-            image,
-            user: "0",
-            interactive: true,
-            volumes: vec![format!("{volume}:/to")],
-            command: [
-                "sh",
-                "-c",
-                "find /to -mindepth 1 -maxdepth 1 -exec rm -rf {} + && tar -C /to -xf -",
-            ]
-            .map(String::from)
-            .to_vec(),
-            ..Default::default()
-        };
-        exec::pipe(
-            docker.one_shot_command(&send),
-            node.one_shot_command(&take),
-            LONG,
-        )
-        .with_context(|| format!("copying the runtime {volume} to the node at {host}"))?;
-        let mark = docker
-            .one_shot(
-                &crate::docker::OneShot {
-                    command: ["cat", &format!("/v/{RUNTIME_MARK}")]
-                        .map(String::from)
-                        .to_vec(),
-                    ..check.clone()
-                },
-                None,
-                LONG,
-            )
-            .context("reading the runtime's mark on the manager")?;
-        let write = crate::docker::OneShot {
-            image,
-            user: "0",
-            volumes: vec![format!("{volume}:/to")],
-            command: [
-                "sh",
-                "-c",
-                &format!("printf '%s\\n' \"$0\" > /to/{RUNTIME_MARK}"),
-                mark.trim(),
-            ]
-            .map(String::from)
-            .to_vec(),
-            ..Default::default()
-        };
-        node.one_shot(&write, None, LONG)
-            .with_context(|| format!("marking the runtime {volume} complete on {host}"))?;
+        send_runtime(docker, &node, (volume, image))
+            .with_context(|| format!("copying the runtime {volume} to the node at {host}"))?;
     }
+    Ok(())
+}
+
+/// A one-shot that reads the runtime's mark (`cat`), or checks it (`test`).
+fn read_mark<'s>(volume: &str, image: &'s str, how: &str) -> OneShot<'s> {
+    let command = match how {
+        "cat" => vec!["cat".to_string(), format!("/v/{RUNTIME_MARK}")],
+        _ => vec![
+            "test".to_string(),
+            "-s".to_string(),
+            format!("/v/{RUNTIME_MARK}"),
+        ],
+    };
+    OneShot {
+        image,
+        user: "0",
+        volumes: vec![format!("{volume}:/v:ro")],
+        command,
+        ..Default::default()
+    }
+}
+
+/// The manager's runtime `volume` into `node`'s volume of the same name
+/// (made first, with the same labels, emptied of what a copy cut short
+/// left), its mark last.
+fn send_runtime(docker: &Docker, node: &Docker, (volume, image): (&str, &str)) -> Result<()> {
+    let labels: Vec<String> = (docker.volume_labels(volume).unwrap_or_default().iter())
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    node.volume_create(volume, &labels)?;
+    let exclude = format!("--exclude=./{RUNTIME_MARK}");
+    let send = OneShot {
+        image,
+        user: "0",
+        volumes: vec![format!("{volume}:/from:ro")],
+        command: ["tar", "-C", "/from", &exclude, "-cf", "-", "."]
+            .map(String::from)
+            .to_vec(),
+        ..Default::default()
+    };
+    let empty_then_take = "find /to -mindepth 1 -maxdepth 1 -exec rm -rf {} + && tar -C /to -xf -";
+    let take = OneShot {
+        image,
+        user: "0",
+        interactive: true,
+        volumes: vec![format!("{volume}:/to")],
+        command: ["sh", "-c", empty_then_take].map(String::from).to_vec(),
+        ..Default::default()
+    };
+    exec::pipe(
+        docker.one_shot_command(&send),
+        node.one_shot_command(&take),
+        LONG,
+    )?;
+    let mark = docker
+        .one_shot(&read_mark(volume, image, "cat"), None, LONG)
+        .context("reading the runtime's mark on the manager")?;
+    let write = format!("printf '%s\\n' \"$0\" > /to/{RUNTIME_MARK}");
+    let marked = OneShot {
+        image,
+        user: "0",
+        volumes: vec![format!("{volume}:/to")],
+        command: ["sh", "-c", &write, mark.trim()].map(String::from).to_vec(),
+        ..Default::default()
+    };
+    node.one_shot(&marked, None, LONG)
+        .context("marking the copy complete")?;
     Ok(())
 }
 
