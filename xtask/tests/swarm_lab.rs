@@ -374,6 +374,7 @@ fn a_kept_stack_runs_an_edited_jitted_function(manager: &str) {
     ];
     let x = |args: &[&str]| xtask_in(&root(), args, &on_manager);
     let copy = release_copy("swarm-live-source", true);
+    let _copy = RemoveImageOnDrop(copy.clone());
     fs::write(copy.join("tests/dist_test_caller.py"), LIVE_CALLER).unwrap();
     fs::write(copy.join("tests/test_dist_test_live_source.py"), LIVE_TEST).unwrap();
     let project = copy.display().to_string();
@@ -400,8 +401,6 @@ fn a_kept_stack_runs_an_edited_jitted_function(manager: &str) {
     );
     let o = x(&["down"]);
     assert!(o.status.success(), "down: {}", stderr(&o));
-    remove_project_image(&copy);
-    let _ = fs::remove_dir_all(&copy);
 }
 
 /// What `f` reports once it is empty, or after 30 s: a node removes its

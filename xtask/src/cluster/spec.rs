@@ -317,33 +317,31 @@ pub struct DeadService {
 }
 
 impl DeadService {
-    /// `worker-1 (exit code 137, killed by the kernel for memory)`
-    pub fn describe(&self) -> String {
-        let code = match self.exit_code {
-            Some(c) => format!("exit code {c}"),
-            None => self.state.clone(),
-        };
+    /// `exit code 137, killed by the kernel for memory`, or docker's
+    /// status when there is no exit code.
+    fn end(&self) -> String {
         let oom = if self.oom_killed {
             ", killed by the kernel for memory"
         } else {
             ""
         };
-        format!("{} ({code}{oom})", self.service)
+        match self.exit_code {
+            Some(c) => format!("exit code {c}{oom}"),
+            None => format!("{}{oom}", self.state),
+        }
     }
 
-    /// `exit code 137, killed by the kernel for memory; Exited (137) 3
-    /// seconds ago`, or the state alone when there is no exit code.
+    /// `worker-1 (exit code 137, killed by the kernel for memory)`
+    pub fn describe(&self) -> String {
+        format!("{} ({})", self.service, self.end())
+    }
+
+    /// `exit code 137; Exited (137) 3 seconds ago`, or the state alone
+    /// when there is no exit code.
     pub fn details(&self) -> String {
         match self.exit_code {
-            Some(c) => {
-                let oom = if self.oom_killed {
-                    ", killed by the kernel for memory"
-                } else {
-                    ""
-                };
-                format!("exit code {c}{oom}; {}", self.state)
-            }
-            None => self.state.clone(),
+            Some(_) => format!("{}; {}", self.end(), self.state),
+            None => self.end(),
         }
     }
 }

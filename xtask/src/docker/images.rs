@@ -74,6 +74,14 @@ impl Docker<'_> {
         self.succeeds(&["image", "rm", image])
     }
 
+    /// Every `repository:tag` of the image `id`.
+    pub fn image_tags(&self, id: &str) -> Vec<String> {
+        let out = self
+            .read(&["image", "inspect", "--format", "{{json .RepoTags}}", id])
+            .unwrap_or_default();
+        serde_json::from_str(out.trim()).unwrap_or_default()
+    }
+
     /// `docker pull --quiet`: `true` when the image is here afterwards.
     pub fn pull(&self, image: &str) -> bool {
         exec::succeeds(self.cmd(&["pull", "--quiet", image]), super::LONG, self.ui)

@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use super::{note_wait, Flow, Request};
 use crate::checkout;
 use crate::cluster::spec::TestLimits;
-use crate::cluster::state::{ClusterState, SCHEMA};
+use crate::cluster::state::ClusterState;
 use crate::cluster::{self, freshness, Cluster};
 use crate::context::Ctx;
 use crate::interrupt;
@@ -198,18 +198,7 @@ fn adopt(cx: &Ctx, flow: &Flow, cluster: &dyn Cluster, imported: Option<&freshne
         if let Some(imported) = imported {
             imported.save(&cx.ws)?;
         }
-        ClusterState {
-            schema: SCHEMA,
-            project: flow.project.dir.clone(),
-            name: def.name.clone(),
-            size: def.size,
-            publish: def.publish,
-            image: def.image.clone(),
-            python: Some(flow.project.python.version.clone()),
-            data: flow.data.clone(),
-            backend: cluster.backend(),
-        }
-        .save(&cx.ws)
+        flow.kept_state(cluster).save(&cx.ws)
     })();
     match saved {
         Ok(()) => cx.ui.say(&format!(

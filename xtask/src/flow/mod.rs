@@ -184,6 +184,23 @@ impl<'c, 'a> Flow<'c, 'a> {
         Ok(cluster)
     }
 
+    /// What the checkout saves of `cluster` when it keeps it (`up`, or a
+    /// run's `--keep`), for `status`, `logs`, `test` and `down`.
+    fn kept_state(&self, cluster: &dyn Cluster) -> ClusterState {
+        let def = cluster.definition();
+        ClusterState {
+            schema: SCHEMA,
+            project: self.project.dir.clone(),
+            name: def.name.clone(),
+            size: def.size,
+            publish: def.publish,
+            image: def.image.clone(),
+            python: Some(self.project.python.version.clone()),
+            data: self.data.clone(),
+            backend: cluster.backend(),
+        }
+    }
+
     fn definition(&self, name: String, image: Image, results: PathBuf) -> Definition {
         let ws = &self.cx.ws;
         let warm =
@@ -243,18 +260,7 @@ pub fn up(cx: &Ctx, req: Request) -> Result<()> {
     // they import, and restarts them on the next `test`.
     let imported = freshness::Imported::of(&flow.project.dir)?;
     imported.save(&cx.ws)?;
-    ClusterState {
-        schema: SCHEMA,
-        project: flow.project.dir.clone(),
-        name: def.name.clone(),
-        size: def.size,
-        publish: def.publish,
-        image: def.image.clone(),
-        python: Some(flow.project.python.version.clone()),
-        data: flow.data.clone(),
-        backend: cluster.backend(),
-    }
-    .save(&cx.ws)?;
+    flow.kept_state(cluster.as_ref()).save(&cx.ws)?;
     drop(lock);
     up_and_ready(cx, cluster.as_ref(), &mut phases, &dir)?;
     let size = def.size;

@@ -280,6 +280,26 @@ pub fn volumes_in_use(docker: &Docker) -> Option<Vec<String>> {
     Some(busy.volumes.into_iter().map(|(v, _)| v).collect())
 }
 
+/// Remove the image `it` names, and the other tags of its repository on
+/// the same image: `docker system df` lists an image with several tags once
+/// (a project copy with the release's build files shares its image), and
+/// the image goes only with its last tag. Whether it went.
+fn remove_image(docker: &Docker, it: &Item) -> bool {
+    let repo = it
+        .name
+        .rsplit_once(':')
+        .map_or(it.name.as_str(), |(r, _)| r);
+    let ours = format!("{repo}:");
+    let siblings: Vec<String> = docker
+        .image_tags(&it.id)
+        .into_iter()
+        .filter(|t| *t != it.name && t.starts_with(&ours))
+        .collect();
+    // Each one tried, whatever the others did.
+    let stayed = siblings.iter().filter(|t| !docker.image_rm(t)).count();
+    (docker.image_rm(&it.name) || !docker.image_exists(&it.name)) && stayed == 0
+}
+
 /// Carry out `plan`'s removals once its clusters are down (the caller
 /// takes them down through their backends: their containers hold images
 /// and volumes): images (projects before the bases they are built on),
@@ -293,7 +313,7 @@ pub fn apply(docker: &Docker, plan: &plan::Plan) -> Vec<Item> {
     let mut failed = Vec::new();
     for it in others {
         let gone = match it.kind {
-            Kind::Image => docker.image_rm(&it.name) || !docker.image_exists(&it.name),
+            Kind::Image => remove_image(docker, &it),
             _ => docker.volume_rm(&it.name) || !docker.volume_exists(&it.name),
         };
         if !gone {

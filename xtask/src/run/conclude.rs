@@ -40,7 +40,10 @@ impl Run {
                 eprintln!("warning: {e:#}");
             }
         }
-        let junit = super::junit_in(&self.results, "");
+        let (junit, said) = super::junit_in(&self.results, "");
+        if let Some(line) = said {
+            eprintln!("{line}");
+        }
         let timeline = match self.passes.last() {
             Some(p) => p.timeline.clone(),
             None => Timeline::read(&self.results),

@@ -284,9 +284,9 @@ fn selection_key(ws: &Workspace, cluster: &dyn Cluster, command: &[String]) -> R
 }
 
 /// What pytest left in `dir`: its JUnit XML, or when it wrote none (it was
-/// ended), what the harness's timeline says; `label` names the pass in a
-/// warning.
-pub fn junit_in(dir: &Path, label: &str) -> crate::junit::JunitReport {
+/// ended), what the harness's timeline says; with a line saying which
+/// (`label` names the pass), for the caller to print.
+pub fn junit_in(dir: &Path, label: &str) -> (crate::junit::JunitReport, Option<String>) {
     let path = dir.join("junit.xml");
     // A missing file reads as no tests: here it means pytest was ended.
     let junit = match path.is_file() {
@@ -294,18 +294,18 @@ pub fn junit_in(dir: &Path, label: &str) -> crate::junit::JunitReport {
         false => Err(anyhow::anyhow!("pytest wrote no {}", path.display())),
     };
     match (junit, crate::cluster::pytest::Timeline::read(dir)) {
-        (Ok(j), _) => j,
-        (Err(_), Some(t)) if !t.tests.is_empty() => {
-            eprintln!(
-                "note: pytest wrote no JUnit XML{label} (it was ended): the tests are counted from \
-                 the harness's timeline"
-            );
-            t.as_junit()
-        }
-        (Err(e), _) => {
-            eprintln!("warning: {e:#}; counting no tests{label}");
-            crate::junit::JunitReport::default()
-        }
+        (Ok(j), _) => (j, None),
+        (Err(_), Some(t)) if !t.tests.is_empty() => (
+            t.as_junit(),
+            Some(format!(
+                "note: pytest wrote no JUnit XML{label} (it was ended): the tests are counted \
+                 from the harness's timeline"
+            )),
+        ),
+        (Err(e), _) => (
+            crate::junit::JunitReport::default(),
+            Some(format!("warning: {e:#}; counting no tests{label}")),
+        ),
     }
 }
 

@@ -33,14 +33,8 @@ impl Run {
         summary: &mut Summary,
     ) -> Option<PathBuf> {
         let runs = if self.passes.is_empty() {
-            let path = self.results.join("junit.xml");
-            let junit = match path.is_file() {
-                true => crate::junit::read_junit(&path).unwrap_or_default(),
-                // pytest was ended: what the harness's timeline says.
-                false => {
-                    Timeline::read(&self.results).map_or_else(Default::default, |t| t.as_junit())
-                }
-            };
+            // Said already when the run concluded.
+            let (junit, _) = super::junit_in(&self.results, "");
             executions(&junit, 1)
         } else {
             self.passes.iter().flat_map(|p| p.executions()).collect()

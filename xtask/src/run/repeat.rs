@@ -139,9 +139,13 @@ impl Run {
         } else {
             self.results.clone()
         };
+        let (junit, said) = super::junit_in(&from, &format!(" in repeat {k}"));
+        if let Some(line) = said {
+            eprintln!("{line}");
+        }
         let pass = Pass {
             repeat: k,
-            junit: super::junit_in(&from, &format!(" in repeat {k}")),
+            junit,
             timeline: Timeline::read(&from),
             pytest_code: self.pytest_code,
         };

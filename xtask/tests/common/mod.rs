@@ -547,3 +547,13 @@ def test_workers_run_the_current_source(dist_ctx):
     results = dist_ctx.executor.run_each_worker(on_worker)
     assert results and set(results.values()) == {expected}, (results, expected)
 "#;
+
+/// Removes the copy's image and numba caches, and the copy.
+pub struct RemoveImageOnDrop(pub std::path::PathBuf);
+
+impl Drop for RemoveImageOnDrop {
+    fn drop(&mut self) {
+        remove_project_image(&self.0);
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

@@ -39,7 +39,8 @@ fn a_test_that_waits_forever_times_out_with_every_process_stacks_kept() {
     if !engine_available() {
         return;
     }
-    let copy = release_copy("hanging-test", false);
+    let copy = release_copy("hanging-test", true);
+    let _copy = RemoveImageOnDrop(copy.clone());
     fs::write(copy.join("tests/test_hangs_forever.py"), HANGING).unwrap();
     // The failed run's cluster becomes the main checkout's kept one.
     let _kept = main_kept_cluster();
@@ -143,7 +144,8 @@ fn the_suites_deadline_keeps_the_stacks_and_ends_pytest_with_124() {
     if !engine_available() {
         return;
     }
-    let copy = release_copy("hanging-suite", false);
+    let copy = release_copy("hanging-suite", true);
+    let _copy = RemoveImageOnDrop(copy.clone());
     fs::write(copy.join("tests/test_hangs_forever.py"), HANGING).unwrap();
     let text = fs::read_to_string(small_config()).unwrap();
     let short = text.replace("tests_s = 900\n", "tests_s = 30\n");

@@ -98,13 +98,3 @@ fn an_edit_runs_on_the_next_run_without_a_rebuild_and_the_selection_follows_the_
         "an edit needs no image rebuild: build took {build} s"
     );
 }
-
-/// Removes the copy's image and numba caches, and the copy.
-struct RemoveImageOnDrop(std::path::PathBuf);
-
-impl Drop for RemoveImageOnDrop {
-    fn drop(&mut self) {
-        remove_project_image(&self.0);
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}

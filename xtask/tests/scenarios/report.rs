@@ -133,7 +133,8 @@ fn failed_runs_reports_render_in_chromium_with_verdicts_and_stacks() {
     if !engine_available() {
         return;
     }
-    let copy = release_copy("hanging-report", false);
+    let copy = release_copy("hanging-report", true);
+    let _copy = RemoveImageOnDrop(copy.clone());
     fs::write(copy.join("tests/test_hangs.py"), HANGING).unwrap();
     let copy_arg = copy.display().to_string();
     let args = smallest_dist_test(&[

@@ -109,9 +109,7 @@ pub fn distribute_runtime(
     for host in other_engines(docker, nodes)? {
         let node = docker.on(&host);
         if node.volume_exists(volume)
-            && node
-                .one_shot(&read_mark(volume, image, "test"), None, LONG)
-                .is_ok()
+            && node.one_shot(&read_mark(volume, image), None, LONG).is_ok()
         {
             continue;
         }
@@ -122,21 +120,15 @@ pub fn distribute_runtime(
     Ok(())
 }
 
-/// A one-shot that reads the runtime's mark (`cat`), or checks it (`test`).
-fn read_mark<'s>(volume: &str, image: &'s str, how: &str) -> OneShot<'s> {
-    let command = match how {
-        "cat" => vec!["cat".to_string(), format!("/v/{RUNTIME_MARK}")],
-        _ => vec![
-            "test".to_string(),
-            "-s".to_string(),
-            format!("/v/{RUNTIME_MARK}"),
-        ],
-    };
+/// A one-shot that prints the runtime's mark, failing when there is none
+/// or it is empty (a copy that is missing or was cut short).
+fn read_mark<'s>(volume: &str, image: &'s str) -> OneShot<'s> {
+    let script = format!("test -s /v/{RUNTIME_MARK} && cat /v/{RUNTIME_MARK}");
     OneShot {
         image,
         user: "0",
         volumes: vec![format!("{volume}:/v:ro")],
-        command,
+        command: vec!["sh".into(), "-c".into(), script],
         ..Default::default()
     }
 }
@@ -174,7 +166,7 @@ fn send_runtime(docker: &Docker, node: &Docker, (volume, image): (&str, &str)) -
         LONG,
     )?;
     let mark = docker
-        .one_shot(&read_mark(volume, image, "cat"), None, LONG)
+        .one_shot(&read_mark(volume, image), None, LONG)
         .context("reading the runtime's mark on the manager")?;
     let write = format!("printf '%s\\n' \"$0\" > /to/{RUNTIME_MARK}");
     let marked = OneShot {
