@@ -292,7 +292,15 @@ def restart_dask_workers(timeout):
 
 
 def recover(session, nodeid):
-    """After `nodeid` timed out: the cluster's Dask workers restarted."""
+    """After `nodeid` timed out: the cluster's Dask workers restarted,
+    unless they are the user's (`dist-test --attach`)."""
+    if os.environ.get("DIST_TEST_NO_RESTART") == "1":
+        print(
+            f"\ndist-test harness: {nodeid} timed out; the attached cluster's workers are "
+            "yours and were not restarted (its tasks may still run on them)",
+            file=sys.__stderr__,
+        )
+        return
     timeout = engines_timeout()
     try:
         done = restart_dask_workers(timeout)

@@ -134,6 +134,8 @@ pub struct DistTest {
     #[arg(long, conflicts_with = "publish")]
     pub swarm: bool,
     #[command(flatten)]
+    pub attach: AttachArgs,
+    #[command(flatten)]
     pub repeat: RepeatArgs,
     /// With --repeat or --until-failure: a new cluster for each pass
     /// (built once), to catch what goes wrong while a cluster starts.
@@ -142,6 +144,30 @@ pub struct DistTest {
     /// Extra arguments for pytest, after `--`.
     #[arg(last = true, value_name = "PYTEST_ARGS")]
     pub pytest_args: Vec<String>,
+}
+
+/// A cluster the user already runs (docs/attach.md).
+#[derive(Debug, Args, Clone, Default)]
+pub struct AttachArgs {
+    /// Run the tests against a Dask scheduler and an ipyparallel controller
+    /// you already run, after checking that its workers and engines run the
+    /// tests' versions; nothing of it is started, restarted or removed.
+    /// Where it is: the flags below, else [attach] of dist-test.toml.
+    #[arg(long, conflicts_with_all = ["swarm", "publish", "keep", "keep_on_failure", "fresh"])]
+    pub attach: bool,
+    /// The Dask scheduler, as the tests' container reaches it (tcp://HOST:8786).
+    #[arg(long, value_name = "ADDRESS", requires = "attach")]
+    pub scheduler: Option<String>,
+    /// The controller's ipcontroller-client.json.
+    #[arg(long, value_name = "FILE", requires = "attach")]
+    pub ipython_client: Option<std::path::PathBuf>,
+    /// A Docker network for the tests' container to join (the cluster's).
+    #[arg(long, value_name = "NAME", requires = "attach")]
+    pub network: Option<String>,
+    /// The scratch folder the dist tests share with the workers, at the
+    /// same path there (default: target/dist-test/attach/temp_data).
+    #[arg(long, value_name = "PATH", requires = "attach")]
+    pub scratch: Option<std::path::PathBuf>,
 }
 
 /// Flake hunting: the selection passed several times.

@@ -15,6 +15,26 @@ pub struct Config {
     pub image: ImageCfg,
     pub cluster: ClusterCfg,
     pub timeouts: Timeouts,
+    /// A cluster the user runs, for `dist-test --attach` (optional).
+    #[serde(default)]
+    pub attach: AttachCfg,
+}
+
+/// `[attach]`: where the user's cluster is, each key overridden by the
+/// flag of the same name (docs/attach.md).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachCfg {
+    /// The Dask scheduler's address as the tests' container reaches it.
+    pub scheduler: Option<String>,
+    /// The controller's `ipcontroller-client.json`, a path on this machine.
+    pub ipython_client: Option<std::path::PathBuf>,
+    /// A Docker network for the tests' container to join (the default
+    /// bridge without it).
+    pub network: Option<String>,
+    /// The scratch folder LiberTEM's dist tests share with the workers, at
+    /// the same path on both (default: target/dist-test/attach/temp_data).
+    pub scratch: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

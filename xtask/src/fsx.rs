@@ -80,6 +80,59 @@ pub fn remove_dir(path: &Path) -> Result<()> {
     }
 }
 
+/// Make `to` hold what `from` holds: files whose size or modification
+/// time differ are copied (their time kept, so the next mirror skips
+/// them), what `from` lacks is removed, symbolic links are followed. How
+/// many files were copied.
+pub fn mirror(from: &Path, to: &Path) -> Result<usize> {
+    fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    let mut copied = 0;
+    let mut seen = std::collections::BTreeSet::new();
+    for entry in fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let entry = entry?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        seen.insert(entry.file_name());
+        let meta = fs::metadata(&src).with_context(|| format!("reading {}", src.display()))?;
+        if meta.is_dir() {
+            if dst.is_file() {
+                fs::remove_file(&dst)?;
+            }
+            copied += mirror(&src, &dst)?;
+            continue;
+        }
+        let same = fs::metadata(&dst).is_ok_and(|d| {
+            d.is_file() && d.len() == meta.len() && d.modified().ok() == meta.modified().ok()
+        });
+        if same {
+            continue;
+        }
+        if dst.is_dir() {
+            fs::remove_dir_all(&dst)?;
+        }
+        fs::copy(&src, &dst)
+            .with_context(|| format!("copying {} to {}", src.display(), dst.display()))?;
+        fs::File::options()
+            .write(true)
+            .open(&dst)
+            .and_then(|f| f.set_modified(meta.modified()?))
+            .with_context(|| format!("dating {}", dst.display()))?;
+        copied += 1;
+    }
+    for entry in fs::read_dir(to)? {
+        let entry = entry?;
+        if !seen.contains(&entry.file_name()) {
+            let path = entry.path();
+            if entry.file_type()?.is_dir() {
+                fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
+            }
+            .with_context(|| format!("removing {}", path.display()))?;
+        }
+    }
+    Ok(copied)
+}
+
 /// A scratch folder for a unit test, made empty.
 #[cfg(test)]
 pub(crate) fn scratch(name: &str) -> PathBuf {
@@ -115,6 +168,30 @@ mod tests {
         assert_eq!(fs::metadata(&p).unwrap().modified().unwrap(), t);
         write_if_changed(&p, b"y").unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"y");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_mirror_copies_what_changed_and_removes_what_went() {
+        let dir = scratch("mirror");
+        let (from, to) = (dir.join("from"), dir.join("to"));
+        fs::create_dir_all(from.join("sub")).unwrap();
+        fs::write(from.join("a"), "1").unwrap();
+        fs::write(from.join("sub/b"), "22").unwrap();
+        assert_eq!(mirror(&from, &to).unwrap(), 2);
+        assert_eq!(fs::read_to_string(to.join("sub/b")).unwrap(), "22");
+        assert_eq!(mirror(&from, &to).unwrap(), 0, "nothing changed");
+        fs::write(from.join("a"), "333").unwrap();
+        fs::remove_dir_all(from.join("sub")).unwrap();
+        fs::write(to.join("stray"), "x").unwrap();
+        assert_eq!(mirror(&from, &to).unwrap(), 1);
+        let mut names: Vec<_> = fs::read_dir(&to)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["a"]);
+        assert_eq!(fs::read_to_string(to.join("a")).unwrap(), "333");
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -226,7 +226,7 @@ fn make(docker: &Docker, ws: &Workspace, inputs: &Inputs, key: &str, log: &Path)
             .map(String::from)
             .to_vec(),
         online: true,
-        interactive: false,
+        ..Default::default()
     };
     docker
         .one_shot(&one, Some(log), LONG)

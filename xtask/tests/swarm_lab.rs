@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 
 /// The lab's nodes besides the manager, as its env file names them.
 const ENGINES: &str = "unix:///run/ltlab/2/docker.sock unix:///run/ltlab/3/docker.sock";
+/// The one folder the lab's nodes share.
+const SHARED: &str = "/var/lib/ltlab/shared";
 
 fn is_root() -> bool {
     fs::read_to_string("/proc/self/status")
@@ -92,7 +94,8 @@ fn a_three_node_lab_runs_the_cluster_and_goes_without_a_trace() {
     assert_eq!(
         out,
         format!(
-            "export DOCKER_HOST={manager}\nexport DIST_TEST_SWARM_ENGINES='{}'\n",
+            "export DOCKER_HOST={manager}\nexport DIST_TEST_SWARM_ENGINES='{}'\n\
+             export DIST_TEST_SWARM_SHARED={SHARED}\n",
             ENGINES
         ),
         "{err}"
@@ -122,6 +125,30 @@ fn a_three_node_lab_runs_the_cluster_and_goes_without_a_trace() {
             &["-H", &host, "info", "--format", "{{.Swarm.NodeAddr}}"],
         );
         assert_eq!(addr.trim(), format!("192.168.231.1{n}"));
+    }
+    // Strict, as separate machines: a node sees neither the host engine's
+    // state nor another node's, and only the manager sees the checkout.
+    for n in 1..=3 {
+        let pid = fs::read_to_string(format!("/run/ltlab/{n}/docker.pid")).unwrap();
+        let ls = |dir: &str| run("nsenter", &["-t", pid.trim(), "-m", "ls", "-A", dir]);
+        let checkout = ls(&root().display().to_string());
+        assert_eq!(
+            checkout.trim().is_empty(),
+            n != 1,
+            "node {n} sees the checkout: {checkout}"
+        );
+        for other in (1..=3).filter(|m| *m != n) {
+            assert_eq!(
+                ls(&format!("/var/lib/ltlab/{other}")),
+                "",
+                "node {n} sees node {other}'s state"
+            );
+        }
+        assert!(
+            !ls("/var/lib/docker").contains("volumes"),
+            "node {n} sees the host engine's state"
+        );
+        assert!(Path::new(SHARED).is_dir());
     }
     // Asked again, it is found up, not made twice.
     let o = xtask(&["swarm-lab", "up", "--nodes", "3"]);
@@ -165,6 +192,7 @@ fn the_cluster_runs_on_the_swarm(manager: &str) {
         &[
             ("DOCKER_HOST", manager),
             ("DIST_TEST_SWARM_ENGINES", ENGINES),
+            ("DIST_TEST_SWARM_SHARED", SHARED),
         ],
     );
     let err = stderr(&o);
@@ -237,6 +265,7 @@ fn a_kept_stack_serves_the_lifecycle_commands(manager: &str) {
     let on_manager = [
         ("DOCKER_HOST", manager),
         ("DIST_TEST_SWARM_ENGINES", ENGINES),
+        ("DIST_TEST_SWARM_SHARED", SHARED),
     ];
     let x = |args: &[&str]| xtask_in(&root(), args, &on_manager);
     // The image reaches the nodes through the engines DIST_TEST_SWARM_ENGINES
@@ -279,6 +308,7 @@ fn a_kept_stack_serves_the_lifecycle_commands(manager: &str) {
             &[
                 ("DOCKER_HOST", manager),
                 ("DIST_TEST_SWARM_ENGINES", &engines),
+                ("DIST_TEST_SWARM_SHARED", SHARED),
             ],
         );
         assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
@@ -292,6 +322,7 @@ fn a_kept_stack_serves_the_lifecycle_commands(manager: &str) {
         &[
             ("DOCKER_HOST", manager),
             ("DIST_TEST_SWARM_ENGINES", &engines),
+            ("DIST_TEST_SWARM_SHARED", SHARED),
         ],
     );
     assert!(o.status.success(), "up --swarm: {}", stderr(&o));
@@ -371,26 +402,30 @@ fn a_kept_stack_runs_an_edited_jitted_function(manager: &str) {
     let on_manager = [
         ("DOCKER_HOST", manager),
         ("DIST_TEST_SWARM_ENGINES", ENGINES),
+        ("DIST_TEST_SWARM_SHARED", SHARED),
     ];
     let x = |args: &[&str]| xtask_in(&root(), args, &on_manager);
     let copy = release_copy("swarm-live-source", true);
     let _copy = RemoveImageOnDrop(copy.clone());
     fs::write(copy.join("tests/dist_test_caller.py"), LIVE_CALLER).unwrap();
     fs::write(copy.join("tests/test_dist_test_live_source.py"), LIVE_TEST).unwrap();
+    fs::write(copy.join("tests/test_dist_test_sum.py"), SUM_TEST).unwrap();
     let project = copy.display().to_string();
     let o = x(&["up", "-q", "--swarm", "--project", &project]);
     assert!(o.status.success(), "up --swarm: {}", stderr(&o));
-    let test = || {
+    let test_exit = |code: i32| {
         let o = x(&[
             "test",
             "--swarm",
             "--",
             "tests/test_dist_test_live_source.py",
+            "tests/test_dist_test_sum.py",
         ]);
         let err = stderr(&o);
-        assert_eq!(o.status.code(), Some(0), "test --swarm: {err}");
+        assert_eq!(o.status.code(), Some(code), "test --swarm: {err}");
         err
     };
+    let test = || test_exit(0);
     // Fills every worker's own numba cache with the caller.
     test();
     edit_get_bbox_2d(&copy);
@@ -399,9 +434,40 @@ fn a_kept_stack_runs_an_edited_jitted_function(manager: &str) {
         err.contains("numba cache files of it and its importers removed"),
         "{err}"
     );
+    // The workers on the other nodes run an edited UDF on the next `test`:
+    // the source reached their own copies.
+    let sum = copy.join("src/libertem/udf/sum.py");
+    let text = fs::read_to_string(&sum).unwrap();
+    let edited = text.replace(
+        "    def process_tile(self, tile):\n        ''\n",
+        "    def process_tile(self, tile):\n        ''\n        raise RuntimeError('process_tile edited on the kept stack')\n",
+    );
+    assert_ne!(edited, text, "SumUDF.process_tile is as expected");
+    fs::write(&sum, edited).unwrap();
+    let err = test_exit(1);
+    assert!(
+        err.contains("process_tile edited on the kept stack"),
+        "{err}"
+    );
+    assert!(err.contains("1 passed, 1 failed"), "{err}");
     let o = x(&["down"]);
     assert!(o.status.success(), "down: {}", stderr(&o));
 }
+
+/// SumUDF on the cluster's workers.
+const SUM_TEST: &str = r#"import numpy as np
+import pytest
+
+from libertem.udf.sum import SumUDF
+
+
+@pytest.mark.dist
+def test_sum_on_the_workers(dist_ctx):
+    data = np.ones((4, 4, 8, 8), dtype=np.float32)
+    ds = dist_ctx.load("memory", data=data, num_partitions=4)
+    res = dist_ctx.run_udf(dataset=ds, udf=SumUDF())
+    assert np.allclose(res["intensity"].data, 16)
+"#;
 
 /// What `f` reports once it is empty, or after 30 s: a node removes its
 /// containers once the manager has removed their tasks.
@@ -459,9 +525,11 @@ fn a_stopped_node_is_named_dead(manager: &str) {
     ];
     std::env::set_var("DOCKER_HOST", manager);
     std::env::set_var("DIST_TEST_SWARM_ENGINES", ENGINES);
+    std::env::set_var("DIST_TEST_SWARM_SHARED", SHARED);
     let mut run = spawn(&args);
     std::env::remove_var("DOCKER_HOST");
     std::env::remove_var("DIST_TEST_SWARM_ENGINES");
+    std::env::remove_var("DIST_TEST_SWARM_SHARED");
     run.wait_for("  ready", Duration::from_secs(300));
     let pid = fs::read_to_string("/run/ltlab/3/docker.pid").unwrap();
     let ok = Command::new("kill")

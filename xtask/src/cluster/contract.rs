@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use super::spec::{Backend, Collected, Definition, Observation, ServiceState, TestLimits};
+use super::spec::{
+    Backend, Collected, Definition, Observation, ServiceSpan, ServiceState, TestLimits,
+};
 use crate::exec;
 use crate::ui::Ui;
 use crate::workspace::Workspace;
@@ -42,6 +44,13 @@ pub trait Cluster {
 
     /// Start every long-running service.
     fn up(&self, log: &Path) -> Result<()>;
+
+    /// Wait, bounded by `timeout`, until the cluster is ready for tests
+    /// (`first`: what was seen already); the services' spans. The
+    /// harness's own clusters go by one rule (`readiness::wait_ready`).
+    fn ready(&self, timeout: Duration, first: Option<Observation>) -> Result<Vec<ServiceSpan>> {
+        super::readiness::wait_ready(self, timeout, first)
+    }
 
     /// Start pytest (`command`) in the tests container, output to `log`.
     /// It runs no test before the results folder holds the ready file

@@ -9,6 +9,7 @@
 //!
 //! When a cluster is ready is decided once, for both, in [`readiness`].
 
+pub mod attached;
 pub mod compose_cluster;
 mod contract;
 pub mod freshness;
@@ -23,7 +24,7 @@ pub use contract::{Cluster, Tests};
 pub use named::{from_state, kept, of_checkout, Kept, Named};
 pub use readiness::{wait_ready, Readiness, Verdict};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::docker::compose::Flavour;
 use crate::docker::Docker;
@@ -43,5 +44,9 @@ pub fn select<'a>(
             ws, docker, compose, def, None,
         )),
         Kind::Swarm => Box::new(swarm_stack::SwarmStack::new(ws, docker, def, None)?),
+        Kind::Attached => {
+            let to = (def.attach.clone()).context("an attached cluster needs its address")?;
+            Box::new(attached::Attached::new(ws, docker, def, to))
+        }
     })
 }

@@ -40,7 +40,7 @@ impl Named {
         let down = select(ws, docker, compose, self.kind, def).and_then(|c| c.down());
         if down.is_err() {
             let label = match self.kind {
-                Kind::Compose => COMPOSE_PROJECT_LABEL,
+                Kind::Compose | Kind::Attached => COMPOSE_PROJECT_LABEL,
                 Kind::Swarm => STACK_LABEL,
             };
             let _ = docker.sweep(&label_filter(label, &self.name));
@@ -87,6 +87,7 @@ fn by_name(name: &str, size: Size, ws: &Workspace) -> Definition {
             results: ws.cluster_dir().join("pytest"),
         },
         warm: false,
+        attach: None,
     }
 }
 
@@ -157,6 +158,7 @@ fn definition_of(state: &ClusterState, results: &Path) -> Definition {
             results: results.to_path_buf(),
         },
         warm: true,
+        attach: None,
     }
 }
 
@@ -178,5 +180,12 @@ pub fn from_state<'a>(
             Some(b.clone()),
         )),
         b @ Backend::Swarm { .. } => Box::new(SwarmStack::new(ws, docker, def, Some(b.clone()))?),
+        Backend::Attached { scheduler } => {
+            bail!(
+                "the saved cluster is the one attached at {scheduler}, and an attached cluster \
+                 is never kept: remove {}",
+                ClusterState::path(ws).display()
+            )
+        }
     })
 }

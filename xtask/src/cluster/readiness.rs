@@ -183,8 +183,8 @@ impl Readiness {
 /// beside it need); whether every service still runs, from the backend
 /// once a second. `first`: what a probe saw just now (after a restart), so
 /// that a cluster ready at once needs no watcher.
-pub fn wait_ready(
-    cluster: &dyn Cluster,
+pub fn wait_ready<C: Cluster + ?Sized>(
+    cluster: &C,
     timeout: Duration,
     first: Option<Observation>,
 ) -> Result<Vec<ServiceSpan>> {
@@ -258,7 +258,7 @@ pub fn wait_ready(
     }
 }
 
-fn scheduler_still_runs(cluster: &dyn Cluster) -> Result<bool> {
+fn scheduler_still_runs<C: Cluster + ?Sized>(cluster: &C) -> Result<bool> {
     Ok(cluster
         .services()?
         .iter()

@@ -151,6 +151,8 @@ pub struct Definition {
     pub mounts: Mounts,
     /// Its workers, engines and pytest start warm (config.rs, `WarmStart`).
     pub warm: bool,
+    /// Where the user's cluster is, for the attached backend.
+    pub attach: Option<super::attached::AttachTo>,
 }
 
 /// Which backend runs a cluster.
@@ -158,16 +160,18 @@ pub struct Definition {
 pub enum Kind {
     Compose,
     Swarm,
+    /// A cluster the user runs (`dist-test --attach`): only the tests are ours.
+    Attached,
 }
 
 impl Kind {
-    /// The backend a command's `--swarm` asks for: the one place that
-    /// chooses it.
-    pub fn chosen(swarm: bool) -> Kind {
-        if swarm {
-            Kind::Swarm
-        } else {
-            Kind::Compose
+    /// The backend a command's `--swarm` or `--attach` asks for: the one
+    /// place that chooses it.
+    pub fn chosen(swarm: bool, attach: bool) -> Kind {
+        match (swarm, attach) {
+            (_, true) => Kind::Attached,
+            (true, false) => Kind::Swarm,
+            (false, false) => Kind::Compose,
         }
     }
 
@@ -181,11 +185,12 @@ impl Kind {
         }
     }
 
-    /// `compose` or `swarm`, as the selection key and messages name it.
+    /// `compose`, `swarm` or `attached`, as the selection key and messages name it.
     pub fn word(self) -> &'static str {
         match self {
             Kind::Compose => "compose",
             Kind::Swarm => "swarm",
+            Kind::Attached => "attached",
         }
     }
 }
@@ -197,13 +202,19 @@ impl Kind {
 pub enum Backend {
     /// The runtime (`/venv`) and numba cache volumes it mounts.
     Compose { runtime: String, numba: String },
-    /// The swarm's nodes (the manager first) and the shared folders every
-    /// service mounts.
+    /// The swarm's nodes (the manager first), the controller's folder on
+    /// the manager, and what the services see in the shared folder: the
+    /// scratch folder and the detector data (absent in a state saved before
+    /// the data was copied there: the checkout's own).
     Swarm {
         nodes: Vec<String>,
         ipython: PathBuf,
         temp: PathBuf,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        data: Option<PathBuf>,
     },
+    /// The user's cluster, by its scheduler's address (never kept).
+    Attached { scheduler: String },
 }
 
 impl Backend {
@@ -211,6 +222,7 @@ impl Backend {
         match self {
             Backend::Compose { .. } => Kind::Compose,
             Backend::Swarm { .. } => Kind::Swarm,
+            Backend::Attached { .. } => Kind::Attached,
         }
     }
 
@@ -219,7 +231,7 @@ impl Backend {
     pub fn volumes(&self, image: &Image) -> Vec<String> {
         match self {
             Backend::Compose { runtime, numba } => vec![runtime.clone(), numba.clone()],
-            Backend::Swarm { .. } => vec![image.runtime.clone()],
+            Backend::Swarm { .. } | Backend::Attached { .. } => vec![image.runtime.clone()],
         }
     }
 
@@ -228,6 +240,7 @@ impl Backend {
         match self {
             Backend::Compose { .. } => "compose".into(),
             Backend::Swarm { nodes, .. } => format!("a swarm of {} nodes", nodes.len()),
+            Backend::Attached { scheduler } => format!("the cluster at {scheduler}"),
         }
     }
 }

@@ -129,7 +129,8 @@ mod tests {
             Backend::Swarm {
                 nodes: vec!["m".into(), "a".into()],
                 ipython: "/x/cluster/ipython".into(),
-                temp: "/x/cluster/temp_data".into(),
+                temp: "/shared/x/temp_data".into(),
+                data: Some("/shared/x/data".into()),
             },
         ] {
             let s = state(backend);

@@ -3,6 +3,9 @@
 use anyhow::Result;
 
 use crate::cli::DistTest;
+use crate::cluster::attached::AttachTo;
+use crate::cluster::spec::Kind;
+use crate::config::AttachCfg;
 use crate::context::{Invocation, Needs};
 use crate::flow::{self, Keep, Request};
 use crate::run::repeat::Plan;
@@ -12,6 +15,18 @@ impl DistTest {
         let cx = inv.docker(Needs::Builder)?;
         let mut req = Request::from_args(&cx, &self.project, &self.size, &self.data, self.swarm)?;
         req.test_s = self.test_timeout;
+        if self.attach.attach {
+            let a = self.attach;
+            let flags = AttachCfg {
+                scheduler: a.scheduler,
+                ipython_client: a.ipython_client,
+                network: a.network,
+                scratch: a.scratch,
+            };
+            let scratch = cx.ws.target.join("attach").join("temp_data");
+            req.attach = Some(AttachTo::resolve(flags, &cx.ws.config.attach, &scratch)?);
+            req.kind = Kind::chosen(false, true);
+        }
         let plan = Plan::of(&self.repeat, self.fresh);
         let keep = Keep::of(self.keep, self.keep_on_failure);
         flow::dist_test(&cx, req, &self.pytest_args, keep, plan)

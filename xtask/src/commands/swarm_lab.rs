@@ -24,6 +24,7 @@ impl SwarmLab {
                 let seed = swarm_lab::Seed {
                     images: images_to_seed(&docker, &ws),
                     volumes: runtimes_to_seed(&docker, &ws),
+                    manager_only: vec![ws.root.clone(), ws.target.clone()],
                 };
                 let lab = swarm_lab::up(&docker, &ws.target, nodes, &seed)?;
                 let env = Lab::dir(&ws.target).join("env");

@@ -144,6 +144,11 @@ pub struct OneShot<'s> {
     pub online: bool,
     /// Its input is ours (`--interactive`): a stream piped into it.
     pub interactive: bool,
+    /// A network of the engine's to join (a cluster's the user runs), in
+    /// place of none or the default one.
+    pub network: Option<&'s str>,
+    /// Its working folder.
+    pub workdir: Option<&'s str>,
 }
 
 impl OneShot<'_> {
@@ -155,8 +160,13 @@ impl OneShot<'_> {
         if let Some(name) = self.name {
             args.extend(["--name", name]);
         }
-        if !self.online {
-            args.extend(["--network", "none"]);
+        match (self.network, self.online) {
+            (Some(network), _) => args.extend(["--network", network]),
+            (None, false) => args.extend(["--network", "none"]),
+            (None, true) => {}
+        }
+        if let Some(dir) = self.workdir {
+            args.extend(["--workdir", dir]);
         }
         args.extend(["--user", self.user]);
         for v in &self.volumes {
@@ -265,6 +275,14 @@ impl Docker<'_> {
         let mut args = vec!["exec", id];
         args.extend(command);
         self.read(&args)
+    }
+
+    /// Run `command` in container `id` with `input` on its standard input;
+    /// its output.
+    pub fn exec_fed(&self, id: &str, command: &[&str], input: &[u8]) -> Result<String> {
+        let mut args = vec!["exec", "--interactive", id];
+        args.extend(command);
+        exec::read_fed(self.cmd(&args), input, QUERY, self.ui)
     }
 
     /// Run `command` in container `id` with our pipe as its input and its

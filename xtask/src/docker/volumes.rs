@@ -22,11 +22,12 @@ impl Docker<'_> {
         self.volume_labels(name).is_some()
     }
 
-    /// Where the engine keeps a volume's files, as a path of its host.
-    pub fn volume_mountpoint(&self, name: &str) -> Result<PathBuf> {
+    /// Where the engine keeps its state (images, containers, volumes), as
+    /// a path of its host.
+    pub fn root_dir(&self) -> Result<PathBuf> {
         let out = self
-            .read(&["volume", "inspect", "--format", "{{.Mountpoint}}", name])
-            .with_context(|| format!("inspecting the volume {name}"))?;
+            .read(&["info", "--format", "{{.DockerRootDir}}"])
+            .context("asking the engine where it keeps its state")?;
         Ok(PathBuf::from(out.trim()))
     }
 

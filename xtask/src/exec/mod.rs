@@ -12,14 +12,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 use crate::interrupt;
 use crate::ui::Ui;
 
+mod captured;
 mod logged;
 mod pipe;
 mod stream;
+
+pub use captured::read_fed;
+use captured::{checked, output_fed};
 
 pub use logged::run_logged;
 pub use pipe::pipe;
@@ -58,35 +62,7 @@ pub fn describe(command: &Command) -> String {
 /// Run to the end with no input, its output and errors read; stopped at
 /// `limit`, which is an error that names the command.
 pub fn output(command: impl Into<Command>, limit: Duration, ui: Ui) -> Result<Output> {
-    use std::io::Read;
-    let command: Command = command.into();
-    let what = describe(&command);
-    let mut child = spawn_piped(command, ui)?;
-    let drain = |mut from: Box<dyn std::io::Read + Send>| {
-        let (send, got) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = from.read_to_end(&mut buf);
-            let _ = send.send(buf);
-        });
-        got
-    };
-    let out = drain(Box::new(child.stdout.take().context("the child's output")?));
-    let err = drain(Box::new(child.stderr.take().context("the child's errors")?));
-    let status = wait(child, Some(Instant::now() + limit))?;
-    // A grandchild that kept the pipes open must not hold us either.
-    let take = |got: std::sync::mpsc::Receiver<Vec<u8>>| {
-        got.recv_timeout(Duration::from_secs(5)).unwrap_or_default()
-    };
-    let (stdout, stderr) = (take(out), take(err));
-    match status {
-        Some(status) => Ok(Output {
-            status,
-            stdout,
-            stderr,
-        }),
-        None => bail!("`{what}` did not finish within {} s", limit.as_secs()),
-    }
+    output_fed(command.into(), None, limit, ui)
 }
 
 /// [`output`]'s stdout as text; a failure is an error with its last words.
@@ -94,11 +70,7 @@ pub fn read(command: impl Into<Command>, limit: Duration, ui: Ui) -> Result<Stri
     let command: Command = command.into();
     let what = describe(&command);
     let out = output(command, limit, ui)?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        bail!("`{what}` failed ({}): {}", out.status, tail(err.trim(), 3));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    checked(&what, out)
 }
 
 /// [`read`], output dropped.
@@ -109,18 +81,6 @@ pub fn run(command: impl Into<Command>, limit: Duration, ui: Ui) -> Result<()> {
 /// Whether it ran and exited 0 within `limit`.
 pub fn succeeds(command: impl Into<Command>, limit: Duration, ui: Ui) -> bool {
     output(command, limit, ui).is_ok_and(|o| o.status.success())
-}
-
-/// Started with no input and its output and errors piped to us.
-fn spawn_piped(mut command: Command, ui: Ui) -> Result<Child> {
-    echo_command(ui, &command);
-    let program = command.get_program().to_string_lossy().into_owned();
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {program}"))
 }
 
 /// Wait for a child that the signal handler may stop; kill it at `deadline`.

@@ -10,7 +10,7 @@ use super::{note_wait, Flow, Request};
 use crate::checkout;
 use crate::cluster::spec::TestLimits;
 use crate::cluster::state::ClusterState;
-use crate::cluster::{self, freshness, Cluster};
+use crate::cluster::{freshness, Cluster};
 use crate::context::Ctx;
 use crate::interrupt;
 use crate::run::{repeat, Run};
@@ -118,7 +118,7 @@ pub(super) fn one_pass(
         let phase = run.phase("ready");
         let spans = run
             .phases
-            .time(&phase, cx.ui, || cluster::wait_ready(cluster, ready, None))?;
+            .time(&phase, cx.ui, || cluster.ready(ready, None))?;
         let pass = run.pass;
         run.services.extend(spans.into_iter().map(|mut s| {
             if pass > 1 {

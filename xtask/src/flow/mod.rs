@@ -13,6 +13,7 @@ use crate::checkout::runs::Registration;
 use crate::checkout::{self};
 use crate::cli::{DataArgs, ProjectArg, SizeArgs};
 use crate::cluster;
+use crate::cluster::attached::AttachTo;
 use crate::cluster::spec::{Definition, Image, Kind, Mounts, Size};
 use crate::cluster::state::{ClusterState, SCHEMA};
 use crate::cluster::{freshness, Cluster};
@@ -37,6 +38,8 @@ pub struct Request<'r> {
     pub size: Size,
     pub publish: bool,
     pub kind: Kind,
+    /// Where the user's cluster is (`dist-test --attach`).
+    pub attach: Option<AttachTo>,
     pub data: Plan,
     /// Each test's deadline (`--test-timeout`), when not the configured one.
     pub test_s: Option<u64>,
@@ -55,7 +58,8 @@ impl<'r> Request<'r> {
             project,
             size: Size::from_config(&cx.ws.config.cluster, size.workers, size.engines),
             publish: size.publish,
-            kind: Kind::chosen(swarm),
+            kind: Kind::chosen(swarm, false),
+            attach: None,
             data: Plan::from_env(data.no_testdata)?,
             test_s: None,
         })
@@ -207,6 +211,7 @@ impl<'c, 'a> Flow<'c, 'a> {
             name == ws.cluster_project() || ws.config.cluster.warm_start == WarmStart::Always;
         Definition {
             warm,
+            attach: self.req.attach.clone(),
             name,
             size: self.req.size,
             publish: self.req.publish,
@@ -224,7 +229,7 @@ impl<'c, 'a> Flow<'c, 'a> {
 fn up_and_ready(cx: &Ctx, cluster: &dyn Cluster, phases: &mut Phases, dir: &Path) -> Result<()> {
     phases.time("up", cx.ui, || cluster.up(&dir.join("up.log")))?;
     let ready = Duration::from_secs(cx.ws.config.timeouts.ready_s);
-    phases.time("ready", cx.ui, || cluster::wait_ready(cluster, ready, None))?;
+    phases.time("ready", cx.ui, || cluster.ready(ready, None))?;
     for p in cluster.published() {
         cx.ui.say(&format!("published: {p}"));
     }
@@ -340,9 +345,9 @@ pub fn test(
                 run.phases.record("restart", start.elapsed().as_secs_f64());
             }
             let ready = Duration::from_secs(cx.ws.config.timeouts.ready_s);
-            run.services = run.phases.time("ready", cx.ui, || {
-                cluster::wait_ready(cluster.as_ref(), ready, seen)
-            })?;
+            run.services = run
+                .phases
+                .time("ready", cx.ui, || cluster.ready(ready, seen))?;
             run.tests(&cx.ws, cluster.as_ref(), tests)?;
             // Further passes on the same cluster, each a new pytest.
             while run.end_pass()? {

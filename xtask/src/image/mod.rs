@@ -300,8 +300,7 @@ fn install_project(docker: &Docker, ws: &Workspace, on: &On, log: &Path) -> Resu
         ]
         .map(String::from)
         .to_vec(),
-        online: false,
-        interactive: false,
+        ..Default::default()
     };
     docker
         .one_shot(&one, Some(log), LONG)

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use super::{Lab, Node};
+use crate::cluster::swarm_stack::send_runtime;
 use crate::docker::{Docker, LONG};
 use crate::exec;
 use crate::ui::Ui;
@@ -17,11 +18,21 @@ pub(super) fn node_log(dir: &Path, node: &Node) -> PathBuf {
     dir.join(format!("{}.log", node.name))
 }
 
-/// `dockerd` inside the node's network namespace only (`nsenter --net`:
-/// `ip netns exec` would also hide the host's cgroup mounts, which dockerd
-/// needs), with its own state, socket and config, detached from this
+/// Hides a folder from a node: an empty file system mounted over it in the
+/// node's own mount namespace, then the engine. Room for a little: the
+/// engine writes its containers' network files under /var/lib/docker
+/// whatever its data root (Docker 20.10), here into the node's own.
+const HIDE_THEN_RUN: &str = "for d in \"$@\"; do [ \"$d\" = -- ] && break; \
+                             mount -t tmpfs -o size=64m,mode=755 ltlab-hidden \"$d\" || exit 1; \
+                             shift; done; shift; exec \"$@\"";
+
+/// `dockerd` inside the node's network namespace (`nsenter --net`: `ip
+/// netns exec` would also hide the host's cgroup mounts, which dockerd
+/// needs) and a mount namespace of its own (`unshare --mount`, private)
+/// in which `hidden` (the folders a separate machine would not have) are
+/// empty; with its own state, socket and config, detached from this
 /// process (it outlives it).
-pub(super) fn start_engine(node: &Node, dir: &Path) -> Result<()> {
+pub(super) fn start_engine(node: &Node, dir: &Path, hidden: &[PathBuf]) -> Result<()> {
     fs::create_dir_all(node.run_dir())?;
     fs::create_dir_all(node.data_root())?;
     fs::create_dir_all(dir)?;
@@ -32,7 +43,16 @@ pub(super) fn start_engine(node: &Node, dir: &Path) -> Result<()> {
     let netns = format!("--net=/var/run/netns/{}", node.name);
     let mut command = Command::new("nsenter");
     command
-        .args([netns.as_str(), "dockerd", "--config-file"])
+        .args([
+            netns.as_str(),
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+        ])
+        .args(["sh", "-c", HIDE_THEN_RUN, "sh"])
+        .args(hidden.iter().filter(|d| d.is_dir()))
+        .args(["--", "dockerd", "--config-file"])
         .arg(&config)
         .arg("--data-root")
         .arg(node.data_root())
@@ -55,6 +75,29 @@ pub(super) fn start_engine(node: &Node, dir: &Path) -> Result<()> {
         .with_context(|| format!("starting the Docker engine of {}", node.name))
 }
 
+/// What `node` must not see: the host engine's state and the other nodes',
+/// and, unless it is the manager, what only the manager's machine has.
+pub(super) fn hidden_from(
+    lab: &Lab,
+    node: &Node,
+    host_root: &Path,
+    manager_only: &[PathBuf],
+) -> Vec<PathBuf> {
+    let mut hidden = vec![host_root.to_path_buf()];
+    hidden.extend(
+        (lab.nodes.iter())
+            .filter(|n| n.index != node.index)
+            .map(Node::data_root),
+    );
+    if node.index != lab.manager().index {
+        hidden.extend(manager_only.iter().cloned());
+    }
+    // A folder inside one already hidden is gone with it.
+    let all = hidden.clone();
+    hidden.retain(|p| !all.iter().any(|q| q != p && p.starts_with(q)));
+    hidden
+}
+
 pub(super) fn engine_answers(docker: &Docker, node: &Node) -> bool {
     docker.on(&node.docker_host()).server_version().is_some()
 }
@@ -67,7 +110,16 @@ pub(super) fn stop_engine(node: &Node, ui: Ui) -> Result<()> {
     else {
         return Ok(());
     };
-    let alive = |pid: u32| Path::new(&format!("/proc/{pid}")).exists();
+    // A zombie has stopped: the engine of a lab whose `up` failed is this
+    // process's child until it exits.
+    let alive = |pid: u32| {
+        fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.rsplit(')')
+                .next()
+                .map(str::trim_start)
+                .is_some_and(|s| !s.starts_with('Z'))
+        })
+    };
     exec::kill(pid, "TERM", ui);
     let deadline = Instant::now() + Duration::from_secs(30);
     while alive(pid) {
@@ -128,10 +180,10 @@ pub(super) fn seed_images(docker: &Docker, lab: &Lab, images: &[String]) -> Resu
     Ok(())
 }
 
-/// A copy of each of the host engine's `volumes` (with its labels) on the
-/// lab's manager, made by a container of `image` (one the nodes were
-/// seeded with) that reads the host's copy where the host engine keeps it:
-/// the lab's engines share this machine's file system.
+/// A copy of each of the host engine's runtime `volumes` (with its labels)
+/// on the lab's manager, streamed between containers of `image` (one the
+/// nodes were seeded with) through both engines, as to any node: the
+/// manager does not see the host engine's data root.
 pub(super) fn seed_volumes(
     docker: &Docker,
     lab: &Lab,
@@ -147,26 +199,7 @@ pub(super) fn seed_volumes(
         docker
             .ui()
             .say(&format!("copying the volume {name} to the lab's manager"));
-        let from = host.volume_mountpoint(name)?;
-        let labels: Vec<String> = host
-            .volume_labels(name)
-            .unwrap_or_default()
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        manager.volume_create(name, &labels)?;
-        let one = crate::docker::OneShot {
-            image,
-            user: "0",
-            volumes: vec![
-                format!("{}:/from:ro", from.display()),
-                format!("{name}:/to"),
-            ],
-            command: ["cp", "-a", "/from/.", "/to/"].map(String::from).to_vec(),
-            ..Default::default()
-        };
-        manager
-            .one_shot(&one, None, LONG)
+        send_runtime(&host, &manager, (name, image))
             .with_context(|| format!("copying the volume {name} to the lab's manager"))?;
     }
     Ok(())
@@ -206,5 +239,41 @@ pub(super) fn join_swarm(docker: &Docker, lab: &Lab) -> Result<()> {
             );
         }
         std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::SHARED;
+    use super::*;
+
+    #[test]
+    fn only_the_manager_sees_the_checkout() {
+        let lab = Lab::new(3);
+        let checkout = [
+            PathBuf::from("/repo"),
+            PathBuf::from("/repo/target/dist-test"),
+        ];
+        let of =
+            |n: usize| hidden_from(&lab, &lab.nodes[n], Path::new("/var/lib/docker"), &checkout);
+        let shown = |h: Vec<PathBuf>| {
+            h.iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            shown(of(0)),
+            ["/var/lib/docker", "/var/lib/ltlab/2", "/var/lib/ltlab/3"]
+        );
+        assert_eq!(
+            shown(of(2)),
+            [
+                "/var/lib/docker",
+                "/var/lib/ltlab/1",
+                "/var/lib/ltlab/2",
+                "/repo"
+            ]
+        );
+        assert!(!of(1).iter().any(|p| Path::new(SHARED).starts_with(p)));
     }
 }

@@ -10,6 +10,14 @@
 //! `env` file (`export DOCKER_HOST=…`, the manager) under
 //! `target/dist-test/swarm-lab/`. The nodes reach each other on the bridge
 //! and the outside through the host (masqueraded), as hosts on a LAN do.
+//!
+//! Strict, as separate machines are: each engine runs in a mount namespace
+//! of its own, where the host engine's data root and the other nodes' are
+//! empty, and (on every node but the manager, where the xtask runs) the
+//! checkout and its `target/` too. What the nodes share is one folder,
+//! `/var/lib/ltlab/shared` (`DIST_TEST_SWARM_SHARED` in the env file): a
+//! path that leaks from the manager to a node fails here as it would on
+//! real machines.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -19,7 +27,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use xshell::cmd;
 
-use crate::cluster::swarm_stack::ENGINES_VAR;
+use crate::cluster::swarm_stack::{ENGINES_VAR, SHARED_VAR};
 use crate::docker::Docker;
 use crate::exec::{self, QUERY};
 use crate::fsx::write_atomic;
@@ -28,8 +36,8 @@ mod engine;
 mod net;
 
 use engine::{
-    engine_answers, join_swarm, mounts_under, node_log, seed_images, seed_volumes, start_engine,
-    stop_engine,
+    engine_answers, hidden_from, join_swarm, mounts_under, node_log, seed_images, seed_volumes,
+    start_engine, stop_engine,
 };
 use net::{existing_indices, iptables, rules, wire};
 
@@ -38,6 +46,8 @@ pub const BRIDGE: &str = "ltlab0";
 /// The nodes' subnet: the bridge is `.1`, node `n` is `.(10 + n)`.
 pub(crate) const SUBNET: &str = "192.168.231";
 const STATE_ROOT: &str = "/var/lib/ltlab";
+/// The one folder every node sees (swarm_stack/shared.rs).
+pub const SHARED: &str = "/var/lib/ltlab/shared";
 const RUN_ROOT: &str = "/run/ltlab";
 
 /// One node of the lab, as named and addressed: pure, nothing is looked up.
@@ -126,12 +136,12 @@ impl Lab {
     }
 }
 
-/// What `source target/dist-test/swarm-lab/env` sets: the manager, and
-/// the other nodes' engines that the image is loaded into.
+/// What `source target/dist-test/swarm-lab/env` sets: the manager, the
+/// other nodes' engines that the image is loaded into, the shared folder.
 pub fn env_file(lab: &Lab) -> String {
     let others: Vec<String> = lab.nodes[1..].iter().map(Node::docker_host).collect();
     format!(
-        "export DOCKER_HOST={}\nexport {ENGINES_VAR}='{}'\n",
+        "export DOCKER_HOST={}\nexport {ENGINES_VAR}='{}'\nexport {SHARED_VAR}={SHARED}\n",
         lab.manager().docker_host(),
         others.join(" ")
     )
@@ -153,9 +163,9 @@ fn check_host() -> Result<()> {
     if uid != "0" {
         bail!("swarm-lab needs root (it makes network namespaces and runs Docker engines): run it with sudo");
     }
-    for tool in ["dockerd", "ip", "nsenter"] {
+    for tool in ["dockerd", "ip", "nsenter", "unshare"] {
         if which::which(tool).is_err() {
-            bail!("swarm-lab needs `{tool}` on PATH (Debian: docker.io for dockerd, iproute2 for ip, util-linux for nsenter)");
+            bail!("swarm-lab needs `{tool}` on PATH (Debian: docker.io for dockerd, iproute2 for ip, util-linux for nsenter and unshare)");
         }
     }
     Ok(())
@@ -168,6 +178,9 @@ fn check_host() -> Result<()> {
 pub struct Seed {
     pub images: Vec<String>,
     pub volumes: Vec<String>,
+    /// What only the manager's machine has (the checkout, its `target/`):
+    /// hidden from the other nodes.
+    pub manager_only: Vec<PathBuf>,
 }
 
 /// Bring a lab of `nodes` up, or find it up already, seeded with `seed`.
@@ -187,7 +200,7 @@ pub fn up(docker: &Docker, target: &Path, nodes: u32, seed: &Seed) -> Result<Lab
     let lab = Lab::new(nodes);
     // Saved first: whatever fails from here on, `down` finds every piece.
     lab.save(target)?;
-    let made = make(docker, target, &lab)
+    let made = make(docker, target, &lab, &seed.manager_only)
         .and_then(|()| seed_images(docker, &lab, &seed.images))
         .and_then(|()| seed_volumes(docker, &lab, &seed.volumes, seed.images.first()));
     if let Err(e) = made {
@@ -200,8 +213,14 @@ pub fn up(docker: &Docker, target: &Path, nodes: u32, seed: &Seed) -> Result<Lab
     Ok(lab)
 }
 
-fn make(docker: &Docker, target: &Path, lab: &Lab) -> Result<()> {
+fn make(docker: &Docker, target: &Path, lab: &Lab, manager_only: &[PathBuf]) -> Result<()> {
     let (sh, ui) = (docker.shell(), docker.ui());
+    // Every node's state first: each engine hides the others'.
+    for node in &lab.nodes {
+        fs::create_dir_all(node.data_root())?;
+    }
+    crate::fsx::writable_dir(Path::new(SHARED))?;
+    let host_root = docker.local().root_dir()?;
     let bridge_addr = format!("{SUBNET}.1/24");
     exec::run(cmd!(sh, "ip link add {BRIDGE} type bridge"), QUERY, ui)
         .context("making the lab's bridge")?;
@@ -219,7 +238,8 @@ fn make(docker: &Docker, target: &Path, lab: &Lab) -> Result<()> {
     }
     for node in &lab.nodes {
         wire(sh, ui, node).with_context(|| format!("wiring {}", node.name))?;
-        start_engine(node, &Lab::dir(target))?;
+        let hidden = hidden_from(lab, node, &host_root, manager_only);
+        start_engine(node, &Lab::dir(target), &hidden)?;
     }
     let deadline = Instant::now() + Duration::from_secs(90);
     for node in &lab.nodes {
@@ -265,6 +285,10 @@ pub fn down(docker: &Docker, target: &Path) -> Result<()> {
     for rule in rules() {
         while iptables(sh, ui, "-D", &rule).is_ok() {}
     }
+    if let Err(e) = crate::fsx::remove_dir(Path::new(SHARED)) {
+        problems.push(format!("the shared folder: {e:#}"));
+    }
+    let _ = fs::remove_dir(STATE_ROOT);
     let _ = fs::remove_file(Lab::dir(target).join("lab.json"));
     let _ = fs::remove_file(Lab::dir(target).join("env"));
     if !problems.is_empty() {
@@ -327,7 +351,8 @@ mod tests {
         assert_eq!(
             env_file(&lab),
             "export DOCKER_HOST=unix:///run/ltlab/1/docker.sock\n\
-             export DIST_TEST_SWARM_ENGINES='unix:///run/ltlab/2/docker.sock'\n"
+             export DIST_TEST_SWARM_ENGINES='unix:///run/ltlab/2/docker.sock'\n\
+             export DIST_TEST_SWARM_SHARED=/var/lib/ltlab/shared\n"
         );
         let json = serde_json::to_string(&lab).unwrap();
         let back: Lab = serde_json::from_str(&json).unwrap();

@@ -21,6 +21,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod attach;
 mod bad_input;
 mod base;
 mod build_failures;

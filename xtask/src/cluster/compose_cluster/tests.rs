@@ -24,6 +24,7 @@ fn a_cluster_is_its_definition_on_the_command_line() {
         },
         publish: true,
         warm: false,
+        attach: None,
         image: Image {
             id: "sha256:0123".into(),
             tag: "ltdist-repo-0123abcd:p1".into(),

@@ -5,13 +5,19 @@
 //! the same ready file as the compose cluster's tests, every service's log
 //! through the manager. `cargo xtask swarm-lab up` makes a test swarm here.
 
+mod connection;
 mod file;
 mod nodes;
+mod shared;
+mod staging;
 mod tasks;
+mod tests_service;
 
 pub use file::StackSpec;
-pub use nodes::{check_manager, parse_engines, ready_nodes, ENGINES_VAR};
+pub use nodes::{check_manager, parse_engines, ready_nodes, send_runtime, ENGINES_VAR};
+pub use shared::SHARED_VAR;
 
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
@@ -29,6 +35,7 @@ use crate::fsx;
 use crate::labels::{CHECKOUT_LABEL, SERVICE_NAME_LABEL, STACK_LABEL};
 use crate::ui::Ui;
 use crate::workspace::Workspace;
+use tests_service::{SwarmTests, TestsSpec};
 
 /// How long `docker stack rm` may take to remove everything on every node.
 const REMOVAL: Duration = Duration::from_secs(120);
@@ -36,11 +43,19 @@ const REMOVAL: Duration = Duration::from_secs(120);
 pub struct SwarmStack<'a> {
     def: Definition,
     docker: Docker<'a>,
-    /// The nodes (the manager first) and the shared folders, once chosen.
+    /// The nodes (the manager first), once chosen.
     nodes: Vec<String>,
+    /// The controller's connection folder, on the manager.
     ipython: PathBuf,
+    /// The scratch folder and the data, in the shared folder (shared.rs).
     temp: PathBuf,
+    data: PathBuf,
+    /// Whether the source (and the data) reached the nodes in this process.
+    staged: Cell<bool>,
     harness: PathBuf,
+    /// `target/dist-test`, under which the checkout's own data is.
+    target: PathBuf,
+    checkout: String,
     /// pytest's cache for the project, bound at /pytest-cache in the tests.
     pytest_cache: PathBuf,
     label: String,
@@ -67,22 +82,33 @@ impl<'a> SwarmStack<'a> {
             .parent()
             .unwrap_or(Path::new("."))
             .to_path_buf();
-        let (nodes, ipython, temp) = match saved {
+        // Until `prepare` has chosen them in the shared folder.
+        let (nodes, ipython, temp, data) = match saved {
             Some(Backend::Swarm {
                 nodes,
                 ipython,
                 temp,
-            }) => (nodes, ipython, temp),
-            _ => (Vec::new(), beside.join("ipython"), beside.join("temp_data")),
+                data,
+            }) => (nodes, ipython, temp, data),
+            _ => (
+                Vec::new(),
+                beside.join("ipython"),
+                beside.join("temp_data"),
+                None,
+            ),
         };
         Ok(SwarmStack {
             pytest_cache: ws.pytest_cache(&def.mounts.source),
+            data: data.unwrap_or_else(|| def.mounts.data.clone()),
             def,
             docker: docker.clone(),
             nodes,
             ipython,
             temp,
+            staged: Cell::new(false),
             harness: ws.docker_dir(),
+            target: ws.target.clone(),
+            checkout: ws.checkout_id.clone(),
             label: format!("{CHECKOUT_LABEL}={}", ws.checkout_id),
             ready_s: ws.config.timeouts.ready_s,
             ui: docker.ui(),
@@ -108,7 +134,9 @@ impl<'a> SwarmStack<'a> {
             size: self.def.size,
             nodes: self.nodes.clone(),
             source: m.source.clone(),
-            data: m.data.clone(),
+            source_volume: self.source_volume(),
+            data: self.data.clone(),
+            legacy_temp: m.data.join(crate::testdata::LEGACY_TEMP).is_dir(),
             ipython: self.ipython.clone(),
             temp: self.temp.clone(),
             results: m.results.clone(),
@@ -158,61 +186,21 @@ impl<'a> SwarmStack<'a> {
     }
 }
 
-/// The tests' command and the harness's environment besides the stack's.
-type TestsSpec = (Vec<String>, Vec<(&'static str, String)>);
-
-/// The tests as the stack's one-off service, followed to their end; the
-/// service is removed afterwards, so that the next deploy starts it afresh
-/// while the others keep running.
-struct SwarmTests<'s, 'a> {
-    stack: &'s SwarmStack<'a>,
-    log: PathBuf,
-}
-
-impl Tests for SwarmTests<'_, '_> {
-    fn finish(
-        self: Box<Self>,
-        ui: Ui,
-        deadline: Instant,
-        tick: &mut dyn FnMut() -> Result<bool>,
-    ) -> Result<Option<i32>> {
-        let (docker, svc) = (&self.stack.docker, self.stack.service("tests"));
-        let ended = loop {
-            crate::interrupt::check()?;
-            let newest = docker.service_tasks(&svc).into_iter().next();
-            if let Some(t) = newest.filter(|t| t.ended()) {
-                break Some(docker.task_detail(&t.id).and_then(|d| d.exit_code));
-            }
-            if tick()? || Instant::now() > deadline {
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        };
-        // Both streams, as they came: pytest's report and whatever Python
-        // said on stderr.
-        docker.save_service_logs(&[(svc.clone(), self.log.clone())], false)?;
-        let text =
-            String::from_utf8_lossy(&std::fs::read(&self.log).unwrap_or_default()).into_owned();
-        if !ui.quiet {
-            eprint!("{text}");
-            if !text.is_empty() && !text.ends_with('\n') {
-                eprintln!();
-            }
-        }
-        if let Err(e) = docker.service_rm(&svc) {
-            eprintln!("error: {e:#}");
-        }
-        Ok(ended.map(|code| code.unwrap_or(1)))
-    }
-}
-
 impl Cluster for SwarmStack<'_> {
     fn definition(&self) -> &Definition {
         &self.def
     }
 
-    fn prepare(&mut self, _ws: &Workspace) -> Result<Vec<String>> {
+    fn prepare(&mut self, ws: &Workspace) -> Result<Vec<String>> {
         self.nodes = ready_nodes(&self.docker)?;
+        let value = std::env::var(SHARED_VAR).ok();
+        let root = shared::root(
+            value.as_deref(),
+            self.nodes.len(),
+            &ws.target.join("shared"),
+        )?;
+        let ids = (self.checkout.as_str(), self.def.name.as_str());
+        (self.data, self.temp) = shared::layout(&root, ids, &self.def.mounts.data, &self.target);
         nodes::distribute_image(&self.docker, &self.def.image.tag, &self.nodes)?;
         let (runtime, image) = (&self.def.image.runtime, &self.def.image.tag);
         nodes::distribute_runtime(&self.docker, runtime, image, &self.nodes)?;
@@ -226,12 +214,16 @@ impl Cluster for SwarmStack<'_> {
             nodes: self.nodes.clone(),
             ipython: self.ipython.clone(),
             temp: self.temp.clone(),
+            data: Some(self.data.clone()),
         }
     }
 
     fn up(&self, _log: &Path) -> Result<()> {
+        self.stage()?;
         crate::live::status("deploying the stack", None);
-        self.deploy(None)
+        self.deploy(None)?;
+        crate::live::status("handing the engines the controller's file", None);
+        self.connect_engines()
     }
 
     fn start_tests(
@@ -241,9 +233,16 @@ impl Cluster for SwarmStack<'_> {
         log: &Path,
     ) -> Result<Box<dyn Tests + '_>> {
         fsx::writable_dir(&self.pytest_cache)?;
+        // A kept stack's nodes get the source as it is now (and its
+        // engines, were they replaced, the controller's file).
+        let kept = !self.staged.get();
+        self.stage()?;
         // The tests service binds the run's results folder at /results.
         let command = super::pytest::with_results(command, "/results");
         self.deploy(Some((command, limits.env("/results"))))?;
+        if kept {
+            self.connect_engines()?;
+        }
         Ok(Box::new(SwarmTests {
             stack: self,
             log: log.to_path_buf(),
@@ -380,8 +379,20 @@ impl Cluster for SwarmStack<'_> {
             }
             std::thread::sleep(Duration::from_millis(300));
         }
-        for dir in [&self.ipython, &self.temp] {
-            fsx::remove_dir(dir)?;
+        // The source copies, on every node that has one.
+        let volume = self.source_volume();
+        match nodes::worker_engines(&self.docker, &self.nodes) {
+            Ok(engines) => nodes::remove_source(&engines, &volume)?,
+            Err(e) => eprintln!(
+                "warning: the copies of the source ({volume}) stay on the nodes ({e:#}); \
+                 remove them there with `docker volume rm {volume}`"
+            ),
+        }
+        fsx::remove_dir(&self.ipython)?;
+        // The stack's scratch folder, and its own folder in the shared one.
+        fsx::remove_dir(&self.temp)?;
+        if let Some(own) = self.temp.parent().filter(|p| p.ends_with(&self.def.name)) {
+            fsx::remove_dir(own)?;
         }
         Ok(())
     }

@@ -1,7 +1,10 @@
 //! The swarm's nodes as its manager sees them, and the image brought to
 //! every one of them without a registry.
 
+use std::path::Path;
+
 use anyhow::{bail, Context, Result};
+use xshell::cmd;
 
 use crate::docker::{Docker, OneShot, LONG};
 use crate::exec;
@@ -91,6 +94,86 @@ fn other_engines(docker: &Docker, nodes: &[String]) -> Result<Vec<String>> {
     Ok(hosts)
 }
 
+/// The engines of the nodes that run workers and engines: every node but
+/// the manager, or the manager alone on a swarm of one node.
+pub fn worker_engines<'a>(docker: &Docker<'a>, nodes: &[String]) -> Result<Vec<Docker<'a>>> {
+    if nodes.len() <= 1 {
+        return Ok(vec![docker.clone()]);
+    }
+    Ok(other_engines(docker, nodes)?
+        .iter()
+        .map(|host| docker.on(host))
+        .collect())
+}
+
+/// What of a source tree never goes to the nodes: version control, caches,
+/// a web client's packages.
+const SOURCE_EXCLUDES: [&str; 6] = [
+    ".git",
+    "__pycache__",
+    "node_modules",
+    ".tox",
+    ".pytest_cache",
+    ".mypy_cache",
+];
+
+/// The project's source (`dir` on the manager) into the volume `volume` on
+/// each of `engines`, which the workers and engines mount at /src: made
+/// with `labels` when missing, emptied, then filled by `tar` streamed
+/// through the node's engine into a container of `image`. Files keep their
+/// times, which numba's cache and the restart after an edit go by.
+pub fn send_source(
+    docker: &Docker,
+    engines: &[Docker],
+    (dir, volume, image): (&Path, &str, &str),
+    labels: &[String],
+) -> Result<()> {
+    let sh = docker.shell();
+    let excludes: Vec<String> = SOURCE_EXCLUDES
+        .iter()
+        .map(|e| format!("--exclude={e}"))
+        .collect();
+    for node in engines {
+        if !node.volume_exists(volume) {
+            node.volume_create(volume, labels)?;
+        }
+        let empty_then_take = "find /to -mindepth 1 -maxdepth 1 -exec rm -rf {} + \
+                               && tar -C /to --no-same-owner -xf -";
+        let take = OneShot {
+            image,
+            user: "0",
+            interactive: true,
+            volumes: vec![format!("{volume}:/to")],
+            command: ["sh", "-c", empty_then_take].map(String::from).to_vec(),
+            ..Default::default()
+        };
+        let excludes = &excludes;
+        let send = cmd!(sh, "tar -C {dir} {excludes...} -cf - .");
+        exec::pipe(send.into(), node.one_shot_command(&take), LONG).with_context(|| {
+            format!("copying the source {} to a node's {volume}", dir.display())
+        })?;
+    }
+    Ok(())
+}
+
+/// Remove the source volume from each of `engines`, waiting (up to 60 s)
+/// for a node to remove the containers of the stack's removed tasks.
+pub fn remove_source(engines: &[Docker], volume: &str) -> Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    for node in engines {
+        while node.volume_exists(volume) && !node.volume_rm(volume) {
+            if std::time::Instant::now() > deadline {
+                bail!(
+                    "the volume {volume} stays on a node, still in use: remove it there with \
+                     `docker volume rm {volume}`"
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+    }
+    Ok(())
+}
+
 /// The file that marks a runtime volume complete (runtime.sh writes it last).
 const RUNTIME_MARK: &str = ".dist-test-runtime";
 
@@ -136,7 +219,7 @@ fn read_mark<'s>(volume: &str, image: &'s str) -> OneShot<'s> {
 /// The manager's runtime `volume` into `node`'s volume of the same name
 /// (made first, with the same labels, emptied of what a copy cut short
 /// left), its mark last.
-fn send_runtime(docker: &Docker, node: &Docker, (volume, image): (&str, &str)) -> Result<()> {
+pub fn send_runtime(docker: &Docker, node: &Docker, (volume, image): (&str, &str)) -> Result<()> {
     let labels: Vec<String> = (docker.volume_labels(volume).unwrap_or_default().iter())
         .map(|(k, v)| format!("{k}={v}"))
         .collect();

@@ -10,9 +10,11 @@ fn spec(nodes: &[&str]) -> StackSpec {
         },
         nodes: nodes.iter().map(|n| n.to_string()).collect(),
         source: "/src/LiberTEM".into(),
-        data: "/data/lt".into(),
+        data: "/shared/ltdist-repo-0123abcd/data".into(),
         ipython: "/repo/target/dist-test/runs/1/ipython".into(),
-        temp: "/repo/target/dist-test/runs/1/temp_data".into(),
+        temp: "/shared/ltdist-repo-0123abcd-1/temp_data".into(),
+        source_volume: "ltdist-repo-0123abcd-1_source".into(),
+        legacy_temp: false,
         results: "/repo/target/dist-test/runs/1/pytest".into(),
         pytest_cache: "/repo/target/dist-test/pytest-cache/LiberTEM-0123abcd".into(),
         harness: "/repo/packaging/docker".into(),
@@ -130,4 +132,61 @@ fn without_pytest_there_are_no_tests() {
     let y = parsed(&s);
     assert!(y["services"]["tests"].is_null());
     assert_eq!(y["services"].as_object().unwrap().len(), 6);
+}
+
+/// Where each service's /src, /data, /temp_data and /ipython come from.
+fn mounts(y: &serde_json::Value, service: &str) -> Vec<(String, String, String)> {
+    let mut found: Vec<(String, String, String)> = y["services"][service]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            let s = |k: &str| v[k].as_str().unwrap().to_string();
+            (s("target"), s("type"), s("source"))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn only_the_managers_services_bind_the_managers_folders() {
+    let y = parsed(&spec(&["m", "a", "b"]));
+    let worker = mounts(&y, "worker-1");
+    let targets: Vec<&str> = worker.iter().map(|m| m.0.as_str()).collect();
+    assert_eq!(targets, ["/data", "/src", "/temp_data", "/venv"]);
+    // Nothing of the manager's but the shared folder: the source and the
+    // runtime are the node's own volumes.
+    for (target, kind, source) in &worker {
+        match target.as_str() {
+            "/src" | "/venv" => assert_eq!(kind, "volume"),
+            _ => assert!(kind == "bind" && source.starts_with("/shared/"), "{source}"),
+        }
+    }
+    assert_eq!(mounts(&y, "ipy-worker-2"), worker);
+    for on_manager in ["ipy-controller", "scheduler", "tests"] {
+        let m = mounts(&y, on_manager);
+        assert!(m.contains(&(
+            "/ipython".into(),
+            "bind".into(),
+            "/repo/target/dist-test/runs/1/ipython".into()
+        )));
+        assert!(m.contains(&("/src".into(), "bind".into(), "/src/LiberTEM".into())));
+    }
+    assert_eq!(
+        y["volumes"]["ltdist-repo-0123abcd-1_source"]["external"],
+        true
+    );
+}
+
+#[test]
+fn the_legacy_temp_folder_is_the_scratch_folder() {
+    let mut s = spec(&["m", "a"]);
+    s.legacy_temp = true;
+    let y = parsed(&s);
+    assert!(mounts(&y, "worker-2").contains(&(
+        "/data/temp_data".into(),
+        "bind".into(),
+        "/shared/ltdist-repo-0123abcd-1/temp_data".into()
+    )));
 }

@@ -1,0 +1,365 @@
+//! A cluster the user already runs (`dist-test --attach`): a Dask
+//! scheduler and an ipyparallel controller somewhere the tests' container
+//! can reach, with their workers and engines. The xtask starts only the
+//! tests' container, from the project's image as on any run, after asking
+//! the cluster (`packaging/docker/attach.py`, in a container of the same
+//! image) whether its workers and engines run the same Python, LiberTEM,
+//! dask, distributed and ipyparallel; it starts, restarts and removes
+//! nothing of the user's. See docs/attach.md.
+
+mod versions;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use super::contract::{Cluster, Tests};
+use crate::cluster::pytest::{PYTEST_CACHE, TIMELINE_FILE};
+use crate::cluster::spec::{
+    Backend, Collected, Definition, Observation, ServiceSpan, ServiceState, TestLimits, READY_FILE,
+};
+use crate::config::AttachCfg;
+use crate::docker::{Docker, OneShot};
+use crate::exec;
+use crate::exec::QUERY;
+use crate::fsx;
+use crate::labels::CHECKOUT_LABEL;
+use crate::ui::Ui;
+use crate::workspace::Workspace;
+
+pub use versions::{Seen, Versions};
+
+/// Where the user's cluster is: from `--scheduler`, `--ipython-client`,
+/// `--network` and `--scratch`, else `[attach]` of dist-test.toml.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttachTo {
+    pub scheduler: String,
+    pub client_file: PathBuf,
+    pub network: Option<String>,
+    pub scratch: PathBuf,
+}
+
+impl AttachTo {
+    /// The flags over the config; one line for what is missing or wrong.
+    pub fn resolve(flags: AttachCfg, cfg: &AttachCfg, default_scratch: &Path) -> Result<AttachTo> {
+        let scheduler = (flags.scheduler.or_else(|| cfg.scheduler.clone())).context(
+            "--attach needs the Dask scheduler's address: --scheduler tcp://HOST:8786 \
+             (or scheduler in [attach] of dist-test.toml)",
+        )?;
+        if !scheduler.contains("://") {
+            bail!("--scheduler {scheduler}: give the address with its protocol, e.g. tcp://{scheduler}");
+        }
+        let client_file = (flags.ipython_client.or_else(|| cfg.ipython_client.clone())).context(
+            "--attach needs the ipyparallel controller's ipcontroller-client.json: \
+             --ipython-client FILE (or ipython_client in [attach] of dist-test.toml)",
+        )?;
+        let text = std::fs::read_to_string(&client_file).map_err(|e| {
+            anyhow::anyhow!(
+                "--ipython-client {}: {e}; give the controller's ipcontroller-client.json",
+                client_file.display()
+            )
+        })?;
+        if serde_json::from_str::<serde_json::Value>(&text).is_err() {
+            bail!(
+                "--ipython-client {} is not the controller's connection file (not JSON)",
+                client_file.display()
+            );
+        }
+        let client_file = std::fs::canonicalize(&client_file)?;
+        let scratch = (flags.scratch.or_else(|| cfg.scratch.clone()))
+            .unwrap_or_else(|| default_scratch.to_path_buf());
+        if !scratch.is_absolute() {
+            bail!(
+                "--scratch {}: give an absolute path, the same on the workers",
+                scratch.display()
+            );
+        }
+        Ok(AttachTo {
+            scheduler,
+            client_file,
+            network: flags.network.or_else(|| cfg.network.clone()),
+            scratch,
+        })
+    }
+}
+
+/// Where the profile's security folder is, under IPYTHONDIR (/ipython in
+/// the image): LiberTEM's `ipy_ctx` finds the client's file there.
+const SECURITY: &str = "profile_default/security";
+const CLIENT_FILE: &str = "ipcontroller-client.json";
+const HARNESS: &str = "/opt/dist-test-harness";
+
+pub struct Attached<'a> {
+    def: Definition,
+    docker: Docker<'a>,
+    to: AttachTo,
+    /// The run's IPython folder, which holds a copy of the client's file
+    /// (the profile must be writable): bound at /ipython, removed by `down`.
+    ipython: PathBuf,
+    harness: PathBuf,
+    pytest_cache: PathBuf,
+    label: String,
+    ready_s: u64,
+}
+
+impl<'a> Attached<'a> {
+    pub fn new(ws: &Workspace, docker: &Docker<'a>, def: Definition, to: AttachTo) -> Attached<'a> {
+        Attached {
+            pytest_cache: ws.pytest_cache(&def.mounts.source),
+            ipython: (def.mounts.results.parent())
+                .unwrap_or(Path::new("."))
+                .join("ipython"),
+            def,
+            docker: docker.clone(),
+            to,
+            harness: ws.docker_dir(),
+            label: format!("{CHECKOUT_LABEL}={}", ws.checkout_id),
+            ready_s: ws.config.timeouts.ready_s,
+        }
+    }
+
+    /// The tests' container: named, so that a snapshot and `down` find it.
+    fn tests_name(&self) -> String {
+        format!("{}-tests", self.def.name)
+    }
+
+    /// A container of the image on the user's network, with the harness
+    /// and the client's connection file.
+    fn one_shot<'s>(&'s self, env: &'s [String], command: Vec<String>) -> OneShot<'s> {
+        let bind = |from: &Path, to: &str, mode: &str| format!("{}:{to}:{mode}", from.display());
+        OneShot {
+            image: &self.def.image.tag,
+            user: "1000",
+            online: true,
+            network: self.to.network.as_deref(),
+            volumes: vec![
+                format!("{}:/venv:ro", self.def.image.runtime),
+                bind(&self.harness, HARNESS, "ro"),
+                bind(&self.ipython, "/ipython", "rw"),
+            ],
+            env: env.to_vec(),
+            labels: vec![self.label.clone()],
+            command,
+            ..Default::default()
+        }
+    }
+
+    /// What the cluster runs, asked once (attach.py).
+    fn look(&self) -> Result<Seen> {
+        let command = [
+            "python3",
+            &format!("{HARNESS}/attach.py"),
+            &self.to.scheduler,
+            &format!("/ipython/{SECURITY}/{CLIENT_FILE}"),
+            "10",
+        ]
+        .map(String::from)
+        .to_vec();
+        let out = self
+            .docker
+            .one_shot(&self.one_shot(&[], command), None, QUERY)?;
+        serde_json::from_str(out.trim())
+            .with_context(|| format!("reading attach.py's answer {out:?}"))
+    }
+}
+
+struct AttachedTests(exec::Background);
+
+impl Tests for AttachedTests {
+    fn finish(
+        self: Box<Self>,
+        ui: Ui,
+        deadline: Instant,
+        tick: &mut dyn FnMut() -> Result<bool>,
+    ) -> Result<Option<i32>> {
+        let status = self.0.follow(ui, deadline, tick)?;
+        Ok(status.map(|s| s.code().unwrap_or(128 + 2)))
+    }
+}
+
+impl Cluster for Attached<'_> {
+    fn definition(&self) -> &Definition {
+        &self.def
+    }
+
+    fn prepare(&mut self, _ws: &Workspace) -> Result<Vec<String>> {
+        fsx::writable_dir(&self.to.scratch)?;
+        fsx::writable_dir(&self.pytest_cache)?;
+        let mut dir = self.ipython.clone();
+        fsx::writable_dir(&dir)?;
+        for part in SECURITY.split('/') {
+            dir.push(part);
+            fsx::writable_dir(&dir)?;
+        }
+        let copy = dir.join(CLIENT_FILE);
+        std::fs::copy(&self.to.client_file, &copy)
+            .with_context(|| format!("copying {}", self.to.client_file.display()))?;
+        // Read by the containers' user (uid 1000).
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o644))?;
+        Ok(vec![self.def.image.runtime.clone()])
+    }
+
+    fn backend(&self) -> Backend {
+        Backend::Attached {
+            scheduler: self.to.scheduler.clone(),
+        }
+    }
+
+    fn up(&self, _log: &Path) -> Result<()> {
+        self.docker.ui().say(&format!(
+            "attached to {} (and the controller of {}): nothing of it is started, restarted or \
+             removed; its workers must see {} and {} at these paths",
+            self.to.scheduler,
+            self.to.client_file.display(),
+            self.def.mounts.data.display(),
+            self.to.scratch.display()
+        ));
+        Ok(())
+    }
+
+    /// Ready once the cluster answers with at least the run's workers
+    /// (distinct hosts) and engines, all on the tests' versions; a version
+    /// that differs ends the wait at once, one line each.
+    fn ready(&self, timeout: Duration, _first: Option<Observation>) -> Result<Vec<ServiceSpan>> {
+        let deadline = Instant::now() + timeout;
+        let size = self.def.size;
+        loop {
+            crate::interrupt::check()?;
+            let said = match self.look() {
+                Ok(Seen {
+                    error: Some(why),
+                    waiting,
+                    ..
+                }) => {
+                    if !waiting {
+                        bail!("asking the attached cluster failed: {why}");
+                    }
+                    why
+                }
+                Ok(seen) => {
+                    let wrong = versions::mismatches(&seen);
+                    if !wrong.is_empty() {
+                        bail!(
+                            "the attached cluster does not run what the tests run:\n{}",
+                            wrong.join("\n")
+                        );
+                    }
+                    let (hosts, engines) =
+                        (seen.worker_hosts().len() as u32, seen.engines.len() as u32);
+                    crate::live::status(format!("{hosts} worker hosts, {engines} engines"), None);
+                    if hosts >= size.workers && engines >= size.engines {
+                        return Ok(Vec::new());
+                    }
+                    format!(
+                        "it has {hosts} Dask worker hosts and {engines} ipyparallel engines, the \
+                         run wants {} and {} (--workers, --engines)",
+                        size.workers, size.engines
+                    )
+                }
+                Err(e) => format!("{e:#}"),
+            };
+            if Instant::now() > deadline {
+                bail!(
+                    "the attached cluster was not ready after {} s: {said}",
+                    timeout.as_secs()
+                );
+            }
+            std::thread::sleep(Duration::from_secs(2));
+        }
+    }
+
+    fn start_tests(
+        &self,
+        command: &[String],
+        limits: &TestLimits,
+        log: &Path,
+    ) -> Result<Box<dyn Tests + '_>> {
+        let command = super::pytest::with_results(command, "/results");
+        let (data, scratch) = (&self.def.mounts.data, &self.to.scratch);
+        let mut env: Vec<String> = [
+            ("DASK_SCHEDULER_ADDRESS", self.to.scheduler.clone()),
+            ("DIST_TEST_ENGINES", self.def.size.engines.to_string()),
+            ("PYTHONPATH", HARNESS.to_string()),
+            ("DIST_TEST_READY_FILE", format!("/results/{READY_FILE}")),
+            ("DIST_TEST_READY_TIMEOUT_S", self.ready_s.to_string()),
+            ("DIST_TEST_TIMELINE", format!("/results/{TIMELINE_FILE}")),
+            ("DIST_TEST_STACKS", "/tmp/dist-test-stacks".to_string()),
+            // The workers are the user's: not restarted after a timeout.
+            ("DIST_TEST_NO_RESTART", "1".to_string()),
+            ("TESTDATA_BASE_PATH", data.display().to_string()),
+            ("TMP_TESTDATA_PATH", scratch.display().to_string()),
+        ]
+        .into_iter()
+        .chain(limits.env("/results"))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+        env.sort();
+        let name = self.tests_name();
+        let mut tests = self.one_shot(&env, command);
+        tests.name = Some(&name);
+        tests.workdir = Some("/src");
+        let same = |p: &Path, mode: &str| format!("{0}:{0}:{mode}", p.display());
+        tests.volumes.extend([
+            format!("{}:/src:ro", self.def.mounts.source.display()),
+            format!("{}:/results", self.def.mounts.results.display()),
+            format!("{}:{PYTEST_CACHE}", self.pytest_cache.display()),
+            same(data, "ro"),
+            same(scratch, "rw"),
+        ]);
+        let bg = exec::start_logged(self.docker.one_shot_command(&tests), log, self.docker.ui())
+            .context("starting the tests' container")?;
+        Ok(Box::new(AttachedTests(bg)))
+    }
+
+    fn services(&self) -> Result<Vec<ServiceState>> {
+        // None of the cluster's services is this harness's.
+        Ok(Vec::new())
+    }
+
+    fn watch(&self, _lifetime: Duration) -> Result<Option<exec::Lines>> {
+        Ok(None)
+    }
+
+    fn observe(&self) -> Option<Observation> {
+        None
+    }
+
+    fn probe(&self, _args: &[&str]) -> Result<String> {
+        bail!("an attached cluster is the user's: the harness neither probes nor restarts it")
+    }
+
+    fn exec_in(&self, service: &str, command: &[&str]) -> Option<std::process::Command> {
+        (service == "tests").then(|| self.docker.exec_command(&self.tests_name(), command))
+    }
+
+    fn last_lines(&self, _service: &str, _n: usize) -> String {
+        String::new()
+    }
+
+    fn collect(&self, _dir: &Path, _failed: bool) -> Collected {
+        // The tests' output is in pytest.log; the cluster's logs are the user's.
+        Collected::default()
+    }
+
+    fn published(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn logs(&self, _services: &[String], _follow: bool) -> Result<ExitStatus> {
+        bail!("an attached cluster's logs are where you started it")
+    }
+
+    /// The tests' container only, should it outlive the run, and the
+    /// copy of the client's file.
+    fn down(&self) -> Result<()> {
+        let name = self.tests_name();
+        if self.docker.container_exists(&name) && !self.docker.rm_force(std::slice::from_ref(&name))
+        {
+            bail!("the tests' container {name} could not be removed");
+        }
+        fsx::remove_dir(&self.ipython)
+    }
+}
