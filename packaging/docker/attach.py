@@ -9,50 +9,91 @@ scheduler or the controller did not answer)}. Nothing is started,
 restarted or changed on the cluster: it only asks.
 
     python3 attach.py SCHEDULER_ADDRESS CLIENT_FILE TIMEOUT_S
+
+Every wait is bounded by TIMEOUT_S: an engine busy with an abandoned task
+makes the look fail, it does not hang.
 """
 
 import json
+import socket
 import sys
 
 PACKAGES = ("libertem", "dask", "distributed", "ipyparallel")
 
-
-def versions():
-    """This process's Python, packages and host (run here and remotely)."""
-    import importlib.metadata
-    import platform
-    import socket
-
+# What an engine runs: sent as text and executed there, so that an engine on
+# another Python still answers (a pickled function's code would not load).
+ENGINE_CODE = """
+def _dist_test_versions():
+    import importlib.metadata, platform, socket
     found = {"python": platform.python_version(), "host": socket.gethostname()}
-    for name in ("libertem", "dask", "distributed", "ipyparallel"):
+    for name in %r:
         try:
             found[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             found[name] = None
     return found
+_dist_test_seen = _dist_test_versions()
+""" % (PACKAGES,)
+
+
+def here():
+    """This process's Python, packages and host: the tests' side."""
+    namespace = {}
+    exec(ENGINE_CODE, namespace)
+    return namespace["_dist_test_seen"]
+
+
+def python_of(host_info):
+    """'3.14.0' from distributed's host info ('python': '3.14.0.final.0')."""
+    return ".".join(str(host_info.get("python", "")).split(".")[:3])
+
+
+def from_dask(info, host):
+    """A process's versions as distributed's `get_versions` reports them
+    (computed where the process runs: nothing is pickled across)."""
+    packages = info.get("packages", {})
+    found = {"python": python_of(info.get("host", {})), "host": host}
+    for name in PACKAGES:
+        found[name] = packages.get(name)
+    return found
 
 
 def main(argv):
     if len(argv) != 4:
-        print(__doc__.strip().splitlines()[-1].strip(), file=sys.stderr)
+        print("usage: attach.py SCHEDULER_ADDRESS CLIENT_FILE TIMEOUT_S", file=sys.stderr)
         return 2
     address, client_file, timeout = argv[1], argv[2], float(argv[3])
-    seen = {"tests": versions(), "scheduler": None, "workers": {}, "engines": {}}
+    seen = {"tests": here(), "scheduler": None, "workers": {}, "engines": {}}
     from distributed import Client
 
-    with Client(address, timeout=timeout) as dask:
-        seen["scheduler"] = dask.run_on_scheduler(versions)
-        seen["workers"] = dask.run(versions)
-    if client_file:
-        import ipyparallel
+    try:
+        dask = Client(address, timeout=timeout)
+    except (OSError, TimeoutError) as e:
+        raise ConnectionError(f"the Dask scheduler at {address} does not answer ({e})") from None
+    with dask:
+        versions = dask.get_versions(check=False, packages=list(PACKAGES))
+        # A builtin, pickled by name: any Python can run it.
+        hosts = dask.run(socket.gethostname)
+        scheduler_host = dask.run_on_scheduler(socket.gethostname)
+    seen["scheduler"] = from_dask(versions["scheduler"], scheduler_host)
+    for addr, info in versions["workers"].items():
+        seen["workers"][addr] = from_dask(info, hosts.get(addr, addr))
+    import ipyparallel
 
+    try:
         rc = ipyparallel.Client(url_file=client_file, timeout=timeout)
-        try:
-            if rc.ids:
-                answers = rc[:].apply_sync(versions)
-                seen["engines"] = {str(i): v for i, v in zip(rc.ids, answers)}
-        finally:
-            rc.close()
+    except (OSError, TimeoutError) as e:
+        with open(client_file) as f:
+            where = json.load(f).get("location", "?")
+        raise ConnectionError(f"the ipyparallel controller at {where} does not answer ({e})") from None
+    try:
+        if rc.ids:
+            view = rc[:]
+            view.execute(ENGINE_CODE, block=False).get(timeout=timeout)
+            answers = view.pull("_dist_test_seen", block=False).get(timeout=timeout)
+            seen["engines"] = {str(i): v for i, v in zip(rc.ids, answers)}
+    finally:
+        rc.close()
     print(json.dumps(seen, sort_keys=True))
     return 0
 
@@ -60,10 +101,7 @@ def main(argv):
 if __name__ == "__main__":
     try:
         sys.exit(main(sys.argv))
-    except (TimeoutError, ConnectionError) as e:  # not answering yet
-        print(json.dumps({"error": f"{type(e).__name__}: {e}", "waiting": True}))
-    except OSError as e:  # a file it cannot read, an address that is wrong
-        waiting = "timed out" in str(e).lower() or "connect" in str(e).lower()
-        print(json.dumps({"error": f"{type(e).__name__}: {e}", "waiting": waiting}))
+    except ConnectionError as e:  # not answering yet: asked again
+        print(json.dumps({"error": str(e), "waiting": True}))
     except Exception as e:  # one line for the xtask to show
         print(json.dumps({"error": f"{type(e).__name__}: {e}", "waiting": False}))

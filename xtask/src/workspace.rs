@@ -42,6 +42,13 @@ fn workspace_root() -> PathBuf {
     }
 }
 
+/// This process's real user id (Linux), from /proc/self/status.
+pub fn uid() -> Option<u32> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+    line.split_whitespace().next()?.parse().ok()
+}
+
 /// This machine's name, which the harness's objects carry beside their
 /// checkout's folder (`org.libertem.dist-test.host`): a folder is looked
 /// for only on the machine it was on (an engine may serve several).

@@ -127,7 +127,9 @@ fn a_three_node_lab_runs_the_cluster_and_goes_without_a_trace() {
         assert_eq!(addr.trim(), format!("192.168.231.1{n}"));
     }
     // Strict, as separate machines: a node sees neither the host engine's
-    // state nor another node's, and only the manager sees the checkout.
+    // state nor another node's, only the manager sees the checkout, and
+    // every node sees the one shared folder.
+    fs::write(Path::new(SHARED).join(".lab-check"), "").unwrap();
     for n in 1..=3 {
         let pid = fs::read_to_string(format!("/run/ltlab/{n}/docker.pid")).unwrap();
         let ls = |dir: &str| run("nsenter", &["-t", pid.trim(), "-m", "ls", "-A", dir]);
@@ -148,7 +150,10 @@ fn a_three_node_lab_runs_the_cluster_and_goes_without_a_trace() {
             !ls("/var/lib/docker").contains("volumes"),
             "node {n} sees the host engine's state"
         );
-        assert!(Path::new(SHARED).is_dir());
+        assert!(
+            ls(SHARED).contains(".lab-check"),
+            "node {n} does not see {SHARED}"
+        );
     }
     // Asked again, it is found up, not made twice.
     let o = xtask(&["swarm-lab", "up", "--nodes", "3"]);

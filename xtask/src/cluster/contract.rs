@@ -52,6 +52,13 @@ pub trait Cluster {
         super::readiness::wait_ready(self, timeout, first)
     }
 
+    /// Why the cluster cannot run the next test (after one that timed
+    /// out), if it cannot: by the same rule as readiness on the harness's
+    /// own clusters.
+    fn unusable(&self) -> Option<String> {
+        super::readiness::unusable(self)
+    }
+
     /// Start pytest (`command`) in the tests container, output to `log`.
     /// It runs no test before the results folder holds the ready file
     /// (`readiness::declare_ready`), so it may start and collect while

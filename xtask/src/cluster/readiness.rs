@@ -265,5 +265,32 @@ fn scheduler_still_runs<C: Cluster + ?Sized>(cluster: &C) -> Result<bool> {
         .any(|s| s.service == "scheduler" && s.phase == Phase::Running))
 }
 
+/// Why the cluster cannot run the next test, if it cannot: a service that
+/// is not running, or workers and engines that are no longer registered.
+pub fn unusable<C: Cluster + ?Sized>(cluster: &C) -> Option<String> {
+    let services = match cluster.services() {
+        Ok(s) => s,
+        Err(e) => return Some(format!("its services cannot be listed: {e:#}")),
+    };
+    if let Some(s) = services.iter().find(|s| s.phase != Phase::Running) {
+        return Some(format!(
+            "service {} is not running ({})",
+            s.service, s.status
+        ));
+    }
+    let size = cluster.definition().size;
+    let Some(seen) = cluster.observe() else {
+        return Some("the scheduler does not answer".into());
+    };
+    let hosts = seen.ready_hosts(size.worker_cpus).len() as u32;
+    if hosts < size.workers || seen.engines < size.engines {
+        return Some(format!(
+            "{hosts} of {} Dask worker hosts and {} of {} engines are registered",
+            size.workers, seen.engines, size.engines
+        ));
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests;

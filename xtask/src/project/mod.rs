@@ -15,7 +15,7 @@ use crate::workspace::Workspace;
 
 mod pypi;
 mod sdist;
-mod tree;
+pub mod tree;
 
 pub use sdist::{pinned_dir, Release};
 pub use tree::{full_stamp, skipped, source_listing, source_stamp, sync_tree};

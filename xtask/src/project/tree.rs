@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 
 /// Names never copied into the build context: VCS data, caches, build output,
 /// virtualenvs and the JS client's node_modules.
-const SKIP: &[&str] = &[
+pub const SKIP: &[&str] = &[
     ".git",
     ".hg",
     ".tox",

@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 pub use crate::outcome::Snapshot;
 
-use crate::cluster::spec::{Phase, SCHEDULER};
+use crate::cluster::spec::SCHEDULER;
 use crate::cluster::Cluster;
 use crate::exec;
 
@@ -77,7 +77,7 @@ pub fn take(cluster: &dyn Cluster, run_dir: &Path, rel: &str, test: Option<Strin
     if let Err(e) = exec::run_all_to_files(commands, LIMIT) {
         eprintln!("warning: the snapshot is incomplete: {e:#}");
     }
-    let why = unusable(cluster);
+    let why = cluster.unusable();
     Snapshot {
         test,
         at,
@@ -88,33 +88,6 @@ pub fn take(cluster: &dyn Cluster, run_dir: &Path, rel: &str, test: Option<Strin
         usable: why.is_none(),
         why,
     }
-}
-
-/// Why the cluster cannot run the next test, if it cannot: a service that
-/// is not running, or workers and engines that are no longer registered.
-fn unusable(cluster: &dyn Cluster) -> Option<String> {
-    let services = match cluster.services() {
-        Ok(s) => s,
-        Err(e) => return Some(format!("its services cannot be listed: {e:#}")),
-    };
-    if let Some(s) = services.iter().find(|s| s.phase != Phase::Running) {
-        return Some(format!(
-            "service {} is not running ({})",
-            s.service, s.status
-        ));
-    }
-    let size = cluster.definition().size;
-    let Some(seen) = cluster.observe() else {
-        return Some("the scheduler does not answer".into());
-    };
-    let hosts = seen.ready_hosts(size.worker_cpus).len() as u32;
-    if hosts < size.workers || seen.engines < size.engines {
-        return Some(format!(
-            "{hosts} of {} Dask worker hosts and {} of {} engines are registered",
-            size.workers, seen.engines, size.engines
-        ));
-    }
-    None
 }
 
 /// The harness's request files in `dir` (`<pid>-<n>.json`) that have no

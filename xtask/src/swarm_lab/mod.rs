@@ -152,15 +152,7 @@ fn check_host() -> Result<()> {
     if !cfg!(target_os = "linux") {
         bail!("swarm-lab needs Linux (network namespaces); on another system, point DOCKER_HOST at a real swarm's manager instead");
     }
-    let uid = fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|l| l.split_whitespace().next().map(str::to_string))
-        })
-        .unwrap_or_default();
-    if uid != "0" {
+    if crate::workspace::uid() != Some(0) {
         bail!("swarm-lab needs root (it makes network namespaces and runs Docker engines): run it with sudo");
     }
     for tool in ["dockerd", "ip", "nsenter", "unshare"] {

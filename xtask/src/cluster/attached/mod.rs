@@ -7,7 +7,10 @@
 //! dask, distributed and ipyparallel; it starts, restarts and removes
 //! nothing of the user's. See docs/attach.md.
 
+mod to;
 mod versions;
+
+pub use to::AttachTo;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
@@ -20,76 +23,22 @@ use crate::cluster::pytest::{PYTEST_CACHE, TIMELINE_FILE};
 use crate::cluster::spec::{
     Backend, Collected, Definition, Observation, ServiceSpan, ServiceState, TestLimits, READY_FILE,
 };
-use crate::config::AttachCfg;
 use crate::docker::{Docker, OneShot};
 use crate::exec;
-use crate::exec::QUERY;
 use crate::fsx;
 use crate::labels::CHECKOUT_LABEL;
 use crate::ui::Ui;
 use crate::workspace::Workspace;
 
-pub use versions::{Seen, Versions};
-
-/// Where the user's cluster is: from `--scheduler`, `--ipython-client`,
-/// `--network` and `--scratch`, else `[attach]` of dist-test.toml.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AttachTo {
-    pub scheduler: String,
-    pub client_file: PathBuf,
-    pub network: Option<String>,
-    pub scratch: PathBuf,
-}
-
-impl AttachTo {
-    /// The flags over the config; one line for what is missing or wrong.
-    pub fn resolve(flags: AttachCfg, cfg: &AttachCfg, default_scratch: &Path) -> Result<AttachTo> {
-        let scheduler = (flags.scheduler.or_else(|| cfg.scheduler.clone())).context(
-            "--attach needs the Dask scheduler's address: --scheduler tcp://HOST:8786 \
-             (or scheduler in [attach] of dist-test.toml)",
-        )?;
-        if !scheduler.contains("://") {
-            bail!("--scheduler {scheduler}: give the address with its protocol, e.g. tcp://{scheduler}");
-        }
-        let client_file = (flags.ipython_client.or_else(|| cfg.ipython_client.clone())).context(
-            "--attach needs the ipyparallel controller's ipcontroller-client.json: \
-             --ipython-client FILE (or ipython_client in [attach] of dist-test.toml)",
-        )?;
-        let text = std::fs::read_to_string(&client_file).map_err(|e| {
-            anyhow::anyhow!(
-                "--ipython-client {}: {e}; give the controller's ipcontroller-client.json",
-                client_file.display()
-            )
-        })?;
-        if serde_json::from_str::<serde_json::Value>(&text).is_err() {
-            bail!(
-                "--ipython-client {} is not the controller's connection file (not JSON)",
-                client_file.display()
-            );
-        }
-        let client_file = std::fs::canonicalize(&client_file)?;
-        let scratch = (flags.scratch.or_else(|| cfg.scratch.clone()))
-            .unwrap_or_else(|| default_scratch.to_path_buf());
-        if !scratch.is_absolute() {
-            bail!(
-                "--scratch {}: give an absolute path, the same on the workers",
-                scratch.display()
-            );
-        }
-        Ok(AttachTo {
-            scheduler,
-            client_file,
-            network: flags.network.or_else(|| cfg.network.clone()),
-            scratch,
-        })
-    }
-}
+use versions::Seen;
 
 /// Where the profile's security folder is, under IPYTHONDIR (/ipython in
 /// the image): LiberTEM's `ipy_ctx` finds the client's file there.
 const SECURITY: &str = "profile_default/security";
 const CLIENT_FILE: &str = "ipcontroller-client.json";
 const HARNESS: &str = "/opt/dist-test-harness";
+/// How long attach.py waits for each answer of the cluster.
+const LOOK_S: u64 = 10;
 
 pub struct Attached<'a> {
     def: Definition,
@@ -146,20 +95,76 @@ impl<'a> Attached<'a> {
         }
     }
 
-    /// What the cluster runs, asked once (attach.py).
+    /// The run's IPython profile with a copy of the client's file (its key
+    /// runs code on the user's engines): owned by the containers' user
+    /// (uid 1000) and private when this process may give it away (root)
+    /// or is that user; otherwise readable, and said so.
+    fn private_profile(&self) -> Result<()> {
+        use std::os::unix::fs::{chown, PermissionsExt};
+        let profile = self.ipython.join("profile_default");
+        let dirs = ["security", "log", "pid", "startup"].map(|d| profile.join(d));
+        for d in &dirs {
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+        }
+        let copy = profile.join("security").join(CLIENT_FILE);
+        std::fs::copy(&self.to.client_file, &copy)
+            .with_context(|| format!("copying {}", self.to.client_file.display()))?;
+        let mut all = vec![self.ipython.clone(), profile.clone()];
+        all.extend(dirs);
+        let given = all
+            .iter()
+            .chain([&copy])
+            .all(|p| chown(p, Some(1000), Some(1000)).is_ok());
+        let private = given || crate::workspace::uid() == Some(1000);
+        let (dir_mode, file_mode) = if private {
+            (0o700, 0o600)
+        } else {
+            (0o755, 0o644)
+        };
+        for d in &all {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(dir_mode))?;
+        }
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(file_mode))?;
+        if !private {
+            eprintln!(
+                "warning: the copy of the controller's key in {} is readable by this machine's \
+                 other users (the containers run as uid 1000): run as root or as uid 1000 to \
+                 keep it private",
+                copy.display()
+            );
+        }
+        Ok(())
+    }
+
+    /// The container that asks the cluster (one at a time, named so that
+    /// one cut short is removed).
+    fn look_name(&self) -> String {
+        format!("{}-look", self.def.name)
+    }
+
+    /// What the cluster runs, asked once (attach.py, each of its waits
+    /// bounded by LOOK_S; its container removed if it outlives them).
     fn look(&self) -> Result<Seen> {
+        let name = self.look_name();
+        self.docker.rm_force(std::slice::from_ref(&name));
         let command = [
             "python3",
             &format!("{HARNESS}/attach.py"),
             &self.to.scheduler,
             &format!("/ipython/{SECURITY}/{CLIENT_FILE}"),
-            "10",
+            &LOOK_S.to_string(),
         ]
         .map(String::from)
         .to_vec();
-        let out = self
-            .docker
-            .one_shot(&self.one_shot(&[], command), None, QUERY)?;
+        let mut one = self.one_shot(&[], command);
+        one.name = Some(&name);
+        // Python's start and imports, and three bounded waits.
+        let limit = Duration::from_secs(4 * LOOK_S + 30);
+        let out = self.docker.one_shot(&one, None, limit);
+        if out.is_err() {
+            self.docker.rm_force(std::slice::from_ref(&name));
+        }
+        let out = out.context("asking the attached cluster what it runs")?;
         serde_json::from_str(out.trim())
             .with_context(|| format!("reading attach.py's answer {out:?}"))
     }
@@ -184,21 +189,19 @@ impl Cluster for Attached<'_> {
         &self.def
     }
 
-    fn prepare(&mut self, _ws: &Workspace) -> Result<Vec<String>> {
-        fsx::writable_dir(&self.to.scratch)?;
-        fsx::writable_dir(&self.pytest_cache)?;
-        let mut dir = self.ipython.clone();
-        fsx::writable_dir(&dir)?;
-        for part in SECURITY.split('/') {
-            dir.push(part);
-            fsx::writable_dir(&dir)?;
+    fn prepare(&mut self, ws: &Workspace) -> Result<Vec<String>> {
+        // The default scratch folder is the harness's to open; the user's
+        // is theirs, only checked.
+        if self.to.scratch.starts_with(&ws.target) {
+            fsx::writable_dir(&self.to.scratch)?;
+        } else if !self.to.scratch.is_dir() {
+            bail!(
+                "--scratch {} is not a folder: make it, at the same path on the workers",
+                self.to.scratch.display()
+            );
         }
-        let copy = dir.join(CLIENT_FILE);
-        std::fs::copy(&self.to.client_file, &copy)
-            .with_context(|| format!("copying {}", self.to.client_file.display()))?;
-        // Read by the containers' user (uid 1000).
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o644))?;
+        fsx::writable_dir(&self.pytest_cache)?;
+        self.private_profile()?;
         Ok(vec![self.def.image.runtime.clone()])
     }
 
@@ -228,18 +231,18 @@ impl Cluster for Attached<'_> {
         let size = self.def.size;
         loop {
             crate::interrupt::check()?;
-            let said = match self.look() {
-                Ok(Seen {
+            let said = match self.look()? {
+                Seen {
                     error: Some(why),
                     waiting,
                     ..
-                }) => {
+                } => {
                     if !waiting {
                         bail!("asking the attached cluster failed: {why}");
                     }
                     why
                 }
-                Ok(seen) => {
+                seen => {
                     let wrong = versions::mismatches(&seen);
                     if !wrong.is_empty() {
                         bail!(
@@ -259,7 +262,6 @@ impl Cluster for Attached<'_> {
                         size.workers, size.engines
                     )
                 }
-                Err(e) => format!("{e:#}"),
             };
             if Instant::now() > deadline {
                 bail!(
@@ -352,14 +354,35 @@ impl Cluster for Attached<'_> {
         bail!("an attached cluster's logs are where you started it")
     }
 
-    /// The tests' container only, should it outlive the run, and the
-    /// copy of the client's file.
+    /// The tests' container and the look's, should they outlive the run,
+    /// and the copy of the client's file, whatever else failed.
     fn down(&self) -> Result<()> {
-        let name = self.tests_name();
-        if self.docker.container_exists(&name) && !self.docker.rm_force(std::slice::from_ref(&name))
-        {
-            bail!("the tests' container {name} could not be removed");
+        let copy = fsx::remove_dir(&self.ipython);
+        for name in [self.tests_name(), self.look_name()] {
+            let there = self.docker.container_exists(&name);
+            if there && !self.docker.rm_force(std::slice::from_ref(&name)) {
+                bail!("the container {name} could not be removed: `docker rm -f {name}`");
+            }
         }
-        fsx::remove_dir(&self.ipython)
+        copy
+    }
+
+    /// Usable for the next test (after one that timed out) while it
+    /// answers with enough workers and engines.
+    fn unusable(&self) -> Option<String> {
+        let size = self.def.size;
+        match self.look() {
+            Err(e) => Some(format!("{e:#}")),
+            Ok(Seen {
+                error: Some(why), ..
+            }) => Some(why),
+            Ok(seen) if (seen.worker_hosts().len() as u32) < size.workers => {
+                Some("fewer Dask worker hosts than the run wants answer".into())
+            }
+            Ok(seen) if (seen.engines.len() as u32) < size.engines => {
+                Some("fewer ipyparallel engines than the run wants answer".into())
+            }
+            Ok(_) => None,
+        }
     }
 }

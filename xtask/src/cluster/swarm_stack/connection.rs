@@ -7,9 +7,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
-use crate::docker::{label_filter, Docker};
+use super::nodes::NodeEngine;
+use crate::docker::label_filter;
 use crate::labels::SERVICE_NAME_LABEL;
 
 /// Where ipcontroller writes the engines' file, under its IPYTHONDIR.
@@ -28,47 +29,64 @@ pub fn engine_file(ipython: &Path) -> Option<String> {
 }
 
 /// Hand the controller's file to the running container of `service` on
-/// one of `engines`; whether one took it.
-fn hand_over(engines: &[Docker], service: &str, text: &str) -> bool {
+/// one of `engines`: whether one took it; what went wrong, if anything did.
+fn hand_over(engines: &[NodeEngine], service: &str, text: &str) -> Result<bool> {
     let filter = label_filter(SERVICE_NAME_LABEL, service);
-    engines.iter().any(|node| {
-        let running = node.containers(std::slice::from_ref(&filter)).ok();
-        let found = running.and_then(|c| c.into_iter().find(|c| c.running()));
-        found.is_some_and(|c| {
+    for (host, node) in engines {
+        let running = node.containers(std::slice::from_ref(&filter))?;
+        if let Some(c) = running.into_iter().find(|c| c.running()) {
             node.exec_fed(&c.id, &["sh", "-c", PUT], text.as_bytes())
-                .is_ok()
-        })
-    })
+                .with_context(|| format!("handing {service} its file on {host}"))?;
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Until every engine service in `services` (full names) has the
 /// controller's file from `ipython`, or a service of the stack has ended
 /// (`ended`; readiness then says why), or `deadline`.
 pub fn deliver(
-    engines: &[Docker],
+    engines: &[NodeEngine],
     ipython: &Path,
     mut services: Vec<String>,
     deadline: Instant,
     ended: &dyn Fn() -> bool,
 ) -> Result<()> {
+    let mut last_error = None;
     while !services.is_empty() {
         crate::interrupt::check()?;
         if let Some(text) = engine_file(ipython) {
-            services.retain(|s| !hand_over(engines, s, &text));
+            services.retain(|s| match hand_over(engines, s, &text) {
+                Ok(taken) => !taken,
+                Err(e) => {
+                    last_error = Some(format!("{e:#}"));
+                    true
+                }
+            });
         }
         if services.is_empty() || ended() {
             return Ok(());
         }
         if Instant::now() > deadline {
+            let why = last_error.map_or_else(
+                || "see `cargo xtask logs ipy-controller` and the engines' tasks (`docker stack ps`)".to_string(),
+                |e| format!("the last attempt: {e}"),
+            );
             bail!(
-                "the controller's connection file did not reach {} in time: see `cargo xtask \
-                 logs ipy-controller` and the engines' tasks (`docker stack ps`)",
+                "the controller's connection file did not reach {} in time: {why}",
                 services.join(", ")
             );
         }
         std::thread::sleep(Duration::from_millis(250));
     }
     Ok(())
+}
+
+/// Remove a connection file an earlier controller left (before a new one
+/// starts): an engine must never get a stale key.
+pub fn forget(ipython: &Path) -> Result<()> {
+    crate::fsx::remove_file(&ipython.join(ENGINE_FILE))
 }
 
 #[cfg(test)]

@@ -47,9 +47,11 @@ pub struct SwarmStack<'a> {
     nodes: Vec<String>,
     /// The controller's connection folder, on the manager.
     ipython: PathBuf,
-    /// The scratch folder and the data, in the shared folder (shared.rs).
+    /// The scratch folder and the data, in the shared folder (shared.rs)
+    /// when there is one.
     temp: PathBuf,
     data: PathBuf,
+    shared: Option<PathBuf>,
     /// Whether the source (and the data) reached the nodes in this process.
     staged: Cell<bool>,
     harness: PathBuf,
@@ -75,6 +77,12 @@ impl<'a> SwarmStack<'a> {
     ) -> Result<SwarmStack<'a>> {
         check_manager(docker)
             .with_context(|| format!("the cluster {} is a swarm stack", def.name))?;
+        if saved.is_none() {
+            // What a new stack needs of the environment, before any build.
+            let nodes = ready_nodes(docker)?;
+            shared::root(std::env::var(SHARED_VAR).ok().as_deref(), nodes.len())?;
+            nodes::worker_engines(docker, &nodes)?;
+        }
         // A new stack's shared folders sit beside its results.
         let beside = def
             .mounts
@@ -106,6 +114,7 @@ impl<'a> SwarmStack<'a> {
             ipython,
             temp,
             staged: Cell::new(false),
+            shared: None,
             harness: ws.docker_dir(),
             target: ws.target.clone(),
             checkout: ws.checkout_id.clone(),
@@ -194,13 +203,12 @@ impl Cluster for SwarmStack<'_> {
     fn prepare(&mut self, ws: &Workspace) -> Result<Vec<String>> {
         self.nodes = ready_nodes(&self.docker)?;
         let value = std::env::var(SHARED_VAR).ok();
-        let root = shared::root(
-            value.as_deref(),
-            self.nodes.len(),
-            &ws.target.join("shared"),
-        )?;
+        let root = shared::root(value.as_deref(), self.nodes.len())?;
         let ids = (self.checkout.as_str(), self.def.name.as_str());
-        (self.data, self.temp) = shared::layout(&root, ids, &self.def.mounts.data, &self.target);
+        let beside = self.ipython.parent().unwrap_or(&ws.target).to_path_buf();
+        let data = (self.def.mounts.data.as_path(), self.target.as_path());
+        (self.data, self.temp) = shared::layout(root.as_deref(), ids, data, &beside);
+        self.shared = root;
         nodes::distribute_image(&self.docker, &self.def.image.tag, &self.nodes)?;
         let (runtime, image) = (&self.def.image.runtime, &self.def.image.tag);
         nodes::distribute_runtime(&self.docker, runtime, image, &self.nodes)?;
@@ -220,6 +228,7 @@ impl Cluster for SwarmStack<'_> {
 
     fn up(&self, _log: &Path) -> Result<()> {
         self.stage()?;
+        connection::forget(&self.ipython)?;
         crate::live::status("deploying the stack", None);
         self.deploy(None)?;
         crate::live::status("handing the engines the controller's file", None);
@@ -379,21 +388,6 @@ impl Cluster for SwarmStack<'_> {
             }
             std::thread::sleep(Duration::from_millis(300));
         }
-        // The source copies, on every node that has one.
-        let volume = self.source_volume();
-        match nodes::worker_engines(&self.docker, &self.nodes) {
-            Ok(engines) => nodes::remove_source(&engines, &volume)?,
-            Err(e) => eprintln!(
-                "warning: the copies of the source ({volume}) stay on the nodes ({e:#}); \
-                 remove them there with `docker volume rm {volume}`"
-            ),
-        }
-        fsx::remove_dir(&self.ipython)?;
-        // The stack's scratch folder, and its own folder in the shared one.
-        fsx::remove_dir(&self.temp)?;
-        if let Some(own) = self.temp.parent().filter(|p| p.ends_with(&self.def.name)) {
-            fsx::remove_dir(own)?;
-        }
-        Ok(())
+        self.remove_staged()
     }
 }

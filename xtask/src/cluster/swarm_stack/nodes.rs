@@ -94,77 +94,97 @@ fn other_engines(docker: &Docker, nodes: &[String]) -> Result<Vec<String>> {
     Ok(hosts)
 }
 
+/// A node's engine, by the address it was named with (`the manager` on a
+/// swarm of one node), for messages.
+pub type NodeEngine<'a> = (String, Docker<'a>);
+
 /// The engines of the nodes that run workers and engines: every node but
 /// the manager, or the manager alone on a swarm of one node.
-pub fn worker_engines<'a>(docker: &Docker<'a>, nodes: &[String]) -> Result<Vec<Docker<'a>>> {
+pub fn worker_engines<'a>(docker: &Docker<'a>, nodes: &[String]) -> Result<Vec<NodeEngine<'a>>> {
     if nodes.len() <= 1 {
-        return Ok(vec![docker.clone()]);
+        return Ok(vec![("the manager".into(), docker.clone())]);
     }
     Ok(other_engines(docker, nodes)?
-        .iter()
-        .map(|host| docker.on(host))
+        .into_iter()
+        .map(|host| (host.clone(), docker.on(&host)))
         .collect())
 }
 
-/// What of a source tree never goes to the nodes: version control, caches,
-/// a web client's packages.
-const SOURCE_EXCLUDES: [&str; 6] = [
-    ".git",
-    "__pycache__",
-    "node_modules",
-    ".tox",
-    ".pytest_cache",
-    ".mypy_cache",
-];
+/// Unpack the tar stream on the input into /to, over what is there (a
+/// running worker never finds a file missing), then remove what the
+/// stream did not hold (a deleted module must not stay importable).
+const TAKE_IN_PLACE: &str = "tar -C /to --no-same-owner -xvf - | sort > /tmp/got \
+    && (cd /to && find . -type f) | sort > /tmp/have \
+    && comm -23 /tmp/have /tmp/got | (cd /to && tr '\\n' '\\0' | xargs -0 -r rm -f)";
 
 /// The project's source (`dir` on the manager) into the volume `volume` on
 /// each of `engines`, which the workers and engines mount at /src: made
-/// with `labels` when missing, emptied, then filled by `tar` streamed
-/// through the node's engine into a container of `image`. Files keep their
-/// times, which numba's cache and the restart after an edit go by.
+/// with `labels` when missing, then updated in place by `tar` streamed
+/// through the node's engine into a container of `image`. What the
+/// project's own tree skips (version control, environments, caches) stays
+/// here. Files keep their times, which numba's cache and the restart after
+/// an edit go by.
 pub fn send_source(
-    docker: &Docker,
-    engines: &[Docker],
+    engines: &[NodeEngine],
     (dir, volume, image): (&Path, &str, &str),
     labels: &[String],
 ) -> Result<()> {
-    let sh = docker.shell();
-    let excludes: Vec<String> = SOURCE_EXCLUDES
-        .iter()
+    let excludes: Vec<String> = (crate::project::tree::SKIP.iter())
+        .chain(&["*.egg-info", "*.pyc"])
         .map(|e| format!("--exclude={e}"))
         .collect();
-    for node in engines {
+    for (host, node) in engines {
         if !node.volume_exists(volume) {
             node.volume_create(volume, labels)?;
         }
-        let empty_then_take = "find /to -mindepth 1 -maxdepth 1 -exec rm -rf {} + \
-                               && tar -C /to --no-same-owner -xf -";
         let take = OneShot {
             image,
             user: "0",
             interactive: true,
             volumes: vec![format!("{volume}:/to")],
-            command: ["sh", "-c", empty_then_take].map(String::from).to_vec(),
+            command: ["sh", "-c", TAKE_IN_PLACE].map(String::from).to_vec(),
             ..Default::default()
         };
-        let excludes = &excludes;
+        let (sh, excludes) = (node.shell(), &excludes);
         let send = cmd!(sh, "tar -C {dir} {excludes...} -cf - .");
-        exec::pipe(send.into(), node.one_shot_command(&take), LONG).with_context(|| {
-            format!("copying the source {} to a node's {volume}", dir.display())
-        })?;
+        exec::pipe(send.into(), node.one_shot_command(&take), LONG)
+            .with_context(|| format!("copying the source {} to {host}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Every node of `engines` sees the stack's folder `dir` in the shared
+/// one (its [`shared::MARK`] file): one line naming the first that does not.
+pub fn check_shared(engines: &[NodeEngine], dir: &Path, image: &str, var: &str) -> Result<()> {
+    let mark = format!("/check/{}", super::shared::MARK);
+    for (host, node) in engines {
+        let look = OneShot {
+            image,
+            user: "0",
+            volumes: vec![format!("{}:/check:ro", dir.display())],
+            command: ["test", "-f", &mark].map(String::from).to_vec(),
+            ..Default::default()
+        };
+        if let Err(e) = node.one_shot(&look, None, LONG) {
+            bail!(
+                "the node at {host} does not see the shared folder {var}: mount it at the same \
+                 path on every node ({})",
+                exec::tail(&format!("{e:#}"), 1)
+            );
+        }
     }
     Ok(())
 }
 
 /// Remove the source volume from each of `engines`, waiting (up to 60 s)
 /// for a node to remove the containers of the stack's removed tasks.
-pub fn remove_source(engines: &[Docker], volume: &str) -> Result<()> {
+pub fn remove_source(engines: &[NodeEngine], volume: &str) -> Result<()> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    for node in engines {
+    for (host, node) in engines {
         while node.volume_exists(volume) && !node.volume_rm(volume) {
             if std::time::Instant::now() > deadline {
                 bail!(
-                    "the volume {volume} stays on a node, still in use: remove it there with \
+                    "the volume {volume} stays on {host}, still in use: remove it there with \
                      `docker volume rm {volume}`"
                 );
             }

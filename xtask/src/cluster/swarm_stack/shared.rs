@@ -14,21 +14,25 @@ use anyhow::{bail, Result};
 /// (an NFS mount, say). `cargo xtask swarm-lab up` sets it for its nodes.
 pub const SHARED_VAR: &str = "DIST_TEST_SWARM_SHARED";
 
-/// The shared folder from [`SHARED_VAR`] (`value`), or `default` on a swarm
-/// of one node, which shares nothing; one line when a bigger swarm has none.
-pub fn root(value: Option<&str>, nodes: usize, default: &Path) -> Result<PathBuf> {
+/// The shared folder from [`SHARED_VAR`] (`value`); none on a swarm of one
+/// node without it (nothing to share: the data is used where it is); one
+/// line when a bigger swarm has none or it is not a folder.
+pub fn root(value: Option<&str>, nodes: usize) -> Result<Option<PathBuf>> {
     match value.filter(|v| !v.is_empty()) {
         Some(v) => {
             let path = PathBuf::from(v);
-            if !path.is_absolute() || !path.is_dir() {
+            if !path.is_absolute() {
+                bail!("{SHARED_VAR}={v} must be an absolute path, the same on every node");
+            }
+            if !path.is_dir() {
                 bail!(
                     "{SHARED_VAR}={v} is not a folder: name the folder that every node of the \
                      swarm has at the same path (see docs/swarm.md)"
                 );
             }
-            Ok(path)
+            Ok(Some(path))
         }
-        None if nodes <= 1 => Ok(default.to_path_buf()),
+        None if nodes <= 1 => Ok(None),
         None => bail!(
             "--swarm: LiberTEM's dist tests need one folder at the same path on all {nodes} \
              nodes (the detector data and their scratch folder): set {SHARED_VAR} to it, \
@@ -37,23 +41,35 @@ pub fn root(value: Option<&str>, nodes: usize, default: &Path) -> Result<PathBuf
     }
 }
 
-/// Where a stack's services find the data and the scratch folder in the
-/// shared `root`: the checkout's own data (under `target`) is copied to
-/// `<root>/<checkout>/data`; data elsewhere (`TESTDATA_BASE_PATH`) is used
-/// where it is, which must then be the same path on every node. The
-/// scratch folder is the stack's own, `<root>/<stack>/temp_data`.
+/// The stack's own folder in the shared one, removed with the stack.
+pub fn stack_dir(root: &Path, stack: &str) -> PathBuf {
+    root.join("stacks").join(stack)
+}
+
+/// The file a stack writes into its folder, which every node must see.
+pub const MARK: &str = ".dist-test-shared";
+
+/// Where a stack's services find the data and the scratch folder. In the
+/// shared `root`: the checkout's own data set (under `target`) is copied to
+/// `<root>/<checkout>/data/<its folder's name>`, one copy per set; data
+/// elsewhere (`TESTDATA_BASE_PATH`) is used where it is, which must then be
+/// the same path on every node; the scratch folder is the stack's own,
+/// `<root>/stacks/<stack>/temp_data`. Without a shared folder (one node):
+/// the data where it is, the scratch folder in `beside`.
 pub fn layout(
-    root: &Path,
+    root: Option<&Path>,
     (checkout, stack): (&str, &str),
-    data: &Path,
-    target: &Path,
+    (data, target): (&Path, &Path),
+    beside: &Path,
 ) -> (PathBuf, PathBuf) {
-    let data = if data.starts_with(target) {
-        root.join(checkout).join("data")
-    } else {
-        data.to_path_buf()
+    let Some(root) = root else {
+        return (data.to_path_buf(), beside.join("temp_data"));
     };
-    (data, root.join(stack).join("temp_data"))
+    let data = match data.file_name() {
+        Some(set) if data.starts_with(target) => root.join(checkout).join("data").join(set),
+        _ => data.to_path_buf(),
+    };
+    (data, stack_dir(root, stack).join("temp_data"))
 }
 
 #[cfg(test)]
@@ -63,31 +79,43 @@ mod tests {
     #[test]
     fn a_swarm_of_several_nodes_needs_the_shared_folder() {
         let here = std::env::temp_dir();
-        let d = Path::new("/t/shared");
-        assert_eq!(root(None, 1, d).unwrap(), d);
-        assert_eq!(root(Some(""), 1, d).unwrap(), d);
-        let e = root(None, 3, d).unwrap_err().to_string();
+        assert_eq!(root(None, 1).unwrap(), None);
+        assert_eq!(root(Some(""), 1).unwrap(), None);
+        let e = root(None, 3).unwrap_err().to_string();
         assert!(e.contains("all 3 nodes") && e.contains(SHARED_VAR), "{e}");
-        let e = root(Some("relative/x"), 3, d).unwrap_err().to_string();
+        let e = root(Some("relative/x"), 3).unwrap_err().to_string();
+        assert!(e.contains("must be an absolute path"), "{e}");
+        let e = root(Some("/no/such/folder"), 3).unwrap_err().to_string();
         assert!(e.contains("is not a folder"), "{e}");
         let value = here.to_string_lossy();
-        assert_eq!(root(Some(&value), 3, d).unwrap(), here);
+        assert_eq!(root(Some(&value), 3).unwrap(), Some(here.clone()));
     }
 
     #[test]
-    fn the_checkouts_data_is_copied_and_the_users_is_not() {
+    fn each_data_set_has_its_copy_and_no_stack_folder_holds_one() {
         let (root, target) = (Path::new("/nfs"), Path::new("/repo/target/dist-test"));
-        let ids = ("ltdist-repo-ab", "ltdist-repo-ab-7");
+        let ids = ("ltdist-repo-ab", "ltdist-repo-ab");
+        let beside = Path::new("/repo/target/dist-test/cluster");
+        let set = target.join("testdata/808b");
         assert_eq!(
-            layout(root, ids, &target.join("testdata/set-1"), target),
+            layout(Some(root), ids, (&set, target), beside),
             (
-                PathBuf::from("/nfs/ltdist-repo-ab/data"),
-                PathBuf::from("/nfs/ltdist-repo-ab-7/temp_data")
+                PathBuf::from("/nfs/ltdist-repo-ab/data/808b"),
+                PathBuf::from("/nfs/stacks/ltdist-repo-ab/temp_data")
             )
         );
+        let none = target.join("no-test-data");
+        let (empty, _) = layout(Some(root), ids, (&none, target), beside);
         assert_eq!(
-            layout(root, ids, Path::new("/nfs/detector"), target).0,
-            PathBuf::from("/nfs/detector")
+            empty,
+            PathBuf::from("/nfs/ltdist-repo-ab/data/no-test-data")
+        );
+        let users = Path::new("/nfs/detector");
+        assert_eq!(layout(Some(root), ids, (users, target), beside).0, users);
+        // One node, nothing shared: the data where it is.
+        assert_eq!(
+            layout(None, ids, (&set, target), beside),
+            (set.clone(), beside.join("temp_data"))
         );
     }
 }

@@ -5,9 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
-use super::{connection, nodes, SwarmStack};
+use super::{connection, nodes, shared, SwarmStack, SHARED_VAR};
 use crate::cluster::spec::Phase;
 use crate::cluster::Cluster;
 use crate::fsx;
@@ -18,11 +18,11 @@ impl SwarmStack<'_> {
         format!("{}_source", self.def.name)
     }
 
-    /// The data into the shared folder (when it is the checkout's own) and
-    /// the source into every worker node's volume: what the services read
-    /// that is not in the image. Once per process: `test` on a kept
-    /// stack does it again, before the workers that loaded an edited file
-    /// restart.
+    /// The data into the shared folder (when it is the checkout's own),
+    /// a check that every worker node sees that folder, and the source
+    /// into every worker node's volume: what the services read that is
+    /// not in the image. Once per process: `test` on a kept stack does it
+    /// again, before the workers that loaded an edited file restart.
     pub(super) fn stage(&self) -> Result<()> {
         if self.staged.replace(true) {
             return Ok(());
@@ -32,20 +32,17 @@ impl SwarmStack<'_> {
             fsx::mirror(&self.def.mounts.data, &self.data)
                 .context("copying the test data into the shared folder")?;
         }
-        crate::live::status("copying the source to the nodes", None);
         let engines = nodes::worker_engines(&self.docker, &self.nodes)?;
-        let m = &self.def.mounts;
-        let what = (
-            m.source.as_path(),
-            self.source_volume(),
-            &self.def.image.tag,
-        );
-        nodes::send_source(
-            &self.docker,
-            &engines,
-            (what.0, &what.1, what.2),
-            std::slice::from_ref(&self.label),
-        )
+        let image = self.def.image.tag.as_str();
+        if let (Some(root), Some(own)) = (&self.shared, self.temp.parent()) {
+            fsx::write_atomic(&own.join(shared::MARK), self.def.name.as_bytes())?;
+            let var = format!("{SHARED_VAR}={}", root.display());
+            nodes::check_shared(&engines, own, image, &var)?;
+        }
+        crate::live::status("copying the source to the nodes", None);
+        let (source, volume) = (self.def.mounts.source.as_path(), self.source_volume());
+        let label = std::slice::from_ref(&self.label);
+        nodes::send_source(&engines, (source, &volume, image), label)
     }
 
     /// The controller's connection file into every engine's container
@@ -61,5 +58,33 @@ impl SwarmStack<'_> {
             states.iter().any(|s| s.phase == Phase::Ended)
         };
         connection::deliver(&engines, &self.ipython, services, deadline, &ended)
+    }
+
+    /// After `stack rm`: the source copies on the nodes, the controller's
+    /// folder, the scratch folder and the stack's own folder in the shared
+    /// one, each tried whatever failed before it.
+    pub(super) fn remove_staged(&self) -> Result<()> {
+        let mut failed = Vec::new();
+        let volume = self.source_volume();
+        let removed = nodes::worker_engines(&self.docker, &self.nodes)
+            .and_then(|engines| nodes::remove_source(&engines, &volume));
+        if let Err(e) = removed {
+            failed.push(format!(
+                "the copies of the source ({volume}) stay on the nodes ({e:#}); remove them \
+                 there with `docker volume rm {volume}`"
+            ));
+        }
+        // The controller's folder, the scratch folder, and the stack's own
+        // folder in the shared one.
+        let own = self.temp.parent().filter(|p| p.ends_with(&self.def.name));
+        for dir in [Some(self.ipython.as_path()), Some(self.temp.as_path()), own] {
+            if let Err(e) = dir.map_or(Ok(()), fsx::remove_dir) {
+                failed.push(format!("{e:#}"));
+            }
+        }
+        if !failed.is_empty() {
+            bail!("{}", failed.join("; "));
+        }
+        Ok(())
     }
 }
