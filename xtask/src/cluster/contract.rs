@@ -29,6 +29,23 @@ pub trait Tests {
     ) -> Result<Option<i32>>;
 }
 
+/// Tests that are one process of ours (`docker exec` of pytest in a
+/// compose cluster's tests container, `docker run` of the attached
+/// backend's), followed to their end.
+pub struct FollowedTests(pub exec::Background);
+
+impl Tests for FollowedTests {
+    fn finish(
+        self: Box<Self>,
+        ui: Ui,
+        deadline: Instant,
+        tick: &mut dyn FnMut() -> Result<bool>,
+    ) -> Result<Option<i32>> {
+        let status = self.0.follow(ui, deadline, tick)?;
+        Ok(status.map(|s| s.code().unwrap_or(128 + 2)))
+    }
+}
+
 /// The operations the flow needs of a cluster, on either backend.
 pub trait Cluster {
     fn definition(&self) -> &Definition;

@@ -20,7 +20,7 @@ pub mod spec;
 pub mod state;
 pub mod swarm_stack;
 
-pub use contract::{Cluster, Tests};
+pub use contract::{Cluster, FollowedTests, Tests};
 pub use named::{from_state, kept, of_checkout, Kept, Named};
 pub use readiness::{wait_ready, Readiness, Verdict};
 

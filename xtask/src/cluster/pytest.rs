@@ -16,6 +16,36 @@ pub const TIMELINE_FILE: &str = "pytest-timeline.json";
 /// source, which is mounted read-only.
 pub const PYTEST_CACHE: &str = "/pytest-cache";
 
+/// Where the harness plugins are in a tests container (packaging/docker,
+/// bound read-only), and where every Python process writes its stacks on
+/// request (dist_test_stacks.py).
+pub const HARNESS_DIR: &str = "/opt/dist-test-harness";
+pub const STACKS_DIR: &str = "/tmp/dist-test-stacks";
+
+/// What the harness plugins of a tests container that is started for its
+/// pytest (the swarm's tests service, the attached backend's container)
+/// read besides the limits: the scheduler, how many engines to wait for,
+/// the plugins' path, the ready file and how long to wait for it, the
+/// timeline; `results` the results folder as the container sees it.
+pub fn harness_env(
+    scheduler: &str,
+    engines: u32,
+    ready_s: u64,
+    results: &str,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("DASK_SCHEDULER_ADDRESS", scheduler.to_string()),
+        ("DIST_TEST_ENGINES", engines.to_string()),
+        ("PYTHONPATH", HARNESS_DIR.to_string()),
+        (
+            "DIST_TEST_READY_FILE",
+            format!("{results}/{}", super::spec::READY_FILE),
+        ),
+        ("DIST_TEST_READY_TIMEOUT_S", ready_s.to_string()),
+        ("DIST_TEST_TIMELINE", format!("{results}/{TIMELINE_FILE}")),
+    ]
+}
+
 /// The option that names the JUnit file; [`with_results`] adds it.
 const JUNIT_FAMILY: &str = "junit_family=xunit1";
 

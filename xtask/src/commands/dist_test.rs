@@ -25,7 +25,7 @@ impl DistTest {
             };
             let scratch = cx.ws.target.join("attach").join("temp_data");
             req.attach = Some(AttachTo::resolve(flags, &cx.ws.config.attach, &scratch)?);
-            req.kind = Kind::chosen(false, true);
+            req.kind = Kind::chosen(self.swarm, true);
         }
         let plan = Plan::of(&self.repeat, self.fresh);
         let keep = Keep::of(self.keep, self.keep_on_failure);

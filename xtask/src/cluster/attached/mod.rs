@@ -19,15 +19,14 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use super::contract::{Cluster, Tests};
-use crate::cluster::pytest::{PYTEST_CACHE, TIMELINE_FILE};
+use crate::cluster::pytest::{harness_env, HARNESS_DIR, PYTEST_CACHE, STACKS_DIR};
 use crate::cluster::spec::{
-    Backend, Collected, Definition, Observation, ServiceSpan, ServiceState, TestLimits, READY_FILE,
+    Backend, Collected, Definition, Observation, ServiceSpan, ServiceState, TestLimits,
 };
 use crate::docker::{Docker, OneShot};
 use crate::exec;
 use crate::fsx;
 use crate::labels::CHECKOUT_LABEL;
-use crate::ui::Ui;
 use crate::workspace::Workspace;
 
 use versions::Seen;
@@ -36,7 +35,6 @@ use versions::Seen;
 /// the image): LiberTEM's `ipy_ctx` finds the client's file there.
 const SECURITY: &str = "profile_default/security";
 const CLIENT_FILE: &str = "ipcontroller-client.json";
-const HARNESS: &str = "/opt/dist-test-harness";
 /// How long attach.py waits for each answer of the cluster.
 const LOOK_S: u64 = 10;
 
@@ -85,7 +83,7 @@ impl<'a> Attached<'a> {
             network: self.to.network.as_deref(),
             volumes: vec![
                 format!("{}:/venv:ro", self.def.image.runtime),
-                bind(&self.harness, HARNESS, "ro"),
+                bind(&self.harness, HARNESS_DIR, "ro"),
                 bind(&self.ipython, "/ipython", "rw"),
             ],
             env: env.to_vec(),
@@ -149,7 +147,7 @@ impl<'a> Attached<'a> {
         self.docker.rm_force(std::slice::from_ref(&name));
         let command = [
             "python3",
-            &format!("{HARNESS}/attach.py"),
+            &format!("{HARNESS_DIR}/attach.py"),
             &self.to.scheduler,
             &format!("/ipython/{SECURITY}/{CLIENT_FILE}"),
             &LOOK_S.to_string(),
@@ -167,20 +165,6 @@ impl<'a> Attached<'a> {
         let out = out.context("asking the attached cluster what it runs")?;
         serde_json::from_str(out.trim())
             .with_context(|| format!("reading attach.py's answer {out:?}"))
-    }
-}
-
-struct AttachedTests(exec::Background);
-
-impl Tests for AttachedTests {
-    fn finish(
-        self: Box<Self>,
-        ui: Ui,
-        deadline: Instant,
-        tick: &mut dyn FnMut() -> Result<bool>,
-    ) -> Result<Option<i32>> {
-        let status = self.0.follow(ui, deadline, tick)?;
-        Ok(status.map(|s| s.code().unwrap_or(128 + 2)))
     }
 }
 
@@ -281,23 +265,20 @@ impl Cluster for Attached<'_> {
     ) -> Result<Box<dyn Tests + '_>> {
         let command = super::pytest::with_results(command, "/results");
         let (data, scratch) = (&self.def.mounts.data, &self.to.scratch);
-        let mut env: Vec<String> = [
-            ("DASK_SCHEDULER_ADDRESS", self.to.scheduler.clone()),
-            ("DIST_TEST_ENGINES", self.def.size.engines.to_string()),
-            ("PYTHONPATH", HARNESS.to_string()),
-            ("DIST_TEST_READY_FILE", format!("/results/{READY_FILE}")),
-            ("DIST_TEST_READY_TIMEOUT_S", self.ready_s.to_string()),
-            ("DIST_TEST_TIMELINE", format!("/results/{TIMELINE_FILE}")),
-            ("DIST_TEST_STACKS", "/tmp/dist-test-stacks".to_string()),
-            // The workers are the user's: not restarted after a timeout.
-            ("DIST_TEST_NO_RESTART", "1".to_string()),
-            ("TESTDATA_BASE_PATH", data.display().to_string()),
-            ("TMP_TESTDATA_PATH", scratch.display().to_string()),
-        ]
-        .into_iter()
-        .chain(limits.env("/results"))
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
+        let engines = self.def.size.engines;
+        let mut env: Vec<String> =
+            harness_env(&self.to.scheduler, engines, self.ready_s, "/results")
+                .into_iter()
+                .chain([
+                    ("DIST_TEST_STACKS", STACKS_DIR.to_string()),
+                    // The workers are the user's: not restarted after a timeout.
+                    ("DIST_TEST_NO_RESTART", "1".to_string()),
+                    ("TESTDATA_BASE_PATH", data.display().to_string()),
+                    ("TMP_TESTDATA_PATH", scratch.display().to_string()),
+                ])
+                .chain(limits.env("/results"))
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
         env.sort();
         let name = self.tests_name();
         let mut tests = self.one_shot(&env, command);
@@ -313,7 +294,7 @@ impl Cluster for Attached<'_> {
         ]);
         let bg = exec::start_logged(self.docker.one_shot_command(&tests), log, self.docker.ui())
             .context("starting the tests' container")?;
-        Ok(Box::new(AttachedTests(bg)))
+        Ok(Box::new(super::FollowedTests(bg)))
     }
 
     fn services(&self) -> Result<Vec<ServiceState>> {

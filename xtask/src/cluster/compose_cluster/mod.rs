@@ -6,7 +6,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
@@ -183,21 +183,6 @@ fn results_in_container(runs: &Path, results: &Path) -> Result<String> {
     Ok(Path::new("/runs").join(rel).display().to_string())
 }
 
-/// The tests as a `docker exec` of pytest, followed to their end.
-struct ComposeTests(exec::Background);
-
-impl Tests for ComposeTests {
-    fn finish(
-        self: Box<Self>,
-        ui: Ui,
-        deadline: Instant,
-        tick: &mut dyn FnMut() -> Result<bool>,
-    ) -> Result<Option<i32>> {
-        let status = self.0.follow(ui, deadline, tick)?;
-        Ok(status.map(|s| s.code().unwrap_or(128 + 2)))
-    }
-}
-
 impl Cluster for ComposeCluster<'_> {
     fn definition(&self) -> &Definition {
         &self.def
@@ -265,7 +250,7 @@ impl Cluster for ComposeCluster<'_> {
             .docker
             .exec_logged(&tests.id, ("/src", &env), &command, log)
             .context("starting the tests in the tests container")?;
-        Ok(Box::new(ComposeTests(bg)))
+        Ok(Box::new(super::FollowedTests(bg)))
     }
 
     fn services(&self) -> Result<Vec<ServiceState>> {

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::cluster::pytest::{PYTEST_CACHE, TIMELINE_FILE};
-use crate::cluster::spec::{Size, CONTROLLER, READY_FILE, SCHEDULER};
+use crate::cluster::pytest::{harness_env, HARNESS_DIR, PYTEST_CACHE, STACKS_DIR};
+use crate::cluster::spec::{Size, CONTROLLER, SCHEDULER};
 
 /// Everything the stack file says.
 #[derive(Debug, Clone)]
@@ -188,7 +188,7 @@ impl StackSpec {
             ("TMP_TESTDATA_PATH", "/temp_data".to_string()),
             ("DIST_TEST_PRELOAD", self.preload.join(",")),
             // Every Python process's stacks on request (dist_test_stacks.py).
-            ("DIST_TEST_STACKS", "/tmp/dist-test-stacks".to_string()),
+            ("DIST_TEST_STACKS", STACKS_DIR.to_string()),
             (
                 "DIST_TEST_WARM",
                 if self.warm { "1" } else { "0" }.to_string(),
@@ -197,15 +197,10 @@ impl StackSpec {
         if tests {
             volumes.push(bind(&self.results, "/results", false));
             volumes.push(bind(&self.pytest_cache, PYTEST_CACHE, false));
-            volumes.push(bind(&self.harness, "/opt/dist-test-harness", true));
-            environment.extend([
-                ("DASK_SCHEDULER_ADDRESS", "tcp://scheduler:8786".to_string()),
-                ("DIST_TEST_ENGINES", self.size.engines.to_string()),
-                ("PYTHONPATH", "/opt/dist-test-harness".to_string()),
-                ("DIST_TEST_READY_FILE", format!("/results/{READY_FILE}")),
-                ("DIST_TEST_READY_TIMEOUT_S", self.ready_s.to_string()),
-                ("DIST_TEST_TIMELINE", format!("/results/{TIMELINE_FILE}")),
-            ]);
+            volumes.push(bind(&self.harness, HARNESS_DIR, true));
+            let scheduler = "tcp://scheduler:8786";
+            let engines = self.size.engines;
+            environment.extend(harness_env(scheduler, engines, self.ready_s, "/results"));
             environment.extend(self.tests_env.iter().cloned());
         }
         Service {

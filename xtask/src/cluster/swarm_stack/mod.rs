@@ -17,7 +17,7 @@ pub use file::StackSpec;
 pub use nodes::{check_manager, parse_engines, ready_nodes, send_runtime, ENGINES_VAR};
 pub use shared::SHARED_VAR;
 
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
@@ -54,6 +54,8 @@ pub struct SwarmStack<'a> {
     shared: Option<PathBuf>,
     /// Whether the source (and the data) reached the nodes in this process.
     staged: Cell<bool>,
+    /// The engines of the nodes besides the manager, once asked.
+    others: OnceCell<Vec<String>>,
     harness: PathBuf,
     /// `target/dist-test`, under which the checkout's own data is.
     target: PathBuf,
@@ -77,11 +79,15 @@ impl<'a> SwarmStack<'a> {
     ) -> Result<SwarmStack<'a>> {
         check_manager(docker)
             .with_context(|| format!("the cluster {} is a swarm stack", def.name))?;
+        let others = OnceCell::new();
+        let mut fresh_nodes = None;
         if saved.is_none() {
-            // What a new stack needs of the environment, before any build.
+            // What a new stack needs of the environment, before any build:
+            // its nodes, their engines (asked once), the shared folder.
             let nodes = ready_nodes(docker)?;
             shared::root(std::env::var(SHARED_VAR).ok().as_deref(), nodes.len())?;
-            nodes::worker_engines(docker, &nodes)?;
+            let _ = others.set(nodes::other_engines(docker, &nodes)?);
+            fresh_nodes = Some(nodes);
         }
         // A new stack's shared folders sit beside its results.
         let beside = def
@@ -99,7 +105,7 @@ impl<'a> SwarmStack<'a> {
                 data,
             }) => (nodes, ipython, temp, data),
             _ => (
-                Vec::new(),
+                fresh_nodes.unwrap_or_default(),
                 beside.join("ipython"),
                 beside.join("temp_data"),
                 None,
@@ -114,6 +120,7 @@ impl<'a> SwarmStack<'a> {
             ipython,
             temp,
             staged: Cell::new(false),
+            others,
             shared: None,
             harness: ws.docker_dir(),
             target: ws.target.clone(),
@@ -201,7 +208,6 @@ impl Cluster for SwarmStack<'_> {
     }
 
     fn prepare(&mut self, ws: &Workspace) -> Result<Vec<String>> {
-        self.nodes = ready_nodes(&self.docker)?;
         let value = std::env::var(SHARED_VAR).ok();
         let root = shared::root(value.as_deref(), self.nodes.len())?;
         let ids = (self.checkout.as_str(), self.def.name.as_str());
@@ -209,9 +215,10 @@ impl Cluster for SwarmStack<'_> {
         let data = (self.def.mounts.data.as_path(), self.target.as_path());
         (self.data, self.temp) = shared::layout(root.as_deref(), ids, data, &beside);
         self.shared = root;
-        nodes::distribute_image(&self.docker, &self.def.image.tag, &self.nodes)?;
+        let others = self.others()?.to_vec();
+        nodes::distribute_image(&self.docker, &self.def.image.tag, &others)?;
         let (runtime, image) = (&self.def.image.runtime, &self.def.image.tag);
-        nodes::distribute_runtime(&self.docker, runtime, image, &self.nodes)?;
+        nodes::distribute_runtime(&self.docker, runtime, image, &others)?;
         fsx::writable_dir(&self.ipython)?;
         fsx::writable_dir(&self.temp)?;
         Ok(vec![self.def.image.runtime.clone()])

@@ -56,8 +56,8 @@ pub fn parse_engines(value: &str) -> Vec<String> {
 /// The engines of the swarm's nodes besides the manager, from
 /// [`ENGINES_VAR`], each checked to be a node of this swarm, together
 /// covering every one (`nodes`: the manager first). None for a swarm of
-/// one node.
-fn other_engines(docker: &Docker, nodes: &[String]) -> Result<Vec<String>> {
+/// one node. Asked once per stack (`SwarmStack::others`).
+pub fn other_engines(docker: &Docker, nodes: &[String]) -> Result<Vec<String>> {
     let others = &nodes[1..];
     let value = std::env::var(ENGINES_VAR).unwrap_or_default();
     let hosts = parse_engines(&value);
@@ -100,14 +100,13 @@ pub type NodeEngine<'a> = (String, Docker<'a>);
 
 /// The engines of the nodes that run workers and engines: every node but
 /// the manager, or the manager alone on a swarm of one node.
-pub fn worker_engines<'a>(docker: &Docker<'a>, nodes: &[String]) -> Result<Vec<NodeEngine<'a>>> {
-    if nodes.len() <= 1 {
-        return Ok(vec![("the manager".into(), docker.clone())]);
+pub fn worker_engines<'a>(docker: &Docker<'a>, others: &[String]) -> Vec<NodeEngine<'a>> {
+    if others.is_empty() {
+        return vec![("the manager".into(), docker.clone())];
     }
-    Ok(other_engines(docker, nodes)?
-        .into_iter()
-        .map(|host| (host.clone(), docker.on(&host)))
-        .collect())
+    (others.iter())
+        .map(|host| (host.clone(), docker.on(host)))
+        .collect()
 }
 
 /// Unpack the tar stream on the input into /to, over what is there (a
@@ -116,6 +115,20 @@ pub fn worker_engines<'a>(docker: &Docker<'a>, nodes: &[String]) -> Result<Vec<N
 const TAKE_IN_PLACE: &str = "tar -C /to --no-same-owner -xvf - | sort > /tmp/got \
     && (cd /to && find . -type f) | sort > /tmp/have \
     && comm -23 /tmp/have /tmp/got | (cd /to && tr '\\n' '\\0' | xargs -0 -r rm -f)";
+
+/// A container of `image` that takes a tar stream on its input into
+/// `volume` ([`TAKE_IN_PLACE`]): a copy cut short leaves nothing behind
+/// on the next.
+fn take_into<'s>(volume: &str, image: &'s str) -> OneShot<'s> {
+    OneShot {
+        image,
+        user: "0",
+        interactive: true,
+        volumes: vec![format!("{volume}:/to")],
+        command: ["sh", "-c", TAKE_IN_PLACE].map(String::from).to_vec(),
+        ..Default::default()
+    }
+}
 
 /// The project's source (`dir` on the manager) into the volume `volume` on
 /// each of `engines`, which the workers and engines mount at /src: made
@@ -137,14 +150,7 @@ pub fn send_source(
         if !node.volume_exists(volume) {
             node.volume_create(volume, labels)?;
         }
-        let take = OneShot {
-            image,
-            user: "0",
-            interactive: true,
-            volumes: vec![format!("{volume}:/to")],
-            command: ["sh", "-c", TAKE_IN_PLACE].map(String::from).to_vec(),
-            ..Default::default()
-        };
+        let take = take_into(volume, image);
         let (sh, excludes) = (node.shell(), &excludes);
         let send = cmd!(sh, "tar -C {dir} {excludes...} -cf - .");
         exec::pipe(send.into(), node.one_shot_command(&take), LONG)
@@ -207,10 +213,10 @@ pub fn distribute_runtime(
     docker: &Docker,
     volume: &str,
     image: &str,
-    nodes: &[String],
+    others: &[String],
 ) -> Result<()> {
-    for host in other_engines(docker, nodes)? {
-        let node = docker.on(&host);
+    for host in others {
+        let node = docker.on(host);
         if node.volume_exists(volume)
             && node.one_shot(&read_mark(volume, image), None, LONG).is_ok()
         {
@@ -237,8 +243,8 @@ fn read_mark<'s>(volume: &str, image: &'s str) -> OneShot<'s> {
 }
 
 /// The manager's runtime `volume` into `node`'s volume of the same name
-/// (made first, with the same labels, emptied of what a copy cut short
-/// left), its mark last.
+/// (made first, with the same labels; what a copy cut short left goes),
+/// its mark last.
 pub fn send_runtime(docker: &Docker, node: &Docker, (volume, image): (&str, &str)) -> Result<()> {
     let labels: Vec<String> = (docker.volume_labels(volume).unwrap_or_default().iter())
         .map(|(k, v)| format!("{k}={v}"))
@@ -254,15 +260,7 @@ pub fn send_runtime(docker: &Docker, node: &Docker, (volume, image): (&str, &str
             .to_vec(),
         ..Default::default()
     };
-    let empty_then_take = "find /to -mindepth 1 -maxdepth 1 -exec rm -rf {} + && tar -C /to -xf -";
-    let take = OneShot {
-        image,
-        user: "0",
-        interactive: true,
-        volumes: vec![format!("{volume}:/to")],
-        command: ["sh", "-c", empty_then_take].map(String::from).to_vec(),
-        ..Default::default()
-    };
+    let take = take_into(volume, image);
     exec::pipe(
         docker.one_shot_command(&send),
         node.one_shot_command(&take),
@@ -288,11 +286,10 @@ pub fn send_runtime(docker: &Docker, node: &Docker, (volume, image): (&str, &str
 /// piped into `docker load` on every other node whose copy differs, through
 /// that node's engine. The engines are [`ENGINES_VAR`]'s, each checked to
 /// be a node of this swarm, together covering every node besides the
-/// manager; a swarm of one node needs nothing. `nodes`: the manager first.
-pub fn distribute_image(docker: &Docker, image: &str, nodes: &[String]) -> Result<()> {
-    let hosts = other_engines(docker, nodes)?;
+/// manager (`others`, from [`other_engines`]); a swarm of one node needs nothing.
+pub fn distribute_image(docker: &Docker, image: &str, others: &[String]) -> Result<()> {
     let want = docker.image_id(image);
-    for host in &hosts {
+    for host in others {
         let node = docker.on(host);
         if node.image_id(image).is_some() && node.image_id(image) == want {
             continue;

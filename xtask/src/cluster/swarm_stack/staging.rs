@@ -12,7 +12,22 @@ use crate::cluster::spec::Phase;
 use crate::cluster::Cluster;
 use crate::fsx;
 
-impl SwarmStack<'_> {
+impl<'a> SwarmStack<'a> {
+    /// The engines of the nodes besides the manager: asked when the stack
+    /// was made, or on first need for a kept one.
+    pub(super) fn others(&self) -> Result<&[String]> {
+        if self.others.get().is_none() {
+            let found = nodes::other_engines(&self.docker, &self.nodes)?;
+            let _ = self.others.set(found);
+        }
+        Ok(self.others.get().map(Vec::as_slice).unwrap_or_default())
+    }
+
+    /// The engines of the nodes that run workers and engines.
+    pub(super) fn worker_engines(&self) -> Result<Vec<nodes::NodeEngine<'a>>> {
+        Ok(nodes::worker_engines(&self.docker, self.others()?))
+    }
+
     /// Each node's copy of the source, for this stack.
     pub(super) fn source_volume(&self) -> String {
         format!("{}_source", self.def.name)
@@ -32,7 +47,7 @@ impl SwarmStack<'_> {
             fsx::mirror(&self.def.mounts.data, &self.data)
                 .context("copying the test data into the shared folder")?;
         }
-        let engines = nodes::worker_engines(&self.docker, &self.nodes)?;
+        let engines = self.worker_engines()?;
         let image = self.def.image.tag.as_str();
         if let (Some(root), Some(own)) = (&self.shared, self.temp.parent()) {
             fsx::write_atomic(&own.join(shared::MARK), self.def.name.as_bytes())?;
@@ -48,7 +63,7 @@ impl SwarmStack<'_> {
     /// The controller's connection file into every engine's container
     /// (connection.rs), within ready_s.
     pub(super) fn connect_engines(&self) -> Result<()> {
-        let engines = nodes::worker_engines(&self.docker, &self.nodes)?;
+        let engines = self.worker_engines()?;
         let services: Vec<String> = (self.def.size.engine_services().iter())
             .map(|s| self.service(s))
             .collect();
@@ -66,7 +81,8 @@ impl SwarmStack<'_> {
     pub(super) fn remove_staged(&self) -> Result<()> {
         let mut failed = Vec::new();
         let volume = self.source_volume();
-        let removed = nodes::worker_engines(&self.docker, &self.nodes)
+        let removed = self
+            .worker_engines()
             .and_then(|engines| nodes::remove_source(&engines, &volume));
         if let Err(e) = removed {
             failed.push(format!(
