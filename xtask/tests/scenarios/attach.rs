@@ -73,7 +73,7 @@ fn run_in(
     c: &HandCluster,
     name: &str,
     host: &str,
-    (image, mounts): (&str, &[String]),
+    (image, mounts, env): (&str, &[String], &[&str]),
     command: &[&str],
 ) {
     let (net, full) = (c.name("net"), c.name(name));
@@ -81,6 +81,9 @@ fn run_in(
     args.extend(["--name", &full, "--hostname", host]);
     for m in mounts {
         args.extend(["--volume", m]);
+    }
+    for e in env {
+        args.extend(["--env", e]);
     }
     args.push(image);
     args.extend(command);
@@ -125,7 +128,7 @@ fn dist_tests_run_on_a_cluster_the_user_started_and_leave_it_running() {
     let mut with_ipython = mounts.clone();
     with_ipython.push(format!("{}:/ipython", c.name("ipython")));
     let scheduler = format!("tcp://{}:8786", c.name("scheduler"));
-    let on = (image.as_str(), &mounts[..]);
+    let on = (image.as_str(), &mounts[..], &[][..]);
     run_in(
         &c,
         "scheduler",
@@ -133,20 +136,20 @@ fn dist_tests_run_on_a_cluster_the_user_started_and_leave_it_running() {
         on,
         &["dask", "scheduler", "--port", "8786", "--no-dashboard"],
     );
+    let worker = [
+        "libertem-worker",
+        &scheduler,
+        "--n-cpus",
+        "1",
+        "--cudas",
+        "",
+    ];
     for i in 1..=2 {
         let host = format!("worker-{i}");
-        let worker = [
-            "libertem-worker",
-            &scheduler,
-            "--n-cpus",
-            "1",
-            "--cudas",
-            "",
-        ];
         run_in(&c, &host, &host, on, &worker);
     }
     let location = format!("--location={}", c.name("controller"));
-    let on_ipython = (image.as_str(), &with_ipython[..]);
+    let on_ipython = (image.as_str(), &with_ipython[..], &[][..]);
     run_in(
         &c,
         "controller",
@@ -256,38 +259,8 @@ fn dist_tests_run_on_a_cluster_the_user_started_and_leave_it_running() {
     docker(&["rm", "-f", &c.name("worker-2")]);
     let mut odd = mounts.clone();
     odd.push(format!("{}:/overlay:ro", overlay.display()));
-    let net = c.name("net");
-    let name = c.name("worker-2");
-    docker(&[
-        "run",
-        "--detach",
-        "--init",
-        "--network",
-        &net,
-        "--name",
-        &name,
-        "--hostname",
-        "worker-2",
-        "-e",
-        "PYTHONPATH=/overlay",
-        "-v",
-        &odd[0],
-        "-v",
-        &odd[1],
-        "-v",
-        &odd[2],
-        "-v",
-        &odd[3],
-        "-v",
-        &odd[4],
-        &image,
-        "libertem-worker",
-        &scheduler,
-        "--n-cpus",
-        "1",
-        "--cudas",
-        "",
-    ]);
+    let odd = (image.as_str(), &odd[..], &["PYTHONPATH=/overlay"][..]);
+    run_in(&c, "worker-2", "worker-2", odd, &worker);
     let o = attach(&["--", "tests/io/datasets/test_raw.py::test_raw_on_workers"]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
